@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs lowbit's build and test dependencies from Debian packages (the only registry used).
+set -euo pipefail
+PKGS=(cmake g++ make pkg-config
+      nlohmann-json3-dev libsentencepiece-dev libcli11-dev libfmt-dev libopenblas-dev libpcre2-dev
+      libgtest-dev libbenchmark-dev)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,11 @@
+#pragma once
+// Each subcommand registers its flags and a callback that runs it; callbacks throw lowbit::Error.
+#include <CLI/CLI.hpp>
+
+namespace lowbit::cli {
+
+void register_generate(CLI::App& app);
+void register_perplexity(CLI::App& app);
+void register_inspect(CLI::App& app);
+
+}  // namespace lowbit::cli

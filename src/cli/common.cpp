@@ -1,0 +1,22 @@
+#include "cli/common.h"
+
+#include "core/thread_pool.h"
+
+namespace lowbit::cli {
+
+void add_model_flags(CLI::App& cmd, ModelFlags& flags) {
+  cmd.add_option("-m,--model", flags.model,
+                 "Hugging Face checkpoint folder or llama2.c .bin file")
+      ->required();
+  cmd.add_option("--tokenizer", flags.tokenizer,
+                 "tokenizer file (default: the one beside the model)");
+  cmd.add_option("-t,--threads", flags.threads, "worker threads (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
+}
+
+LoadedModel load_from_flags(const ModelFlags& flags) {
+  set_num_threads(flags.threads);
+  return load_model(flags.model, flags.tokenizer);
+}
+
+}  // namespace lowbit::cli

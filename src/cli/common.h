@@ -1,0 +1,21 @@
+#pragma once
+// Flags shared by every subcommand that loads a model.
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "model/loader.h"
+
+namespace lowbit::cli {
+
+struct ModelFlags {
+  std::string model;
+  std::string tokenizer;
+  int threads = 0;
+};
+
+void add_model_flags(CLI::App& cmd, ModelFlags& flags);
+// Sets the thread count and loads the model named by the flags.
+LoadedModel load_from_flags(const ModelFlags& flags);
+
+}  // namespace lowbit::cli

@@ -1,0 +1,47 @@
+// lowbit command-line interface: one subcommand per job, shared flags, and every error reported as
+// one line on stderr with a non-zero exit status.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"lowbit: 4-bit LLM quantization and CPU inference"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "lowbit 0.1.0");
+  lowbit::cli::register_generate(app);
+  lowbit::cli::register_perplexity(app);
+  lowbit::cli::register_inspect(app);
+  try {
+    // CLI11 would only say "A subcommand is required" for a misspelt command; name it instead.
+    std::string names;
+    bool known = false;
+    for (const auto* sub : app.get_subcommands({})) {
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+      known = known || (argc > 1 && sub->get_name() == argv[1]);
+    }
+    if (argc > 1 && argv[1][0] != '-' && !known) {
+      fmt::print(stderr, "lowbit: error: unknown command '{}' (commands: {})\n", argv[1], names);
+      return 2;
+    }
+    app.parse(argc, argv);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    fmt::print(stderr, "lowbit: error: {}\n", e.what());
+    return 2;
+  } catch (const lowbit::Error& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "lowbit: error: {}\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "lowbit: error: {}\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,114 @@
+#include "core/thread_pool.h"
+
+#include <algorithm>
+#include <memory>
+#include <utility>
+
+namespace lowbit {
+
+ThreadPool::ThreadPool(int num_threads) : num_threads_(std::max(1, num_threads)) {
+  for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+// Takes tasks until none are left; called by workers and by the thread that called run().
+void ThreadPool::drain() {
+  std::unique_lock lock(mutex_);
+  while (job_ != nullptr && next_task_ < num_tasks_) {
+    const size_t task = next_task_++;
+    const auto* job = job_;
+    lock.unlock();
+    try {
+      (*job)(task);
+    } catch (...) {
+      std::lock_guard guard(mutex_);
+      if (!error_) error_ = std::current_exception();
+    }
+    lock.lock();
+    if (++finished_tasks_ == num_tasks_) done_.notify_all();
+  }
+}
+
+void ThreadPool::worker_loop() {
+  size_t seen_generation = 0;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stop_ || generation_ != seen_generation; });
+      if (stop_) return;
+      seen_generation = generation_;
+    }
+    drain();
+  }
+}
+
+void ThreadPool::run(size_t num_tasks, const std::function<void(size_t)>& fn) {
+  if (num_tasks == 0) return;
+  if (num_threads_ == 1 || num_tasks == 1) {
+    for (size_t i = 0; i < num_tasks; ++i) fn(i);
+    return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    job_ = &fn;
+    num_tasks_ = num_tasks;
+    next_task_ = 0;
+    finished_tasks_ = 0;
+    error_ = nullptr;
+    ++generation_;
+  }
+  wake_.notify_all();
+  drain();
+  std::exception_ptr error;
+  {
+    std::unique_lock lock(mutex_);
+    done_.wait(lock, [&] { return finished_tasks_ == num_tasks_; });
+    job_ = nullptr;
+    error = std::exchange(error_, nullptr);
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+void ThreadPool::parallel_for(size_t n, size_t grain,
+                              const std::function<void(size_t, size_t)>& fn) {
+  if (n == 0) return;
+  grain = std::max<size_t>(1, grain);
+  const size_t units = (n + grain - 1) / grain;
+  const size_t chunks = std::min<size_t>(units, static_cast<size_t>(num_threads_));
+  run(chunks, [&](size_t c) {
+    const size_t begin = std::min(n, units * c / chunks * grain);
+    const size_t end = std::min(n, units * (c + 1) / chunks * grain);
+    if (begin < end) fn(begin, end);
+  });
+}
+
+namespace {
+std::unique_ptr<ThreadPool>& pool_slot() {
+  static std::unique_ptr<ThreadPool> pool;
+  return pool;
+}
+}  // namespace
+
+ThreadPool& thread_pool() {
+  auto& pool = pool_slot();
+  if (!pool) set_num_threads(0);
+  return *pool;
+}
+
+void set_num_threads(int n) {
+  if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  auto& pool = pool_slot();
+  if (pool && pool->size() == n) return;
+  pool.reset();
+  pool = std::make_unique<ThreadPool>(n);
+}
+
+}  // namespace lowbit

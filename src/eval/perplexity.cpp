@@ -1,0 +1,75 @@
+#include "eval/perplexity.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "core/error.h"
+#include "core/progress.h"
+#include "core/thread_pool.h"
+
+namespace lowbit {
+
+std::vector<int32_t> tokenize_document(const Tokenizer& tokenizer, std::string_view text) {
+  std::vector<int32_t> ids;
+  if (tokenizer.add_bos && tokenizer.bos_id) ids.push_back(*tokenizer.bos_id);
+  const auto body = tokenizer.encode(text);
+  ids.insert(ids.end(), body.begin(), body.end());
+  return ids;
+}
+
+double next_token_nll_sum(std::span<const float> logits, size_t vocab, std::span<const int32_t> ids,
+                          std::span<double> per_position) {
+  const size_t rows = ids.size();
+  std::vector<double> nll(rows > 0 ? rows - 1 : 0);
+  thread_pool().parallel_for(nll.size(), 8, [&](size_t r0, size_t r1) {
+    for (size_t r = r0; r < r1; ++r) {
+      const float* z = logits.data() + r * vocab;
+      float mx = z[0];
+      for (size_t i = 1; i < vocab; ++i) mx = std::max(mx, z[i]);
+      double sum = 0.0;
+      for (size_t i = 0; i < vocab; ++i) sum += std::exp(static_cast<double>(z[i] - mx));
+      nll[r] = std::log(sum) + mx - z[static_cast<size_t>(ids[r + 1])];
+    }
+  });
+  double total = 0.0;
+  for (size_t r = 0; r < nll.size(); ++r) {
+    total += nll[r];
+    if (r < per_position.size()) per_position[r] = nll[r];
+  }
+  return total;
+}
+
+PerplexityResult evaluate_perplexity(LlamaModel& model, std::span<const int32_t> ids,
+                                     const PerplexityOptions& options) {
+  const int L = options.context;
+  if (L < 2) fail("--ctx must be at least 2, got {}", L);
+  if (L > model.config().max_seq_len)
+    fail("--ctx {} exceeds the model's max_position_embeddings {}", L, model.config().max_seq_len);
+  int windows = static_cast<int>(ids.size() / static_cast<size_t>(L));
+  if (windows == 0)
+    fail("text has {} tokens, fewer than one window of --ctx {}", ids.size(), L);
+  if (options.max_windows > 0) windows = std::min(windows, options.max_windows);
+
+  PerplexityResult result;
+  result.document_tokens = static_cast<int64_t>(ids.size());
+  const size_t vocab = static_cast<size_t>(model.config().vocab_size);
+  KVCache cache = model.make_cache(L);
+  Progress progress("perplexity", static_cast<size_t>(windows), options.progress);
+  const auto start = std::chrono::steady_clock::now();
+  for (int w = 0; w < windows; ++w) {
+    const auto window = ids.subspan(static_cast<size_t>(w) * L, static_cast<size_t>(L));
+    cache.clear();
+    const auto logits = model.forward(window, cache, LogitsFor::kAllTokens);
+    result.nll_sum += next_token_nll_sum(logits, vocab, window);
+    result.predictions += L - 1;
+    progress.update(static_cast<size_t>(w + 1));
+  }
+  progress.finish();
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.windows = windows;
+  result.perplexity = std::exp(result.nll_sum / static_cast<double>(result.predictions));
+  result.tokens_per_second = static_cast<double>(windows) * L / result.seconds;
+  return result;
+}
+
+}  // namespace lowbit

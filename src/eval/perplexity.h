@@ -1,0 +1,41 @@
+#pragma once
+// Perplexity with lowbit's protocol (the one reference.json uses): ids = [BOS] + encode(text);
+// non-overlapping windows of L tokens from the start, a shorter tail dropped; each window runs
+// from an empty cache; ppl = exp(sum of next-token NLL over positions 1..L-1 of every window /
+// count).
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "io/tokenizer.h"
+#include "model/llama.h"
+
+namespace lowbit {
+
+struct PerplexityOptions {
+  int context = 512;
+  int max_windows = 0;  // 0: all windows
+  bool progress = true;
+};
+
+struct PerplexityResult {
+  double perplexity = 0;
+  double nll_sum = 0;
+  int64_t predictions = 0;
+  int windows = 0;
+  int64_t document_tokens = 0;
+  double seconds = 0;
+  double tokens_per_second = 0;  // evaluated tokens (windows x L) per second
+};
+
+std::vector<int32_t> tokenize_document(const Tokenizer& tokenizer, std::string_view text);
+
+PerplexityResult evaluate_perplexity(LlamaModel& model, std::span<const int32_t> ids,
+                                     const PerplexityOptions& options);
+
+// Sum of next-token NLL (natural log) for rows 0..rows-2 of `logits` predicting ids[1..rows-1].
+double next_token_nll_sum(std::span<const float> logits, size_t vocab, std::span<const int32_t> ids,
+                          std::span<double> per_position = {});
+
+}  // namespace lowbit

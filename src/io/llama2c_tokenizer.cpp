@@ -1,0 +1,141 @@
+// llama2.c tokenizer.bin: int32 max_token_length, then per token a float score, an int32 length and
+// the piece bytes. Encoding follows llama2.c's run.c: a dummy-prefix space, one token per UTF-8
+// code point (bytes + 3 as fallback), then repeatedly merge the adjacent pair whose concatenation
+// is in the vocabulary with the highest score.
+#include <cstring>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "core/mapped_file.h"
+#include "io/tokenizer.h"
+
+namespace lowbit {
+namespace {
+
+constexpr int32_t kByteTokenOffset = 3;  // <unk>, <s>, </s>, then <0x00>..<0xFF>
+
+// The byte a "<0xXX>" piece stands for, or -1.
+int raw_byte(std::string_view piece) {
+  if (piece.size() != 6 || piece.substr(0, 3) != "<0x" || piece[5] != '>') return -1;
+  int value = 0;
+  for (char ch : piece.substr(3, 2)) {
+    value *= 16;
+    if (ch >= '0' && ch <= '9') value += ch - '0';
+    else if (ch >= 'A' && ch <= 'F') value += ch - 'A' + 10;
+    else if (ch >= 'a' && ch <= 'f') value += ch - 'a' + 10;
+    else return -1;
+  }
+  return value;
+}
+
+class Llama2cTokenizer final : public Tokenizer {
+ public:
+  explicit Llama2cTokenizer(const std::filesystem::path& path) {
+    const std::string file = path.string();
+    MappedFile mapped(path);
+    const auto bytes = mapped.bytes();
+    size_t off = 0;
+    auto read = [&](void* dst, size_t n, const char* what) {
+      if (n > bytes.size() - off)
+        fail("{}: truncated at offset {} reading {} of token {}", file, off, what, pieces_.size());
+      std::memcpy(dst, bytes.data() + off, n);
+      off += n;
+    };
+    int32_t max_len = 0;
+    read(&max_len, sizeof max_len, "max_token_length");
+    if (max_len <= 0 || max_len > 4096) fail("{}: implausible max_token_length {}", file, max_len);
+    while (off < bytes.size()) {
+      float score = 0;
+      int32_t len = 0;
+      read(&score, sizeof score, "score");
+      read(&len, sizeof len, "length");
+      if (len < 0 || len > max_len)
+        fail("{}: token {} has length {} (max_token_length {})", file, pieces_.size(), len, max_len);
+      std::string piece(static_cast<size_t>(len), '\0');
+      read(piece.data(), piece.size(), "piece");
+      ids_.emplace(piece, static_cast<int32_t>(pieces_.size()));  // first occurrence wins
+      pieces_.push_back(std::move(piece));
+      scores_.push_back(score);
+    }
+    if (pieces_.size() < static_cast<size_t>(kByteTokenOffset + 256))
+      fail("{}: only {} tokens; expected the 3 special and 256 byte tokens", file, pieces_.size());
+    bos_id = 1;
+    eos_id = 2;
+    add_bos = true;
+  }
+
+  std::vector<int32_t> encode(std::string_view text) const override {
+    std::vector<int32_t> tokens;
+    if (text.empty()) return tokens;
+    if (auto it = ids_.find(" "); it != ids_.end()) tokens.push_back(it->second);
+    for (size_t i = 0; i < text.size();) {
+      size_t len = 1;
+      const auto lead = static_cast<unsigned char>(text[i]);
+      if (lead >= 0xF0) len = 4;
+      else if (lead >= 0xE0) len = 3;
+      else if (lead >= 0xC0) len = 2;
+      len = std::min(len, text.size() - i);
+      const std::string cp(text.substr(i, len));
+      if (auto it = ids_.find(cp); it != ids_.end()) {
+        tokens.push_back(it->second);
+      } else {
+        for (unsigned char b : cp) tokens.push_back(static_cast<int32_t>(b) + kByteTokenOffset);
+      }
+      i += len;
+    }
+    for (;;) {
+      float best_score = -1e30f;
+      int32_t best_id = -1;
+      size_t best_at = 0;
+      for (size_t i = 0; i + 1 < tokens.size(); ++i) {
+        const std::string merged = pieces_[static_cast<size_t>(tokens[i])] +
+                                   pieces_[static_cast<size_t>(tokens[i + 1])];
+        auto it = ids_.find(merged);
+        if (it != ids_.end() && scores_[static_cast<size_t>(it->second)] > best_score) {
+          best_score = scores_[static_cast<size_t>(it->second)];
+          best_id = it->second;
+          best_at = i;
+        }
+      }
+      if (best_id < 0) break;
+      tokens[best_at] = best_id;
+      tokens.erase(tokens.begin() + static_cast<std::ptrdiff_t>(best_at) + 1);
+    }
+    return tokens;
+  }
+
+  // As run.c prints: "<0xXX>" pieces are raw bytes, and the leading space of the first piece (the
+  // dummy prefix) is dropped. BOS/EOS are skipped.
+  std::string decode(std::span<const int32_t> ids) const override {
+    std::string out;
+    bool first = true;
+    for (int32_t id : ids) {
+      if (id < 0 || id >= vocab_size()) fail("token id {} out of range [0, {})", id, vocab_size());
+      if (id == 1 || id == 2) continue;
+      std::string_view piece = pieces_[static_cast<size_t>(id)];
+      if (const int byte = raw_byte(piece); byte >= 0) {
+        out.push_back(static_cast<char>(byte));
+      } else {
+        if (first && !piece.empty() && piece.front() == ' ') piece.remove_prefix(1);
+        out.append(piece);
+      }
+      first = false;
+    }
+    return out;
+  }
+
+  int32_t vocab_size() const override { return static_cast<int32_t>(pieces_.size()); }
+
+ private:
+  std::vector<std::string> pieces_;
+  std::vector<float> scores_;
+  std::unordered_map<std::string, int32_t> ids_;
+};
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> load_llama2c_tokenizer(const std::filesystem::path& bin_file) {
+  return std::make_unique<Llama2cTokenizer>(bin_file);
+}
+
+}  // namespace lowbit

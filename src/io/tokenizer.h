@@ -1,0 +1,40 @@
+#pragma once
+// Tokenizer interface shared by the SentencePiece, Hugging Face tokenizer.json (byte-level BPE) and
+// llama2.c tokenizer.bin back ends. encode() never adds special tokens: callers decide about BOS.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lowbit {
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+
+  // Text -> ids, without BOS/EOS. Special-token strings in the text are matched as special tokens
+  // where the format defines them (tokenizer.json added tokens), as the reference libraries do.
+  virtual std::vector<int32_t> encode(std::string_view text) const = 0;
+  // Ids -> text. Special tokens (BOS/EOS/added special) are skipped.
+  virtual std::string decode(std::span<const int32_t> ids) const = 0;
+  virtual int32_t vocab_size() const = 0;
+
+  std::optional<int32_t> bos_id;
+  std::optional<int32_t> eos_id;
+  bool add_bos = false;  // whether prompts/documents start with BOS (tokenizer_config add_bos_token)
+};
+
+// Each loader throws lowbit::Error naming the file on malformed input.
+std::unique_ptr<Tokenizer> load_sentencepiece_tokenizer(const std::filesystem::path& model_file);
+std::unique_ptr<Tokenizer> load_bpe_tokenizer_json(const std::filesystem::path& json_file);
+std::unique_ptr<Tokenizer> load_llama2c_tokenizer(const std::filesystem::path& bin_file);
+
+// Finds the tokenizer beside a checkpoint (tokenizer.json, tokenizer.model, then tokenizer.bin or
+// tok*.bin) and applies tokenizer_config.json (add_bos_token, bos/eos tokens) when present.
+std::unique_ptr<Tokenizer> load_tokenizer_for(const std::filesystem::path& model_path);
+
+}  // namespace lowbit

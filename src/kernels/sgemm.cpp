@@ -1,0 +1,50 @@
+#include "kernels/sgemm.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <mutex>
+
+#include "core/thread_pool.h"
+
+namespace lowbit::kernels {
+namespace {
+
+void ensure_blas_serial() {
+  static std::once_flag once;
+  std::call_once(once, [] { openblas_set_num_threads(1); });
+}
+
+int to_int(size_t v) { return static_cast<int>(v); }
+
+}  // namespace
+
+void sgemm_nt_serial(size_t m, size_t n, size_t k, const float* a, size_t lda, const float* b,
+                     size_t ldb, float* c, size_t ldc, bool accumulate) {
+  ensure_blas_serial();
+  const float beta = accumulate ? 1.0f : 0.0f;
+  if (m == 1) {
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, to_int(n), to_int(k), 1.0f, b, to_int(ldb), a, 1,
+                beta, c, 1);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, to_int(m), to_int(n), to_int(k), 1.0f, a,
+              to_int(lda), b, to_int(ldb), beta, c, to_int(ldc));
+}
+
+void sgemm_nn_serial(size_t m, size_t n, size_t k, const float* a, size_t lda, const float* b,
+                     size_t ldb, float* c, size_t ldc, bool accumulate) {
+  ensure_blas_serial();
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, to_int(m), to_int(n), to_int(k), 1.0f, a,
+              to_int(lda), b, to_int(ldb), accumulate ? 1.0f : 0.0f, c, to_int(ldc));
+}
+
+void sgemm_nt(size_t m, size_t n, size_t k, const float* a, size_t lda, const float* b, size_t ldb,
+              float* c, size_t ldc, bool accumulate) {
+  // Slices of 64 output columns keep each thread's B panel contiguous and the split even.
+  thread_pool().parallel_for(n, 64, [&](size_t begin, size_t end) {
+    sgemm_nt_serial(m, end - begin, k, a, lda, b + begin * ldb, ldb, c + begin, ldc, accumulate);
+  });
+}
+
+}  // namespace lowbit::kernels

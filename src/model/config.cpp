@@ -1,0 +1,35 @@
+#include "model/config.h"
+
+#include "core/error.h"
+
+namespace lowbit {
+
+void ModelConfig::validate(const std::string& source) const {
+  auto positive = [&](const char* field, int64_t v) {
+    if (v <= 0) fail("{}: {} must be positive, got {}", source, field, v);
+  };
+  positive("hidden_size", dim);
+  positive("intermediate_size", hidden_dim);
+  positive("num_hidden_layers", n_layers);
+  positive("num_attention_heads", n_heads);
+  positive("num_key_value_heads", n_kv_heads);
+  positive("head_dim", head_dim);
+  positive("vocab_size", vocab_size);
+  positive("max_position_embeddings", max_seq_len);
+  if (n_heads % n_kv_heads != 0)
+    fail("{}: num_attention_heads {} is not a multiple of num_key_value_heads {}", source, n_heads,
+         n_kv_heads);
+  if (head_dim % 2 != 0) fail("{}: head_dim {} must be even for RoPE", source, head_dim);
+  if (!(norm_eps > 0)) fail("{}: rms_norm_eps must be positive, got {}", source, norm_eps);
+  if (!(rope_theta > 0)) fail("{}: rope_theta must be positive, got {}", source, rope_theta);
+}
+
+int64_t ModelConfig::parameter_count() const {
+  const int64_t d = dim, h = hidden_dim, q = q_dim(), kv = kv_dim(), v = vocab_size;
+  int64_t per_layer = d * q + 2 * d * kv + q * d + 3 * d * h + 2 * d;
+  if (attention_bias) per_layer += q + 2 * kv + d;
+  if (mlp_bias) per_layer += 2 * h + d;
+  return v * d + n_layers * per_layer + d + (tied_embeddings ? 0 : v * d);
+}
+
+}  // namespace lowbit

@@ -1,0 +1,33 @@
+#pragma once
+// Architecture hyper-parameters of a Llama-family decoder, independent of the checkpoint format.
+#include <cstdint>
+#include <string>
+
+namespace lowbit {
+
+struct ModelConfig {
+  std::string architecture = "llama";  // model_type
+  int dim = 0;                         // hidden_size
+  int hidden_dim = 0;                  // intermediate_size (SwiGLU)
+  int n_layers = 0;
+  int n_heads = 0;
+  int n_kv_heads = 0;  // < n_heads: grouped-query attention; 1: multi-query
+  int head_dim = 0;
+  int vocab_size = 0;
+  int max_seq_len = 2048;
+  float norm_eps = 1e-5f;
+  double rope_theta = 10000.0;
+  bool tied_embeddings = false;
+  bool attention_bias = false;  // q/k/v/o biases
+  bool mlp_bias = false;        // gate/up/down biases
+  int32_t bos_id = 1;
+  int32_t eos_id = 2;
+
+  int q_dim() const { return n_heads * head_dim; }
+  int kv_dim() const { return n_kv_heads * head_dim; }
+  // Throws lowbit::Error naming `source` and the offending field when sizes are inconsistent.
+  void validate(const std::string& source) const;
+  int64_t parameter_count() const;
+};
+
+}  // namespace lowbit

@@ -1,0 +1,26 @@
+#include "model/linear.h"
+
+#include "core/error.h"
+#include "kernels/sgemm.h"
+
+namespace lowbit {
+
+DenseLinear::DenseLinear(int in_features, int out_features,
+                         std::shared_ptr<const std::vector<float>> weight, std::vector<float> bias)
+    : Linear(in_features, out_features), weight_(std::move(weight)), bias_(std::move(bias)) {
+  if (!weight_ || weight_->size() != static_cast<size_t>(in_features) * out_features)
+    fail("DenseLinear: weight has {} values, expected {}x{}", weight_ ? weight_->size() : 0,
+         out_features, in_features);
+  if (!bias_.empty() && bias_.size() != static_cast<size_t>(out_features))
+    fail("DenseLinear: bias has {} values, expected {}", bias_.size(), out_features);
+}
+
+void DenseLinear::forward(std::span<const float> x, size_t rows, std::span<float> y) const {
+  const size_t in = static_cast<size_t>(in_), out = static_cast<size_t>(out_);
+  kernels::sgemm_nt(rows, out, in, x.data(), in, weight_->data(), in, y.data(), out);
+  if (!bias_.empty())
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t o = 0; o < out; ++o) y[r * out + o] += bias_[o];
+}
+
+}  // namespace lowbit

@@ -1,0 +1,54 @@
+#pragma once
+// A linear operator y = x W^T + b over a batch of rows. The model holds every projection through
+// this interface, so quantization passes can replace a dense fp32 layer with a fake-quantized or
+// packed low-bit one without touching the forward pass.
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace lowbit {
+
+class Linear {
+ public:
+  Linear(int in_features, int out_features) : in_(in_features), out_(out_features) {}
+  virtual ~Linear() = default;
+  Linear(const Linear&) = delete;
+  Linear& operator=(const Linear&) = delete;
+
+  int in_features() const { return in_; }
+  int out_features() const { return out_; }
+
+  // x: rows x in_features, y: rows x out_features (row-major, contiguous).
+  virtual void forward(std::span<const float> x, size_t rows, std::span<float> y) const = 0;
+  // Bytes of weight storage this operator owns (for memory reports).
+  virtual size_t weight_bytes() const = 0;
+  // Short format name for reports, e.g. "f32".
+  virtual std::string format() const = 0;
+
+ protected:
+  int in_;
+  int out_;
+};
+
+// fp32 weights [out, in]. The storage is shared so tied embeddings and the output head can use one
+// copy of the matrix.
+class DenseLinear final : public Linear {
+ public:
+  DenseLinear(int in_features, int out_features, std::shared_ptr<const std::vector<float>> weight,
+              std::vector<float> bias = {});
+
+  void forward(std::span<const float> x, size_t rows, std::span<float> y) const override;
+  size_t weight_bytes() const override { return weight_->size() * sizeof(float); }
+  std::string format() const override { return "f32"; }
+
+  std::span<const float> weight() const { return *weight_; }
+  std::span<const float> bias() const { return bias_; }
+
+ private:
+  std::shared_ptr<const std::vector<float>> weight_;
+  std::vector<float> bias_;
+};
+
+}  // namespace lowbit

@@ -1,0 +1,216 @@
+#include "model/llama.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "kernels/sgemm.h"
+
+namespace lowbit {
+namespace {
+
+void rms_norm(const float* x, const float* weight, float* out, size_t rows, size_t dim,
+              float eps) {
+  thread_pool().parallel_for(rows, 16, [&](size_t r0, size_t r1) {
+    for (size_t r = r0; r < r1; ++r) {
+      const float* xr = x + r * dim;
+      float* outr = out + r * dim;
+      double ss = 0.0;
+      for (size_t i = 0; i < dim; ++i) ss += static_cast<double>(xr[i]) * xr[i];
+      const float inv = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(dim) + eps));
+      for (size_t i = 0; i < dim; ++i) outr[i] = xr[i] * inv * weight[i];
+    }
+  });
+}
+
+void swiglu(float* gate, const float* up, size_t n) {
+  thread_pool().parallel_for(n, 4096, [&](size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; ++i) {
+      const float g = gate[i];
+      gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
+  });
+}
+
+void add_inplace(float* x, const float* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+template <class T>
+void ensure_size(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+
+constexpr size_t kQueryBlock = 64;  // query rows per attention task
+
+}  // namespace
+
+const char* site_name(ActivationSite site) {
+  switch (site) {
+    case ActivationSite::kQkvInput: return "qkv_input";
+    case ActivationSite::kOInput: return "o_input";
+    case ActivationSite::kUpInput: return "up_input";
+    case ActivationSite::kDownInput: return "down_input";
+  }
+  return "?";
+}
+
+LlamaModel::LlamaModel(LlamaWeights weights) : w_(std::move(weights)) {
+  const auto& c = w_.config;
+  c.validate("model");
+  if (static_cast<int>(w_.layers.size()) != c.n_layers)
+    fail("model: {} layers loaded, config says {}", w_.layers.size(), c.n_layers);
+  // RoPE tables in double precision, then rounded: positions up to max_seq_len stay accurate.
+  const size_t half = static_cast<size_t>(c.head_dim / 2);
+  rope_cos_.resize(static_cast<size_t>(c.max_seq_len) * half);
+  rope_sin_.resize(rope_cos_.size());
+  for (size_t p = 0; p < static_cast<size_t>(c.max_seq_len); ++p)
+    for (size_t i = 0; i < half; ++i) {
+      const double inv_freq =
+          1.0 / std::pow(c.rope_theta, static_cast<double>(2 * i) / static_cast<double>(c.head_dim));
+      const double angle = static_cast<double>(p) * inv_freq;
+      rope_cos_[p * half + i] = static_cast<float>(std::cos(angle));
+      rope_sin_[p * half + i] = static_cast<float>(std::sin(angle));
+    }
+}
+
+void LlamaModel::observe(int layer, ActivationSite site, std::span<const float> x, size_t rows,
+                         size_t cols) {
+  if (observer_ != nullptr) observer_->observe(layer, site, x.first(rows * cols), rows, cols);
+}
+
+// Hugging Face "rotate_half" RoPE: dimension i pairs with i + head_dim/2.
+void LlamaModel::apply_rope(float* x, size_t n, int n_heads, int pos0) const {
+  const size_t hd = static_cast<size_t>(w_.config.head_dim), half = hd / 2;
+  const size_t row = static_cast<size_t>(n_heads) * hd;
+  for (size_t t = 0; t < n; ++t) {
+    const float* cs = rope_cos_.data() + static_cast<size_t>(pos0 + static_cast<int>(t)) * half;
+    const float* sn = rope_sin_.data() + static_cast<size_t>(pos0 + static_cast<int>(t)) * half;
+    for (int h = 0; h < n_heads; ++h) {
+      float* v = x + t * row + static_cast<size_t>(h) * hd;
+      for (size_t i = 0; i < half; ++i) {
+        const float a = v[i], b = v[i + half];
+        v[i] = a * cs[i] - b * sn[i];
+        v[i + half] = b * cs[i] + a * sn[i];
+      }
+    }
+  }
+}
+
+// Causal attention of n new queries (positions pos0..) against all cached keys. Tasks are
+// (head, block of 64 queries): each block only scores the keys it may see.
+void LlamaModel::attention(int layer, size_t n, int pos0, KVCache& cache) {
+  const auto& c = w_.config;
+  const size_t hd = static_cast<size_t>(c.head_dim);
+  const size_t q_dim = static_cast<size_t>(c.q_dim());
+  const size_t kv_stride = cache.row_stride();
+  const int group = c.n_heads / c.n_kv_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const size_t blocks = (n + kQueryBlock - 1) / kQueryBlock;
+  const float* keys = cache.keys(layer, 0);
+  const float* values = cache.values(layer, 0);
+
+  thread_pool().run(static_cast<size_t>(c.n_heads) * blocks, [&](size_t task) {
+    const size_t h = task / blocks, b = task % blocks;
+    const size_t i0 = b * kQueryBlock, i1 = std::min(n, i0 + kQueryBlock);
+    const size_t rows = i1 - i0;
+    const size_t kv_head = h / static_cast<size_t>(group);
+    const size_t visible = static_cast<size_t>(pos0) + i1;  // keys seen by the last query row
+    thread_local std::vector<float> scores;
+    ensure_size(scores, rows * visible);
+
+    const float* q = q_.data() + i0 * q_dim + h * hd;
+    kernels::sgemm_nt_serial(rows, visible, hd, q, q_dim, keys + kv_head * hd, kv_stride,
+                             scores.data(), visible);
+    for (size_t r = 0; r < rows; ++r) {
+      float* s = scores.data() + r * visible;
+      const size_t len = static_cast<size_t>(pos0) + i0 + r + 1;  // causal: keys 0..pos
+      float mx = -INFINITY;
+      for (size_t j = 0; j < len; ++j) {
+        s[j] *= scale;
+        mx = std::max(mx, s[j]);
+      }
+      float sum = 0.0f;
+      for (size_t j = 0; j < len; ++j) {
+        s[j] = std::exp(s[j] - mx);
+        sum += s[j];
+      }
+      const float inv = 1.0f / sum;
+      for (size_t j = 0; j < len; ++j) s[j] *= inv;
+      std::fill(s + len, s + visible, 0.0f);
+    }
+    kernels::sgemm_nn_serial(rows, hd, visible, scores.data(), visible, values + kv_head * hd,
+                             kv_stride, att_.data() + i0 * q_dim + h * hd, q_dim);
+  });
+}
+
+std::span<const float> LlamaModel::forward(std::span<const int32_t> tokens, KVCache& cache,
+                                           LogitsFor which) {
+  const auto& c = w_.config;
+  const size_t n = tokens.size();
+  if (n == 0) fail("forward: no tokens");
+  const int pos0 = cache.length();
+  if (pos0 + static_cast<int>(n) > c.max_seq_len)
+    fail("sequence of {} tokens exceeds the model's max_position_embeddings {}",
+         pos0 + static_cast<int>(n), c.max_seq_len);
+  if (pos0 + static_cast<int>(n) > cache.capacity())
+    fail("context is full: {} + {} tokens exceed the KV cache capacity {}", pos0, n,
+         cache.capacity());
+
+  const size_t dim = static_cast<size_t>(c.dim), hidden = static_cast<size_t>(c.hidden_dim);
+  const size_t q_dim = static_cast<size_t>(c.q_dim()), kv_dim = static_cast<size_t>(c.kv_dim());
+  ensure_size(x_, n * dim);
+  ensure_size(xn_, n * dim);
+  ensure_size(q_, n * q_dim);
+  ensure_size(k_, n * kv_dim);
+  ensure_size(v_, n * kv_dim);
+  ensure_size(att_, n * std::max(q_dim, dim));
+  ensure_size(gate_, n * hidden);
+  ensure_size(up_, n * hidden);
+
+  for (size_t t = 0; t < n; ++t) {
+    const int32_t id = tokens[t];
+    if (id < 0 || id >= c.vocab_size) fail("token id {} out of range [0, {})", id, c.vocab_size);
+    std::copy_n(w_.embedding->data() + static_cast<size_t>(id) * dim, dim, x_.data() + t * dim);
+  }
+
+  for (int l = 0; l < c.n_layers; ++l) {
+    const auto& L = w_.layers[static_cast<size_t>(l)];
+    // Attention block.
+    rms_norm(x_.data(), L.attn_norm.data(), xn_.data(), n, dim, c.norm_eps);
+    observe(l, ActivationSite::kQkvInput, xn_, n, dim);
+    L.wq->forward(std::span(xn_).first(n * dim), n, std::span(q_).first(n * q_dim));
+    L.wk->forward(std::span(xn_).first(n * dim), n, std::span(k_).first(n * kv_dim));
+    L.wv->forward(std::span(xn_).first(n * dim), n, std::span(v_).first(n * kv_dim));
+    apply_rope(q_.data(), n, c.n_heads, pos0);
+    apply_rope(k_.data(), n, c.n_kv_heads, pos0);
+    std::copy_n(k_.data(), n * kv_dim, cache.keys(l, pos0));
+    std::copy_n(v_.data(), n * kv_dim, cache.values(l, pos0));
+    attention(l, n, pos0, cache);
+    observe(l, ActivationSite::kOInput, att_, n, q_dim);
+    L.wo->forward(std::span(att_).first(n * q_dim), n, std::span(xn_).first(n * dim));
+    add_inplace(x_.data(), xn_.data(), n * dim);
+
+    // MLP block (SwiGLU).
+    rms_norm(x_.data(), L.ffn_norm.data(), xn_.data(), n, dim, c.norm_eps);
+    observe(l, ActivationSite::kUpInput, xn_, n, dim);
+    L.w_gate->forward(std::span(xn_).first(n * dim), n, std::span(gate_).first(n * hidden));
+    L.w_up->forward(std::span(xn_).first(n * dim), n, std::span(up_).first(n * hidden));
+    swiglu(gate_.data(), up_.data(), n * hidden);
+    observe(l, ActivationSite::kDownInput, gate_, n, hidden);
+    L.w_down->forward(std::span(gate_).first(n * hidden), n, std::span(xn_).first(n * dim));
+    add_inplace(x_.data(), xn_.data(), n * dim);
+  }
+  cache.advance(static_cast<int>(n));
+
+  const size_t first = which == LogitsFor::kLastToken ? n - 1 : 0;
+  const size_t rows = n - first;
+  const size_t vocab = static_cast<size_t>(c.vocab_size);
+  rms_norm(x_.data() + first * dim, w_.final_norm.data(), xn_.data(), rows, dim, c.norm_eps);
+  ensure_size(logits_, rows * vocab);
+  w_.lm_head->forward(std::span(xn_).first(rows * dim), rows, std::span(logits_).first(rows * vocab));
+  return std::span<const float>(logits_).first(rows * vocab);
+}
+
+}  // namespace lowbit

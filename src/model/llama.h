@@ -1,0 +1,63 @@
+#pragma once
+// The Llama-family forward pass (RMSNorm, RoPE, causal grouped-query attention, SwiGLU MLP) in
+// fp32, for a batch of consecutive tokens of one sequence: a whole prompt or window at once
+// (prefill, matrix-matrix products) or a single token (decode).
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "model/kv_cache.h"
+#include "model/llama_weights.h"
+
+namespace lowbit {
+
+// Where activations enter the linear layers; a calibration pass observes them through
+// ActivationObserver, so each site names the input shared by the layers listed.
+enum class ActivationSite {
+  kQkvInput,   // input of q_proj, k_proj, v_proj (normed residual)
+  kOInput,     // input of o_proj (attention output)
+  kUpInput,    // input of gate_proj and up_proj (normed residual)
+  kDownInput,  // input of down_proj (SwiGLU output)
+};
+const char* site_name(ActivationSite site);
+
+class ActivationObserver {
+ public:
+  virtual ~ActivationObserver() = default;
+  // x is rows x cols, row-major.
+  virtual void observe(int layer, ActivationSite site, std::span<const float> x, size_t rows,
+                       size_t cols) = 0;
+};
+
+enum class LogitsFor { kLastToken, kAllTokens };
+
+class LlamaModel {
+ public:
+  explicit LlamaModel(LlamaWeights weights);
+
+  const ModelConfig& config() const { return w_.config; }
+  LlamaWeights& weights() { return w_; }
+  const LlamaWeights& weights() const { return w_; }
+  void set_observer(ActivationObserver* observer) { observer_ = observer; }
+
+  KVCache make_cache(int capacity) const { return KVCache(w_.config, capacity); }
+
+  // Runs `tokens` at positions cache.length() .. cache.length()+n-1, appends their keys/values to
+  // the cache and returns logits: vocab values for the last token, or n x vocab.
+  std::span<const float> forward(std::span<const int32_t> tokens, KVCache& cache,
+                                 LogitsFor which = LogitsFor::kLastToken);
+
+ private:
+  void attention(int layer, size_t n, int pos0, KVCache& cache);
+  void apply_rope(float* x, size_t n, int n_heads, int pos0) const;
+  void observe(int layer, ActivationSite site, std::span<const float> x, size_t rows,
+               size_t cols);
+
+  LlamaWeights w_;
+  ActivationObserver* observer_ = nullptr;  // not owned
+  std::vector<float> rope_cos_, rope_sin_;  // [max_seq_len, head_dim / 2]
+  // Scratch buffers reused across calls (sized for the largest batch seen).
+  std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, logits_;
+};
+
+}  // namespace lowbit

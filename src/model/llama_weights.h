@@ -1,0 +1,31 @@
+#pragma once
+// The parameters of a Llama-family decoder, in the layout every loader converts to: fp32 norms and
+// embeddings, and each projection behind the Linear interface (weights stored [out, in]; the RoPE
+// dimensions of q/k in the Hugging Face "rotate_half" order).
+#include <memory>
+#include <vector>
+
+#include "model/config.h"
+#include "model/linear.h"
+
+namespace lowbit {
+
+struct LayerWeights {
+  std::vector<float> attn_norm;  // [dim]
+  std::vector<float> ffn_norm;   // [dim]
+  std::unique_ptr<Linear> wq, wk, wv, wo;
+  std::unique_ptr<Linear> w_gate, w_up, w_down;
+};
+
+struct LlamaWeights {
+  ModelConfig config;
+  std::shared_ptr<const std::vector<float>> embedding;  // [vocab, dim]
+  std::vector<float> final_norm;                        // [dim]
+  std::unique_ptr<Linear> lm_head;                      // [vocab, dim]; shares `embedding` if tied
+  std::vector<LayerWeights> layers;
+
+  // Bytes held by all weights (shared storage counted once).
+  size_t weight_bytes() const;
+};
+
+}  // namespace lowbit

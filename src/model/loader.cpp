@@ -1,0 +1,58 @@
+#include "model/loader.h"
+
+#include "core/error.h"
+#include "io/hf_checkpoint.h"
+#include "io/llama2c_checkpoint.h"
+
+namespace lowbit {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::unique_ptr<Tokenizer> load_tokenizer_file(const fs::path& path) {
+  const auto name = path.filename().string();
+  if (name.ends_with(".json")) return load_bpe_tokenizer_json(path);
+  if (name.ends_with(".model")) return load_sentencepiece_tokenizer(path);
+  if (name.ends_with(".bin")) return load_llama2c_tokenizer(path);
+  fail("{}: unknown tokenizer format (expected .json, .model or .bin)", path.string());
+}
+
+}  // namespace
+
+LoadedModel load_model(const fs::path& path, const fs::path& tokenizer_path) {
+  if (!fs::exists(path)) fail("{}: no such file or directory", path.string());
+  LoadedModel out;
+  LlamaWeights weights;
+  if (fs::is_directory(path)) {
+    if (!fs::exists(path / "config.json"))
+      fail("{}: not a Hugging Face checkpoint folder (no config.json)", path.string());
+    HfCheckpoint ckpt = load_hf_checkpoint(path);
+    weights = std::move(ckpt.weights);
+    out.dtype_params = std::move(ckpt.dtype_params);
+    out.file_bytes = ckpt.file_bytes;
+    out.format = "huggingface";
+  } else if (path.extension() == ".bin") {
+    weights = load_llama2c_checkpoint(path);
+    out.dtype_params["F32"] = weights.config.parameter_count();
+    out.file_bytes = fs::file_size(path);
+    out.format = "llama2.c";
+  } else {
+    fail("{}: unknown checkpoint format (expected a Hugging Face folder or a llama2.c .bin)",
+         path.string());
+  }
+
+  out.tokenizer = tokenizer_path.empty() ? load_tokenizer_for(path) : load_tokenizer_file(tokenizer_path);
+  const auto& c = weights.config;
+  if (out.tokenizer->vocab_size() > c.vocab_size)
+    fail("{}: tokenizer has {} tokens but the model's vocab_size is {}", path.string(),
+         out.tokenizer->vocab_size(), c.vocab_size);
+  if (!out.tokenizer->bos_id) out.tokenizer->bos_id = c.bos_id;
+  if (!out.tokenizer->eos_id) out.tokenizer->eos_id = c.eos_id;
+  out.stop_ids.push_back(*out.tokenizer->eos_id);
+  // llama2.c models separate documents with BOS; its run.c stops generating there.
+  if (out.format == "llama2.c") out.stop_ids.push_back(*out.tokenizer->bos_id);
+  out.model = std::make_unique<LlamaModel>(std::move(weights));
+  return out;
+}
+
+}  // namespace lowbit

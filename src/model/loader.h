@@ -1,0 +1,28 @@
+#pragma once
+// One entry point for every checkpoint format: a Hugging Face folder (config.json + safetensors)
+// or a llama2.c .bin file, with the tokenizer found beside it.
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/tokenizer.h"
+#include "model/llama.h"
+
+namespace lowbit {
+
+struct LoadedModel {
+  std::unique_ptr<LlamaModel> model;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::string format;                           // "huggingface" or "llama2.c"
+  std::map<std::string, int64_t> dtype_params;  // parameters per stored dtype
+  size_t file_bytes = 0;
+  std::vector<int32_t> stop_ids;  // generation stops at any of these
+};
+
+// tokenizer_path empty: look beside the checkpoint.
+LoadedModel load_model(const std::filesystem::path& path,
+                       const std::filesystem::path& tokenizer_path = {});
+
+}  // namespace lowbit

@@ -1,0 +1,119 @@
+// End-to-end checks of the lowbit binary: bad input gives one line on stderr and a non-zero exit.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "testing/fixtures.h"
+
+namespace lowbit {
+namespace {
+
+using testing::run_lowbit;
+using testing::TempDir;
+
+void expect_one_line_error(const testing::CommandResult& r, const std::string& needle) {
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_LT(r.exit_code, 128) << "crashed: " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("lowbit: error: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+}
+
+// Shell-quoted path. (Built with append: GCC 12 warns falsely on "'" + std::string.)
+std::string q(const std::filesystem::path& p) {
+  std::string s(1, '\'');
+  s.append(p.string()).push_back('\'');
+  return s;
+}
+
+TEST(Cli, HelpAndVersion) {
+  auto r = run_lowbit("--help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("generate"), std::string::npos);
+  EXPECT_NE(r.out.find("perplexity"), std::string::npos);
+  r = run_lowbit("generate --help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("--top-p"), std::string::npos);
+}
+
+TEST(Cli, UnknownSubcommandAndFlag) {
+  expect_one_line_error(run_lowbit("frobnicate"), "frobnicate");
+  expect_one_line_error(run_lowbit("generate -m x --bogus"), "--bogus");
+}
+
+TEST(Cli, MissingModel) {
+  expect_one_line_error(run_lowbit("generate -m /nonexistent/model -p hi"), "/nonexistent/model");
+}
+
+TEST(Cli, TruncatedSafetensors) {
+  TempDir dir;
+  testing::write_tiny_checkpoint(dir.path(), {});
+  const auto bytes = testing::read_file(dir / "model.safetensors");
+  testing::write_file(dir / "model.safetensors", bytes.substr(0, bytes.size() / 2));
+  expect_one_line_error(run_lowbit("generate -m " + q(dir.path()) + " -p hi"), "model.safetensors");
+}
+
+TEST(Cli, WrongShapesVersusConfig) {
+  TempDir dir;
+  testing::write_tiny_checkpoint(dir.path(), {});
+  testing::TinyModelSpec other;
+  other.dim = 64;
+  testing::write_file(dir / "config.json", testing::tiny_config(other).dump());
+  expect_one_line_error(run_lowbit("inspect -m " + q(dir.path())), "config.json implies");
+}
+
+TEST(Cli, NonUtf8Prompt) {
+  TempDir dir;
+  testing::write_tiny_checkpoint(dir.path(), {});
+  expect_one_line_error(run_lowbit("generate -m " + q(dir.path()) + " -p \"$(printf 'ab\\377c')\""),
+                        "not valid UTF-8");
+}
+
+TEST(Cli, EmptyTextFile) {
+  TempDir dir;
+  testing::write_tiny_checkpoint(dir.path(), {});
+  testing::write_file(dir / "empty.txt", "");
+  expect_one_line_error(run_lowbit("perplexity -m " + q(dir.path()) + " -f " + q(dir / "empty.txt")),
+                        "empty");
+}
+
+TEST(Cli, TextShorterThanOneWindow) {
+  TempDir dir;
+  testing::write_tiny_checkpoint(dir.path(), {});
+  testing::write_file(dir / "short.txt", "Hello there.");
+  expect_one_line_error(
+      run_lowbit("perplexity -q -m " + q(dir.path()) + " -f " + q(dir / "short.txt") + " --ctx 64"),
+      "fewer than one window");
+}
+
+TEST(Cli, PerplexityAndInspectOnTinyModel) {
+  TempDir dir;
+  testing::write_tiny_checkpoint(dir.path(), {});
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += "Once upon a time there was a little girl. ";
+  testing::write_file(dir / "t.txt", text);
+  auto r = run_lowbit("perplexity -q -m " + q(dir.path()) + " -f " + q(dir / "t.txt") + " --ctx 32");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("perplexity: "), std::string::npos);
+  r = run_lowbit("inspect -m " + q(dir.path()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("GQA"), std::string::npos);
+}
+
+TEST(Cli, SampledGenerationIsReproducible) {
+  const auto model = q(testing::shared_dir() / "models/stories260K/stories260K.bin");
+  const auto a = run_lowbit("generate -m " + model + " -p 'Once' -n 40 --temp 0.8 --top-p 0.9 --seed 7");
+  const auto b = run_lowbit("generate -m " + model + " -p 'Once' -n 40 --temp 0.8 --top-p 0.9 --seed 7");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_EQ(a.out.rfind("Once", 0), 0u);
+}
+
+TEST(Cli, BadSamplingFlags) {
+  const auto model = q(testing::shared_dir() / "models/stories260K/stories260K.bin");
+  expect_one_line_error(run_lowbit("generate -m " + model + " -p x --top-p 1.5"), "top-p");
+}
+
+}  // namespace
+}  // namespace lowbit

@@ -1,0 +1,192 @@
+#include "io/hf_checkpoint.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "model/loader.h"
+#include "testing/fixtures.h"
+
+namespace lowbit {
+namespace {
+
+using testing::TempDir;
+using testing::TinyModelSpec;
+
+std::vector<float> last_logits(LoadedModel& m, std::vector<int32_t> ids) {
+  KVCache cache = m.model->make_cache(static_cast<int>(ids.size()));
+  const auto logits = m.model->forward(ids, cache);
+  return {logits.begin(), logits.end()};
+}
+
+void expect_load_error(const std::filesystem::path& dir, const std::string& needle) {
+  try {
+    load_model(dir);
+    FAIL() << "no error; expected one mentioning: " << needle;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+TEST(HfCheckpoint, LoadsTinyModelAndRuns) {
+  TempDir dir;
+  testing::write_tiny_checkpoint(dir.path(), {});
+  LoadedModel m = load_model(dir.path());
+  EXPECT_EQ(m.model->config().n_kv_heads, 2);
+  EXPECT_TRUE(m.model->config().tied_embeddings);
+  EXPECT_EQ(m.dtype_params.at("F32"), m.model->config().parameter_count());
+  for (float v : last_logits(m, {1, 5, 9, 300})) EXPECT_TRUE(std::isfinite(v));
+}
+
+TEST(HfCheckpoint, Bf16MatchesF32OfRoundedWeights) {
+  TinyModelSpec spec;
+  spec.dtype = "BF16";
+  TempDir dir;
+  testing::write_tiny_checkpoint(dir.path(), spec);
+  LoadedModel m = load_model(dir.path());
+  EXPECT_EQ(m.dtype_params.at("BF16"), m.model->config().parameter_count());
+  for (float v : last_logits(m, {1, 2, 3})) EXPECT_TRUE(std::isfinite(v));
+}
+
+TEST(HfCheckpoint, UntiedWithBiases) {
+  TinyModelSpec spec;
+  spec.tied = false;
+  spec.attention_bias = true;
+  spec.mlp_bias = true;
+  TempDir dir;
+  testing::write_tiny_checkpoint(dir.path(), spec);
+  LoadedModel m = load_model(dir.path());
+  EXPECT_FALSE(m.model->config().tied_embeddings);
+  EXPECT_EQ(m.model->config().parameter_count(), m.dtype_params.at("F32"));
+  for (float v : last_logits(m, {1, 2, 3})) EXPECT_TRUE(std::isfinite(v));
+}
+
+TEST(HfCheckpoint, ShardedEqualsSingleFile) {
+  TinyModelSpec spec;
+  TempDir single, sharded;
+  testing::write_tiny_checkpoint(single.path(), spec);
+  testing::write_tiny_checkpoint(sharded.path(), spec);
+  std::filesystem::remove(sharded / "model.safetensors");
+  // Alternate tensors between two shards.
+  const auto tensors = testing::tiny_tensors(spec);
+  std::map<std::string, testing::RawTensor> a, b;
+  nlohmann::json index = {{"metadata", {{"total_size", 0}}}, {"weight_map", nlohmann::json::object()}};
+  int i = 0;
+  for (const auto& [name, t] : tensors) {
+    const bool first = (i++ % 2) == 0;
+    (first ? a : b)[name] = t;
+    index["weight_map"][name] = first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+  }
+  testing::write_file(sharded / "model-00001-of-00002.safetensors", testing::safetensors_bytes(a));
+  testing::write_file(sharded / "model-00002-of-00002.safetensors", testing::safetensors_bytes(b));
+  testing::write_file(sharded / "model.safetensors.index.json", index.dump());
+  LoadedModel ms = load_model(single.path());
+  LoadedModel mh = load_model(sharded.path());
+  EXPECT_EQ(last_logits(ms, {1, 7, 8}), last_logits(mh, {1, 7, 8}));
+}
+
+TEST(HfCheckpoint, PrefillEqualsTokenByTokenDecode) {
+  TempDir dir;
+  testing::write_tiny_checkpoint(dir.path(), {});
+  LoadedModel m = load_model(dir.path());
+  const std::vector<int32_t> ids = {1, 40, 41, 42, 100, 200, 7, 9, 300, 400, 5, 6};
+  KVCache full = m.model->make_cache(64);
+  const auto all = m.model->forward(ids, full, LogitsFor::kAllTokens);
+  const std::vector<float> batched(all.begin(), all.end());
+  KVCache step = m.model->make_cache(64);
+  const size_t vocab = 512;
+  for (size_t t = 0; t < ids.size(); ++t) {
+    const auto one = m.model->forward(std::span(ids).subspan(t, 1), step);
+    for (size_t v = 0; v < vocab; ++v) ASSERT_NEAR(one[v], batched[t * vocab + v], 1e-4) << t;
+  }
+}
+
+TEST(HfCheckpoint, WrongShapeVersusConfig) {
+  TempDir dir;
+  testing::write_tiny_checkpoint(dir.path(), {});
+  TinyModelSpec other;
+  other.hidden = 40;  // config says 40, tensors have 48
+  testing::write_file(dir / "config.json", testing::tiny_config(other).dump());
+  expect_load_error(dir.path(), "config.json implies");
+}
+
+TEST(HfCheckpoint, UnknownModelType) {
+  TempDir dir;
+  testing::write_tiny_checkpoint(dir.path(), {});
+  auto cfg = testing::tiny_config({});
+  cfg["model_type"] = "gpt_neox";
+  testing::write_file(dir / "config.json", cfg.dump());
+  expect_load_error(dir.path(), "model_type \"gpt_neox\"");
+}
+
+TEST(HfCheckpoint, UnsupportedRopeScaling) {
+  TempDir dir;
+  testing::write_tiny_checkpoint(dir.path(), {});
+  auto cfg = testing::tiny_config({});
+  cfg["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}};
+  testing::write_file(dir / "config.json", cfg.dump());
+  expect_load_error(dir.path(), "rope_scaling");
+}
+
+TEST(HfCheckpoint, MissingRequiredField) {
+  TempDir dir;
+  testing::write_tiny_checkpoint(dir.path(), {});
+  auto cfg = testing::tiny_config({});
+  cfg.erase("hidden_size");
+  testing::write_file(dir / "config.json", cfg.dump());
+  expect_load_error(dir.path(), "\"hidden_size\"");
+}
+
+TEST(HfCheckpoint, HeadsNotDividingKvHeads) {
+  TempDir dir;
+  testing::write_tiny_checkpoint(dir.path(), {});
+  auto cfg = testing::tiny_config({});
+  cfg["num_key_value_heads"] = 3;
+  testing::write_file(dir / "config.json", cfg.dump());
+  expect_load_error(dir.path(), "num_key_value_heads 3");
+}
+
+TEST(HfCheckpoint, MissingTensor) {
+  TempDir dir;
+  testing::write_tiny_checkpoint(dir.path(), {});
+  auto tensors = testing::tiny_tensors({});
+  tensors.erase("model.layers.1.mlp.up_proj.weight");
+  testing::write_file(dir / "model.safetensors", testing::safetensors_bytes(tensors));
+  expect_load_error(dir.path(), "model.layers.1.mlp.up_proj.weight");
+}
+
+TEST(HfCheckpoint, MissingWeightsFile) {
+  TempDir dir;
+  testing::write_tiny_checkpoint(dir.path(), {});
+  std::filesystem::remove(dir / "model.safetensors");
+  expect_load_error(dir.path(), "no model.safetensors");
+}
+
+TEST(HfCheckpoint, RopeThetaTopLevelAndNested) {
+  TempDir dir;
+  auto cfg = testing::tiny_config({});
+  cfg["rope_theta"] = 500000.0;
+  testing::write_file(dir / "config.json", cfg.dump());
+  EXPECT_DOUBLE_EQ(read_hf_config(dir / "config.json").rope_theta, 500000.0);
+  cfg.erase("rope_theta");
+  cfg["rope_parameters"] = {{"rope_theta", 250000.0}, {"rope_type", "default"}};
+  testing::write_file(dir / "config.json", cfg.dump());
+  EXPECT_DOUBLE_EQ(read_hf_config(dir / "config.json").rope_theta, 250000.0);
+  cfg["head_dim"] = 16;
+  testing::write_file(dir / "config.json", cfg.dump());
+  EXPECT_EQ(read_hf_config(dir / "config.json").head_dim, 16);
+}
+
+TEST(HfCheckpoint, RefLlamaConfig) {
+  const auto c = read_hf_config(testing::ref_llama_dir() / "config.json");
+  EXPECT_EQ(c.dim, 384);
+  EXPECT_EQ(c.n_heads, 6);
+  EXPECT_EQ(c.n_kv_heads, 2);
+  EXPECT_EQ(c.head_dim, 64);
+  EXPECT_TRUE(c.tied_embeddings);
+  EXPECT_EQ(c.parameter_count(), 24877440);
+}
+
+}  // namespace
+}  // namespace lowbit
