@@ -54,8 +54,7 @@ void BM_Prefill(benchmark::State& state) {
   // Causal attention: QK^T and PV over n(n+1)/2 pairs per head.
   const double attn = 4.0 * c.n_layers * c.n_heads * c.head_dim * n * (n + 1) / 2;
   const double flops = n * linear_flops_per_token(c) + attn + 2.0 * c.dim * c.vocab_size;
-  state.counters["tokens/s"] =
-      benchmark::Counter(n, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["tokens/s"] = benchmark::Counter(n, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GFLOP/s"] =
       benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -82,8 +81,12 @@ BENCHMARK(BM_Decode)->Arg(16)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealT
 
 // The model's GEMM shapes for a 512-token window: (m, n, k) with n = output features.
 void gemm_shapes(benchmark::internal::Benchmark* b) {
-  b->Args({512, 384, 384})->Args({512, 128, 384})->Args({512, 1024, 384})->Args({512, 384, 1024})
-      ->Args({512, 32000, 384})->Args({1, 1024, 384});
+  b->Args({512, 384, 384})
+      ->Args({512, 128, 384})
+      ->Args({512, 1024, 384})
+      ->Args({512, 384, 1024})
+      ->Args({512, 32000, 384})
+      ->Args({1, 1024, 384});
 }
 
 struct GemmData {
@@ -115,7 +118,8 @@ void BM_SgemmOpenBLAS(benchmark::State& state) {
   const auto m = static_cast<size_t>(state.range(0)), n = static_cast<size_t>(state.range(1)),
              k = static_cast<size_t>(state.range(2));
   GemmData d(m, n, k);
-  kernels::sgemm_nt_serial(1, 1, 1, d.a.data(), 1, d.b.data(), 1, d.c.data(), 1);  // init lowbit's setting
+  kernels::sgemm_nt_serial(1, 1, 1, d.a.data(), 1, d.b.data(), 1, d.c.data(),
+                           1);  // init lowbit's setting
   openblas_set_num_threads(thread_pool().size());
   const int M = static_cast<int>(m), N = static_cast<int>(n), K = static_cast<int>(k);
   for (auto _ : state)

@@ -7,5 +7,7 @@ namespace lowbit::cli {
 void register_generate(CLI::App& app);
 void register_perplexity(CLI::App& app);
 void register_inspect(CLI::App& app);
+void register_quantize(CLI::App& app);
+void register_eval(CLI::App& app);
 
 }  // namespace lowbit::cli

@@ -5,8 +5,7 @@
 namespace lowbit::cli {
 
 void add_model_flags(CLI::App& cmd, ModelFlags& flags) {
-  cmd.add_option("-m,--model", flags.model,
-                 "Hugging Face checkpoint folder or llama2.c .bin file")
+  cmd.add_option("-m,--model", flags.model, "Hugging Face checkpoint folder or llama2.c .bin file")
       ->required();
   cmd.add_option("--tokenizer", flags.tokenizer,
                  "tokenizer file (default: the one beside the model)");

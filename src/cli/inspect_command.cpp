@@ -12,8 +12,7 @@ void run_inspect(const ModelFlags& f) {
   fmt::print("model: {}\nformat: {}\narchitecture: {}\n", f.model, m.format, c.architecture);
   fmt::print("hidden_size: {}\nintermediate_size: {}\nlayers: {}\n", c.dim, c.hidden_dim,
              c.n_layers);
-  fmt::print("attention: {} query heads, {} kv heads ({}), head_dim {}\n", c.n_heads,
-             c.n_kv_heads,
+  fmt::print("attention: {} query heads, {} kv heads ({}), head_dim {}\n", c.n_heads, c.n_kv_heads,
              c.n_kv_heads == c.n_heads ? "MHA" : (c.n_kv_heads == 1 ? "MQA" : "GQA"), c.head_dim);
   fmt::print("vocab_size: {}\ncontext: {}\nrope_theta: {}\nrms_norm_eps: {}\n", c.vocab_size,
              c.max_seq_len, c.rope_theta, c.norm_eps);

@@ -1,7 +1,7 @@
 // lowbit command-line interface: one subcommand per job, shared flags, and every error reported as
 // one line on stderr with a non-zero exit status.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <exception>
@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   lowbit::cli::register_generate(app);
   lowbit::cli::register_perplexity(app);
   lowbit::cli::register_inspect(app);
+  lowbit::cli::register_quantize(app);
+  lowbit::cli::register_eval(app);
   try {
     // CLI11 would only say "A subcommand is required" for a misspelt command; name it instead.
     std::string names;

@@ -5,7 +5,9 @@
 
 namespace lowbit {
 
-inline float bf16_to_f32(uint16_t h) { return std::bit_cast<float>(static_cast<uint32_t>(h) << 16); }
+inline float bf16_to_f32(uint16_t h) {
+  return std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
+}
 
 inline float f16_to_f32(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
@@ -20,7 +22,8 @@ inline float f16_to_f32(uint16_t h) {
       ++e;
       mant <<= 1;
     } while ((mant & 0x400u) == 0);
-    const uint32_t bits = sign | (static_cast<uint32_t>(127 - 15 - e) << 23) | ((mant & 0x3ffu) << 13);
+    const uint32_t bits =
+        sign | (static_cast<uint32_t>(127 - 15 - e) << 23) | ((mant & 0x3ffu) << 13);
     return std::bit_cast<float>(bits);
   }
   return std::bit_cast<float>(sign | ((exp + 127 - 15) << 23) | (mant << 13));

@@ -46,8 +46,7 @@ PerplexityResult evaluate_perplexity(LlamaModel& model, std::span<const int32_t>
   if (L > model.config().max_seq_len)
     fail("--ctx {} exceeds the model's max_position_embeddings {}", L, model.config().max_seq_len);
   int windows = static_cast<int>(ids.size() / static_cast<size_t>(L));
-  if (windows == 0)
-    fail("text has {} tokens, fewer than one window of --ctx {}", ids.size(), L);
+  if (windows == 0) fail("text has {} tokens, fewer than one window of --ctx {}", ids.size(), L);
   if (options.max_windows > 0) windows = std::min(windows, options.max_windows);
 
   PerplexityResult result;

@@ -26,8 +26,7 @@ json read_json_file(const fs::path& path) {
 }
 
 template <class T>
-T get_field(const json& j, const char* field, const std::string& file, T fallback,
-            bool required) {
+T get_field(const json& j, const char* field, const std::string& file, T fallback, bool required) {
   if (!j.contains(field) || j[field].is_null()) {
     if (required) fail("{}: missing field \"{}\"", file, field);
     return fallback;
@@ -55,8 +54,9 @@ class ShardSet {
       for (const auto& [name, file] : j["weight_map"].items()) {
         if (!file.is_string()) fail("{}: weight_map[\"{}\"] is not a string", index.string(), name);
         const std::string f = file.get<std::string>();
-        if (f.find('/') != std::string::npos || f == ".." )
-          fail("{}: weight_map[\"{}\"] names a file outside the folder: {}", index.string(), name, f);
+        if (f.find('/') != std::string::npos || f == "..")
+          fail("{}: weight_map[\"{}\"] names a file outside the folder: {}", index.string(), name,
+               f);
         files.insert(f);
       }
       for (const auto& f : files) open(dir / f);
@@ -92,7 +92,9 @@ class ShardSet {
 
  private:
   void open(const fs::path& p) { shards_.emplace_back(p); }
-  std::string where() const { return shards_.empty() ? "checkpoint" : shards_.front().path().string(); }
+  std::string where() const {
+    return shards_.empty() ? "checkpoint" : shards_.front().path().string();
+  }
   std::vector<SafetensorsFile> shards_;
 };
 
@@ -139,7 +141,8 @@ ModelConfig read_hf_config(const fs::path& config_json) {
     const std::string where = file + ": rope_parameters";
     const auto type = get_field<std::string>(rp, "rope_type", where, "default", false);
     if (type != "default")
-      fail("{}: rope_parameters.rope_type \"{}\" is not supported (supported: default)", file, type);
+      fail("{}: rope_parameters.rope_type \"{}\" is not supported (supported: default)", file,
+           type);
     c.rope_theta = get_field<double>(rp, "rope_theta", where, c.rope_theta, false);
   }
   c.validate(file);

@@ -108,7 +108,8 @@ LlamaWeights load_llama2c_checkpoint(const std::filesystem::path& bin_file) {
   auto w2 = r.take(layers * d * hd, "w2");
   auto w3 = r.take(layers * hd * d, "w3");
   auto rms_final = r.take(d, "rms_final_weight");
-  const size_t rope_table = static_cast<size_t>(c.max_seq_len) * static_cast<size_t>(c.head_dim) / 2;
+  const size_t rope_table =
+      static_cast<size_t>(c.max_seq_len) * static_cast<size_t>(c.head_dim) / 2;
   r.skip(2 * rope_table, "freq_cis tables");
 
   LlamaWeights w;

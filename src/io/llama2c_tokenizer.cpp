@@ -20,10 +20,14 @@ int raw_byte(std::string_view piece) {
   int value = 0;
   for (char ch : piece.substr(3, 2)) {
     value *= 16;
-    if (ch >= '0' && ch <= '9') value += ch - '0';
-    else if (ch >= 'A' && ch <= 'F') value += ch - 'A' + 10;
-    else if (ch >= 'a' && ch <= 'f') value += ch - 'a' + 10;
-    else return -1;
+    if (ch >= '0' && ch <= '9')
+      value += ch - '0';
+    else if (ch >= 'A' && ch <= 'F')
+      value += ch - 'A' + 10;
+    else if (ch >= 'a' && ch <= 'f')
+      value += ch - 'a' + 10;
+    else
+      return -1;
   }
   return value;
 }
@@ -50,7 +54,8 @@ class Llama2cTokenizer final : public Tokenizer {
       read(&score, sizeof score, "score");
       read(&len, sizeof len, "length");
       if (len < 0 || len > max_len)
-        fail("{}: token {} has length {} (max_token_length {})", file, pieces_.size(), len, max_len);
+        fail("{}: token {} has length {} (max_token_length {})", file, pieces_.size(), len,
+             max_len);
       std::string piece(static_cast<size_t>(len), '\0');
       read(piece.data(), piece.size(), "piece");
       ids_.emplace(piece, static_cast<int32_t>(pieces_.size()));  // first occurrence wins
@@ -71,9 +76,12 @@ class Llama2cTokenizer final : public Tokenizer {
     for (size_t i = 0; i < text.size();) {
       size_t len = 1;
       const auto lead = static_cast<unsigned char>(text[i]);
-      if (lead >= 0xF0) len = 4;
-      else if (lead >= 0xE0) len = 3;
-      else if (lead >= 0xC0) len = 2;
+      if (lead >= 0xF0)
+        len = 4;
+      else if (lead >= 0xE0)
+        len = 3;
+      else if (lead >= 0xC0)
+        len = 2;
       len = std::min(len, text.size() - i);
       const std::string cp(text.substr(i, len));
       if (auto it = ids_.find(cp); it != ids_.end()) {
@@ -88,8 +96,8 @@ class Llama2cTokenizer final : public Tokenizer {
       int32_t best_id = -1;
       size_t best_at = 0;
       for (size_t i = 0; i + 1 < tokens.size(); ++i) {
-        const std::string merged = pieces_[static_cast<size_t>(tokens[i])] +
-                                   pieces_[static_cast<size_t>(tokens[i + 1])];
+        const std::string merged =
+            pieces_[static_cast<size_t>(tokens[i])] + pieces_[static_cast<size_t>(tokens[i + 1])];
         auto it = ids_.find(merged);
         if (it != ids_.end() && scores_[static_cast<size_t>(it->second)] > best_score) {
           best_score = scores_[static_cast<size_t>(it->second)];

@@ -12,7 +12,8 @@ class SentencePieceTokenizer final : public Tokenizer {
  public:
   explicit SentencePieceTokenizer(const std::filesystem::path& path) {
     const auto status = sp_.Load(path.string());
-    if (!status.ok()) fail("{}: cannot load SentencePiece model: {}", path.string(), status.ToString());
+    if (!status.ok())
+      fail("{}: cannot load SentencePiece model: {}", path.string(), status.ToString());
     if (sp_.bos_id() >= 0) bos_id = sp_.bos_id();
     if (sp_.eos_id() >= 0) eos_id = sp_.eos_id();
     add_bos = true;
@@ -29,7 +30,8 @@ class SentencePieceTokenizer final : public Tokenizer {
     std::vector<int> kept;
     kept.reserve(ids.size());
     for (int32_t id : ids) {
-      if (id < 0 || id >= sp_.GetPieceSize()) fail("token id {} out of range [0, {})", id, sp_.GetPieceSize());
+      if (id < 0 || id >= sp_.GetPieceSize())
+        fail("token id {} out of range [0, {})", id, sp_.GetPieceSize());
       if (!sp_.IsControl(id)) kept.push_back(id);
     }
     std::string text;

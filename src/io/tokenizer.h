@@ -25,7 +25,8 @@ class Tokenizer {
 
   std::optional<int32_t> bos_id;
   std::optional<int32_t> eos_id;
-  bool add_bos = false;  // whether prompts/documents start with BOS (tokenizer_config add_bos_token)
+  bool add_bos =
+      false;  // whether prompts/documents start with BOS (tokenizer_config add_bos_token)
 };
 
 // Each loader throws lowbit::Error naming the file on malformed input.

@@ -38,7 +38,8 @@ void apply_tokenizer_config(Tokenizer& tok, const fs::path& path) {
   if (!j.is_object()) fail("{}: expected a JSON object", path.string());
   if (j.contains("add_bos_token")) {
     if (!j["add_bos_token"].is_boolean())
-      fail("{}: add_bos_token must be true or false, got {}", path.string(), j["add_bos_token"].dump());
+      fail("{}: add_bos_token must be true or false, got {}", path.string(),
+           j["add_bos_token"].dump());
     tok.add_bos = j["add_bos_token"].get<bool>();
   }
   // SentencePiece models know their BOS/EOS; byte-level BPE files learn them from here.

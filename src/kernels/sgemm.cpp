@@ -15,7 +15,9 @@ void ensure_blas_serial() {
   std::call_once(once, [] { openblas_set_num_threads(1); });
 }
 
-int to_int(size_t v) { return static_cast<int>(v); }
+int to_int(size_t v) {
+  return static_cast<int>(v);
+}
 
 }  // namespace
 
@@ -24,8 +26,8 @@ void sgemm_nt_serial(size_t m, size_t n, size_t k, const float* a, size_t lda, c
   ensure_blas_serial();
   const float beta = accumulate ? 1.0f : 0.0f;
   if (m == 1) {
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, to_int(n), to_int(k), 1.0f, b, to_int(ldb), a, 1,
-                beta, c, 1);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, to_int(n), to_int(k), 1.0f, b, to_int(ldb), a, 1, beta,
+                c, 1);
     return;
   }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, to_int(m), to_int(n), to_int(k), 1.0f, a,

@@ -66,8 +66,7 @@ GenerateStats generate(LlamaModel& model, const Tokenizer& tokenizer,
   t0 = std::chrono::steady_clock::now();
   while (static_cast<int>(stats.new_ids.size()) < options.max_new_tokens) {
     const int32_t next = sampler.sample(logits);
-    if (std::find(options.stop_ids.begin(), options.stop_ids.end(), next) !=
-        options.stop_ids.end())
+    if (std::find(options.stop_ids.begin(), options.stop_ids.end(), next) != options.stop_ids.end())
       break;
     stats.new_ids.push_back(next);
     if (on_text) on_text(streamer.push(next));

@@ -20,7 +20,9 @@ class KVCache {
   void advance(int n);
 
   float* keys(int layer, int pos) { return k_[layer].data() + static_cast<size_t>(pos) * kv_dim_; }
-  float* values(int layer, int pos) { return v_[layer].data() + static_cast<size_t>(pos) * kv_dim_; }
+  float* values(int layer, int pos) {
+    return v_[layer].data() + static_cast<size_t>(pos) * kv_dim_;
+  }
   size_t row_stride() const { return kv_dim_; }
 
  private:

@@ -10,8 +10,7 @@
 namespace lowbit {
 namespace {
 
-void rms_norm(const float* x, const float* weight, float* out, size_t rows, size_t dim,
-              float eps) {
+void rms_norm(const float* x, const float* weight, float* out, size_t rows, size_t dim, float eps) {
   thread_pool().parallel_for(rows, 16, [&](size_t r0, size_t r1) {
     for (size_t r = r0; r < r1; ++r) {
       const float* xr = x + r * dim;
@@ -48,10 +47,14 @@ constexpr size_t kQueryBlock = 64;  // query rows per attention task
 
 const char* site_name(ActivationSite site) {
   switch (site) {
-    case ActivationSite::kQkvInput: return "qkv_input";
-    case ActivationSite::kOInput: return "o_input";
-    case ActivationSite::kUpInput: return "up_input";
-    case ActivationSite::kDownInput: return "down_input";
+    case ActivationSite::kQkvInput:
+      return "qkv_input";
+    case ActivationSite::kOInput:
+      return "o_input";
+    case ActivationSite::kUpInput:
+      return "up_input";
+    case ActivationSite::kDownInput:
+      return "down_input";
   }
   return "?";
 }
@@ -67,12 +70,17 @@ LlamaModel::LlamaModel(LlamaWeights weights) : w_(std::move(weights)) {
   rope_sin_.resize(rope_cos_.size());
   for (size_t p = 0; p < static_cast<size_t>(c.max_seq_len); ++p)
     for (size_t i = 0; i < half; ++i) {
-      const double inv_freq =
-          1.0 / std::pow(c.rope_theta, static_cast<double>(2 * i) / static_cast<double>(c.head_dim));
+      const double inv_freq = 1.0 / std::pow(c.rope_theta, static_cast<double>(2 * i) /
+                                                               static_cast<double>(c.head_dim));
       const double angle = static_cast<double>(p) * inv_freq;
       rope_cos_[p * half + i] = static_cast<float>(std::cos(angle));
       rope_sin_[p * half + i] = static_cast<float>(std::sin(angle));
     }
+}
+
+void LlamaModel::set_kv_quant(const QuantSpec& spec) {
+  spec.validate("--kvbits", static_cast<size_t>(w_.config.kv_dim()));
+  kv_quant_ = spec;
 }
 
 void LlamaModel::observe(int layer, ActivationSite site, std::span<const float> x, size_t rows,
@@ -185,6 +193,10 @@ std::span<const float> LlamaModel::forward(std::span<const int32_t> tokens, KVCa
     L.wv->forward(std::span(xn_).first(n * dim), n, std::span(v_).first(n * kv_dim));
     apply_rope(q_.data(), n, c.n_heads, pos0);
     apply_rope(k_.data(), n, c.n_kv_heads, pos0);
+    if (kv_quant_.enabled()) {
+      fake_quantize_rows(std::span(k_).first(n * kv_dim), n, kv_dim, kv_quant_);
+      fake_quantize_rows(std::span(v_).first(n * kv_dim), n, kv_dim, kv_quant_);
+    }
     std::copy_n(k_.data(), n * kv_dim, cache.keys(l, pos0));
     std::copy_n(v_.data(), n * kv_dim, cache.values(l, pos0));
     attention(l, n, pos0, cache);
@@ -209,7 +221,8 @@ std::span<const float> LlamaModel::forward(std::span<const int32_t> tokens, KVCa
   const size_t vocab = static_cast<size_t>(c.vocab_size);
   rms_norm(x_.data() + first * dim, w_.final_norm.data(), xn_.data(), rows, dim, c.norm_eps);
   ensure_size(logits_, rows * vocab);
-  w_.lm_head->forward(std::span(xn_).first(rows * dim), rows, std::span(logits_).first(rows * vocab));
+  w_.lm_head->forward(std::span(xn_).first(rows * dim), rows,
+                      std::span(logits_).first(rows * vocab));
   return std::span<const float>(logits_).first(rows * vocab);
 }
 

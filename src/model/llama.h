@@ -8,6 +8,7 @@
 
 #include "model/kv_cache.h"
 #include "model/llama_weights.h"
+#include "quant/quantizer.h"
 
 namespace lowbit {
 
@@ -39,6 +40,10 @@ class LlamaModel {
   LlamaWeights& weights() { return w_; }
   const LlamaWeights& weights() const { return w_; }
   void set_observer(ActivationObserver* observer) { observer_ = observer; }
+  // Keys (after RoPE) and values are quantize-dequantized with this spec before they enter the
+  // cache (per token and head when group_size == head_dim). bits 16 = full precision.
+  void set_kv_quant(const QuantSpec& spec);
+  const QuantSpec& kv_quant() const { return kv_quant_; }
 
   KVCache make_cache(int capacity) const { return KVCache(w_.config, capacity); }
 
@@ -50,11 +55,11 @@ class LlamaModel {
  private:
   void attention(int layer, size_t n, int pos0, KVCache& cache);
   void apply_rope(float* x, size_t n, int n_heads, int pos0) const;
-  void observe(int layer, ActivationSite site, std::span<const float> x, size_t rows,
-               size_t cols);
+  void observe(int layer, ActivationSite site, std::span<const float> x, size_t rows, size_t cols);
 
   LlamaWeights w_;
   ActivationObserver* observer_ = nullptr;  // not owned
+  QuantSpec kv_quant_;
   std::vector<float> rope_cos_, rope_sin_;  // [max_seq_len, head_dim / 2]
   // Scratch buffers reused across calls (sized for the largest batch seen).
   std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, logits_;

@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "io/hf_checkpoint.h"
 #include "io/llama2c_checkpoint.h"
+#include "quant/quantized_model_io.h"
 
 namespace lowbit {
 namespace fs = std::filesystem;
@@ -23,7 +24,16 @@ LoadedModel load_model(const fs::path& path, const fs::path& tokenizer_path) {
   if (!fs::exists(path)) fail("{}: no such file or directory", path.string());
   LoadedModel out;
   LlamaWeights weights;
-  if (fs::is_directory(path)) {
+  QuantSpec kv_spec;
+  bool quantized = false;
+  if (is_quantized_model_dir(path)) {
+    nlohmann::json info;
+    weights = load_quantized_weights(path, kv_spec, info);
+    out.quant_info = info;
+    out.file_bytes = fs::file_size(path / "model.safetensors");
+    out.format = "lowbit-quantized";
+    quantized = true;
+  } else if (fs::is_directory(path)) {
     if (!fs::exists(path / "config.json"))
       fail("{}: not a Hugging Face checkpoint folder (no config.json)", path.string());
     HfCheckpoint ckpt = load_hf_checkpoint(path);
@@ -41,7 +51,8 @@ LoadedModel load_model(const fs::path& path, const fs::path& tokenizer_path) {
          path.string());
   }
 
-  out.tokenizer = tokenizer_path.empty() ? load_tokenizer_for(path) : load_tokenizer_file(tokenizer_path);
+  out.tokenizer =
+      tokenizer_path.empty() ? load_tokenizer_for(path) : load_tokenizer_file(tokenizer_path);
   const auto& c = weights.config;
   if (out.tokenizer->vocab_size() > c.vocab_size)
     fail("{}: tokenizer has {} tokens but the model's vocab_size is {}", path.string(),
@@ -52,6 +63,7 @@ LoadedModel load_model(const fs::path& path, const fs::path& tokenizer_path) {
   // llama2.c models separate documents with BOS; its run.c stops generating there.
   if (out.format == "llama2.c") out.stop_ids.push_back(*out.tokenizer->bos_id);
   out.model = std::make_unique<LlamaModel>(std::move(weights));
+  if (quantized) out.model->set_kv_quant(kv_spec);
   return out;
 }
 

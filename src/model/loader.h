@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "io/tokenizer.h"
 #include "model/llama.h"
 
@@ -19,6 +21,7 @@ struct LoadedModel {
   std::map<std::string, int64_t> dtype_params;  // parameters per stored dtype
   size_t file_bytes = 0;
   std::vector<int32_t> stop_ids;  // generation stops at any of these
+  nlohmann::json quant_info;      // lowbit_quant.json of a quantized model, else null
 };
 
 // tokenizer_path empty: look beside the checkpoint.

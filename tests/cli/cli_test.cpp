@@ -74,8 +74,8 @@ TEST(Cli, EmptyTextFile) {
   TempDir dir;
   testing::write_tiny_checkpoint(dir.path(), {});
   testing::write_file(dir / "empty.txt", "");
-  expect_one_line_error(run_lowbit("perplexity -m " + q(dir.path()) + " -f " + q(dir / "empty.txt")),
-                        "empty");
+  expect_one_line_error(
+      run_lowbit("perplexity -m " + q(dir.path()) + " -f " + q(dir / "empty.txt")), "empty");
 }
 
 TEST(Cli, TextShorterThanOneWindow) {
@@ -93,7 +93,8 @@ TEST(Cli, PerplexityAndInspectOnTinyModel) {
   std::string text;
   for (int i = 0; i < 40; ++i) text += "Once upon a time there was a little girl. ";
   testing::write_file(dir / "t.txt", text);
-  auto r = run_lowbit("perplexity -q -m " + q(dir.path()) + " -f " + q(dir / "t.txt") + " --ctx 32");
+  auto r =
+      run_lowbit("perplexity -q -m " + q(dir.path()) + " -f " + q(dir / "t.txt") + " --ctx 32");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("perplexity: "), std::string::npos);
   r = run_lowbit("inspect -m " + q(dir.path()));
@@ -103,8 +104,10 @@ TEST(Cli, PerplexityAndInspectOnTinyModel) {
 
 TEST(Cli, SampledGenerationIsReproducible) {
   const auto model = q(testing::shared_dir() / "models/stories260K/stories260K.bin");
-  const auto a = run_lowbit("generate -m " + model + " -p 'Once' -n 40 --temp 0.8 --top-p 0.9 --seed 7");
-  const auto b = run_lowbit("generate -m " + model + " -p 'Once' -n 40 --temp 0.8 --top-p 0.9 --seed 7");
+  const auto a =
+      run_lowbit("generate -m " + model + " -p 'Once' -n 40 --temp 0.8 --top-p 0.9 --seed 7");
+  const auto b =
+      run_lowbit("generate -m " + model + " -p 'Once' -n 40 --temp 0.8 --top-p 0.9 --seed 7");
   ASSERT_EQ(a.exit_code, 0) << a.err;
   EXPECT_EQ(a.out, b.out);
   EXPECT_EQ(a.out.rfind("Once", 0), 0u);
@@ -113,6 +116,57 @@ TEST(Cli, SampledGenerationIsReproducible) {
 TEST(Cli, BadSamplingFlags) {
   const auto model = q(testing::shared_dir() / "models/stories260K/stories260K.bin");
   expect_one_line_error(run_lowbit("generate -m " + model + " -p x --top-p 1.5"), "top-p");
+}
+
+}  // namespace
+}  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+TEST(CliQuantize, BadSettingsFailBeforeWorkAndLeaveNoOutput) {
+  testing::TempDir dir;
+  testing::write_tiny_checkpoint(dir / "m", {});
+  testing::write_file(dir / "calib.txt", "too short");
+  const std::string base =
+      "quantize -q -m '" + (dir / "m").string() + "' -o '" + (dir / "out").string() + "' ";
+  auto r = testing::run_lowbit(base + "--abits 1");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--abits"), std::string::npos) << r.err;
+  r = testing::run_lowbit(base + "--method rtn+bogus");
+  EXPECT_NE(r.err.find("unknown method 'bogus'"), std::string::npos) << r.err;
+  r = testing::run_lowbit(base + "--group 48");
+  EXPECT_NE(r.err.find("group size 48"), std::string::npos) << r.err;
+  r = testing::run_lowbit(base + "--method gptq --calib '" + (dir / "calib.txt").string() + "'");
+  EXPECT_NE(r.err.find("fewer than one sequence"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "out"));
+  for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+    EXPECT_EQ(e.path().filename().string().find(".out.tmp"), std::string::npos) << e.path();
+}
+
+TEST(CliQuantize, QuantizedModelRunsEverywhere) {
+  testing::TempDir dir;
+  testing::write_tiny_checkpoint(dir / "m", {});
+  std::string text;
+  for (int i = 0; i < 60; ++i) text += "Once upon a time there was a little girl. ";
+  testing::write_file(dir / "t.txt", text);
+  const auto m = "'" + (dir / "m").string() + "'", out = "'" + (dir / "out").string() + "'";
+  auto r =
+      testing::run_lowbit("quantize -q -m " + m + " -o " + out +
+                          " --method duquant+rtn --duquant-block 16 --wbits 4 --abits 8 --calib '" +
+                          (dir / "t.txt").string() + "' --calib-samples 4 --calib-len 32");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("peak memory"), std::string::npos);
+  r = testing::run_lowbit("perplexity -q -m " + out + " -f '" + (dir / "t.txt").string() +
+                          "' --ctx 32");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = testing::run_lowbit("generate -m " + out + " -p Once -n 4");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = testing::run_lowbit("eval -m " + m + " -f '" + (dir / "t.txt").string() +
+                          "' --ctx 32 --methods rtn,awq --configs W4A16,W8A8 --calib '" +
+                          (dir / "t.txt").string() + "' --calib-samples 2 --calib-len 32");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("| awq |"), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -25,7 +25,11 @@ TEST(ThreadPool, CoversEveryIndexOnce) {
 
 TEST(ThreadPool, PropagatesExceptions) {
   ThreadPool pool(2);
-  EXPECT_THROW(pool.run(4, [](size_t i) { if (i == 2) fail("task {}", i); }), Error);
+  EXPECT_THROW(pool.run(4,
+                        [](size_t i) {
+                          if (i == 2) fail("task {}", i);
+                        }),
+               Error);
   int ran = 0;
   pool.run(1, [&](size_t) { ++ran; });  // still usable
   EXPECT_EQ(ran, 1);
@@ -47,9 +51,9 @@ TEST(Utf8, Validation) {
   EXPECT_EQ(find_invalid_utf8("plain ascii"), std::string::npos);
   EXPECT_EQ(find_invalid_utf8("na\xC3\xAFve \xF0\x9F\x98\x80"), std::string::npos);
   EXPECT_EQ(find_invalid_utf8("ab\xFF"), 2u);
-  EXPECT_EQ(find_invalid_utf8("\xC0\xAF"), 0u);          // overlong
-  EXPECT_EQ(find_invalid_utf8("x\xED\xA0\x80"), 1u);     // surrogate
-  EXPECT_EQ(find_invalid_utf8("\xE2\x82"), 0u);          // truncated
+  EXPECT_EQ(find_invalid_utf8("\xC0\xAF"), 0u);       // overlong
+  EXPECT_EQ(find_invalid_utf8("x\xED\xA0\x80"), 1u);  // surrogate
+  EXPECT_EQ(find_invalid_utf8("\xE2\x82"), 0u);       // truncated
   EXPECT_EQ(complete_utf8_prefix("ab\xE2\x82"), 2u);
   EXPECT_EQ(complete_utf8_prefix("ab\xE2\x82\xAC"), 5u);
   EXPECT_EQ(complete_utf8_prefix("\xF0\x9F"), 0u);

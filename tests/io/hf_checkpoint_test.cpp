@@ -71,12 +71,14 @@ TEST(HfCheckpoint, ShardedEqualsSingleFile) {
   // Alternate tensors between two shards.
   const auto tensors = testing::tiny_tensors(spec);
   std::map<std::string, testing::RawTensor> a, b;
-  nlohmann::json index = {{"metadata", {{"total_size", 0}}}, {"weight_map", nlohmann::json::object()}};
+  nlohmann::json index = {{"metadata", {{"total_size", 0}}},
+                          {"weight_map", nlohmann::json::object()}};
   int i = 0;
   for (const auto& [name, t] : tensors) {
     const bool first = (i++ % 2) == 0;
     (first ? a : b)[name] = t;
-    index["weight_map"][name] = first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+    index["weight_map"][name] =
+        first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
   }
   testing::write_file(sharded / "model-00001-of-00002.safetensors", testing::safetensors_bytes(a));
   testing::write_file(sharded / "model-00002-of-00002.safetensors", testing::safetensors_bytes(b));

@@ -12,7 +12,8 @@ using testing::TempDir;
 
 std::string header_file(const std::string& json, size_t data_bytes) {
   std::string out(8, '\0');
-  for (int i = 0; i < 8; ++i) out[static_cast<size_t>(i)] = static_cast<char>((json.size() >> (8 * i)) & 0xff);
+  for (int i = 0; i < 8; ++i)
+    out[static_cast<size_t>(i)] = static_cast<char>((json.size() >> (8 * i)) & 0xff);
   return out + json + std::string(data_bytes, '\0');
 }
 
@@ -49,9 +50,13 @@ TEST(Safetensors, MissingFile) {
   EXPECT_THROW(SafetensorsFile("/nonexistent/model.safetensors"), Error);
 }
 
-TEST(Safetensors, TruncatedBelowHeaderLength) { expect_error("abc", "truncated"); }
+TEST(Safetensors, TruncatedBelowHeaderLength) {
+  expect_error("abc", "truncated");
+}
 
-TEST(Safetensors, EmptyFile) { expect_error("", "truncated"); }
+TEST(Safetensors, EmptyFile) {
+  expect_error("", "truncated");
+}
 
 TEST(Safetensors, HeaderLengthLargerThanFile) {
   std::string bytes = header_file("{}", 0);
@@ -60,9 +65,13 @@ TEST(Safetensors, HeaderLengthLargerThanFile) {
   expect_error(bytes, "exceeds the file size");
 }
 
-TEST(Safetensors, HeaderNotJson) { expect_error(header_file("{not json", 0), "not valid JSON"); }
+TEST(Safetensors, HeaderNotJson) {
+  expect_error(header_file("{not json", 0), "not valid JSON");
+}
 
-TEST(Safetensors, HeaderNotObject) { expect_error(header_file("[1,2]", 0), "not a JSON object"); }
+TEST(Safetensors, HeaderNotObject) {
+  expect_error(header_file("[1,2]", 0), "not a JSON object");
+}
 
 TEST(Safetensors, UnknownDtype) {
   expect_error(header_file(R"({"w":{"dtype":"Q4","shape":[2],"data_offsets":[0,2]}})", 2),

@@ -19,7 +19,8 @@ const char* kTexts[] = {
 };
 
 TEST(SentencePiece, RoundTrips) {
-  auto tok = load_sentencepiece_tokenizer(testing::shared_dir() / "tokenizers/llama2/tokenizer.model");
+  auto tok =
+      load_sentencepiece_tokenizer(testing::shared_dir() / "tokenizers/llama2/tokenizer.model");
   EXPECT_EQ(tok->vocab_size(), 32000);
   EXPECT_EQ(tok->bos_id, 1);
   EXPECT_EQ(tok->eos_id, 2);
@@ -27,7 +28,8 @@ TEST(SentencePiece, RoundTrips) {
 }
 
 TEST(Llama2cTokenizer, AgreesWithSentencePieceOnLlama2Vocab) {
-  auto sp = load_sentencepiece_tokenizer(testing::shared_dir() / "tokenizers/llama2/tokenizer.model");
+  auto sp =
+      load_sentencepiece_tokenizer(testing::shared_dir() / "tokenizers/llama2/tokenizer.model");
   auto l2c = load_llama2c_tokenizer(testing::shared_dir() / "tokenizers/llama2/tokenizer.bin");
   EXPECT_EQ(l2c->vocab_size(), 32000);
   for (const char* t : {"Hello world", "Once upon a time, there was a little girl named Lily.",

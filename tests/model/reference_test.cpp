@@ -54,7 +54,8 @@ TEST_F(RefLlamaTest, ArgmaxAndNllMatchPerPosition) {
     next_token_nll_sum(logits, vocab, ids, nll);
     const auto nll_ref = p["next_token_nll"].get<std::vector<double>>();
     ASSERT_EQ(nll.size(), nll_ref.size());
-    for (size_t i = 0; i < nll.size(); ++i) EXPECT_NEAR(nll[i], nll_ref[i], 1e-3) << "position " << i;
+    for (size_t i = 0; i < nll.size(); ++i)
+      EXPECT_NEAR(nll[i], nll_ref[i], 1e-3) << "position " << i;
 
     // Last-position logits: the top 20 and the first 64 values.
     const auto last = logits.subspan((ids.size() - 1) * vocab, vocab);
@@ -88,8 +89,7 @@ TEST_F(RefLlamaTest, GreedyContinuationMatches) {
 }
 
 double wikitext_ppl(LoadedModel& m, int ctx, int windows) {
-  const std::string text =
-      read_text_file(testing::shared_dir() / "data/wikitext-2/wiki.test.raw");
+  const std::string text = read_text_file(testing::shared_dir() / "data/wikitext-2/wiki.test.raw");
   const auto ids = tokenize_document(*m.tokenizer, text);
   EXPECT_EQ(ids.size(), 335688u);
   return evaluate_perplexity(*m.model, ids, {ctx, windows, false}).perplexity;

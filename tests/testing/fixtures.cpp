@@ -13,15 +13,18 @@
 namespace lowbit::testing {
 namespace fs = std::filesystem;
 
-fs::path shared_dir() { return fs::path(LOWBIT_SHARED_DIR); }
-fs::path ref_llama_dir() { return shared_dir() / "models/ref-llama-s"; }
+fs::path shared_dir() {
+  return fs::path(LOWBIT_SHARED_DIR);
+}
+fs::path ref_llama_dir() {
+  return shared_dir() / "models/ref-llama-s";
+}
 
 TempDir::TempDir() {
   static int counter = 0;
   std::random_device rd;
-  path_ = fs::temp_directory_path() /
-          ("lowbit-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
-           std::to_string(rd()));
+  path_ = fs::temp_directory_path() / ("lowbit-test-" + std::to_string(::getpid()) + "-" +
+                                       std::to_string(counter++) + "-" + std::to_string(rd()));
   fs::create_directories(path_);
 }
 
@@ -74,7 +77,8 @@ std::string safetensors_bytes(const std::map<std::string, RawTensor>& tensors) {
   const std::string h = header.dump();
   std::string out(8, '\0');
   uint64_t len = h.size();
-  for (int i = 0; i < 8; ++i) out[static_cast<size_t>(i)] = static_cast<char>((len >> (8 * i)) & 0xff);
+  for (int i = 0; i < 8; ++i)
+    out[static_cast<size_t>(i)] = static_cast<char>((len >> (8 * i)) & 0xff);
   return out + h + data;
 }
 
@@ -149,8 +153,8 @@ void write_tiny_checkpoint(const fs::path& dir, const TinyModelSpec& spec) {
 
 CommandResult run_lowbit(const std::string& args) {
   TempDir tmp;
-  const std::string cmd = std::string(LOWBIT_BINARY) + " " + args + " >" +
-                          (tmp / "out").string() + " 2>" + (tmp / "err").string() + " </dev/null";
+  const std::string cmd = std::string(LOWBIT_BINARY) + " " + args + " >" + (tmp / "out").string() +
+                          " 2>" + (tmp / "err").string() + " </dev/null";
   const int status = std::system(cmd.c_str());
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return {code, read_file(tmp / "out"), read_file(tmp / "err")};

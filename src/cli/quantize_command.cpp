@@ -1,0 +1,59 @@
+#include <fmt/format.h>
+#include <sys/resource.h>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/quant_flags.h"
+#include "core/error.h"
+#include "quant/quantized_model_io.h"
+
+namespace lowbit::cli {
+namespace {
+
+struct QuantizeFlags {
+  ModelFlags model;
+  QuantFlags quant;
+  std::string out;
+  bool quiet = false;
+};
+
+double peak_rss_mib() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;
+}
+
+void run_quantize(const QuantizeFlags& f) {
+  if (f.out.empty()) fail("-o/--output is required");
+  const QuantizeOptions opts = f.quant.options(!f.quiet);
+  LoadedModel m = load_from_flags(f.model);
+  const auto report = quantize_model(*m.model, *m.tokenizer, opts);
+  nlohmann::json info = {{"method", opts.method.name()},
+                         {"source", f.model.model},
+                         {"calibration",
+                          {{"file", f.quant.calib},
+                           {"samples", opts.calib.samples},
+                           {"seq_len", opts.calib.seq_len},
+                           {"seed", opts.calib.seed}}}};
+  save_quantized_model(*m.model, f.model.model, f.out, info);
+  fmt::print("method: {}\nweights: {}\nactivations: {}\nkv cache: {}\n", opts.method.name(),
+             opts.weight.describe(), opts.act.describe(), m.model->kv_quant().describe());
+  fmt::print("calibration: {:.1f} s ({} tokens)\nquantization: {:.1f} s\npeak memory: {:.0f} MiB\n",
+             report.calibration_seconds, report.calibration_tokens, report.quantize_seconds,
+             peak_rss_mib());
+  fmt::print("wrote: {}\n", f.out);
+}
+
+}  // namespace
+
+void register_quantize(CLI::App& app) {
+  auto flags = std::make_shared<QuantizeFlags>();
+  auto* cmd = app.add_subcommand("quantize", "quantize a model with a PTQ method and save it");
+  add_model_flags(*cmd, flags->model);
+  add_quant_flags(*cmd, flags->quant, true);
+  cmd->add_option("-o,--output", flags->out, "output folder (written atomically)")->required();
+  cmd->add_flag("-q,--quiet", flags->quiet, "no progress bar");
+  cmd->callback([flags] { run_quantize(*flags); });
+}
+
+}  // namespace lowbit::cli

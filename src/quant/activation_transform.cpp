@@ -1,0 +1,137 @@
+#include "quant/activation_transform.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "kernels/sgemm.h"
+#include "quant/hadamard.h"
+
+namespace lowbit {
+
+void ActivationTransform::set_smooth(std::vector<float> s) {
+  if (s.size() != dim_) fail("smoothing has {} scales for {} channels", s.size(), dim_);
+  for (float v : s)
+    if (!(v > 0.0f)) fail("smoothing scale {} is not positive", v);
+  if (!stages_.empty()) fail("smoothing must come before rotations");
+  if (smooth_.empty()) {
+    smooth_ = std::move(s);
+  } else {
+    for (size_t i = 0; i < dim_; ++i) smooth_[i] *= s[i];
+  }
+}
+
+void ActivationTransform::add_block_rotation(size_t block, std::vector<float> matrices) {
+  if (block == 0 || dim_ % block != 0 || matrices.size() != dim_ * block)
+    fail("block rotation of size {} does not fit {} channels", block, dim_);
+  stages_.push_back({Stage::Kind::kBlockRotation, block, std::move(matrices), {}});
+}
+
+void ActivationTransform::add_permutation(std::vector<int32_t> perm) {
+  if (perm.size() != dim_) fail("permutation has {} entries for {} channels", perm.size(), dim_);
+  std::vector<bool> seen(dim_, false);
+  for (int32_t p : perm) {
+    if (p < 0 || static_cast<size_t>(p) >= dim_ || seen[static_cast<size_t>(p)])
+      fail("invalid permutation entry {}", p);
+    seen[static_cast<size_t>(p)] = true;
+  }
+  stages_.push_back({Stage::Kind::kPermutation, 0, {}, std::move(perm)});
+}
+
+void ActivationTransform::add_hadamard() {
+  plan_hadamard(dim_);  // validates the size
+  stages_.push_back({Stage::Kind::kHadamard, 0, {}, {}});
+}
+
+void ActivationTransform::apply_stages(std::span<float> x, size_t rows) const {
+  for (const Stage& st : stages_) {
+    switch (st.kind) {
+      case Stage::Kind::kBlockRotation: {
+        // Block k of every row is multiplied by matrix k: one (rows x b) x (b x b) product each,
+        // as tasks of (block, row range).
+        const size_t b = st.block, blocks = dim_ / b;
+        const size_t row_chunk = 64, chunks = (rows + row_chunk - 1) / row_chunk;
+        thread_pool().run(blocks * chunks, [&](size_t task) {
+          const size_t k = task % blocks, r0 = (task / blocks) * row_chunk;
+          const size_t n = std::min(rows, r0 + row_chunk) - r0;
+          std::vector<float> tmp(n * b);
+          float* xb = x.data() + r0 * dim_ + k * b;
+          kernels::sgemm_nn_serial(n, b, b, xb, dim_, st.matrix.data() + k * b * b, b, tmp.data(),
+                                   b);
+          for (size_t r = 0; r < n; ++r) std::copy_n(tmp.data() + r * b, b, xb + r * dim_);
+        });
+        break;
+      }
+      case Stage::Kind::kPermutation:
+        thread_pool().parallel_for(rows, 16, [&](size_t r0, size_t r1) {
+          std::vector<float> tmp(dim_);
+          for (size_t r = r0; r < r1; ++r) {
+            float* row = x.data() + r * dim_;
+            for (size_t i = 0; i < dim_; ++i) tmp[i] = row[static_cast<size_t>(st.perm[i])];
+            std::copy(tmp.begin(), tmp.end(), row);
+          }
+        });
+        break;
+      case Stage::Kind::kHadamard:
+        thread_pool().parallel_for(rows, 8, [&](size_t r0, size_t r1) {
+          hadamard_transform_rows(x.subspan(r0 * dim_, (r1 - r0) * dim_), r1 - r0, dim_);
+        });
+        break;
+    }
+  }
+}
+
+void ActivationTransform::apply(std::span<float> x, size_t rows) const {
+  if (!smooth_.empty())
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t i = 0; i < dim_; ++i) x[r * dim_ + i] /= smooth_[i];
+  apply_stages(x, rows);
+}
+
+void ActivationTransform::apply_to_weight(std::span<float> w, size_t rows) const {
+  if (!smooth_.empty())
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t i = 0; i < dim_; ++i) w[r * dim_ + i] *= smooth_[i];
+  apply_stages(w, rows);
+}
+
+void ActivationTransform::transform_gram(std::span<double> h) const {
+  if (h.size() != dim_ * dim_) fail("Gram matrix has {} values for {} channels", h.size(), dim_);
+  if (!smooth_.empty())
+    for (size_t i = 0; i < dim_; ++i)
+      for (size_t j = 0; j < dim_; ++j) h[i * dim_ + j] /= double(smooth_[i]) * smooth_[j];
+  if (stages_.empty()) return;
+  // H' = T^T H T: transform the rows (H T), transpose, transform the rows again. H is symmetric.
+  std::vector<float> m(h.begin(), h.end());
+  apply_stages(m, dim_);
+  std::vector<float> t(m.size());
+  for (size_t i = 0; i < dim_; ++i)
+    for (size_t j = 0; j < dim_; ++j) t[j * dim_ + i] = m[i * dim_ + j];
+  apply_stages(t, dim_);
+  for (size_t i = 0; i < dim_; ++i)
+    for (size_t j = 0; j < dim_; ++j)
+      h[i * dim_ + j] = 0.5 * (double(t[i * dim_ + j]) + t[j * dim_ + i]);
+}
+
+std::string ActivationTransform::describe() const {
+  std::string s = smooth_.empty() ? "" : "smooth";
+  for (const Stage& st : stages_) {
+    if (!s.empty()) s += " -> ";
+    switch (st.kind) {
+      case Stage::Kind::kBlockRotation:
+        s += fmt::format("rotate(block {})", st.block);
+        break;
+      case Stage::Kind::kPermutation:
+        s += "permute";
+        break;
+      case Stage::Kind::kHadamard:
+        s += "hadamard";
+        break;
+    }
+  }
+  return s.empty() ? "identity" : s;
+}
+
+}  // namespace lowbit

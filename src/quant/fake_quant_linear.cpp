@@ -1,0 +1,67 @@
+#include "quant/fake_quant_linear.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "kernels/sgemm.h"
+
+namespace lowbit {
+
+FakeQuantLinear::FakeQuantLinear(QuantizedMatrix weight, std::vector<float> bias,
+                                 QuantSpec act_spec,
+                                 std::shared_ptr<const ActivationTransform> transform)
+    : FakeQuantLinear(static_cast<int>(weight.cols), static_cast<int>(weight.rows),
+                      weight.dequantize(), std::move(bias), act_spec, std::move(transform)) {
+  wspec_ = weight.spec;
+  qweight_ = std::move(weight);
+}
+
+FakeQuantLinear::FakeQuantLinear(int in_features, int out_features, std::vector<float> weight,
+                                 std::vector<float> bias, QuantSpec act_spec,
+                                 std::shared_ptr<const ActivationTransform> transform)
+    : Linear(in_features, out_features),
+      weight_(std::move(weight)),
+      bias_(std::move(bias)),
+      act_(act_spec),
+      transform_(std::move(transform)) {
+  if (weight_.size() != static_cast<size_t>(in_features) * out_features)
+    fail("FakeQuantLinear: weight has {} values, expected {}x{}", weight_.size(), out_features,
+         in_features);
+  if (transform_ && transform_->dim() != static_cast<size_t>(in_features))
+    fail("FakeQuantLinear: transform of {} channels for {} inputs", transform_->dim(), in_features);
+}
+
+void FakeQuantLinear::forward(std::span<const float> x, size_t rows, std::span<float> y) const {
+  const size_t in = static_cast<size_t>(in_), out = static_cast<size_t>(out_);
+  thread_local std::vector<float> buf;
+  if (buf.size() < rows * in) buf.resize(rows * in);
+  std::span<float> xq(buf.data(), rows * in);
+  std::copy_n(x.begin(), rows * in, xq.begin());
+  if (transform_) transform_->apply(xq, rows);
+  fake_quantize_rows(xq, rows, in, act_);
+  kernels::sgemm_nt(rows, out, in, xq.data(), in, weight_.data(), in, y.data(), out);
+  if (!bias_.empty())
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t o = 0; o < out; ++o) y[r * out + o] += bias_[o];
+}
+
+size_t FakeQuantLinear::weight_bytes() const {
+  // What the packed layer will occupy: codes plus one fp32 scale (and zero) per group.
+  const size_t n = weight_.size();
+  if (!wspec_.enabled()) return n * sizeof(float);
+  const size_t group =
+      wspec_.group_size > 0 ? static_cast<size_t>(wspec_.group_size) : static_cast<size_t>(in_);
+  const size_t groups = n / group;
+  return (n * static_cast<size_t>(wspec_.bits) + 7) / 8 +
+         groups * sizeof(float) * (wspec_.symmetric ? 1 : 2);
+}
+
+std::string FakeQuantLinear::format() const {
+  return fmt::format("W{}A{}{}", wspec_.enabled() ? wspec_.bits : 16,
+                     act_.enabled() ? act_.bits : 16,
+                     transform_ && !transform_->empty() ? " +" + transform_->describe() : "");
+}
+
+}  // namespace lowbit

@@ -1,0 +1,44 @@
+#pragma once
+// Simulated ("fake") quantization of one linear layer: the weight is stored already
+// quantize-dequantized (and transformed), and every input is transformed online and then
+// quantize-dequantized per token before an fp32 GEMM. Numerically this is the low-bit layer;
+// the real integer kernels must reproduce it.
+#include <memory>
+
+#include "model/linear.h"
+#include "quant/activation_transform.h"
+#include "quant/quantizer.h"
+
+namespace lowbit {
+
+class FakeQuantLinear final : public Linear {
+ public:
+  // Quantized weight (codes and scales, kept so the model can be saved).
+  FakeQuantLinear(QuantizedMatrix weight, std::vector<float> bias, QuantSpec act_spec,
+                  std::shared_ptr<const ActivationTransform> transform);
+  // Full-precision weight (W16), with activation quantization and/or a transform only.
+  FakeQuantLinear(int in_features, int out_features, std::vector<float> weight,
+                  std::vector<float> bias, QuantSpec act_spec,
+                  std::shared_ptr<const ActivationTransform> transform);
+
+  void forward(std::span<const float> x, size_t rows, std::span<float> y) const override;
+  size_t weight_bytes() const override;
+  std::string format() const override;
+
+  const QuantSpec& act_spec() const { return act_; }
+  const QuantSpec& weight_spec() const { return wspec_; }
+  const std::shared_ptr<const ActivationTransform>& transform() const { return transform_; }
+  std::span<const float> weight() const { return weight_; }
+  const QuantizedMatrix* quantized_weight() const { return qweight_.rows ? &qweight_ : nullptr; }
+  std::span<const float> bias() const { return bias_; }
+
+ private:
+  QuantizedMatrix qweight_;    // empty (rows == 0) for a full-precision weight
+  std::vector<float> weight_;  // [out, in], on the quantization grid
+  std::vector<float> bias_;
+  QuantSpec wspec_;
+  QuantSpec act_;
+  std::shared_ptr<const ActivationTransform> transform_;  // may be null
+};
+
+}  // namespace lowbit

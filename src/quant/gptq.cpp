@@ -1,0 +1,152 @@
+#include "quant/gptq.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+
+namespace lowbit {
+namespace {
+
+// In-place lower Cholesky factor of a symmetric positive definite n x n matrix; false if it is
+// not positive definite.
+bool cholesky(std::vector<double>& a, size_t n) {
+  for (size_t j = 0; j < n; ++j) {
+    double d = a[j * n + j];
+    for (size_t k = 0; k < j; ++k) d -= a[j * n + k] * a[j * n + k];
+    if (!(d > 0.0)) return false;
+    d = std::sqrt(d);
+    a[j * n + j] = d;
+    thread_pool().parallel_for(n - j - 1, 32, [&](size_t b, size_t e) {
+      for (size_t i = j + 1 + b; i < j + 1 + e; ++i) {
+        double s = a[i * n + j];
+        for (size_t k = 0; k < j; ++k) s -= a[i * n + k] * a[j * n + k];
+        a[i * n + j] = s / d;
+      }
+    });
+  }
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = i + 1; j < n; ++j) a[i * n + j] = 0.0;
+  return true;
+}
+
+// H^-1 from its lower Cholesky factor L: H^-1 = L^-T L^-1.
+std::vector<double> inverse_from_cholesky(const std::vector<double>& L, size_t n) {
+  std::vector<double> li(n * n, 0.0);  // L^-1, lower triangular; column by column
+  thread_pool().parallel_for(n, 16, [&](size_t c0, size_t c1) {
+    for (size_t c = c0; c < c1; ++c) {
+      li[c * n + c] = 1.0 / L[c * n + c];
+      for (size_t i = c + 1; i < n; ++i) {
+        double s = 0.0;
+        for (size_t k = c; k < i; ++k) s -= L[i * n + k] * li[k * n + c];
+        li[i * n + c] = s / L[i * n + i];
+      }
+    }
+  });
+  std::vector<double> inv(n * n, 0.0);
+  thread_pool().parallel_for(n, 16, [&](size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; ++i)
+      for (size_t j = 0; j <= i; ++j) {
+        double s = 0.0;
+        for (size_t k = i; k < n; ++k) s += li[k * n + i] * li[k * n + j];
+        inv[i * n + j] = s;
+        inv[j * n + i] = s;
+      }
+  });
+  return inv;
+}
+
+}  // namespace
+
+GptqSolver::GptqSolver(std::span<const double> H, size_t in, const GptqOptions& o)
+    : in_(in), options_(o), order_(in), dead_(in, false) {
+  if (H.size() != in * in) fail("GPTQ: Hessian has {} values for {} inputs", H.size(), in);
+  o.weight.validate("GPTQ weights", in);
+  std::iota(order_.begin(), order_.end(), size_t{0});
+  if (o.act_order)
+    std::stable_sort(order_.begin(), order_.end(),
+                     [&](size_t a, size_t b) { return H[a * in + a] > H[b * in + b]; });
+  std::vector<double> h(in * in);
+  double mean_diag = 0.0;
+  for (size_t i = 0; i < in; ++i) {
+    dead_[i] = H[i * in + i] == 0.0;
+    mean_diag += dead_[i] ? 1.0 : H[i * in + i];
+  }
+  mean_diag /= static_cast<double>(in);
+  for (size_t i = 0; i < in; ++i)
+    for (size_t j = 0; j < in; ++j) {
+      const size_t a = order_[i], b = order_[j];
+      h[i * in + j] = (dead_[a] || dead_[b]) ? (a == b ? 1.0 : 0.0) : H[a * in + b];
+    }
+  // Damping keeps H invertible; retry with more if it is still not positive definite.
+  for (int attempt = 0;; ++attempt) {
+    std::vector<double> L = h;
+    const double damp = o.damp * std::pow(10.0, attempt) * mean_diag;
+    for (size_t i = 0; i < in; ++i) L[i * in + i] += damp;
+    if (cholesky(L, in)) {
+      std::vector<double> inv = inverse_from_cholesky(L, in);
+      if (!cholesky(inv, in)) fail("GPTQ: inverse Hessian is not positive definite");
+      U_.assign(in * in, 0.0);  // U = L2^T
+      for (size_t i = 0; i < in; ++i)
+        for (size_t j = i; j < in; ++j) U_[i * in + j] = inv[j * in + i];
+      return;
+    }
+    if (attempt == 3) fail("GPTQ: Hessian is not positive definite even with damping {}", damp);
+  }
+}
+
+QuantizedMatrix GptqSolver::quantize(std::span<float> W, size_t out) const {
+  const size_t in = in_;
+  if (W.size() != out * in) fail("GPTQ: weight has {} values, expected {}x{}", W.size(), out, in);
+  const QuantSpec& spec = options_.weight;
+  QuantizedMatrix q;
+  q.rows = out;
+  q.cols = in;
+  q.spec = spec;
+  q.codes.resize(out * in);
+  const size_t g = q.group_size(), groups = q.groups_per_row();
+  q.params.resize(out * groups);
+  const int qmin = spec.qmin(), qmax = spec.qmax();
+  // With act_order, groups are fixed from the original weights ("static groups"), so a group is
+  // still a run of consecutive original columns.
+  const bool static_groups = options_.act_order || spec.group_size == 0;
+
+  thread_pool().parallel_for(out, 4, [&](size_t r0, size_t r1) {
+    std::vector<double> w(in);
+    for (size_t r = r0; r < r1; ++r) {
+      float* row = W.data() + r * in;
+      for (size_t c = 0; c < in; ++c)
+        if (dead_[c]) row[c] = 0.0f;
+      QuantParams* params = q.params.data() + r * groups;
+      if (static_groups)
+        for (size_t k = 0; k < groups; ++k) params[k] = choose_params(std::span(row + k * g, g), spec);
+      for (size_t i = 0; i < in; ++i) w[i] = row[order_[i]];
+      std::vector<float> group_values(g);
+      for (size_t i = 0; i < in; ++i) {
+        const size_t col = order_[i];
+        if (!static_groups && col % g == 0) {  // a group starts: parameters from current values
+          for (size_t k = 0; k < g; ++k) group_values[k] = static_cast<float>(w[i + k]);
+          params[col / g] = choose_params(group_values, spec);
+        }
+        const QuantParams p = params[col / g];
+        const int code = quantize_value(static_cast<float>(w[i]), p, qmin, qmax);
+        const float deq = dequantize_value(code, p);
+        q.codes[r * in + col] = static_cast<uint8_t>(code - qmin);
+        row[col] = deq;
+        const double err = (w[i] - deq) / U_[i * in + i];
+        const double* u = U_.data() + i * in;
+        for (size_t j = i + 1; j < in; ++j) w[j] -= err * u[j];
+      }
+    }
+  });
+  return q;
+}
+
+QuantizedMatrix gptq_quantize(std::span<float> W, size_t out, size_t in, std::span<const double> H,
+                              const GptqOptions& options) {
+  return GptqSolver(H, in, options).quantize(W, out);
+}
+
+}  // namespace lowbit

@@ -1,0 +1,483 @@
+#include "quant/pipeline.h"
+
+#include <cblas.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <optional>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "kernels/sgemm.h"
+#include "quant/duquant.h"
+#include "quant/fake_quant_linear.h"
+#include "quant/gptq.h"
+#include "quant/hadamard.h"
+
+namespace lowbit {
+namespace {
+
+constexpr ActivationSite kSites[] = {ActivationSite::kQkvInput, ActivationSite::kOInput,
+                                     ActivationSite::kUpInput, ActivationSite::kDownInput};
+
+// A projection being quantized: a mutable fp32 weight and the online transform of its input.
+struct WorkLinear {
+  int in = 0, out = 0;
+  std::vector<float> w;  // [out, in]
+  std::vector<float> bias;
+  std::shared_ptr<ActivationTransform> transform;
+  std::optional<QuantizedMatrix> q;  // set by the weight quantizer
+};
+
+struct WorkLayer {
+  WorkLinear q, k, v, o, gate, up, down;
+  std::vector<WorkLinear*> at(ActivationSite site) {
+    switch (site) {
+      case ActivationSite::kQkvInput:
+        return {&q, &k, &v};
+      case ActivationSite::kOInput:
+        return {&o};
+      case ActivationSite::kUpInput:
+        return {&gate, &up};
+      case ActivationSite::kDownInput:
+        return {&down};
+    }
+    return {};
+  }
+};
+
+WorkLinear take(const Linear& l, const char* name) {
+  const auto* dense = dynamic_cast<const DenseLinear*>(&l);
+  if (dense == nullptr)
+    fail("{}: the model is already quantized; quantize a full-precision model", name);
+  WorkLinear w;
+  w.in = l.in_features();
+  w.out = l.out_features();
+  w.w.assign(dense->weight().begin(), dense->weight().end());
+  w.bias.assign(dense->bias().begin(), dense->bias().end());
+  return w;
+}
+
+std::vector<float> column_absmax(const std::vector<WorkLinear*>& layers) {
+  std::vector<float> m(static_cast<size_t>(layers.front()->in), 0.0f);
+  for (const WorkLinear* l : layers)
+    for (size_t r = 0; r < static_cast<size_t>(l->out); ++r)
+      for (size_t j = 0; j < m.size(); ++j)
+        m[j] = std::max(m[j], std::fabs(l->w[r * m.size() + j]));
+  return m;
+}
+
+void scale_columns(WorkLinear& l, std::span<const float> s) {
+  for (size_t r = 0; r < static_cast<size_t>(l.out); ++r)
+    for (size_t j = 0; j < s.size(); ++j) l.w[r * s.size() + j] *= s[j];
+}
+
+void divide_rows(WorkLinear& l, std::span<const float> s) {
+  const size_t in = static_cast<size_t>(l.in);
+  for (size_t r = 0; r < s.size(); ++r) {
+    for (size_t j = 0; j < in; ++j) l.w[r * in + j] /= s[r];
+    if (!l.bias.empty()) l.bias[r] /= s[r];
+  }
+}
+
+// ---- SmoothQuant: migrate activation range into weights, folded into the preceding op. ----
+void smoothquant(LlamaModel& model, std::vector<WorkLayer>& layers, const CalibrationStats& stats,
+                 float alpha) {
+  const auto& c = model.config();
+  for (int l = 0; l < c.n_layers; ++l) {
+    auto& L = layers[static_cast<size_t>(l)];
+    auto& W = model.weights().layers[static_cast<size_t>(l)];
+    // Inputs of q/k/v and gate/up: fold 1/s into the RMSNorm weight.
+    for (auto [site, norm] : {std::pair{ActivationSite::kQkvInput, &W.attn_norm},
+                              std::pair{ActivationSite::kUpInput, &W.ffn_norm}}) {
+      const auto s = smoothing_scales(stats.at(l, site).absmax, column_absmax(L.at(site)), alpha);
+      for (size_t j = 0; j < s.size(); ++j) (*norm)[j] /= s[j];
+      for (WorkLinear* p : L.at(site)) scale_columns(*p, s);
+    }
+    // down_proj input = silu(gate) * up: fold 1/s into up_proj's rows.
+    {
+      const auto s = smoothing_scales(stats.at(l, ActivationSite::kDownInput).absmax,
+                                      column_absmax({&L.down}), alpha);
+      divide_rows(L.up, s);
+      scale_columns(L.down, s);
+    }
+    // o_proj input = attention-weighted v: fold into v_proj's rows. With grouped-query attention a
+    // v channel feeds every query head of its group, so the scale is shared across the group.
+    {
+      const size_t hd = static_cast<size_t>(c.head_dim),
+                   group = static_cast<size_t>(c.n_heads / c.n_kv_heads);
+      const auto& act = stats.at(l, ActivationSite::kOInput).absmax;
+      const auto wmax = column_absmax({&L.o});
+      std::vector<float> a_kv(static_cast<size_t>(c.kv_dim()), 0.0f), w_kv(a_kv.size(), 0.0f);
+      for (size_t ch = 0; ch < act.size(); ++ch) {
+        const size_t kv = (ch / hd) / group * hd + ch % hd;
+        a_kv[kv] = std::max(a_kv[kv], act[ch]);
+        w_kv[kv] = std::max(w_kv[kv], wmax[ch]);
+      }
+      const auto s_kv = smoothing_scales(a_kv, w_kv, alpha);
+      std::vector<float> s(act.size());
+      for (size_t ch = 0; ch < act.size(); ++ch) s[ch] = s_kv[(ch / hd) / group * hd + ch % hd];
+      divide_rows(L.v, s_kv);
+      scale_columns(L.o, s);
+    }
+  }
+}
+
+// ---- Hadamard rotation (QuaRot): rotate the residual stream, folded into the weights. ----
+void multiply_right(std::vector<float>& w, size_t rows, size_t n, const std::vector<float>& q) {
+  std::vector<float> out(w.size());
+  kernels::sgemm_nn_serial(rows, n, n, w.data(), n, q.data(), n, out.data(), n);
+  w.swap(out);
+}
+
+void multiply_left_transposed(WorkLinear& l, const std::vector<float>& q) {
+  // W' = Q^T W for a layer that writes the residual stream (W is [dim, in]).
+  const int d = l.out, in = l.in;
+  std::vector<float> out(l.w.size());
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, in, d, 1.0f, q.data(), d, l.w.data(), in,
+              0.0f, out.data(), in);
+  l.w.swap(out);
+  if (!l.bias.empty()) multiply_right(l.bias, 1, static_cast<size_t>(d), q);
+}
+
+void hadamard_rotation(LlamaModel& model, std::vector<WorkLayer>& layers, uint64_t seed) {
+  auto& wts = model.weights();
+  auto& c = wts.config;
+  const size_t d = static_cast<size_t>(c.dim);
+  // 1. Fold every RMSNorm weight into the layers it feeds, so the norms become scale-free and
+  //    commute with an orthogonal rotation (||xQ|| = ||x||).
+  for (size_t l = 0; l < layers.size(); ++l) {
+    auto& W = wts.layers[l];
+    for (WorkLinear* p : layers[l].at(ActivationSite::kQkvInput)) scale_columns(*p, W.attn_norm);
+    for (WorkLinear* p : layers[l].at(ActivationSite::kUpInput)) scale_columns(*p, W.ffn_norm);
+    std::fill(W.attn_norm.begin(), W.attn_norm.end(), 1.0f);
+    std::fill(W.ffn_norm.begin(), W.ffn_norm.end(), 1.0f);
+  }
+  const auto* head = dynamic_cast<const DenseLinear*>(wts.lm_head.get());
+  if (head == nullptr) fail("output head is already quantized");
+  WorkLinear lm;
+  lm.in = c.dim;
+  lm.out = c.vocab_size;
+  lm.w.assign(head->weight().begin(), head->weight().end());
+  scale_columns(lm, wts.final_norm);
+  std::fill(wts.final_norm.begin(), wts.final_norm.end(), 1.0f);
+
+  // 2. Residual rotation Q: embeddings and readers of the stream get W Q, writers get Q^T W.
+  const auto q = random_hadamard_matrix(d, seed == 0 ? 0x5eed : seed);
+  std::vector<float> emb(wts.embedding->begin(), wts.embedding->end());
+  multiply_right(emb, static_cast<size_t>(c.vocab_size), d, q);
+  multiply_right(lm.w, static_cast<size_t>(c.vocab_size), d, q);
+  wts.embedding = std::make_shared<const std::vector<float>>(std::move(emb));
+  wts.lm_head = std::make_unique<DenseLinear>(
+      c.dim, c.vocab_size, std::make_shared<const std::vector<float>>(std::move(lm.w)));
+  c.tied_embeddings = false;  // the head now carries the folded final norm
+  for (auto& L : layers) {
+    for (WorkLinear* p : {&L.q, &L.k, &L.v, &L.gate, &L.up})
+      multiply_right(p->w, static_cast<size_t>(p->out), d, q);
+    multiply_left_transposed(L.o, q);
+    multiply_left_transposed(L.down, q);
+  }
+  // 3. Online Hadamard on the inputs of o_proj and down_proj, which no residual rotation reaches.
+  for (auto& L : layers)
+    for (WorkLinear* p : {&L.o, &L.down}) {
+      auto t = std::make_shared<ActivationTransform>(static_cast<size_t>(p->in));
+      t->add_hadamard();
+      t->apply_to_weight(p->w, static_cast<size_t>(p->out));
+      p->transform = std::move(t);
+    }
+}
+
+// ---- DuQuant: smoothing + rotation + zigzag permutation + rotation per site, online. ----
+void duquant(std::vector<WorkLayer>& layers, const CalibrationStats& stats,
+             const QuantizeOptions& o) {
+  DuQuantOptions d{o.duquant_block, o.duquant_steps, o.duquant_row_rule, o.smooth_alpha};
+  for (size_t l = 0; l < layers.size(); ++l)
+    for (ActivationSite site : kSites) {
+      const auto& s = stats.at(static_cast<int>(l), site);
+      auto consumers = layers[l].at(site);
+      auto t = std::make_shared<ActivationTransform>(build_duquant_transform(
+          s.rows, s.num_rows(), s.dim, s.absmax, column_absmax(consumers), d));
+      for (WorkLinear* p : consumers) {
+        t->apply_to_weight(p->w, static_cast<size_t>(p->out));
+        p->transform = t;
+      }
+    }
+}
+
+// ---- AWQ: per-channel weight scales s = mean|x|^r, r searched on a grid by output error. ----
+void awq(std::vector<WorkLayer>& layers, const CalibrationStats& stats, const QuantSpec& wspec) {
+  for (size_t l = 0; l < layers.size(); ++l)
+    for (ActivationSite site : kSites) {
+      const auto& st = stats.at(static_cast<int>(l), site);
+      auto consumers = layers[l].at(site);
+      const size_t n = st.num_rows(), dim = st.dim;
+      std::vector<float> mean(dim, 0.0f);
+      for (size_t r = 0; r < n; ++r)
+        for (size_t j = 0; j < dim; ++j)
+          mean[j] += std::fabs(st.rows[r * dim + j]) / static_cast<float>(n);
+      // Reference outputs X W^T of every consumer.
+      std::vector<std::vector<float>> ref;
+      for (WorkLinear* p : consumers) {
+        ref.emplace_back(n * static_cast<size_t>(p->out));
+        kernels::sgemm_nt(n, static_cast<size_t>(p->out), dim, st.rows.data(), dim, p->w.data(),
+                          dim, ref.back().data(), static_cast<size_t>(p->out));
+      }
+      double best_err = -1.0;
+      std::vector<float> best_s(dim, 1.0f);
+      for (int g = 0; g <= 20; ++g) {
+        const float ratio = static_cast<float>(g) / 20.0f;
+        std::vector<float> s(dim);
+        float mx = 0.0f, mn = 1e30f;
+        for (size_t j = 0; j < dim; ++j) {
+          s[j] = std::pow(std::max(mean[j], 1e-4f), ratio);
+          mx = std::max(mx, s[j]);
+          mn = std::min(mn, s[j]);
+        }
+        const float norm = std::sqrt(mx * mn);
+        for (float& v : s) v /= norm;
+        double err = 0.0;
+        for (size_t i = 0; i < consumers.size(); ++i) {
+          WorkLinear trial = *consumers[i];
+          scale_columns(trial, s);
+          fake_quantize_rows(trial.w, static_cast<size_t>(trial.out), dim, wspec);
+          std::vector<float> xs(st.rows);
+          for (size_t r = 0; r < n; ++r)
+            for (size_t j = 0; j < dim; ++j) xs[r * dim + j] /= s[j];
+          std::vector<float> y(ref[i].size());
+          kernels::sgemm_nt(n, static_cast<size_t>(trial.out), dim, xs.data(), dim, trial.w.data(),
+                            dim, y.data(), static_cast<size_t>(trial.out));
+          for (size_t k = 0; k < y.size(); ++k)
+            err += double(y[k] - ref[i][k]) * (y[k] - ref[i][k]);
+        }
+        if (best_err < 0 || err < best_err) {
+          best_err = err;
+          best_s = s;
+        }
+      }
+      // Weight-only: the input is divided by s online (exact in full precision).
+      auto t = std::make_shared<ActivationTransform>(dim);
+      t->set_smooth(best_s);
+      for (WorkLinear* p : consumers) {
+        scale_columns(*p, best_s);
+        p->transform = t;
+      }
+    }
+}
+
+// Installs the working layers into the model as fake-quantized operators.
+void install(LlamaModel& model, std::vector<WorkLayer>& layers, const QuantSpec& act) {
+  for (size_t l = 0; l < layers.size(); ++l) {
+    auto& W = model.weights().layers[l];
+    auto& L = layers[l];
+    auto make = [&](WorkLinear& p) -> std::unique_ptr<Linear> {
+      if (p.q) return std::make_unique<FakeQuantLinear>(*p.q, p.bias, act, p.transform);
+      return std::make_unique<FakeQuantLinear>(p.in, p.out, p.w, p.bias, act, p.transform);
+    };
+    W.wq = make(L.q);
+    W.wk = make(L.k);
+    W.wv = make(L.v);
+    W.wo = make(L.o);
+    W.w_gate = make(L.gate);
+    W.w_up = make(L.up);
+    W.w_down = make(L.down);
+  }
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+MethodSpec MethodSpec::parse(const std::string& text) {
+  MethodSpec m;
+  bool have_transform = false, have_weight = false;
+  std::stringstream ss(text);
+  std::string part;
+  if (text.empty()) fail("--method is empty");
+  while (std::getline(ss, part, '+')) {
+    auto set_transform = [&](TransformMethod t) {
+      if (have_transform)
+        fail("--method '{}': combine at most one of smoothquant, hadamard, duquant", text);
+      have_transform = true;
+      m.transform = t;
+    };
+    auto set_weight = [&](WeightMethod w) {
+      if (have_weight) fail("--method '{}': combine at most one of rtn, gptq, awq", text);
+      have_weight = true;
+      m.weight = w;
+    };
+    if (part == "rtn")
+      set_weight(WeightMethod::kRtn);
+    else if (part == "gptq")
+      set_weight(WeightMethod::kGptq);
+    else if (part == "awq")
+      set_weight(WeightMethod::kAwq);
+    else if (part == "smoothquant")
+      set_transform(TransformMethod::kSmoothQuant);
+    else if (part == "hadamard")
+      set_transform(TransformMethod::kHadamard);
+    else if (part == "duquant")
+      set_transform(TransformMethod::kDuQuant);
+    else
+      fail(
+          "--method '{}': unknown method '{}' (known: rtn, smoothquant, hadamard, duquant, gptq, "
+          "awq)",
+          text, part);
+  }
+  if (m.weight == WeightMethod::kAwq && m.transform != TransformMethod::kNone)
+    fail("--method '{}': awq is a weight-only method and is not combined with a transform", text);
+  return m;
+}
+
+std::string MethodSpec::name() const {
+  std::string t;
+  switch (transform) {
+    case TransformMethod::kNone:
+      break;
+    case TransformMethod::kSmoothQuant:
+      t = "smoothquant+";
+      break;
+    case TransformMethod::kHadamard:
+      t = "hadamard+";
+      break;
+    case TransformMethod::kDuQuant:
+      t = "duquant+";
+      break;
+  }
+  switch (weight) {
+    case WeightMethod::kRtn:
+      return t + "rtn";
+    case WeightMethod::kGptq:
+      return t + "gptq";
+    case WeightMethod::kAwq:
+      return t + "awq";
+  }
+  return t;
+}
+
+bool QuantizeOptions::needs_calibration() const {
+  return method.transform == TransformMethod::kSmoothQuant ||
+         method.transform == TransformMethod::kDuQuant || method.weight != WeightMethod::kRtn;
+}
+
+void QuantizeOptions::validate(const ModelConfig& c) const {
+  weight.validate("--wbits");
+  act.validate("--abits");
+  kv.validate("--kvbits");
+  for (int in : {c.dim, c.q_dim(), c.hidden_dim}) {
+    weight.validate("--wbits/--group", static_cast<size_t>(in));
+    act.validate("--abits/--act-group", static_cast<size_t>(in));
+  }
+  if (!(smooth_alpha >= 0.0f && smooth_alpha <= 1.0f))
+    fail("--alpha must be in [0, 1], got {}", smooth_alpha);
+  if (method.transform == TransformMethod::kDuQuant) {
+    for (int in : {c.dim, c.q_dim(), c.hidden_dim})
+      if (duquant_block == 0 || static_cast<size_t>(in) % duquant_block != 0)
+        fail("--duquant-block {} does not divide the layer width {}", duquant_block, in);
+    if (duquant_steps < 0) fail("--duquant-steps must be >= 0, got {}", duquant_steps);
+  }
+  if (method.transform == TransformMethod::kHadamard) {
+    plan_hadamard(static_cast<size_t>(c.dim));
+    plan_hadamard(static_cast<size_t>(c.q_dim()));
+    plan_hadamard(static_cast<size_t>(c.hidden_dim));
+  }
+  if (needs_calibration() && calib.file.empty())
+    fail("--method {} needs --calib FILE", method.name());
+}
+
+QuantizeReport quantize_model(LlamaModel& model, const Tokenizer& tokenizer,
+                              const QuantizeOptions& o) {
+  const auto& c = model.config();
+  o.validate(c);
+  QuantizeReport report;
+  const auto t0 = std::chrono::steady_clock::now();
+
+  std::vector<WorkLayer> layers;
+  for (const auto& W : model.weights().layers)
+    layers.push_back({take(*W.wq, "q_proj"), take(*W.wk, "k_proj"), take(*W.wv, "v_proj"),
+                      take(*W.wo, "o_proj"), take(*W.w_gate, "gate_proj"), take(*W.w_up, "up_proj"),
+                      take(*W.w_down, "down_proj")});
+
+  CalibrationStats stats;
+  std::vector<std::vector<int32_t>> windows;
+  if (o.needs_calibration()) {
+    windows = sample_calibration_windows(tokenizer, o.calib);
+    report.calibration_tokens = windows.size() * windows.front().size();
+    // Hadamard rotation needs no statistics; GPTQ after a transform re-calibrates below.
+    if (o.method.transform != TransformMethod::kHadamard) {
+      CalibrationOptions co = o.calib;
+      co.gram =
+          o.method.weight == WeightMethod::kGptq && o.method.transform == TransformMethod::kNone;
+      stats = collect_calibration_stats(model, windows, co);
+    }
+  }
+  report.calibration_seconds = seconds_since(t0);
+
+  switch (o.method.transform) {
+    case TransformMethod::kNone:
+      break;
+    case TransformMethod::kSmoothQuant:
+      smoothquant(model, layers, stats, o.smooth_alpha);
+      break;
+    case TransformMethod::kHadamard:
+      hadamard_rotation(model, layers, o.seed);
+      break;
+    case TransformMethod::kDuQuant:
+      duquant(layers, stats, o);
+      break;
+  }
+
+  switch (o.method.weight) {
+    case WeightMethod::kRtn:
+    case WeightMethod::kAwq:
+      if (o.method.weight == WeightMethod::kAwq) awq(layers, stats, o.weight);
+      if (o.weight.enabled())
+        for (auto& L : layers)
+          for (ActivationSite site : kSites)
+            for (WorkLinear* p : L.at(site))
+              p->q = quantize_rows(p->w, static_cast<size_t>(p->out), static_cast<size_t>(p->in),
+                                   o.weight);
+      break;
+    case WeightMethod::kGptq: {
+      if (o.method.transform != TransformMethod::kNone) {
+        // Gram matrices of the transformed model's inputs: install the transformed layers in full
+        // precision and calibrate again; online transforms are applied to the Gram analytically.
+        install(model, layers, QuantSpec{});
+        const auto t1 = std::chrono::steady_clock::now();
+        CalibrationOptions co = o.calib;
+        co.gram = true;
+        stats = collect_calibration_stats(model, windows, co);
+        report.calibration_seconds += seconds_since(t1);
+      }
+      GptqOptions g;
+      g.weight = o.weight;
+      g.damp = o.gptq_damp;
+      g.act_order = o.gptq_act_order;
+      if (!o.weight.enabled()) break;
+      for (size_t l = 0; l < layers.size(); ++l)
+        for (ActivationSite site : kSites) {
+          const auto& st = stats.at(static_cast<int>(l), site);
+          // Layers of one site share the input and its transform, so they share the solver.
+          auto consumers = layers[l].at(site);
+          std::vector<double> h = st.gram;
+          if (consumers.front()->transform) consumers.front()->transform->transform_gram(h);
+          const GptqSolver solver(h, st.dim, g);
+          for (WorkLinear* p : consumers) p->q = solver.quantize(p->w, static_cast<size_t>(p->out));
+        }
+      break;
+    }
+  }
+  install(model, layers, o.act);
+  QuantSpec kv = o.kv;
+  kv.group_size = c.head_dim;
+  model.set_kv_quant(kv);
+  report.quantize_seconds = seconds_since(t0) - report.calibration_seconds;
+  return report;
+}
+
+}  // namespace lowbit

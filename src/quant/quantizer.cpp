@@ -1,0 +1,141 @@
+#include "quant/quantizer.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+
+namespace lowbit {
+
+void QuantSpec::validate(const std::string& what, size_t row_length) const {
+  if (bits != 16 && (bits < 2 || bits > 8))
+    fail("{}: {} bits is not supported (2..8, or 16 for full precision)", what, bits);
+  if (group_size < 0) fail("{}: group size must be positive, got {}", what, group_size);
+  if (group_size > 0 && row_length > 0 && row_length % static_cast<size_t>(group_size) != 0)
+    fail("{}: group size {} does not divide the row length {}", what, group_size, row_length);
+  if (!(clip > 0.0f && clip <= 1.0f)) fail("{}: clip ratio must be in (0, 1], got {}", what, clip);
+}
+
+std::string QuantSpec::describe() const {
+  if (!enabled()) return "fp";
+  std::string s = fmt::format("int{} {}", bits, symmetric ? "sym" : "asym");
+  if (group_size > 0) s += fmt::format(" g{}", group_size);
+  if (mse_clip)
+    s += " mse-clip";
+  else if (clip < 1.0f)
+    s += fmt::format(" clip{:.2f}", clip);
+  return s;
+}
+
+QuantParams choose_params(std::span<const float> values, const QuantSpec& spec, float clip) {
+  QuantParams p;
+  if (spec.symmetric) {
+    float amax = 0.0f;
+    for (float v : values) amax = std::max(amax, std::fabs(v));
+    amax *= clip;
+    p.scale = amax > 0.0f ? amax / static_cast<float>(spec.qmax()) : 1.0f;
+    p.zero = 0.0f;
+  } else {
+    float lo = 0.0f, hi = 0.0f;
+    for (float v : values) {
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+    lo *= clip;
+    hi *= clip;
+    p.scale = hi > lo ? (hi - lo) / static_cast<float>(spec.qmax()) : 1.0f;
+    p.zero = round_half_even(-lo / p.scale);
+  }
+  return p;
+}
+
+namespace {
+
+double squared_error(std::span<const float> values, QuantParams p, const QuantSpec& spec) {
+  double err = 0.0;
+  for (float v : values) {
+    const float d = dequantize_value(quantize_value(v, p, spec.qmin(), spec.qmax()), p) - v;
+    err += static_cast<double>(d) * d;
+  }
+  return err;
+}
+
+}  // namespace
+
+QuantParams choose_params(std::span<const float> values, const QuantSpec& spec) {
+  if (!spec.mse_clip) return choose_params(values, spec, spec.clip);
+  // Grid 1.00, 0.99, ..., 0.50 (the range used by GPTQ/QuaRot's MSE search).
+  QuantParams best = choose_params(values, spec, 1.0f);
+  double best_err = squared_error(values, best, spec);
+  for (int i = 1; i <= 50; ++i) {
+    const float clip = 1.0f - 0.01f * static_cast<float>(i);
+    const QuantParams p = choose_params(values, spec, clip);
+    const double err = squared_error(values, p, spec);
+    if (err < best_err) {
+      best_err = err;
+      best = p;
+    }
+  }
+  return best;
+}
+
+void fake_quantize_rows(std::span<float> x, size_t rows, size_t cols, const QuantSpec& spec) {
+  if (!spec.enabled()) return;
+  const size_t group = spec.group_size > 0 ? static_cast<size_t>(spec.group_size) : cols;
+  const int qmin = spec.qmin(), qmax = spec.qmax();
+  thread_pool().parallel_for(rows, 4, [&](size_t r0, size_t r1) {
+    for (size_t r = r0; r < r1; ++r)
+      for (size_t g = 0; g < cols; g += group) {
+        auto values = x.subspan(r * cols + g, std::min(group, cols - g));
+        const QuantParams p = choose_params(values, spec);
+        for (float& v : values) v = dequantize_value(quantize_value(v, p, qmin, qmax), p);
+      }
+  });
+}
+
+std::vector<float> QuantizedMatrix::dequantize() const {
+  std::vector<float> out(rows * cols);
+  const size_t g = group_size(), groups = groups_per_row();
+  const int qmin = spec.qmin();
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t c = 0; c < cols; ++c)
+      out[r * cols + c] = dequantize_value(static_cast<int>(codes[r * cols + c]) + qmin,
+                                           params[r * groups + c / g]);
+  return out;
+}
+
+QuantizedMatrix quantize_rows(std::span<const float> x, size_t rows, size_t cols,
+                              const QuantSpec& spec) {
+  if (!spec.enabled()) fail("quantize_rows: quantization is disabled (16 bits)");
+  QuantizedMatrix m;
+  m.rows = rows;
+  m.cols = cols;
+  m.spec = spec;
+  m.codes.resize(rows * cols);
+  const size_t g = m.group_size(), groups = m.groups_per_row();
+  m.params.resize(rows * groups);
+  const int qmin = spec.qmin(), qmax = spec.qmax();
+  thread_pool().parallel_for(rows, 4, [&](size_t r0, size_t r1) {
+    for (size_t r = r0; r < r1; ++r)
+      for (size_t k = 0; k < groups; ++k) {
+        const auto values = x.subspan(r * cols + k * g, g);
+        const QuantParams p = choose_params(values, spec);
+        m.params[r * groups + k] = p;
+        for (size_t c = 0; c < g; ++c)
+          m.codes[r * cols + k * g + c] =
+              static_cast<uint8_t>(quantize_value(values[c], p, qmin, qmax) - qmin);
+      }
+  });
+  return m;
+}
+
+void fake_quantize_tensor(std::span<float> x, const QuantSpec& spec) {
+  if (!spec.enabled()) return;
+  const QuantParams p = choose_params(x, spec);
+  for (float& v : x) v = dequantize_value(quantize_value(v, p, spec.qmin(), spec.qmax()), p);
+}
+
+}  // namespace lowbit

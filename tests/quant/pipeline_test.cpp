@@ -1,0 +1,139 @@
+// The quantization pipeline on a small random checkpoint: every transform is exact in full
+// precision, quantization behaves as configured, and impossible settings fail before any work.
+#include "quant/pipeline.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "model/loader.h"
+#include "quant/fake_quant_linear.h"
+#include "testing/fixtures.h"
+
+namespace lowbit {
+namespace {
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::TinyModelSpec spec;
+    spec.dim = 64;
+    spec.hidden = 128;
+    spec.heads = 4;
+    spec.kv_heads = 2;
+    testing::write_tiny_checkpoint(dir_.path(), spec);
+    std::string text;
+    for (int i = 0; i < 200; ++i)
+      text += "Once upon a time there was a little girl named Lily. She liked to play. ";
+    testing::write_file(dir_ / "calib.txt", text);
+  }
+
+  QuantizeOptions options(const std::string& method, int wbits, int abits, int kvbits = 16) {
+    QuantizeOptions o;
+    o.method = MethodSpec::parse(method);
+    o.weight.bits = wbits;
+    o.act.bits = abits;
+    o.kv.bits = kvbits;
+    o.duquant_block = 32;
+    o.calib.file = dir_ / "calib.txt";
+    o.calib.samples = 8;
+    o.calib.seq_len = 64;
+    o.calib.sample_rows = 128;
+    o.calib.progress = false;
+    return o;
+  }
+
+  std::vector<float> logits(LoadedModel& m) {
+    const std::vector<int32_t> ids = {1, 300, 301, 45, 46, 47, 200, 201, 202, 90, 91, 92};
+    KVCache cache = m.model->make_cache(static_cast<int>(ids.size()));
+    const auto out = m.model->forward(ids, cache, LogitsFor::kAllTokens);
+    return {out.begin(), out.end()};
+  }
+
+  static double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      num += double(a[i] - b[i]) * (a[i] - b[i]);
+      den += double(b[i]) * b[i];
+    }
+    return std::sqrt(num / den);
+  }
+
+  testing::TempDir dir_;
+};
+
+TEST_F(PipelineTest, TransformsAreExactInFullPrecision) {
+  LoadedModel ref = load_model(dir_.path());
+  const auto want = logits(ref);
+  for (const char* method : {"smoothquant+rtn", "hadamard+rtn", "duquant+rtn", "awq"}) {
+    LoadedModel m = load_model(dir_.path());
+    quantize_model(*m.model, *m.tokenizer, options(method, 16, 16));
+    EXPECT_LT(relative_error(logits(m), want), 1e-4) << method;
+  }
+}
+
+TEST_F(PipelineTest, DuQuantRowRuleIsAlsoExact) {
+  LoadedModel ref = load_model(dir_.path());
+  LoadedModel m = load_model(dir_.path());
+  auto o = options("duquant", 16, 16);
+  o.duquant_row_rule = true;
+  quantize_model(*m.model, *m.tokenizer, o);
+  EXPECT_LT(relative_error(logits(m), logits(ref)), 1e-4);
+}
+
+TEST_F(PipelineTest, QuantizationErrorShrinksWithBits) {
+  LoadedModel ref = load_model(dir_.path());
+  const auto want = logits(ref);
+  double previous = 1e9;
+  for (int bits : {3, 4, 8}) {
+    LoadedModel m = load_model(dir_.path());
+    quantize_model(*m.model, *m.tokenizer, options("rtn", bits, bits));
+    const double err = relative_error(logits(m), want);
+    EXPECT_GT(err, 0.0) << bits;
+    EXPECT_LT(err, previous) << bits;
+    previous = err;
+  }
+  EXPECT_LT(previous, 0.05);  // W8A8
+}
+
+TEST_F(PipelineTest, EveryLinearIsReplacedAndKvQuantIsSet) {
+  LoadedModel m = load_model(dir_.path());
+  quantize_model(*m.model, *m.tokenizer, options("duquant+gptq", 4, 4, 4));
+  for (const auto& L : m.model->weights().layers) {
+    const auto* q = dynamic_cast<const FakeQuantLinear*>(L.wq.get());
+    ASSERT_NE(q, nullptr);
+    EXPECT_EQ(q->act_spec().bits, 4);
+    EXPECT_NE(q->transform(), nullptr);
+    EXPECT_NE(dynamic_cast<const FakeQuantLinear*>(L.w_down.get()), nullptr);
+  }
+  EXPECT_EQ(m.model->kv_quant().bits, 4);
+  EXPECT_EQ(m.model->kv_quant().group_size, m.model->config().head_dim);
+  for (float v : logits(m)) EXPECT_TRUE(std::isfinite(v));
+}
+
+TEST_F(PipelineTest, ImpossibleSettingsFailBeforeWork) {
+  LoadedModel m = load_model(dir_.path());
+  EXPECT_THROW(MethodSpec::parse("rtn+frobnicate"), Error);
+  EXPECT_THROW(MethodSpec::parse("hadamard+duquant"), Error);
+  EXPECT_THROW(MethodSpec::parse("gptq+awq"), Error);
+  auto o = options("rtn", 4, 1);
+  EXPECT_THROW(quantize_model(*m.model, *m.tokenizer, o), Error);  // abits 1
+  o = options("rtn", 4, 16);
+  o.weight.group_size = 48;  // does not divide 64
+  EXPECT_THROW(quantize_model(*m.model, *m.tokenizer, o), Error);
+  o = options("gptq", 4, 16);
+  o.calib.seq_len = 100000;  // longer than the calibration text
+  EXPECT_THROW(quantize_model(*m.model, *m.tokenizer, o), Error);
+  o = options("duquant", 4, 4);
+  o.duquant_block = 48;
+  EXPECT_THROW(quantize_model(*m.model, *m.tokenizer, o), Error);
+  o = options("gptq", 4, 16);
+  o.calib.file.clear();
+  EXPECT_THROW(quantize_model(*m.model, *m.tokenizer, o), Error);
+  // Nothing was replaced by the failed attempts.
+  EXPECT_NE(dynamic_cast<const DenseLinear*>(m.model->weights().layers[0].wq.get()), nullptr);
+}
+
+}  // namespace
+}  // namespace lowbit
