@@ -123,8 +123,8 @@ std::vector<std::string_view> split_digits(std::string_view s, bool individual) 
   size_t start = 0;
   auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
   for (size_t i = 0; i < s.size(); ++i) {
-    const bool boundary = i > 0 && (is_digit(s[i]) != is_digit(s[i - 1]) ||
-                                    (individual && is_digit(s[i])));
+    const bool boundary =
+        i > 0 && (is_digit(s[i]) != is_digit(s[i - 1]) || (individual && is_digit(s[i])));
     if (boundary) {
       out.push_back(s.substr(start, i - start));
       start = i;
@@ -218,7 +218,8 @@ class ByteLevelBpe final : public Tokenizer {
       if (m.contains(field) && !m[field].is_null())
         fail("{}: model.{} = {} is not supported", file_, field, m[field].dump());
     if (m.value("byte_fallback", false)) fail("{}: model.byte_fallback is not supported", file_);
-    if (!m.contains("vocab") || !m["vocab"].is_object()) fail("{}: model.vocab is not an object", file_);
+    if (!m.contains("vocab") || !m["vocab"].is_object())
+      fail("{}: model.vocab is not an object", file_);
     for (const auto& [piece, id] : m["vocab"].items()) {
       if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > (1 << 24))
         fail("{}: model.vocab[\"{}\"] is not a valid id: {}", file_, piece, id.dump());
@@ -227,7 +228,8 @@ class ByteLevelBpe final : public Tokenizer {
       pieces_[i] = piece;
       vocab_[piece] = static_cast<int32_t>(i);
     }
-    if (!m.contains("merges") || !m["merges"].is_array()) fail("{}: model.merges is not an array", file_);
+    if (!m.contains("merges") || !m["merges"].is_array())
+      fail("{}: model.merges is not an array", file_);
     int rank = 0;
     for (const auto& mg : m["merges"]) {
       std::string a, b;
@@ -245,7 +247,8 @@ class ByteLevelBpe final : public Tokenizer {
         fail("{}: model.merges[{}]: expected \"a b\" or [a, b], got {}", file_, rank, mg.dump());
       }
       if (!vocab_.count(a) || !vocab_.count(b) || !vocab_.count(a + b))
-        fail("{}: model.merges[{}] \"{} {}\" uses a token missing from the vocab", file_, rank, a, b);
+        fail("{}: model.merges[{}] \"{} {}\" uses a token missing from the vocab", file_, rank, a,
+             b);
       ranks_[a + ' ' + b] = rank++;
     }
   }
@@ -267,9 +270,11 @@ class ByteLevelBpe final : public Tokenizer {
         fail("{}: pre_tokenizer Split behavior \"{}\" is not supported", file_, behavior);
       if (!p.contains("pattern") || !p["pattern"].contains("Regex"))
         fail("{}: pre_tokenizer Split needs pattern.Regex", file_);
-      if (p.value("invert", false)) fail("{}: pre_tokenizer Split with invert is not supported", file_);
-      pre_.push_back({PreTokenizer::Kind::kSplit, false,
-                      std::make_shared<Regex>(p["pattern"]["Regex"].get<std::string>(), file_ + ": Split")});
+      if (p.value("invert", false))
+        fail("{}: pre_tokenizer Split with invert is not supported", file_);
+      pre_.push_back(
+          {PreTokenizer::Kind::kSplit, false,
+           std::make_shared<Regex>(p["pattern"]["Regex"].get<std::string>(), file_ + ": Split")});
     } else {
       fail("{}: pre_tokenizer type \"{}\" is not supported", file_, type);
     }
@@ -278,7 +283,8 @@ class ByteLevelBpe final : public Tokenizer {
   void load_added_tokens(const json& list) {
     if (!list.is_array()) fail("{}: added_tokens is not an array", file_);
     for (const auto& t : list) {
-      if (!t.is_object() || !t.contains("id") || !t.contains("content") || !t["content"].is_string())
+      if (!t.is_object() || !t.contains("id") || !t.contains("content") ||
+          !t["content"].is_string())
         fail("{}: added_tokens entry {} needs id and content", file_, t.dump());
       const auto id = t["id"].get<int32_t>();
       const auto content = t["content"].get<std::string>();
@@ -306,9 +312,13 @@ class ByteLevelBpe final : public Tokenizer {
       for (auto s : pieces) {
         std::vector<std::string_view> parts;
         switch (p.kind) {
-          case PreTokenizer::Kind::kDigits: parts = split_digits(s, p.individual_digits); break;
+          case PreTokenizer::Kind::kDigits:
+            parts = split_digits(s, p.individual_digits);
+            break;
           case PreTokenizer::Kind::kSplit:
-          case PreTokenizer::Kind::kByteLevelRegex: parts = split_isolated(s, *p.regex); break;
+          case PreTokenizer::Kind::kByteLevelRegex:
+            parts = split_isolated(s, *p.regex);
+            break;
         }
         next.insert(next.end(), parts.begin(), parts.end());
       }
@@ -357,10 +367,13 @@ class ByteLevelBpe final : public Tokenizer {
   // Maps accumulated byte-level symbols back to bytes.
   void flush(std::string& symbols, std::string& out) const {
     for (size_t i = 0; i < symbols.size();) {
-      const size_t len = std::min(utf8_length(static_cast<unsigned char>(symbols[i])), symbols.size() - i);
+      const size_t len =
+          std::min(utf8_length(static_cast<unsigned char>(symbols[i])), symbols.size() - i);
       auto it = alphabet().decoded.find(symbols.substr(i, len));
-      if (it != alphabet().decoded.end()) out.push_back(static_cast<char>(it->second));
-      else out.append(symbols, i, len);
+      if (it != alphabet().decoded.end())
+        out.push_back(static_cast<char>(it->second));
+      else
+        out.append(symbols, i, len);
       i += len;
     }
     symbols.clear();

@@ -48,8 +48,7 @@ class StatsObserver final : public ActivationObserver {
  private:
   static void accumulate_gram(SiteStats& s, std::span<const float> x, size_t rows, size_t cols) {
     // X^T X in fp32 per window (exact enough: one window's sum), accumulated in double.
-    thread_local std::vector<float> g;
-    g.resize(cols * cols);
+    std::vector<float> g(cols * cols);
     const int n = static_cast<int>(cols);
     thread_pool().parallel_for(cols, 64, [&](size_t c0, size_t c1) {
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(c1 - c0), n,

@@ -121,7 +121,8 @@ QuantizedMatrix GptqSolver::quantize(std::span<float> W, size_t out) const {
         if (dead_[c]) row[c] = 0.0f;
       QuantParams* params = q.params.data() + r * groups;
       if (static_groups)
-        for (size_t k = 0; k < groups; ++k) params[k] = choose_params(std::span(row + k * g, g), spec);
+        for (size_t k = 0; k < groups; ++k)
+          params[k] = choose_params(std::span(row + k * g, g), spec);
       for (size_t i = 0; i < in; ++i) w[i] = row[order_[i]];
       std::vector<float> group_values(g);
       for (size_t i = 0; i < in; ++i) {

@@ -11,7 +11,9 @@
 namespace lowbit {
 namespace {
 
-std::filesystem::path smollm2() { return testing::shared_dir() / "tokenizers/smollm2"; }
+std::filesystem::path smollm2() {
+  return testing::shared_dir() / "tokenizers/smollm2";
+}
 
 TEST(BpeTokenizer, MatchesReferenceIdsAndRoundTrips) {
   auto tok = load_bpe_tokenizer_json(smollm2() / "tokenizer.json");
@@ -30,13 +32,22 @@ TEST(BpeTokenizer, MatchesReferenceIdsAndRoundTrips) {
 
 // A hand-made vocabulary: bytes a, b, c, the space byte (Ġ) and two merges.
 nlohmann::json tiny_tokenizer() {
-  return {{"normalizer", nullptr},
-          {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
-          {"added_tokens", {{{"id", 6}, {"content", "<eos>"}, {"special", true}}}},
-          {"model",
-           {{"type", "BPE"},
-            {"vocab", {{"a", 0}, {"b", 1}, {"c", 2}, {"\xC4\xA0", 3}, {"ab", 4}, {"\xC4\xA0" "ab", 5}}},
-            {"merges", {"a b", "\xC4\xA0 ab"}}}}};
+  return {
+      {"normalizer", nullptr},
+      {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
+      {"added_tokens", {{{"id", 6}, {"content", "<eos>"}, {"special", true}}}},
+      {"model",
+       {{"type", "BPE"},
+        {"vocab",
+         {{"a", 0},
+          {"b", 1},
+          {"c", 2},
+          {"\xC4\xA0", 3},
+          {"ab", 4},
+          {"\xC4\xA0"
+           "ab",
+           5}}},
+        {"merges", {"a b", "\xC4\xA0 ab"}}}}};
 }
 
 TEST(BpeTokenizer, HandMadeVocabulary) {
