@@ -3,7 +3,7 @@
 set -euo pipefail
 PKGS=(cmake g++ make pkg-config
       nlohmann-json3-dev libsentencepiece-dev libcli11-dev libfmt-dev libopenblas-dev libpcre2-dev
-      libgtest-dev libbenchmark-dev)
+      libbz2-dev zlib1g-dev libgtest-dev libbenchmark-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

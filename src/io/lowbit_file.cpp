@@ -1,0 +1,252 @@
+#include "io/lowbit_file.h"
+
+#include <unistd.h>
+#include <zlib.h>
+
+#include <array>
+#include <cstring>
+#include <fstream>
+
+#include "core/error.h"
+
+namespace lowbit {
+namespace {
+
+constexpr std::array<char, 8> kMagic = {'L', 'O', 'W', 'B', 'I', 'T', '\0', '\x1a'};
+constexpr size_t kPrefixBytes = 24;
+constexpr size_t kAlign = 64;
+// A header is a few hundred bytes per tensor; anything past this is corruption, not a model.
+constexpr uint64_t kMaxHeaderBytes = uint64_t{1} << 30;
+
+uint32_t crc32_of(std::span<const std::byte> data) {
+  // zlib's crc32 takes a uInt length: feed large tensors in chunks.
+  uLong crc = crc32(0L, Z_NULL, 0);
+  for (size_t pos = 0; pos < data.size();) {
+    const size_t n = std::min<size_t>(data.size() - pos, size_t{1} << 30);
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(data.data() + pos), static_cast<uInt>(n));
+    pos += n;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+template <typename T>
+T read_le(const std::byte* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);  // the format is little-endian, as are all supported CPUs
+  return v;
+}
+
+size_t round_up(size_t n) {
+  return (n + kAlign - 1) / kAlign * kAlign;
+}
+
+LowbitDType dtype_from_name(const std::string& s, const std::string& where) {
+  for (auto t : {LowbitDType::kF32, LowbitDType::kI32, LowbitDType::kU8, LowbitDType::kI8,
+                 LowbitDType::kPacked})
+    if (s == lowbit_dtype_name(t)) return t;
+  fail("{}: unknown dtype \"{}\"", where, s);
+}
+
+}  // namespace
+
+const char* lowbit_dtype_name(LowbitDType t) {
+  switch (t) {
+    case LowbitDType::kF32:
+      return "F32";
+    case LowbitDType::kI32:
+      return "I32";
+    case LowbitDType::kU8:
+      return "U8";
+    case LowbitDType::kI8:
+      return "I8";
+    case LowbitDType::kPacked:
+      return "PACKED";
+  }
+  return "?";
+}
+
+size_t lowbit_dtype_size(LowbitDType t) {
+  switch (t) {
+    case LowbitDType::kF32:
+    case LowbitDType::kI32:
+      return 4;
+    default:
+      return 1;
+  }
+}
+
+size_t LowbitTensorView::elements() const {
+  size_t n = 1;
+  for (int64_t d : shape) n *= static_cast<size_t>(d);
+  return n;
+}
+
+std::span<const float> LowbitTensorView::f32() const {
+  if (dtype != LowbitDType::kF32) fail("tensor is {}, not F32", lowbit_dtype_name(dtype));
+  return {reinterpret_cast<const float*>(data.data()), data.size() / 4};
+}
+
+std::span<const int32_t> LowbitTensorView::i32() const {
+  if (dtype != LowbitDType::kI32) fail("tensor is {}, not I32", lowbit_dtype_name(dtype));
+  return {reinterpret_cast<const int32_t*>(data.data()), data.size() / 4};
+}
+
+std::span<const uint8_t> LowbitTensorView::u8() const {
+  if (dtype != LowbitDType::kU8 && dtype != LowbitDType::kPacked)
+    fail("tensor is {}, not U8", lowbit_dtype_name(dtype));
+  return {reinterpret_cast<const uint8_t*>(data.data()), data.size()};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writer
+
+void LowbitFileWriter::add(const std::string& name, LowbitDType dtype, std::vector<int64_t> shape,
+                           std::span<const std::byte> data) {
+  size_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) fail(".lowbit writer: tensor \"{}\" has a negative dimension", name);
+    n *= static_cast<size_t>(d);
+  }
+  if (n * lowbit_dtype_size(dtype) != data.size())
+    fail(".lowbit writer: tensor \"{}\" has {} bytes for {} values of {}", name, data.size(), n,
+         lowbit_dtype_name(dtype));
+  if (!tensors_.emplace(name, Entry{dtype, std::move(shape), {data.begin(), data.end()}}).second)
+    fail(".lowbit writer: duplicate tensor \"{}\"", name);
+}
+
+void LowbitFileWriter::add_f32(const std::string& name, std::vector<int64_t> shape,
+                               std::span<const float> v) {
+  add(name, LowbitDType::kF32, std::move(shape), std::as_bytes(v));
+}
+
+void LowbitFileWriter::add_i32(const std::string& name, std::vector<int64_t> shape,
+                               std::span<const int32_t> v) {
+  add(name, LowbitDType::kI32, std::move(shape), std::as_bytes(v));
+}
+
+void LowbitFileWriter::add_u8(const std::string& name, std::vector<int64_t> shape,
+                              std::span<const uint8_t> v) {
+  add(name, LowbitDType::kU8, std::move(shape), std::as_bytes(v));
+}
+
+void LowbitFileWriter::write(const std::filesystem::path& path) const {
+  nlohmann::json table = nlohmann::json::object();
+  size_t offset = 0;
+  for (const auto& [name, e] : tensors_) {
+    table[name] = {{"dtype", lowbit_dtype_name(e.dtype)},
+                   {"shape", e.shape},
+                   {"offset", offset},
+                   {"bytes", e.data.size()},
+                   {"crc32", crc32_of(e.data)}};
+    offset = round_up(offset + e.data.size());
+  }
+  const std::string header = nlohmann::json{{"metadata", metadata_}, {"tensors", table}}.dump();
+  const size_t data_start = round_up(kPrefixBytes + header.size());
+
+  std::array<std::byte, kPrefixBytes> prefix{};
+  std::memcpy(prefix.data(), kMagic.data(), 8);
+  const uint32_t version = kLowbitFileVersion;
+  const uint32_t crc = crc32_of(std::as_bytes(std::span(header)));
+  const uint64_t hlen = header.size();
+  std::memcpy(prefix.data() + 8, &version, 4);
+  std::memcpy(prefix.data() + 12, &crc, 4);
+  std::memcpy(prefix.data() + 16, &hlen, 8);
+
+  // Temporary sibling + rename: readers never see a partial file under `path`.
+  auto tmp = path;
+  tmp += ".tmp." + std::to_string(::getpid());
+  try {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) fail("{}: cannot create", tmp.string());
+    const std::vector<char> zeros(kAlign, 0);
+    auto pad_to = [&](size_t pos) {
+      const auto at = static_cast<size_t>(out.tellp());
+      if (pos > at) out.write(zeros.data(), static_cast<std::streamsize>(pos - at));
+    };
+    out.write(reinterpret_cast<const char*>(prefix.data()), kPrefixBytes);
+    out.write(header.data(), static_cast<std::streamsize>(header.size()));
+    for (const auto& [name, e] : tensors_) {
+      pad_to(data_start + table[name]["offset"].get<size_t>());
+      out.write(reinterpret_cast<const char*>(e.data.data()),
+                static_cast<std::streamsize>(e.data.size()));
+    }
+    out.flush();
+    if (!out) fail("{}: write failed (disk full?)", tmp.string());
+    out.close();
+    std::filesystem::rename(tmp, path);
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    throw;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reader
+
+LowbitFile::LowbitFile(const std::filesystem::path& path, bool verify_data)
+    : file_(std::make_shared<MappedFile>(path)) {
+  const auto bytes = file_->bytes();
+  const std::string where = path.string();
+  if (bytes.size() < kPrefixBytes || std::memcmp(bytes.data(), kMagic.data(), 8) != 0)
+    fail("{}: not a .lowbit file (bad magic)", where);
+  const auto version = read_le<uint32_t>(bytes.data() + 8);
+  if (version != kLowbitFileVersion)
+    fail("{}: .lowbit format version {} is not supported (this build reads version {})", where,
+         version, kLowbitFileVersion);
+  const auto crc = read_le<uint32_t>(bytes.data() + 12);
+  const auto hlen = read_le<uint64_t>(bytes.data() + 16);
+  if (hlen > kMaxHeaderBytes || hlen > bytes.size() - kPrefixBytes)
+    fail("{}: header length {} exceeds the file size {}", where, hlen, bytes.size());
+  const auto header = bytes.subspan(kPrefixBytes, hlen);
+  if (crc32_of(header) != crc) fail("{}: header checksum mismatch (file corrupted)", where);
+  const size_t data_start = round_up(kPrefixBytes + hlen);
+  if (data_start > bytes.size()) fail("{}: truncated before the data section", where);
+  const auto data = bytes.subspan(data_start);
+
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(reinterpret_cast<const char*>(header.data()),
+                              reinterpret_cast<const char*>(header.data()) + header.size());
+    metadata_ = j.at("metadata");
+    for (const auto& [name, t] : j.at("tensors").items()) {
+      const std::string tw = where + ": tensor \"" + name + "\"";
+      LowbitTensorView v;
+      v.dtype = dtype_from_name(t.at("dtype").get<std::string>(), tw);
+      v.shape = t.at("shape").get<std::vector<int64_t>>();
+      const auto off = t.at("offset").get<uint64_t>();
+      const auto n = t.at("bytes").get<uint64_t>();
+      if (off % kAlign != 0) fail("{}: offset {} is not {}-byte aligned", tw, off, kAlign);
+      if (off > data.size() || n > data.size() - off)
+        fail("{}: bytes [{}, {}) lie outside the data section ({} bytes)", tw, off, off + n,
+             data.size());
+      size_t elements = 1;
+      for (int64_t d : v.shape) {
+        if (d < 0) fail("{}: negative dimension", tw);
+        elements *= static_cast<size_t>(d);
+      }
+      if (elements * lowbit_dtype_size(v.dtype) != n)
+        fail("{}: {} bytes do not match shape x {}", tw, n, lowbit_dtype_name(v.dtype));
+      v.data = data.subspan(off, n);
+      if (verify_data && crc32_of(v.data) != t.at("crc32").get<uint32_t>())
+        fail("{}: data checksum mismatch (file corrupted)", tw);
+      tensors_.emplace(name, std::move(v));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: malformed header: {}", where, e.what());
+  }
+}
+
+const LowbitTensorView& LowbitFile::tensor(const std::string& name) const {
+  auto it = tensors_.find(name);
+  if (it == tensors_.end()) fail("{}: missing tensor \"{}\"", path().string(), name);
+  return it->second;
+}
+
+bool is_lowbit_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::array<char, 8> m{};
+  return in.read(m.data(), 8) && m == kMagic;
+}
+
+}  // namespace lowbit
