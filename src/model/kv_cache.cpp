@@ -1,15 +1,32 @@
 #include "model/kv_cache.h"
 
 #include "core/error.h"
+#include "core/thread_pool.h"
 
 namespace lowbit {
 
-KVCache::KVCache(const ModelConfig& config, int capacity)
-    : capacity_(capacity), kv_dim_(static_cast<size_t>(config.kv_dim())) {
+KVCache::KVCache(const ModelConfig& config, int capacity, const QuantSpec& spec)
+    : capacity_(capacity),
+      kv_dim_(static_cast<size_t>(config.kv_dim())),
+      head_dim_(static_cast<size_t>(config.head_dim)),
+      heads_(static_cast<size_t>(config.n_kv_heads)),
+      spec_(spec) {
   if (capacity <= 0) fail("KV cache capacity must be positive, got {}", capacity);
-  const size_t n = static_cast<size_t>(capacity) * kv_dim_;
-  k_.assign(static_cast<size_t>(config.n_layers), std::vector<float>(n));
-  v_.assign(static_cast<size_t>(config.n_layers), std::vector<float>(n));
+  const size_t layers = static_cast<size_t>(config.n_layers);
+  const size_t cap = static_cast<size_t>(capacity);
+  if (!spec_.enabled()) {
+    k_.assign(layers, std::vector<float>(cap * kv_dim_));
+    v_.assign(layers, std::vector<float>(cap * kv_dim_));
+    return;
+  }
+  // One (scale, zero) per token and head: the group is the head.
+  spec_.group_size = static_cast<int>(head_dim_);
+  spec_.validate("--kvbits", kv_dim_);
+  code_bytes_per_row_ = spec_.bits <= 4 ? (kv_dim_ + 1) / 2 : kv_dim_;
+  kq_.assign(layers, std::vector<uint8_t>(cap * code_bytes_per_row_));
+  vq_.assign(layers, std::vector<uint8_t>(cap * code_bytes_per_row_));
+  kp_.assign(layers, std::vector<QuantParams>(cap * heads_));
+  vp_.assign(layers, std::vector<QuantParams>(cap * heads_));
 }
 
 void KVCache::truncate(int length) {
@@ -21,6 +38,83 @@ void KVCache::advance(int n) {
   if (length_ + n > capacity_)
     fail("context is full: {} + {} tokens exceed the KV cache capacity {}", length_, n, capacity_);
   length_ += n;
+}
+
+void KVCache::quantize_rows(std::span<const float> x, size_t n, uint8_t* codes,
+                            QuantParams* params) const {
+  const int qmin = spec_.qmin(), qmax = spec_.qmax();
+  const bool packed = spec_.bits <= 4;
+  thread_pool().parallel_for(n, 16, [&](size_t r0, size_t r1) {
+    for (size_t r = r0; r < r1; ++r) {
+      uint8_t* row = codes + r * code_bytes_per_row_;
+      for (size_t h = 0; h < heads_; ++h) {
+        const auto group = x.subspan(r * kv_dim_ + h * head_dim_, head_dim_);
+        const QuantParams p = choose_params(group, spec_);
+        params[r * heads_ + h] = p;
+        for (size_t i = 0; i < head_dim_; ++i) {
+          const auto code = static_cast<uint8_t>(quantize_value(group[i], p, qmin, qmax) - qmin);
+          const size_t c = h * head_dim_ + i;
+          if (!packed) {
+            row[c] = code;
+          } else if (c % 2 == 0) {
+            row[c / 2] = code;  // low nibble first
+          } else {
+            row[c / 2] = static_cast<uint8_t>(row[c / 2] | (code << 4));
+          }
+        }
+      }
+    }
+  });
+}
+
+void KVCache::dequantize_rows(const uint8_t* codes, const QuantParams* params, size_t n,
+                              float* out) const {
+  const int qmin = spec_.qmin();
+  const bool packed = spec_.bits <= 4;
+  thread_pool().parallel_for(n, 64, [&](size_t r0, size_t r1) {
+    for (size_t r = r0; r < r1; ++r) {
+      const uint8_t* row = codes + r * code_bytes_per_row_;
+      for (size_t c = 0; c < kv_dim_; ++c) {
+        const int code = packed ? (c % 2 == 0 ? row[c / 2] & 0x0f : row[c / 2] >> 4) : row[c];
+        out[r * kv_dim_ + c] = dequantize_value(code + qmin, params[r * heads_ + c / head_dim_]);
+      }
+    }
+  });
+}
+
+void KVCache::store(int layer, int pos, size_t n, std::span<const float> keys,
+                    std::span<const float> values) {
+  if (pos < 0 || static_cast<size_t>(pos) + n > static_cast<size_t>(capacity_))
+    fail("KV cache: rows {}..{} exceed the capacity {}", pos, static_cast<size_t>(pos) + n,
+         capacity_);
+  const size_t l = static_cast<size_t>(layer), p = static_cast<size_t>(pos);
+  if (!spec_.enabled()) {
+    std::copy_n(keys.begin(), n * kv_dim_, k_[l].begin() + static_cast<ptrdiff_t>(p * kv_dim_));
+    std::copy_n(values.begin(), n * kv_dim_, v_[l].begin() + static_cast<ptrdiff_t>(p * kv_dim_));
+    return;
+  }
+  quantize_rows(keys, n, kq_[l].data() + p * code_bytes_per_row_, kp_[l].data() + p * heads_);
+  quantize_rows(values, n, vq_[l].data() + p * code_bytes_per_row_, vp_[l].data() + p * heads_);
+}
+
+KVCache::Rows KVCache::load(int layer, int count) {
+  const size_t l = static_cast<size_t>(layer), n = static_cast<size_t>(count);
+  if (!spec_.enabled()) return {k_[l].data(), v_[l].data(), kv_dim_};
+  if (k_scratch_.size() < n * kv_dim_) {
+    k_scratch_.resize(static_cast<size_t>(capacity_) * kv_dim_);
+    v_scratch_.resize(static_cast<size_t>(capacity_) * kv_dim_);
+  }
+  dequantize_rows(kq_[l].data(), kp_[l].data(), n, k_scratch_.data());
+  dequantize_rows(vq_[l].data(), vp_[l].data(), n, v_scratch_.data());
+  return {k_scratch_.data(), v_scratch_.data(), kv_dim_};
+}
+
+size_t KVCache::bytes() const {
+  size_t total = 0;
+  for (size_t l = 0; l < k_.size(); ++l) total += (k_[l].size() + v_[l].size()) * sizeof(float);
+  for (size_t l = 0; l < kq_.size(); ++l)
+    total += kq_[l].size() + vq_[l].size() + (kp_[l].size() + vp_[l].size()) * sizeof(QuantParams);
+  return total;
 }
 
 }  // namespace lowbit

@@ -112,12 +112,13 @@ void LlamaModel::attention(int layer, size_t n, int pos0, KVCache& cache) {
   const auto& c = w_.config;
   const size_t hd = static_cast<size_t>(c.head_dim);
   const size_t q_dim = static_cast<size_t>(c.q_dim());
-  const size_t kv_stride = cache.row_stride();
   const int group = c.n_heads / c.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const size_t blocks = (n + kQueryBlock - 1) / kQueryBlock;
-  const float* keys = cache.keys(layer, 0);
-  const float* values = cache.values(layer, 0);
+  const auto kv = cache.load(layer, pos0 + static_cast<int>(n));
+  const size_t kv_stride = kv.stride;
+  const float* keys = kv.keys;
+  const float* values = kv.values;
 
   thread_pool().run(static_cast<size_t>(c.n_heads) * blocks, [&](size_t task) {
     const size_t h = task / blocks, b = task % blocks;
@@ -193,12 +194,8 @@ std::span<const float> LlamaModel::forward(std::span<const int32_t> tokens, KVCa
     L.wv->forward(std::span(xn_).first(n * dim), n, std::span(v_).first(n * kv_dim));
     apply_rope(q_.data(), n, c.n_heads, pos0);
     apply_rope(k_.data(), n, c.n_kv_heads, pos0);
-    if (kv_quant_.enabled()) {
-      fake_quantize_rows(std::span(k_).first(n * kv_dim), n, kv_dim, kv_quant_);
-      fake_quantize_rows(std::span(v_).first(n * kv_dim), n, kv_dim, kv_quant_);
-    }
-    std::copy_n(k_.data(), n * kv_dim, cache.keys(l, pos0));
-    std::copy_n(v_.data(), n * kv_dim, cache.values(l, pos0));
+    // A quantized cache stores integer codes; attention reads them back dequantized.
+    cache.store(l, pos0, n, std::span(k_).first(n * kv_dim), std::span(v_).first(n * kv_dim));
     attention(l, n, pos0, cache);
     observe(l, ActivationSite::kOInput, att_, n, q_dim);
     L.wo->forward(std::span(att_).first(n * q_dim), n, std::span(xn_).first(n * dim));

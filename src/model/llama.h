@@ -45,7 +45,8 @@ class LlamaModel {
   void set_kv_quant(const QuantSpec& spec);
   const QuantSpec& kv_quant() const { return kv_quant_; }
 
-  KVCache make_cache(int capacity) const { return KVCache(w_.config, capacity); }
+  // A cache for this model: quantized storage when set_kv_quant enabled it.
+  KVCache make_cache(int capacity) const { return KVCache(w_.config, capacity, kv_quant_); }
 
   // Runs `tokens` at positions cache.length() .. cache.length()+n-1, appends their keys/values to
   // the cache and returns logits: vocab values for the last token, or n x vocab.
