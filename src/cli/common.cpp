@@ -5,8 +5,11 @@
 namespace lowbit::cli {
 
 void add_model_flags(CLI::App& cmd, ModelFlags& flags) {
-  cmd.add_option("-m,--model", flags.model, "Hugging Face checkpoint folder or llama2.c .bin file")
+  cmd.add_option("-m,--model", flags.model,
+                 "Hugging Face checkpoint folder, lowbit quantized .lowbit file or llama2.c .bin")
       ->required();
+  cmd.add_flag("--simulate", flags.simulate,
+               "quantized models: simulated fp32 path instead of the integer kernels");
   cmd.add_option("--tokenizer", flags.tokenizer,
                  "tokenizer file (default: the one beside the model)");
   cmd.add_option("-t,--threads", flags.threads, "worker threads (default: all cores)")
@@ -15,7 +18,7 @@ void add_model_flags(CLI::App& cmd, ModelFlags& flags) {
 
 LoadedModel load_from_flags(const ModelFlags& flags) {
   set_num_threads(flags.threads);
-  return load_model(flags.model, flags.tokenizer);
+  return load_model(flags.model, flags.tokenizer, LoadOptions{flags.simulate});
 }
 
 }  // namespace lowbit::cli

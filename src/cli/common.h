@@ -12,6 +12,7 @@ struct ModelFlags {
   std::string model;
   std::string tokenizer;
   int threads = 0;
+  bool simulate = false;
 };
 
 void add_model_flags(CLI::App& cmd, ModelFlags& flags);

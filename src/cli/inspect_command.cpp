@@ -22,10 +22,17 @@ void run_inspect(const ModelFlags& f) {
              static_cast<double>(c.parameter_count()) / 1e6);
   for (const auto& [dtype, n] : m.dtype_params) fmt::print("stored {}: {} parameters\n", dtype, n);
   fmt::print("file size: {:.1f} MiB\n", static_cast<double>(m.file_bytes) / (1 << 20));
-  fmt::print("fp32 weights in memory: {:.1f} MiB\n",
-             static_cast<double>(m.model->weights().weight_bytes()) / (1 << 20));
-  fmt::print("KV cache per token: {} bytes\n",
-             2 * c.n_layers * c.kv_dim() * static_cast<int>(sizeof(float)));
+  const auto& w = m.model->weights();
+  fmt::print("weights in memory: {:.1f} MiB\n", static_cast<double>(w.weight_bytes()) / (1 << 20));
+  if (!m.quant_info.is_null()) {
+    fmt::print("quantization: {}\n", m.quant_info.dump());
+    const auto& L = w.layers.front();
+    fmt::print("layer 0: q {}, o {}, down {}\noutput head: {}\n", L.wq->format(), L.wo->format(),
+               L.w_down->format(), w.lm_head->format());
+  }
+  const auto kv = m.model->make_cache(1);
+  fmt::print("KV cache per token: {} bytes ({})\n", kv.bytes(),
+             m.model->kv_quant().enabled() ? m.model->kv_quant().describe() : "f32");
   fmt::print("tokenizer: {} tokens, bos {}, eos {}, add_bos {}\n", m.tokenizer->vocab_size(),
              m.tokenizer->bos_id.value_or(-1), m.tokenizer->eos_id.value_or(-1),
              m.tokenizer->add_bos);

@@ -25,6 +25,13 @@ double peak_rss_mib() {
 
 void run_quantize(const QuantizeFlags& f) {
   if (f.out.empty()) fail("-o/--output is required");
+  // Output problems surface now, not after minutes of calibration.
+  const std::filesystem::path out(f.out);
+  if (std::filesystem::is_directory(out)) fail("{}: is a folder; give a file name", f.out);
+  if (std::filesystem::exists(out) && !is_quantized_model_file(out))
+    fail("{}: exists and is not a lowbit model; not overwriting", f.out);
+  const auto parent = std::filesystem::absolute(out).parent_path();
+  if (!std::filesystem::is_directory(parent)) fail("{}: no such folder", parent.string());
   const QuantizeOptions opts = f.quant.options(!f.quiet);
   LoadedModel m = load_from_flags(f.model);
   const auto report = quantize_model(*m.model, *m.tokenizer, opts);
@@ -36,12 +43,14 @@ void run_quantize(const QuantizeFlags& f) {
                            {"seq_len", opts.calib.seq_len},
                            {"seed", opts.calib.seed}}}};
   save_quantized_model(*m.model, f.model.model, f.out, info);
-  fmt::print("method: {}\nweights: {}\nactivations: {}\nkv cache: {}\n", opts.method.name(),
-             opts.weight.describe(), opts.act.describe(), m.model->kv_quant().describe());
+  fmt::print("method: {}\nweights: {}\nactivations: {}\nkv cache: {}\noutput head: W{}A{}\n",
+             opts.method.name(), opts.weight.describe(), opts.act.describe(),
+             m.model->kv_quant().describe(), opts.head_weight.bits, opts.head_act.bits);
   fmt::print("calibration: {:.1f} s ({} tokens)\nquantization: {:.1f} s\npeak memory: {:.0f} MiB\n",
              report.calibration_seconds, report.calibration_tokens, report.quantize_seconds,
              peak_rss_mib());
-  fmt::print("wrote: {}\n", f.out);
+  fmt::print("wrote: {} ({:.1f} MB)\n", f.out,
+             static_cast<double>(std::filesystem::file_size(out)) / 1e6);
 }
 
 }  // namespace
@@ -51,7 +60,8 @@ void register_quantize(CLI::App& app) {
   auto* cmd = app.add_subcommand("quantize", "quantize a model with a PTQ method and save it");
   add_model_flags(*cmd, flags->model);
   add_quant_flags(*cmd, flags->quant, true);
-  cmd->add_option("-o,--output", flags->out, "output folder (written atomically)")->required();
+  cmd->add_option("-o,--output", flags->out, "output .lowbit file (written atomically)")
+      ->required();
   cmd->add_flag("-q,--quiet", flags->quiet, "no progress bar");
   cmd->callback([flags] { run_quantize(*flags); });
 }

@@ -165,6 +165,7 @@ void LowbitFileWriter::write(const std::filesystem::path& path) const {
     };
     out.write(reinterpret_cast<const char*>(prefix.data()), kPrefixBytes);
     out.write(header.data(), static_cast<std::streamsize>(header.size()));
+    pad_to(data_start);
     for (const auto& [name, e] : tensors_) {
       pad_to(data_start + table[name]["offset"].get<size_t>());
       out.write(reinterpret_cast<const char*>(e.data.data()),

@@ -1,5 +1,7 @@
 #include "model/linear.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "kernels/sgemm.h"
 
@@ -21,6 +23,11 @@ void DenseLinear::forward(std::span<const float> x, size_t rows, std::span<float
   if (!bias_.empty())
     for (size_t r = 0; r < rows; ++r)
       for (size_t o = 0; o < out; ++o) y[r * out + o] += bias_[o];
+}
+
+void DenseLinear::weight_row(size_t row, std::span<float> out) const {
+  const size_t in = static_cast<size_t>(in_);
+  std::copy_n(weight_->begin() + static_cast<ptrdiff_t>(row * in), in, out.begin());
 }
 
 }  // namespace lowbit

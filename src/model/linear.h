@@ -26,6 +26,9 @@ class Linear {
   virtual size_t weight_bytes() const = 0;
   // Short format name for reports, e.g. "f32".
   virtual std::string format() const = 0;
+  // Row `row` of the effective fp32 weight (dequantized if stored low-bit). Tied models read
+  // their embeddings through the output head's rows, so a quantized head is stored only once.
+  virtual void weight_row(size_t row, std::span<float> out) const = 0;
 
  protected:
   int in_;
@@ -42,6 +45,7 @@ class DenseLinear final : public Linear {
   void forward(std::span<const float> x, size_t rows, std::span<float> y) const override;
   size_t weight_bytes() const override { return weight_->size() * sizeof(float); }
   std::string format() const override { return "f32"; }
+  void weight_row(size_t row, std::span<float> out) const override;
 
   std::span<const float> weight() const { return *weight_; }
   std::span<const float> bias() const { return bias_; }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -181,7 +182,13 @@ std::span<const float> LlamaModel::forward(std::span<const int32_t> tokens, KVCa
   for (size_t t = 0; t < n; ++t) {
     const int32_t id = tokens[t];
     if (id < 0 || id >= c.vocab_size) fail("token id {} out of range [0, {})", id, c.vocab_size);
-    std::copy_n(w_.embedding->data() + static_cast<size_t>(id) * dim, dim, x_.data() + t * dim);
+    const auto row = std::span(x_).subspan(t * dim, dim);
+    if (w_.embedding) {
+      const auto src = std::span(*w_.embedding).subspan(static_cast<size_t>(id) * dim, dim);
+      std::ranges::copy(src, row.begin());
+    } else {
+      w_.lm_head->weight_row(static_cast<size_t>(id), row);
+    }
   }
 
   for (int l = 0; l < c.n_layers; ++l) {

@@ -5,7 +5,7 @@ namespace lowbit {
 size_t LlamaWeights::weight_bytes() const {
   size_t bytes = embedding ? embedding->size() * sizeof(float) : 0;
   bytes += final_norm.size() * sizeof(float);
-  if (lm_head && !config.tied_embeddings) bytes += lm_head->weight_bytes();
+  if (lm_head && (!config.tied_embeddings || !embedding)) bytes += lm_head->weight_bytes();
   for (const auto& l : layers) {
     bytes += (l.attn_norm.size() + l.ffn_norm.size()) * sizeof(float);
     for (const Linear* p : {l.wq.get(), l.wk.get(), l.wv.get(), l.wo.get(), l.w_gate.get(),

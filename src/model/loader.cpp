@@ -20,17 +20,22 @@ std::unique_ptr<Tokenizer> load_tokenizer_file(const fs::path& path) {
 
 }  // namespace
 
-LoadedModel load_model(const fs::path& path, const fs::path& tokenizer_path) {
+LoadedModel load_model(const fs::path& path, const fs::path& tokenizer_path,
+                       const LoadOptions& options) {
   if (!fs::exists(path)) fail("{}: no such file or directory", path.string());
   LoadedModel out;
   LlamaWeights weights;
   QuantSpec kv_spec;
   bool quantized = false;
-  if (is_quantized_model_dir(path)) {
-    nlohmann::json info;
-    weights = load_quantized_weights(path, kv_spec, info);
-    out.quant_info = info;
-    out.file_bytes = fs::file_size(path / "model.safetensors");
+  std::unique_ptr<Tokenizer> embedded_tokenizer;
+  if (is_quantized_model_file(path)) {
+    auto q = load_quantized_model(
+        path, options.simulate ? QuantExecution::kSimulated : QuantExecution::kPacked);
+    weights = std::move(q.weights);
+    kv_spec = q.kv;
+    out.quant_info = std::move(q.info);
+    out.file_bytes = q.file_bytes;
+    embedded_tokenizer = std::move(q.tokenizer);
     out.format = "lowbit-quantized";
     quantized = true;
   } else if (fs::is_directory(path)) {
@@ -47,12 +52,17 @@ LoadedModel load_model(const fs::path& path, const fs::path& tokenizer_path) {
     out.file_bytes = fs::file_size(path);
     out.format = "llama2.c";
   } else {
-    fail("{}: unknown checkpoint format (expected a Hugging Face folder or a llama2.c .bin)",
+    fail("{}: unknown checkpoint format (expected a Hugging Face folder, a lowbit .lowbit file "
+         "or a llama2.c .bin)",
          path.string());
   }
 
-  out.tokenizer =
-      tokenizer_path.empty() ? load_tokenizer_for(path) : load_tokenizer_file(tokenizer_path);
+  if (!tokenizer_path.empty())
+    out.tokenizer = load_tokenizer_file(tokenizer_path);
+  else if (embedded_tokenizer)
+    out.tokenizer = std::move(embedded_tokenizer);
+  else
+    out.tokenizer = load_tokenizer_for(path);
   const auto& c = weights.config;
   if (out.tokenizer->vocab_size() > c.vocab_size)
     fail("{}: tokenizer has {} tokens but the model's vocab_size is {}", path.string(),

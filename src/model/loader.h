@@ -17,15 +17,23 @@ namespace lowbit {
 struct LoadedModel {
   std::unique_ptr<LlamaModel> model;
   std::unique_ptr<Tokenizer> tokenizer;
-  std::string format;                           // "huggingface" or "llama2.c"
+  std::string format;  // "huggingface", "llama2.c" or "lowbit-quantized"
   std::map<std::string, int64_t> dtype_params;  // parameters per stored dtype
   size_t file_bytes = 0;
   std::vector<int32_t> stop_ids;  // generation stops at any of these
-  nlohmann::json quant_info;      // lowbit_quant.json of a quantized model, else null
+  nlohmann::json quant_info;      // method, source, calibration of a quantized model, else null
 };
 
-// tokenizer_path empty: look beside the checkpoint.
+struct LoadOptions {
+  // Quantized (.lowbit) models: run every projection through the simulated fp32 path instead of
+  // the integer kernels (the accuracy reference the kernels must reproduce).
+  bool simulate = false;
+};
+
+// `path`: a Hugging Face folder, a quantized .lowbit file or a llama2.c .bin. tokenizer_path
+// empty: the tokenizer beside the checkpoint (or inside the .lowbit file).
 LoadedModel load_model(const std::filesystem::path& path,
-                       const std::filesystem::path& tokenizer_path = {});
+                       const std::filesystem::path& tokenizer_path = {},
+                       const LoadOptions& options = {});
 
 }  // namespace lowbit

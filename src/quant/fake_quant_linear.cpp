@@ -58,6 +58,11 @@ size_t FakeQuantLinear::weight_bytes() const {
          groups * sizeof(float) * (wspec_.symmetric ? 1 : 2);
 }
 
+void FakeQuantLinear::weight_row(size_t row, std::span<float> out) const {
+  const size_t in = static_cast<size_t>(in_);
+  std::copy_n(weight_.begin() + static_cast<ptrdiff_t>(row * in), in, out.begin());
+}
+
 std::string FakeQuantLinear::format() const {
   return fmt::format("W{}A{}{}", wspec_.enabled() ? wspec_.bits : 16,
                      act_.enabled() ? act_.bits : 16,

@@ -24,6 +24,7 @@ class FakeQuantLinear final : public Linear {
   void forward(std::span<const float> x, size_t rows, std::span<float> y) const override;
   size_t weight_bytes() const override;
   std::string format() const override;
+  void weight_row(size_t row, std::span<float> out) const override;
 
   const QuantSpec& act_spec() const { return act_; }
   const QuantSpec& weight_spec() const { return wspec_; }

@@ -287,6 +287,27 @@ void install(LlamaModel& model, std::vector<WorkLayer>& layers, const QuantSpec&
   }
 }
 
+// The output head in low precision (RTN: it has no activation outliers worth a transform). A tied
+// model drops its fp32 embedding table and reads embeddings from the quantized head's rows.
+void quantize_head(LlamaModel& model, const QuantSpec& wspec, const QuantSpec& act) {
+  if (!wspec.enabled() && !act.enabled()) return;
+  auto& wts = model.weights();
+  const auto* head = dynamic_cast<const DenseLinear*>(wts.lm_head.get());
+  if (head == nullptr) fail("output head: already quantized");
+  const int in = head->in_features(), out = head->out_features();
+  std::vector<float> bias(head->bias().begin(), head->bias().end());
+  if (wspec.enabled()) {
+    wts.lm_head = std::make_unique<FakeQuantLinear>(
+        quantize_rows(head->weight(), static_cast<size_t>(out), static_cast<size_t>(in), wspec),
+        std::move(bias), act, nullptr);
+  } else {
+    std::vector<float> w(head->weight().begin(), head->weight().end());
+    wts.lm_head =
+        std::make_unique<FakeQuantLinear>(in, out, std::move(w), std::move(bias), act, nullptr);
+  }
+  if (wts.config.tied_embeddings) wts.embedding.reset();
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
@@ -369,6 +390,8 @@ void QuantizeOptions::validate(const ModelConfig& c) const {
   weight.validate("--wbits");
   act.validate("--abits");
   kv.validate("--kvbits");
+  head_weight.validate("--head-bits", static_cast<size_t>(c.dim));
+  head_act.validate("--head-abits", static_cast<size_t>(c.dim));
   for (int in : {c.dim, c.q_dim(), c.hidden_dim}) {
     weight.validate("--wbits/--group", static_cast<size_t>(in));
     act.validate("--abits/--act-group", static_cast<size_t>(in));
@@ -473,6 +496,7 @@ QuantizeReport quantize_model(LlamaModel& model, const Tokenizer& tokenizer,
     }
   }
   install(model, layers, o.act);
+  quantize_head(model, o.head_weight, o.head_act);
   QuantSpec kv = o.kv;
   kv.group_size = c.head_dim;
   model.set_kv_quant(kv);

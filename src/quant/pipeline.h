@@ -30,6 +30,11 @@ struct QuantizeOptions {
   QuantSpec weight{4, true, 0, 1.0f, true};
   QuantSpec act{16, true, 0, 1.0f, false};
   QuantSpec kv{16, false, 0, 1.0f, false};  // group size is set to head_dim
+  // The output head: int8 weights (per row, MSE clip) and int8 per-token activations by default.
+  // A tied model then also reads its embeddings from the quantized head. 16 keeps it fp32 (the
+  // papers' protocol).
+  QuantSpec head_weight{8, true, 0, 1.0f, true};
+  QuantSpec head_act{8, true, 0, 1.0f, false};
   float smooth_alpha = 0.5f;
   size_t duquant_block = 128;
   int duquant_steps = 256;

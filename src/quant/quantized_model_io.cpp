@@ -9,9 +9,9 @@
 
 #include "core/error.h"
 #include "io/hf_checkpoint.h"
-#include "io/safetensors.h"
-#include "io/safetensors_writer.h"
+#include "io/lowbit_file.h"
 #include "quant/fake_quant_linear.h"
+#include "quant/packed_linear.h"
 
 namespace lowbit {
 namespace fs = std::filesystem;
@@ -19,9 +19,12 @@ using nlohmann::json;
 
 namespace {
 
+constexpr const char* kFormatName = "lowbit-quantized";
 const char* kLinearNames[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
                               "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
                               "mlp.down_proj"};
+const char* kTokenizerFiles[] = {"tokenizer.json", "tokenizer.model", "tokenizer.bin",
+                                 "tokenizer_config.json", "generation_config.json"};
 
 std::unique_ptr<Linear>* linear_slot(LayerWeights& L, int i) {
   std::unique_ptr<Linear>* slots[] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down};
@@ -51,7 +54,13 @@ QuantSpec spec_from_json(const json& j, const std::string& where) {
   }
 }
 
-void write_transform(SafetensorsWriter& w, const std::string& key, const ActivationTransform& t,
+std::vector<uint8_t> read_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) fail("{}: cannot read", p.string());
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_transform(LowbitFileWriter& w, const std::string& key, const ActivationTransform& t,
                      json& list) {
   json stages = json::array();
   const auto d = static_cast<int64_t>(t.dim());
@@ -78,236 +87,261 @@ void write_transform(SafetensorsWriter& w, const std::string& key, const Activat
   list[key] = {{"dim", t.dim()}, {"smooth", !t.smooth().empty()}, {"stages", stages}};
 }
 
-std::shared_ptr<ActivationTransform> read_transform(const SafetensorsFile& f,
-                                                    const std::string& key, const json& desc) {
+std::vector<float> to_vector(std::span<const float> s) { return {s.begin(), s.end()}; }
+
+std::shared_ptr<ActivationTransform> read_transform(const LowbitFile& f, const std::string& key,
+                                                    const json& desc) {
   const std::string where = f.path().string() + ": transform " + key;
-  auto t = std::make_shared<ActivationTransform>(desc.at("dim").get<size_t>());
-  if (desc.at("smooth").get<bool>()) t->set_smooth(f.to_f32(key + ".smooth"));
+  const auto dim = desc.at("dim").get<size_t>();
+  auto t = std::make_shared<ActivationTransform>(dim);
+  if (desc.at("smooth").get<bool>()) {
+    const auto& s = f.tensor(key + ".smooth");
+    if (s.elements() != dim) fail("{}: smoothing has {} values, expected {}", where, s.elements(), dim);
+    t->set_smooth(to_vector(s.f32()));
+  }
   size_t i = 0;
   for (const auto& kind : desc.at("stages")) {
     const std::string name = fmt::format("{}.stage{}", key, i++);
     if (kind == "rotation") {
-      const auto& info = f.tensor(name);
-      if (info.shape.size() != 3) fail("{}: {} must be [blocks, b, b]", where, name);
-      t->add_block_rotation(static_cast<size_t>(info.shape[1]), f.to_f32(name));
+      const auto& r = f.tensor(name);
+      if (r.shape.size() != 3 || r.shape[1] != r.shape[2] ||
+          static_cast<size_t>(r.shape[0] * r.shape[1]) != dim)
+        fail("{}: {} must be [dim / b, b, b]", where, name);
+      t->add_block_rotation(static_cast<size_t>(r.shape[1]), to_vector(r.f32()));
     } else if (kind == "permutation") {
-      const auto& info = f.tensor(name);
-      if (info.dtype != DType::I32) fail("{}: {} must be I32", where, name);
-      std::vector<int32_t> perm(static_cast<size_t>(info.numel()));
-      std::memcpy(perm.data(), info.data.data(), info.data.size());
-      t->add_permutation(std::move(perm));
+      const auto p = f.tensor(name).i32();
+      if (p.size() != dim) fail("{}: {} must have {} entries", where, name, dim);
+      t->add_permutation({p.begin(), p.end()});
     } else if (kind == "hadamard") {
       t->add_hadamard();
     } else {
-      fail("{}: unknown stage \"{}\"", where, kind.dump());
+      fail("{}: unknown stage {}", where, kind.dump());
     }
   }
   return t;
 }
 
-void copy_tokenizer_files(const fs::path& from, const fs::path& to) {
-  for (const char* name : {"tokenizer.json", "tokenizer.model", "tokenizer.bin",
-                           "tokenizer_config.json", "generation_config.json"})
-    if (fs::exists(from / name)) fs::copy_file(from / name, to / name);
+// Stores one projection (or the head): packed codes when quantized, else fp32.
+json write_linear(LowbitFileWriter& w, const std::string& name, const Linear& lin,
+                  std::map<const ActivationTransform*, std::string>& written, json& transforms) {
+  const auto* fq = dynamic_cast<const FakeQuantLinear*>(&lin);
+  if (fq == nullptr) fail("saving: {} is not a quantized layer", name);
+  json entry = {{"act", spec_json(fq->act_spec())}};
+  if (const QuantizedMatrix* q = fq->quantized_weight()) {
+    const auto packed = pack_quantized(*q);
+    w.add(name + ".packed", LowbitDType::kPacked, {static_cast<int64_t>(packed.bytes().size())},
+          packed.bytes());
+    entry["weight"] = spec_json(q->spec);
+  } else {
+    w.add_f32(name + ".weight", {lin.out_features(), lin.in_features()}, fq->weight());
+    entry["weight"] = spec_json(QuantSpec{});
+  }
+  if (!fq->bias().empty()) w.add_f32(name + ".bias", {lin.out_features()}, fq->bias());
+  if (const auto& t = fq->transform()) {
+    auto it = written.find(t.get());
+    if (it == written.end()) {
+      const std::string key = fmt::format("transform.{}", written.size());
+      write_transform(w, key, *t, transforms);
+      it = written.emplace(t.get(), key).first;
+    }
+    entry["transform"] = it->second;
+  }
+  return entry;
 }
+
+// A private folder holding config.json and the tokenizer files while they are parsed.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::random_device rd;
+    path_ = fs::temp_directory_path() / fmt::format("lowbit-{}-{:x}", ::getpid(), rd());
+    fs::create_directories(path_);
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
 
 }  // namespace
 
 void save_quantized_model(const LlamaModel& model, const fs::path& source_dir,
-                          const fs::path& out_dir, const json& info) {
+                          const fs::path& out_file, const json& info) {
   if (!fs::is_directory(source_dir) || !fs::exists(source_dir / "config.json"))
     fail("{}: quantized models are saved from Hugging Face checkpoint folders",
          source_dir.string());
-  const auto& w = model.weights();
-  const auto& c = w.config;
-  SafetensorsWriter st;
-  json meta = info;
-  meta["format"] = "lowbit-quantized";
-  meta["version"] = kQuantFormatVersion;
-  meta["kv"] = spec_json(model.kv_quant());
+  if (fs::is_directory(out_file)) fail("{}: is a folder; give a file name", out_file.string());
+  if (fs::exists(out_file) && !is_quantized_model_file(out_file))
+    fail("{}: exists and is not a lowbit model; not overwriting", out_file.string());
+  const auto& wts = model.weights();
+  const auto& c = wts.config;
+  LowbitFileWriter w;
   json transforms = json::object(), linears = json::object();
   std::map<const ActivationTransform*, std::string> written;
 
-  const int64_t d = c.dim, v = c.vocab_size;
-  st.add_f32("model.embed_tokens.weight", {v, d}, *w.embedding);
-  st.add_f32("model.norm.weight", {d}, w.final_norm);
-  if (!c.tied_embeddings) {
-    const auto* head = dynamic_cast<const DenseLinear*>(w.lm_head.get());
-    if (head == nullptr) fail("saving: the output head must be full precision");
-    st.add_f32("lm_head.weight", {v, d}, head->weight());
+  json cfg;
+  {
+    std::ifstream in(source_dir / "config.json");
+    try {
+      cfg = json::parse(in);
+    } catch (const json::exception& e) {
+      fail("{}: invalid JSON: {}", (source_dir / "config.json").string(), e.what());
+    }
   }
-  for (size_t l = 0; l < w.layers.size(); ++l) {
-    const auto& L = w.layers[l];
+  cfg["tie_word_embeddings"] = c.tied_embeddings;
+  json tokenizer_files = json::array();
+  for (const char* name : kTokenizerFiles) {
+    if (!fs::exists(source_dir / name)) continue;
+    const auto bytes = read_bytes(source_dir / name);
+    w.add_u8(std::string("tokenizer/") + name, {static_cast<int64_t>(bytes.size())}, bytes);
+    tokenizer_files.push_back(name);
+  }
+
+  const int64_t d = c.dim, v = c.vocab_size;
+  if (wts.embedding) w.add_f32("model.embed_tokens.weight", {v, d}, *wts.embedding);
+  w.add_f32("model.norm.weight", {d}, wts.final_norm);
+  for (size_t l = 0; l < wts.layers.size(); ++l) {
+    const auto& L = wts.layers[l];
     const std::string p = fmt::format("model.layers.{}.", l);
-    st.add_f32(p + "input_layernorm.weight", {d}, L.attn_norm);
-    st.add_f32(p + "post_attention_layernorm.weight", {d}, L.ffn_norm);
+    w.add_f32(p + "input_layernorm.weight", {d}, L.attn_norm);
+    w.add_f32(p + "post_attention_layernorm.weight", {d}, L.ffn_norm);
     for (int i = 0; i < 7; ++i) {
       const std::string name = p + kLinearNames[i];
-      const Linear* lin = linear_slot(const_cast<LayerWeights&>(L), i)->get();
-      const auto* fq = dynamic_cast<const FakeQuantLinear*>(lin);
-      if (fq == nullptr) fail("saving: {} is not quantized", name);
-      const auto out = static_cast<int64_t>(lin->out_features()),
-                 in = static_cast<int64_t>(lin->in_features());
-      json entry = {{"act", spec_json(fq->act_spec())}};
-      if (const QuantizedMatrix* q = fq->quantized_weight()) {
-        const auto groups = static_cast<int64_t>(q->groups_per_row());
-        std::vector<float> scales, zeros;
-        for (const auto& qp : q->params) {
-          scales.push_back(qp.scale);
-          zeros.push_back(qp.zero);
-        }
-        st.add_u8(name + ".qweight", {out, in}, q->codes);
-        st.add_f32(name + ".scales", {out, groups}, scales);
-        st.add_f32(name + ".zeros", {out, groups}, zeros);
-        entry["weight"] = spec_json(q->spec);
-      } else {
-        st.add_f32(name + ".weight", {out, in}, fq->weight());
-        entry["weight"] = spec_json(QuantSpec{});
-      }
-      if (!fq->bias().empty()) st.add_f32(name + ".bias", {out}, fq->bias());
-      if (const auto& t = fq->transform()) {
-        auto it = written.find(t.get());
-        if (it == written.end()) {
-          const std::string key = fmt::format("transform.{}", written.size());
-          write_transform(st, key, *t, transforms);
-          it = written.emplace(t.get(), key).first;
-        }
-        entry["transform"] = it->second;
-      }
-      linears[name] = entry;
+      linears[name] = write_linear(
+          w, name, **linear_slot(const_cast<LayerWeights&>(L), i), written, transforms);
     }
   }
+  if (const auto* head = dynamic_cast<const DenseLinear*>(wts.lm_head.get())) {
+    if (!c.tied_embeddings) w.add_f32("lm_head.weight", {v, d}, head->weight());
+  } else {
+    linears["lm_head"] = write_linear(w, "lm_head", *wts.lm_head, written, transforms);
+  }
+
+  auto& meta = w.metadata();
+  meta["format"] = kFormatName;
+  meta["version"] = kQuantFormatVersion;
+  meta["info"] = info;
+  meta["config"] = cfg;
+  meta["tokenizer_files"] = tokenizer_files;
+  meta["embedding"] = wts.embedding ? "f32" : "head";
+  meta["kv"] = spec_json(model.kv_quant());
   meta["linears"] = linears;
   meta["transforms"] = transforms;
-
-  // Everything goes to a temporary sibling folder that is renamed into place when complete.
-  const fs::path parent = fs::absolute(out_dir).parent_path();
-  fs::create_directories(parent);
-  const fs::path tmp = parent / fmt::format(".{}.tmp-{}-{}", out_dir.filename().string(),
-                                            ::getpid(), std::random_device{}());
-  try {
-    fs::create_directory(tmp);
-    st.write(tmp / "model.safetensors");
-    json cfg;
-    {
-      std::ifstream in(source_dir / "config.json");
-      cfg = json::parse(in);
-    }
-    cfg["tie_word_embeddings"] = c.tied_embeddings;
-    std::ofstream(tmp / "config.json") << cfg.dump(2) << "\n";
-    std::ofstream(tmp / kQuantMetadataFile) << meta.dump(2) << "\n";
-    copy_tokenizer_files(source_dir, tmp);
-    if (fs::exists(out_dir)) {
-      if (!is_quantized_model_dir(out_dir))
-        fail("{}: exists and is not a lowbit quantized model; not overwriting", out_dir.string());
-      fs::remove_all(out_dir);
-    }
-    fs::rename(tmp, out_dir);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
-    throw;
-  }
+  w.write(out_file);
 }
 
-bool is_quantized_model_dir(const fs::path& dir) {
-  return fs::is_directory(dir) && fs::exists(dir / kQuantMetadataFile);
+bool is_quantized_model_file(const fs::path& path) {
+  return fs::is_regular_file(path) && is_lowbit_file(path);
 }
 
-LlamaWeights load_quantized_weights(const fs::path& dir, QuantSpec& kv_spec, json& info) {
-  const fs::path meta_path = dir / kQuantMetadataFile;
-  {
-    std::ifstream in(meta_path);
-    try {
-      info = json::parse(in);
-    } catch (const json::exception& e) {
-      fail("{}: invalid JSON: {}", meta_path.string(), e.what());
-    }
-  }
-  const std::string where = meta_path.string();
-  if (info.value("format", "") != "lowbit-quantized")
-    fail("{}: format is not lowbit-quantized", where);
-  if (info.value("version", 0) != kQuantFormatVersion)
-    fail("{}: version {} is not supported (expected {})", where, info.value("version", 0),
-         kQuantFormatVersion);
-  ModelConfig c = read_hf_config(dir / "config.json");
-  SafetensorsFile f(dir / "model.safetensors");
+QuantizedModel load_quantized_model(const fs::path& path, QuantExecution exec) {
+  auto file = std::make_shared<const LowbitFile>(path);
+  const std::string where = path.string();
+  const json& meta = file->metadata();
+  QuantizedModel out;
+  out.file_bytes = fs::file_size(path);
   try {
-    kv_spec = spec_from_json(info.at("kv"), where + ": kv");
-    LlamaWeights w;
-    w.config = c;
-    const int64_t d = c.dim, v = c.vocab_size;
-    auto checked = [&](const std::string& name, std::vector<int64_t> shape) {
-      if (f.tensor(name).shape != shape)
-        fail("{}: tensor \"{}\" has the wrong shape", f.path().string(), name);
-      return f.to_f32(name);
+    if (meta.value("format", "") != kFormatName)
+      fail("{}: format is not {}", where, kFormatName);
+    if (meta.value("version", 0) != kQuantFormatVersion)
+      fail("{}: version {} is not supported (expected {})", where, meta.value("version", 0),
+           kQuantFormatVersion);
+    out.info = meta.at("info");
+    out.kv = spec_from_json(meta.at("kv"), where + ": kv");
+
+    // config.json and the tokenizer go through the same parsers as a checkpoint folder.
+    ScratchDir scratch;
+    std::ofstream(scratch.path() / "config.json") << meta.at("config").dump();
+    for (const auto& name : meta.at("tokenizer_files")) {
+      const auto n = name.get<std::string>();
+      if (n.find('/') != std::string::npos) fail("{}: bad tokenizer file name {}", where, n);
+      const auto bytes = file->tensor("tokenizer/" + n).u8();
+      std::ofstream(scratch.path() / n, std::ios::binary)
+          .write(reinterpret_cast<const char*>(bytes.data()),
+                 static_cast<std::streamsize>(bytes.size()));
+    }
+    out.tokenizer = load_tokenizer_for(scratch.path());
+    LlamaWeights& w = out.weights;
+    w.config = read_hf_config(scratch.path() / "config.json");
+    const auto& c = w.config;
+
+    auto f32 = [&](const std::string& name, std::vector<int64_t> shape) {
+      const auto& t = file->tensor(name);
+      if (t.shape != shape) fail("{}: tensor \"{}\" has the wrong shape", where, name);
+      return to_vector(t.f32());
     };
-    auto emb =
-        std::make_shared<const std::vector<float>>(checked("model.embed_tokens.weight", {v, d}));
-    w.embedding = emb;
-    w.final_norm = checked("model.norm.weight", {d});
-    w.lm_head =
-        c.tied_embeddings
-            ? std::make_unique<DenseLinear>(c.dim, c.vocab_size, emb)
-            : std::make_unique<DenseLinear>(
-                  c.dim, c.vocab_size,
-                  std::make_shared<const std::vector<float>>(checked("lm_head.weight", {v, d})));
     std::map<std::string, std::shared_ptr<ActivationTransform>> transforms;
-    const auto& tdesc = info.at("transforms");
-    for (const auto& [key, desc] : tdesc.items()) transforms[key] = read_transform(f, key, desc);
-    const auto& linears = info.at("linears");
+    for (const auto& [key, desc] : meta.at("transforms").items())
+      transforms[key] = read_transform(*file, key, desc);
+
+    auto make_linear = [&](const std::string& name, int in, int outf) -> std::unique_ptr<Linear> {
+      const json& e = meta.at("linears").at(name);
+      const QuantSpec act = spec_from_json(e.at("act"), where + ": " + name);
+      const QuantSpec wspec = spec_from_json(e.at("weight"), where + ": " + name);
+      std::shared_ptr<const ActivationTransform> t;
+      if (e.contains("transform")) {
+        auto it = transforms.find(e["transform"].get<std::string>());
+        if (it == transforms.end()) fail("{}: {} names an unknown transform", where, name);
+        t = it->second;
+      }
+      std::vector<float> bias =
+          file->has(name + ".bias") ? f32(name + ".bias", {outf}) : std::vector<float>{};
+      if (!wspec.enabled())
+        return std::make_unique<FakeQuantLinear>(in, outf, f32(name + ".weight", {outf, in}),
+                                                 std::move(bias), act, t);
+      const auto view = kernels::PackedWeightsView::parse(file->tensor(name + ".packed").data);
+      if (view.n() != static_cast<size_t>(outf) || view.k() != static_cast<size_t>(in))
+        fail("{}: {} is packed as {}x{}, expected {}x{}", where, name, view.n(), view.k(), outf,
+             in);
+      wspec.validate(where + ": " + name, view.k());
+      if (exec == QuantExecution::kPacked && PackedLinear::supports_activations(act))
+        return std::make_unique<PackedLinear>(view, file, wspec, std::move(bias), act, t);
+      return std::make_unique<FakeQuantLinear>(unpack_quantized(view, wspec), std::move(bias), act,
+                                               t);
+    };
+
+    const int64_t d = c.dim, v = c.vocab_size;
+    const std::string emb = meta.at("embedding").get<std::string>();
+    if (emb == "f32") {
+      w.embedding =
+          std::make_shared<const std::vector<float>>(f32("model.embed_tokens.weight", {v, d}));
+    } else if (emb != "head" || !c.tied_embeddings) {
+      fail("{}: embedding \"{}\" needs a tied model", where, emb);
+    }
+    w.final_norm = f32("model.norm.weight", {d});
+    if (meta.at("linears").contains("lm_head"))
+      w.lm_head = make_linear("lm_head", c.dim, c.vocab_size);
+    else if (c.tied_embeddings)
+      w.lm_head = std::make_unique<DenseLinear>(c.dim, c.vocab_size, w.embedding);
+    else
+      w.lm_head = std::make_unique<DenseLinear>(
+          c.dim, c.vocab_size,
+          std::make_shared<const std::vector<float>>(f32("lm_head.weight", {v, d})));
+    if (!w.embedding && dynamic_cast<const DenseLinear*>(w.lm_head.get()))
+      fail("{}: no embeddings stored", where);
+
+    const int dims[7][2] = {{c.dim, c.q_dim()},      {c.dim, c.kv_dim()},     {c.dim, c.kv_dim()},
+                            {c.q_dim(), c.dim},      {c.dim, c.hidden_dim},   {c.dim, c.hidden_dim},
+                            {c.hidden_dim, c.dim}};
     for (int l = 0; l < c.n_layers; ++l) {
       LayerWeights L;
       const std::string p = fmt::format("model.layers.{}.", l);
-      L.attn_norm = checked(p + "input_layernorm.weight", {d});
-      L.ffn_norm = checked(p + "post_attention_layernorm.weight", {d});
-      for (int i = 0; i < 7; ++i) {
-        const std::string name = p + kLinearNames[i];
-        const json& e = linears.at(name);
-        const QuantSpec act = spec_from_json(e.at("act"), where + ": " + name);
-        const QuantSpec wspec = spec_from_json(e.at("weight"), where + ": " + name);
-        std::shared_ptr<const ActivationTransform> t;
-        if (e.contains("transform")) {
-          auto it = transforms.find(e["transform"].get<std::string>());
-          if (it == transforms.end()) fail("{}: {} names an unknown transform", where, name);
-          t = it->second;
-        }
-        std::vector<float> bias =
-            f.contains(name + ".bias") ? f.to_f32(name + ".bias") : std::vector<float>{};
-        if (wspec.enabled()) {
-          QuantizedMatrix q;
-          const auto& codes = f.tensor(name + ".qweight");
-          if (codes.dtype != DType::U8 || codes.shape.size() != 2)
-            fail("{}: {}.qweight must be U8 [out, in]", f.path().string(), name);
-          q.rows = static_cast<size_t>(codes.shape[0]);
-          q.cols = static_cast<size_t>(codes.shape[1]);
-          q.spec = wspec;
-          wspec.validate(where + ": " + name, q.cols);
-          q.codes.resize(q.rows * q.cols);
-          std::memcpy(q.codes.data(), codes.data.data(), q.codes.size());
-          const auto groups = static_cast<int64_t>(q.groups_per_row());
-          const auto scales = checked(name + ".scales", {codes.shape[0], groups});
-          const auto zeros = checked(name + ".zeros", {codes.shape[0], groups});
-          for (size_t k = 0; k < scales.size(); ++k) q.params.push_back({scales[k], zeros[k]});
-          for (uint8_t code : q.codes)
-            if (code > wspec.qmax() - wspec.qmin())
-              fail("{}: {} has a code out of range", where, name);
-          *linear_slot(L, i) =
-              std::make_unique<FakeQuantLinear>(std::move(q), std::move(bias), act, t);
-        } else {
-          const auto& info_w = f.tensor(name + ".weight");
-          if (info_w.shape.size() != 2) fail("{}: {}.weight must be 2-D", f.path().string(), name);
-          *linear_slot(L, i) = std::make_unique<FakeQuantLinear>(
-              static_cast<int>(info_w.shape[1]), static_cast<int>(info_w.shape[0]),
-              f.to_f32(name + ".weight"), std::move(bias), act, t);
-        }
-      }
+      L.attn_norm = f32(p + "input_layernorm.weight", {d});
+      L.ffn_norm = f32(p + "post_attention_layernorm.weight", {d});
+      for (int i = 0; i < 7; ++i)
+        *linear_slot(L, i) = make_linear(p + kLinearNames[i], dims[i][0], dims[i][1]);
       w.layers.push_back(std::move(L));
     }
-    return w;
   } catch (const json::exception& e) {
-    fail("{}: missing or malformed entry: {}", where, e.what());
+    fail("{}: missing or malformed metadata: {}", where, e.what());
   }
+  return out;
 }
 
 }  // namespace lowbit

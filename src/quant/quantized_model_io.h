@@ -1,29 +1,41 @@
 #pragma once
-// The quantized model folder `lowbit quantize -o OUT` writes and every command loads:
-//   OUT/config.json          the source config (tie_word_embeddings updated by rotations)
-//   OUT/lowbit_quant.json    format version, method, weight/activation/KV specs, transforms
-//   OUT/model.safetensors    embeddings and norms (F32); per projection either codes (U8, q - qmin)
-//                            with F32 scales/zeros per group, or an F32 weight; transforms
-//                            (smoothing F32, block rotations F32 [blocks, b, b], permutations I32)
-//   OUT/tokenizer*           copied from the source
-// See docs/quantized-format.md.
+// The quantized model file `lowbit quantize -o OUT.lowbit` writes and every command loads: one
+// `.lowbit` container (src/io/lowbit_file.h) holding the source config.json, the tokenizer files,
+// the quantization metadata (method, weight/activation/KV specs, transforms) and the tensors:
+// fp32 norms (and embeddings when they are not read from the head), projection weights as packed
+// kernel blobs (src/kernels/packed_weights.h: int4 two per byte or int8, with scales and zero
+// points), transforms (smoothing, block rotations, permutations). See docs/quantized-format.md.
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 
+#include "io/tokenizer.h"
 #include "model/llama.h"
 
 namespace lowbit {
 
-constexpr const char* kQuantMetadataFile = "lowbit_quant.json";
-constexpr int kQuantFormatVersion = 1;
+inline constexpr int kQuantFormatVersion = 2;
 
-// Writes `model` (after quantize_model) to `out_dir` atomically: everything goes to a temporary
-// folder beside it, renamed into place only when complete. `info` is stored in lowbit_quant.json.
+// Writes `model` (after quantize_model) atomically (temporary sibling + rename). `source_dir` is
+// the Hugging Face folder it came from (config and tokenizer are copied into the file).
 void save_quantized_model(const LlamaModel& model, const std::filesystem::path& source_dir,
-                          const std::filesystem::path& out_dir, const nlohmann::json& info);
+                          const std::filesystem::path& out_file, const nlohmann::json& info);
 
-bool is_quantized_model_dir(const std::filesystem::path& dir);
-LlamaWeights load_quantized_weights(const std::filesystem::path& dir, QuantSpec& kv_spec,
-                                    nlohmann::json& info);
+bool is_quantized_model_file(const std::filesystem::path& path);
+
+// How quantized projections execute: the integer kernels (packed weights used in place from the
+// file mapping), or the simulated path (weights dequantized to fp32, fp32 GEMMs) used by the
+// accuracy tables, which the kernels must reproduce.
+enum class QuantExecution { kPacked, kSimulated };
+
+struct QuantizedModel {
+  LlamaWeights weights;
+  QuantSpec kv;
+  nlohmann::json info;  // method, source, calibration, ...
+  std::unique_ptr<Tokenizer> tokenizer;
+  size_t file_bytes = 0;
+};
+
+QuantizedModel load_quantized_model(const std::filesystem::path& path, QuantExecution exec);
 
 }  // namespace lowbit

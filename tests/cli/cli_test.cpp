@@ -129,7 +129,7 @@ TEST(CliQuantize, BadSettingsFailBeforeWorkAndLeaveNoOutput) {
   testing::write_tiny_checkpoint(dir / "m", {});
   testing::write_file(dir / "calib.txt", "too short");
   const std::string base =
-      "quantize -q -m '" + (dir / "m").string() + "' -o '" + (dir / "out").string() + "' ";
+      "quantize -q -m '" + (dir / "m").string() + "' -o '" + (dir / "out.lowbit").string() + "' ";
   auto r = testing::run_lowbit(base + "--abits 1");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("--abits"), std::string::npos) << r.err;
@@ -139,9 +139,14 @@ TEST(CliQuantize, BadSettingsFailBeforeWorkAndLeaveNoOutput) {
   EXPECT_NE(r.err.find("group size 48"), std::string::npos) << r.err;
   r = testing::run_lowbit(base + "--method gptq --calib '" + (dir / "calib.txt").string() + "'");
   EXPECT_NE(r.err.find("fewer than one sequence"), std::string::npos) << r.err;
-  EXPECT_FALSE(std::filesystem::exists(dir / "out"));
+  testing::write_file(dir / "notes.txt", "mine");
+  r = testing::run_lowbit("quantize -q -m '" + (dir / "m").string() + "' -o '" +
+                          (dir / "notes.txt").string() + "'");
+  EXPECT_NE(r.err.find("not overwriting"), std::string::npos) << r.err;
+  EXPECT_EQ(testing::read_file(dir / "notes.txt"), "mine");
+  EXPECT_FALSE(std::filesystem::exists(dir / "out.lowbit"));
   for (const auto& e : std::filesystem::directory_iterator(dir.path()))
-    EXPECT_EQ(e.path().filename().string().find(".out.tmp"), std::string::npos) << e.path();
+    EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
 }
 
 TEST(CliQuantize, QuantizedModelRunsEverywhere) {
@@ -150,7 +155,7 @@ TEST(CliQuantize, QuantizedModelRunsEverywhere) {
   std::string text;
   for (int i = 0; i < 60; ++i) text += "Once upon a time there was a little girl. ";
   testing::write_file(dir / "t.txt", text);
-  const auto m = "'" + (dir / "m").string() + "'", out = "'" + (dir / "out").string() + "'";
+  const auto m = "'" + (dir / "m").string() + "'", out = "'" + (dir / "out.lowbit").string() + "'";
   auto r =
       testing::run_lowbit("quantize -q -m " + m + " -o " + out +
                           " --method duquant+rtn --duquant-block 16 --wbits 4 --abits 8 --calib '" +
@@ -162,6 +167,9 @@ TEST(CliQuantize, QuantizedModelRunsEverywhere) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   r = testing::run_lowbit("generate -m " + out + " -p Once -n 4");
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = testing::run_lowbit("inspect -m " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("packed"), std::string::npos) << r.out;
   r = testing::run_lowbit("eval -m " + m + " -f '" + (dir / "t.txt").string() +
                           "' --ctx 32 --methods rtn,awq --configs W4A16,W8A8 --calib '" +
                           (dir / "t.txt").string() + "' --calib-samples 2 --calib-len 32");

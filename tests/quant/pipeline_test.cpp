@@ -36,6 +36,8 @@ class PipelineTest : public ::testing::Test {
     o.act.bits = abits;
     o.kv.bits = kvbits;
     o.duquant_block = 32;
+    o.head_weight.bits = 16;  // these tests look at the projections; the head has its own test
+    o.head_act.bits = 16;
     o.calib.file = dir_ / "calib.txt";
     o.calib.samples = 8;
     o.calib.seq_len = 64;
@@ -110,6 +112,23 @@ TEST_F(PipelineTest, EveryLinearIsReplacedAndKvQuantIsSet) {
   EXPECT_EQ(m.model->kv_quant().bits, 4);
   EXPECT_EQ(m.model->kv_quant().group_size, m.model->config().head_dim);
   for (float v : logits(m)) EXPECT_TRUE(std::isfinite(v));
+}
+
+TEST_F(PipelineTest, Int8HeadAlsoServesTiedEmbeddings) {
+  LoadedModel ref = load_model(dir_.path());
+  LoadedModel m = load_model(dir_.path());
+  auto o = options("rtn", 16, 16);
+  o.head_weight.bits = 8;
+  o.head_act.bits = 8;
+  quantize_model(*m.model, *m.tokenizer, o);
+  const auto& w = m.model->weights();
+  EXPECT_EQ(w.embedding, nullptr);  // read from the quantized head's rows
+  const auto* head = dynamic_cast<const FakeQuantLinear*>(w.lm_head.get());
+  ASSERT_NE(head, nullptr);
+  EXPECT_EQ(head->weight_spec().bits, 8);
+  const double err = relative_error(logits(m), logits(ref));
+  EXPECT_GT(err, 0.0);
+  EXPECT_LT(err, 0.05);
 }
 
 TEST_F(PipelineTest, ImpossibleSettingsFailBeforeWork) {

@@ -1,0 +1,187 @@
+#include "kernels/cpu_features.h"
+
+#include <array>
+#include <atomic>
+#include <cstdlib>
+#include <string>
+
+#include "core/error.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#elif defined(__aarch64__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
+namespace lowbit::kernels {
+namespace {
+
+constexpr std::array<Isa, 7> kAllIsas = {Isa::kScalar,  Isa::kAvx2,       Isa::kAvx512, Isa::kAvxVnni,
+                                         Isa::kAvx512Vnni, Isa::kNeon, Isa::kNeonDot};
+
+#if defined(__x86_64__) || defined(__i386__)
+// XCR0: which register states the OS saves on context switch. A CPU can report AVX-512 while the
+// OS (or hypervisor) leaves zmm state unmanaged; using it then corrupts registers, so both count.
+uint64_t read_xcr0() {
+  uint32_t eax = 0, edx = 0;
+  __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+  return (static_cast<uint64_t>(edx) << 32) | eax;
+}
+
+CpuFeatures detect() {
+  CpuFeatures f;
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return f;
+  const bool osxsave = (ecx >> 27) & 1;
+  const bool cpu_avx = (ecx >> 28) & 1;
+  const bool cpu_fma = (ecx >> 12) & 1;
+  const bool cpu_f16c = (ecx >> 29) & 1;
+  const uint64_t xcr0 = osxsave ? read_xcr0() : 0;
+  const bool os_ymm = (xcr0 & 0x6) == 0x6;     // SSE + AVX state
+  const bool os_zmm = (xcr0 & 0xe6) == 0xe6;   // + opmask, ZMM_Hi256, Hi16_ZMM
+  f.avx = cpu_avx && os_ymm;
+  f.fma = f.avx && cpu_fma;
+  f.f16c = f.avx && cpu_f16c;
+  unsigned max_leaf = __get_cpuid_max(0, nullptr);
+  if (max_leaf >= 7) {
+    __cpuid_count(7, 0, eax, ebx, ecx, edx);
+    f.avx2 = f.avx && ((ebx >> 5) & 1);
+    f.avx512f = os_zmm && ((ebx >> 16) & 1);
+    f.avx512dq = f.avx512f && ((ebx >> 17) & 1);
+    f.avx512bw = f.avx512f && ((ebx >> 30) & 1);
+    f.avx512vl = f.avx512f && ((ebx >> 31) & 1);
+    f.avx512vnni = f.avx512f && ((ecx >> 11) & 1);
+    const unsigned max_sub = eax;
+    if (max_sub >= 1) {
+      __cpuid_count(7, 1, eax, ebx, ecx, edx);
+      f.avxvnni = f.avx2 && ((eax >> 4) & 1);
+    }
+  }
+  return f;
+}
+#elif defined(__aarch64__)
+CpuFeatures detect() {
+  CpuFeatures f;
+  f.neon = true;  // Advanced SIMD is mandatory in AArch64
+#if defined(__linux__)
+  const unsigned long hwcap = getauxval(AT_HWCAP);
+  f.dotprod = (hwcap & HWCAP_ASIMDDP) != 0;
+#endif
+  return f;
+}
+#else
+CpuFeatures detect() {
+  return {};
+}
+#endif
+
+// The ceiling: CpuFeature bits plus kCeilingSet once initialised, so 0 means "not yet read".
+constexpr uint32_t kCeilingSet = 1u << 31;
+std::atomic<uint32_t> g_ceiling{0};
+
+uint32_t default_ceiling() {
+  const uint32_t detected = cpu_features().mask();
+  const char* env = std::getenv("LOWBIT_ISA");
+  if (env == nullptr || *env == '\0') return detected;
+  const auto isa = parse_isa(env);
+  if (!isa) fail("LOWBIT_ISA: unknown ISA '{}' (scalar, avx2, avx512, avxvnni, avx512vnni, neon, neondot)", env);
+  if (!cpu_supports(*isa)) fail("LOWBIT_ISA: this CPU does not support '{}'", env);
+  return isa_features(*isa);
+}
+
+}  // namespace
+
+std::span<const Isa> all_isas() {
+  return kAllIsas;
+}
+
+std::string_view isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar: return "scalar";
+    case Isa::kAvx2: return "avx2";
+    case Isa::kAvx512: return "avx512";
+    case Isa::kAvxVnni: return "avxvnni";
+    case Isa::kAvx512Vnni: return "avx512vnni";
+    case Isa::kNeon: return "neon";
+    case Isa::kNeonDot: return "neondot";
+  }
+  return "?";
+}
+
+std::optional<Isa> parse_isa(std::string_view name) {
+  for (Isa isa : kAllIsas)
+    if (isa_name(isa) == name) return isa;
+  return std::nullopt;
+}
+
+uint32_t CpuFeatures::mask() const {
+  uint32_t m = 0;
+  if (avx2 && fma) m |= kFeatAvx2;
+  if ((m & kFeatAvx2) && avx512f && avx512bw && avx512vl && avx512dq) m |= kFeatAvx512;
+  if ((m & kFeatAvx512) && avx512vnni) m |= kFeatAvx512Vnni;
+  if ((m & kFeatAvx2) && avxvnni) m |= kFeatAvxVnni;
+  if (neon) m |= kFeatNeon;
+  if (neon && dotprod) m |= kFeatNeonDot;
+  return m;
+}
+
+const CpuFeatures& cpu_features() {
+  static const CpuFeatures features = detect();
+  return features;
+}
+
+uint32_t isa_features(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar: return 0;
+    case Isa::kAvx2: return kFeatAvx2;
+    case Isa::kAvx512: return kFeatAvx2 | kFeatAvx512;
+    case Isa::kAvxVnni: return kFeatAvx2 | kFeatAvxVnni;
+    case Isa::kAvx512Vnni: return kFeatAvx2 | kFeatAvx512 | kFeatAvx512Vnni;
+    case Isa::kNeon: return kFeatNeon;
+    case Isa::kNeonDot: return kFeatNeon | kFeatNeonDot;
+  }
+  return ~0u;
+}
+
+bool cpu_supports(Isa isa) {
+  const uint32_t need = isa_features(isa);
+  return (cpu_features().mask() & need) == need;
+}
+
+std::vector<Isa> supported_isas() {
+  std::vector<Isa> out;
+  for (Isa isa : kAllIsas)
+    if (cpu_supports(isa)) out.push_back(isa);
+  return out;
+}
+
+void force_isa(std::optional<Isa> isa) {
+  if (!isa) {
+    g_ceiling.store(default_ceiling() | kCeilingSet);
+    return;
+  }
+  if (!cpu_supports(*isa)) fail("cannot force ISA '{}': this CPU does not support it", isa_name(*isa));
+  g_ceiling.store(isa_features(*isa) | kCeilingSet);
+}
+
+uint32_t isa_ceiling() {
+  uint32_t c = g_ceiling.load(std::memory_order_relaxed);
+  if (c == 0) {
+    // Concurrent first calls compute the same value; whichever store lands is fine.
+    c = default_ceiling() | kCeilingSet;
+    g_ceiling.store(c);
+  }
+  return c & ~kCeilingSet;
+}
+
+Isa select_isa(std::span<const Isa> implemented) {
+  const uint32_t allowed = isa_ceiling() & cpu_features().mask();
+  for (Isa isa : implemented) {
+    const uint32_t need = isa_features(isa);
+    if ((allowed & need) == need) return isa;
+  }
+  return Isa::kScalar;
+}
+
+}  // namespace lowbit::kernels

@@ -1,0 +1,94 @@
+#pragma once
+// Internal interface between the dispatching drivers (quantize_activations.cpp, qgemm.cpp) and the
+// per-ISA kernel files (scalar/, x86/, arm/). Only plain structs and function declarations live
+// here: the ISA files are compiled with their own target flags, so nothing inline that a baseline
+// file might also instantiate may be shared through this header (the linker would keep one copy,
+// possibly the AVX-512 one). For the same reason the ISA files use raw pointers, intrinsics and
+// their own helpers in anonymous namespaces rather than std:: templates, and never throw.
+#include <cstddef>
+#include <cstdint>
+
+namespace lowbit::kernels::detail {
+
+// ---- activation quantization: one row -------------------------------------------------------
+// out[0, cols) = clamp(rne(x / s), -qmax - 1, qmax) with s = max|x| / qmax (1 if all zero);
+// returns s. Bytes of `out` past cols are left alone.
+using QuantizeRowFn = float (*)(const float* x, size_t cols, int qmax, int8_t* out);
+
+float quantize_row_scalar(const float* x, size_t cols, int qmax, int8_t* out);
+#if defined(__x86_64__)
+float quantize_row_avx2(const float* x, size_t cols, int qmax, int8_t* out);
+float quantize_row_avx512(const float* x, size_t cols, int qmax, int8_t* out);
+#endif
+#if defined(__aarch64__)
+float quantize_row_neon(const float* x, size_t cols, int qmax, int8_t* out);
+#endif
+
+// ---- packed weights, as the kernels see them -------------------------------------------------
+struct PackedArgs {
+  const uint8_t* codes;  // blocks x chunks x 64 bytes
+  const float* scales;   // blocks x groups x 16
+  const uint8_t* zeros;  // blocks x groups x 16, or nullptr when symmetric
+  int bits;              // 4 or 8
+  int zero;              // shared zero point when zeros == nullptr
+  size_t n, k;
+  size_t groups;
+  size_t chunks;            // per block (k_padded / k_per_chunk)
+  size_t chunks_per_group;  // the last group may have fewer
+  size_t block_bytes;       // chunks * 64
+};
+
+// ---- integer GEMM: y = (a * sa) (W)^T + bias -------------------------------------------------
+// The exact result every variant must produce, per output (i, j):
+//   acc_g = sum over k in group g of a[i][k] * (u[j][k] - z[j][g])        (int32, exact)
+//   y = 0; for g in order: y = fma(float(acc_g), sa[i] * s[j][g], y);  y = y + bias[j]
+struct QgemmArgs {
+  const int8_t* a;        // m x lda int8 activations, zero past k up to k_padded
+  size_t lda;
+  const float* a_scales;  // m
+  const int32_t* a_sums;  // m x groups: sum of a over each group (for the zero-point term)
+  size_t m;
+  PackedArgs w;
+  const float* bias;  // n, or nullptr
+  float* y;           // m x ldy
+  size_t ldy;
+};
+// Computes the output columns of blocks [block_begin, block_end) for all m rows.
+using QgemmFn = void (*)(const QgemmArgs&, size_t block_begin, size_t block_end);
+
+void qgemm_scalar(const QgemmArgs& p, size_t block_begin, size_t block_end);
+#if defined(__x86_64__)
+void qgemm_avx2(const QgemmArgs& p, size_t block_begin, size_t block_end);
+void qgemm_avxvnni(const QgemmArgs& p, size_t block_begin, size_t block_end);
+void qgemm_avx512vnni(const QgemmArgs& p, size_t block_begin, size_t block_end);
+#endif
+#if defined(__aarch64__)
+void qgemm_neon(const QgemmArgs& p, size_t block_begin, size_t block_end);
+void qgemm_neondot(const QgemmArgs& p, size_t block_begin, size_t block_end);
+#endif
+
+// ---- W4A16 / W8A16: packed weights against fp32 activations ----------------------------------
+// Per output (i, j):
+//   acc_g = 0; for k in group g: acc_g = fma(x[i][k], float(u[j][k] - z[j][g]), acc_g)
+//   y = 0; for g in order: y = fma(acc_g, s[j][g], y);  y = y + bias[j]
+struct QgemmF32Args {
+  const float* x;  // m x ldx
+  size_t ldx;
+  size_t m;
+  PackedArgs w;
+  const float* bias;
+  float* y;
+  size_t ldy;
+};
+using QgemmF32Fn = void (*)(const QgemmF32Args&, size_t block_begin, size_t block_end);
+
+void qgemm_f32_scalar(const QgemmF32Args& p, size_t block_begin, size_t block_end);
+#if defined(__x86_64__)
+void qgemm_f32_avx2(const QgemmF32Args& p, size_t block_begin, size_t block_end);
+void qgemm_f32_avx512(const QgemmF32Args& p, size_t block_begin, size_t block_end);
+#endif
+#if defined(__aarch64__)
+void qgemm_f32_neon(const QgemmF32Args& p, size_t block_begin, size_t block_end);
+#endif
+
+}  // namespace lowbit::kernels::detail

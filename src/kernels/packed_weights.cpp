@@ -1,0 +1,264 @@
+#include "kernels/packed_weights.h"
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+#include <string_view>
+
+#include "core/error.h"
+
+namespace lowbit::kernels {
+namespace {
+
+// Header of the blob (64 bytes, little-endian):
+//   0  char[8] magic "LBWPACK1" (the layout version: change it when the layout changes)
+//   8  u32 bits            12 u32 flags (bit 0: asymmetric)
+//   16 i32 symmetric zero  20 u32 rows per block (16)
+//   24 u64 n               32 u64 k
+//   40 u64 group_size      48 u64 total bytes
+//   56 u32 chunk bytes (64) 60 u32 reserved (0)
+constexpr std::string_view kMagic = "LBWPACK1";
+constexpr size_t kHeaderBytes = 64;
+
+size_t align64(size_t x) {
+  return (x + 63) / 64 * 64;
+}
+
+template <class T>
+void put(std::span<std::byte> out, size_t offset, T value) {
+  std::memcpy(out.data() + offset, &value, sizeof(T));
+}
+
+template <class T>
+T get(std::span<const std::byte> in, size_t offset) {
+  T value;
+  std::memcpy(&value, in.data() + offset, sizeof(T));
+  return value;
+}
+
+// Byte offset and nibble shift of code (row, col) inside the codes section.
+struct CodePos {
+  size_t byte;
+  int shift;  // 0 or 4 for bits 4, 0 for bits 8
+};
+
+CodePos code_pos(const PackedLayout& l, size_t row, size_t col) {
+  const size_t block = row / kPackRows, r = row % kPackRows;
+  const size_t kc = l.k_per_chunk();
+  const size_t chunk = col / kc, j = col % kc;
+  const size_t base = block * l.block_bytes() + chunk * kPackChunkBytes + 4 * r;
+  if (l.bits == 8) return {base + j, 0};
+  return {base + (j & 3), j < 4 ? 0 : 4};
+}
+
+void validate_layout(const PackedLayout& l) {
+  if (l.bits != 4 && l.bits != 8) fail("packed weights: container of {} bits (4 or 8)", l.bits);
+  if (l.n == 0 || l.k == 0) fail("packed weights: empty matrix {}x{}", l.n, l.k);
+  if (l.group_size == 0 || l.group_size > l.k)
+    fail("packed weights: group size {} for rows of {}", l.group_size, l.k);
+  if (l.group_size < l.k && l.group_size % kPackKAlign != 0)
+    fail("packed weights: group size {} must be a multiple of {} (or the whole row of {})",
+         l.group_size, kPackKAlign, l.k);
+  if (l.group_size > kMaxGroupSize)
+    fail("packed weights: group of {} values exceeds the int32 accumulation bound {}",
+         l.group_size, kMaxGroupSize);
+  const int levels = 1 << l.bits;
+  if (!l.asymmetric && (l.zero < 0 || l.zero >= levels))
+    fail("packed weights: symmetric zero point {} outside [0, {})", l.zero, levels);
+}
+
+}  // namespace
+
+size_t PackedLayout::scales_offset() const {
+  return codes_offset() + align64(blocks() * block_bytes());
+}
+
+size_t PackedLayout::zeros_offset() const {
+  return asymmetric ? scales_offset() + align64(blocks() * groups() * kPackRows * sizeof(float))
+                    : 0;
+}
+
+size_t PackedLayout::total_bytes() const {
+  const size_t after_scales =
+      scales_offset() + align64(blocks() * groups() * kPackRows * sizeof(float));
+  return asymmetric ? zeros_offset() + align64(blocks() * groups() * kPackRows) : after_scales;
+}
+
+PackedWeightsView PackedWeightsView::parse(std::span<const std::byte> blob) {
+  if (blob.size() < kHeaderBytes) fail("packed weights: blob of {} bytes has no header", blob.size());
+  if (std::memcmp(blob.data(), kMagic.data(), kMagic.size()) != 0)
+    fail("packed weights: bad magic (not a lowbit packed matrix, or an unsupported layout)");
+  PackedLayout l;
+  l.bits = static_cast<int>(get<uint32_t>(blob, 8));
+  const uint32_t flags = get<uint32_t>(blob, 12);
+  l.asymmetric = (flags & 1u) != 0;
+  l.zero = get<int32_t>(blob, 16);
+  const uint32_t rows_per_block = get<uint32_t>(blob, 20);
+  l.n = get<uint64_t>(blob, 24);
+  l.k = get<uint64_t>(blob, 32);
+  l.group_size = get<uint64_t>(blob, 40);
+  const uint64_t total = get<uint64_t>(blob, 48);
+  const uint32_t chunk_bytes = get<uint32_t>(blob, 56);
+  if (rows_per_block != kPackRows || chunk_bytes != kPackChunkBytes || (flags & ~1u) != 0)
+    fail("packed weights: unsupported layout (rows per block {}, chunk bytes {}, flags {:#x})",
+         rows_per_block, chunk_bytes, flags);
+  // Bound the sizes before multiplying them, so a corrupt header cannot overflow size_t.
+  if (l.n > (size_t{1} << 32) || l.k > (size_t{1} << 32))
+    fail("packed weights: implausible shape {}x{}", l.n, l.k);
+  validate_layout(l);
+  if (total != l.total_bytes() || blob.size() < total)
+    fail("packed weights: {}x{} int{} needs {} bytes, header says {}, blob has {}", l.n, l.k,
+         l.bits, l.total_bytes(), total, blob.size());
+  PackedWeightsView v;
+  v.layout_ = l;
+  v.blob_ = blob.first(total);
+  return v;
+}
+
+const uint8_t* PackedWeightsView::codes() const {
+  return reinterpret_cast<const uint8_t*>(blob_.data() + layout_.codes_offset());
+}
+
+const std::byte* PackedWeightsView::scales() const {
+  return blob_.data() + layout_.scales_offset();
+}
+
+const uint8_t* PackedWeightsView::zeros() const {
+  return layout_.asymmetric
+             ? reinterpret_cast<const uint8_t*>(blob_.data() + layout_.zeros_offset())
+             : nullptr;
+}
+
+float PackedWeightsView::scale(size_t row, size_t group) const {
+  const size_t i = ((row / kPackRows) * layout_.groups() + group) * kPackRows + row % kPackRows;
+  float s;
+  std::memcpy(&s, scales() + i * sizeof(float), sizeof(float));
+  return s;
+}
+
+int PackedWeightsView::zero(size_t row, size_t group) const {
+  if (!layout_.asymmetric) return layout_.zero;
+  return zeros()[((row / kPackRows) * layout_.groups() + group) * kPackRows + row % kPackRows];
+}
+
+int PackedWeightsView::code(size_t row, size_t col) const {
+  const CodePos p = code_pos(layout_, row, col);
+  return (codes()[p.byte] >> p.shift) & (layout_.bits == 4 ? 0xf : 0xff);
+}
+
+void PackedWeights::Free::operator()(std::byte* p) const {
+  ::operator delete[](p, std::align_val_t{64});
+}
+
+void PackedWeights::allocate(size_t bytes) {
+  storage_.reset(static_cast<std::byte*>(::operator new[](bytes, std::align_val_t{64})));
+  std::memset(storage_.get(), 0, bytes);
+}
+
+PackedWeights PackedWeights::from_bytes(std::span<const std::byte> blob) {
+  const PackedWeightsView parsed = PackedWeightsView::parse(blob);
+  const size_t total = parsed.layout().total_bytes();
+  PackedWeights w;
+  w.allocate(total);
+  std::memcpy(w.storage_.get(), blob.data(), total);
+  w.view_ = PackedWeightsView::parse({w.storage_.get(), total});
+  return w;
+}
+
+PackedWeights pack_weights(std::span<const uint8_t> codes, size_t n, size_t k, int bits,
+                           size_t group_size, std::span<const float> scales,
+                           std::span<const uint8_t> zeros, int symmetric_zero) {
+  PackedLayout l;
+  l.bits = bits;
+  l.n = n;
+  l.k = k;
+  l.group_size = group_size == 0 ? k : std::min(group_size, k);
+  l.asymmetric = !zeros.empty();
+  l.zero = l.asymmetric ? 0 : symmetric_zero;
+  validate_layout(l);
+  const size_t groups = l.groups();
+  if (codes.size() != n * k) fail("pack_weights: {} codes for a {}x{} matrix", codes.size(), n, k);
+  if (scales.size() != n * groups)
+    fail("pack_weights: {} scales for {} rows x {} groups", scales.size(), n, groups);
+  if (l.asymmetric && zeros.size() != n * groups)
+    fail("pack_weights: {} zero points for {} rows x {} groups", zeros.size(), n, groups);
+  const int levels = 1 << bits;
+  for (size_t i = 0; i < codes.size(); ++i)
+    if (codes[i] >= levels) fail("pack_weights: code {} at {} does not fit {} bits", codes[i], i, bits);
+  for (size_t i = 0; i < zeros.size(); ++i)
+    if (zeros[i] >= levels)
+      fail("pack_weights: zero point {} at {} does not fit {} bits", zeros[i], i, bits);
+
+  PackedWeights w;
+  const size_t total = l.total_bytes();
+  w.allocate(total);
+  std::span<std::byte> out(w.storage_.get(), total);
+  std::memcpy(out.data(), kMagic.data(), kMagic.size());
+  put<uint32_t>(out, 8, static_cast<uint32_t>(bits));
+  put<uint32_t>(out, 12, l.asymmetric ? 1u : 0u);
+  put<int32_t>(out, 16, l.zero);
+  put<uint32_t>(out, 20, static_cast<uint32_t>(kPackRows));
+  put<uint64_t>(out, 24, n);
+  put<uint64_t>(out, 32, k);
+  put<uint64_t>(out, 40, l.group_size);
+  put<uint64_t>(out, 48, total);
+  put<uint32_t>(out, 56, static_cast<uint32_t>(kPackChunkBytes));
+
+  auto* code_bytes = reinterpret_cast<uint8_t*>(out.data() + l.codes_offset());
+  auto zero_of = [&](size_t row, size_t group) -> int {
+    return l.asymmetric ? zeros[row * groups + group] : l.zero;
+  };
+  // Padding (k beyond the row, rows beyond n) holds the zero point, so it dequantizes to 0.
+  for (size_t row = 0; row < l.blocks() * kPackRows; ++row)
+    for (size_t col = 0; col < l.k_padded(); ++col) {
+      int u;
+      if (row < n && col < k)
+        u = codes[row * k + col];
+      else
+        u = row < n ? zero_of(row, groups - 1) : (l.asymmetric ? 0 : l.zero);
+      const CodePos p = code_pos(l, row, col);
+      code_bytes[p.byte] = static_cast<uint8_t>(code_bytes[p.byte] | (u << p.shift));
+    }
+  std::byte* scale_bytes = out.data() + l.scales_offset();
+  auto* zero_bytes = reinterpret_cast<uint8_t*>(out.data() + l.zeros_offset());
+  for (size_t row = 0; row < n; ++row)
+    for (size_t g = 0; g < groups; ++g) {
+      const size_t i = ((row / kPackRows) * groups + g) * kPackRows + row % kPackRows;
+      std::memcpy(scale_bytes + i * sizeof(float), &scales[row * groups + g], sizeof(float));
+      if (l.asymmetric) zero_bytes[i] = zeros[row * groups + g];
+    }
+  w.view_ = PackedWeightsView::parse(out);
+  return w;
+}
+
+UnpackedWeights unpack_weights(const PackedWeightsView& w) {
+  const PackedLayout& l = w.layout();
+  const size_t groups = l.groups();
+  UnpackedWeights u;
+  u.codes.resize(l.n * l.k);
+  u.scales.resize(l.n * groups);
+  u.zeros.resize(l.n * groups);
+  for (size_t row = 0; row < l.n; ++row) {
+    for (size_t col = 0; col < l.k; ++col)
+      u.codes[row * l.k + col] = static_cast<uint8_t>(w.code(row, col));
+    for (size_t g = 0; g < groups; ++g) {
+      u.scales[row * groups + g] = w.scale(row, g);
+      u.zeros[row * groups + g] = static_cast<uint8_t>(w.zero(row, g));
+    }
+  }
+  return u;
+}
+
+std::vector<float> dequantize_weights(const PackedWeightsView& w) {
+  const PackedLayout& l = w.layout();
+  std::vector<float> out(l.n * l.k);
+  for (size_t row = 0; row < l.n; ++row)
+    for (size_t col = 0; col < l.k; ++col) {
+      const size_t g = col / l.group_size;
+      out[row * l.k + col] =
+          static_cast<float>(w.code(row, col) - w.zero(row, g)) * w.scale(row, g);
+    }
+  return out;
+}
+
+}  // namespace lowbit::kernels

@@ -1,0 +1,127 @@
+#pragma once
+// Packed low-bit weights for the integer kernels: one self-describing byte blob per matrix, in a
+// layout every ISA reads directly (so a file written on one machine runs on any other), meant to
+// be memory-mapped from a model file.
+//
+// A weight W [n = out, k = in] holds codes u in [0, 2^bits) (the QuantizedMatrix convention,
+// u = q - qmin) with a scale s and a zero point z (in code units) per (row, group) along k; the
+// value is (u - z) * s. `bits` is the container: 4 (two codes per byte; any 2..4-bit quantizer
+// fits) or 8 (one per byte; 5..8 bits). Symmetric weights share one zero point (-qmin, e.g. 8 for
+// int4) stored in the header; asymmetric ones store a zero per (row, group).
+//
+// Blob layout (little-endian, every section 64-byte aligned relative to the blob start):
+//   [0, 64)      header (PackedHeader below)
+//   codes        n_blocks x chunks x 64 bytes
+//   scales       n_blocks x groups x 16 fp32
+//   zeros        n_blocks x groups x 16 uint8 (asymmetric only)
+// Rows are taken 16 at a time ("block"; the last one padded). Along k a block is cut into chunks
+// of 64 bytes; a chunk holds kc k-values of all 16 rows, row-major by row:
+//   bits 8 (kc = 4): byte 4*r + j        = u[row 16b + r][4c + j]                  (j < 4)
+//   bits 4 (kc = 8): byte 4*r + j, low   = u[row 16b + r][8c + j]                  (j < 4)
+//                                  high  = u[row 16b + r][8c + 4 + j]
+// so each 32-bit lane of a chunk is one row's 4 consecutive k (the operand vpdpbusd / sdot
+// multiply against 4 broadcast activation bytes), a zmm holds all 16 rows, a ymm 8, a q-register
+// 4. k is padded to a multiple of 8 with code z (value 0). A group covers group_size k-values
+// (group_size = k: one scale per row) and must be a multiple of 8 unless it is the whole row; the
+// last group may be shorter (ragged).
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace lowbit::kernels {
+
+inline constexpr size_t kPackRows = 16;       // rows per block
+inline constexpr size_t kPackChunkBytes = 64;  // bytes per (block, chunk)
+inline constexpr size_t kPackKAlign = 8;       // k is padded to this
+// Integer accumulation bound: |sum of a * (u - z)| over a group must fit int32 in every kernel
+// (|a| <= 128, |u - z| <= 255, and the VNNI int4 path accumulates 16 * u).
+inline constexpr size_t kMaxGroupSize = 65536;
+
+struct PackedLayout {
+  int bits = 4;             // 4 or 8 (container width)
+  bool asymmetric = false;  // zero point per (row, group)
+  int zero = 8;             // the shared zero point when symmetric
+  size_t n = 0, k = 0;
+  size_t group_size = 0;    // k-values per scale; equals k for one scale per row
+
+  size_t k_per_chunk() const { return bits == 4 ? 8 : 4; }
+  size_t k_padded() const { return (k + kPackKAlign - 1) / kPackKAlign * kPackKAlign; }
+  size_t blocks() const { return (n + kPackRows - 1) / kPackRows; }
+  size_t chunks() const { return k_padded() / k_per_chunk(); }  // per block
+  size_t groups() const { return (k + group_size - 1) / group_size; }
+  size_t chunks_per_group() const { return group_size / k_per_chunk(); }  // if groups() > 1
+  size_t block_bytes() const { return chunks() * kPackChunkBytes; }
+
+  size_t codes_offset() const { return 64; }
+  size_t scales_offset() const;
+  size_t zeros_offset() const;  // 0 when symmetric
+  size_t total_bytes() const;
+};
+
+// A parsed, validated view of a packed blob (non-owning: the bytes may be a memory-mapped file).
+class PackedWeightsView {
+ public:
+  PackedWeightsView() = default;
+  // Validates the header and the sizes against blob.size(); fails with lowbit::Error.
+  static PackedWeightsView parse(std::span<const std::byte> blob);
+
+  const PackedLayout& layout() const { return layout_; }
+  size_t n() const { return layout_.n; }
+  size_t k() const { return layout_.k; }
+  std::span<const std::byte> blob() const { return blob_; }
+  const uint8_t* codes() const;   // codes section
+  const std::byte* scales() const;  // fp32, possibly unaligned (read with memcpy / loadu)
+  const uint8_t* zeros() const;   // nullptr when symmetric
+
+  float scale(size_t row, size_t group) const;
+  int zero(size_t row, size_t group) const;
+  int code(size_t row, size_t col) const;  // u at (row, col), col < k_padded()
+
+ private:
+  PackedLayout layout_;
+  std::span<const std::byte> blob_;
+};
+
+// A packed matrix that owns its bytes (64-byte aligned).
+class PackedWeights {
+ public:
+  PackedWeights() = default;
+  // Copies a blob (e.g. read from a file) and parses it.
+  static PackedWeights from_bytes(std::span<const std::byte> blob);
+
+  const PackedWeightsView& view() const { return view_; }
+  const PackedLayout& layout() const { return view_.layout(); }
+  std::span<const std::byte> bytes() const { return view_.blob(); }
+
+ private:
+  friend PackedWeights pack_weights(std::span<const uint8_t>, size_t, size_t, int, size_t,
+                                    std::span<const float>, std::span<const uint8_t>, int);
+  struct Free {
+    void operator()(std::byte* p) const;
+  };
+  void allocate(size_t bytes);
+  std::unique_ptr<std::byte[], Free> storage_;
+  PackedWeightsView view_;
+};
+
+// Packs row-major codes [n, k] (u = q - qmin, each < 2^bits) with `scales` [n, groups] and, for
+// asymmetric weights, `zeros` [n, groups] (code units, < 2^bits); with `zeros` empty every group
+// uses `symmetric_zero` (-qmin: 8 for int4, 128 for int8, 2^(b-1) in general). group_size 0
+// means one group per row. bits is the container: 4 or 8.
+PackedWeights pack_weights(std::span<const uint8_t> codes, size_t n, size_t k, int bits,
+                           size_t group_size, std::span<const float> scales,
+                           std::span<const uint8_t> zeros, int symmetric_zero);
+
+// The inverse of pack_weights (tests, inspection): codes [n, k], scales and zeros [n, groups].
+struct UnpackedWeights {
+  std::vector<uint8_t> codes;
+  std::vector<float> scales;
+  std::vector<uint8_t> zeros;  // filled with the shared zero when symmetric
+};
+UnpackedWeights unpack_weights(const PackedWeightsView& w);
+// The fp32 matrix [n, k] the packed weights stand for: (u - z) * s.
+std::vector<float> dequantize_weights(const PackedWeightsView& w);
+
+}  // namespace lowbit::kernels

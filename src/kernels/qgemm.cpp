@@ -1,0 +1,187 @@
+#include "kernels/qgemm.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "kernels/kernel_variants.h"
+
+namespace lowbit::kernels {
+namespace {
+
+template <class Fn>
+struct Variant {
+  Isa isa;
+  Fn fn;
+};
+
+// Best first; the scalar reference last.
+constexpr std::array kQgemm = {
+#if defined(__x86_64__)
+    Variant<detail::QgemmFn>{Isa::kAvx512Vnni, detail::qgemm_avx512vnni},
+    Variant<detail::QgemmFn>{Isa::kAvxVnni, detail::qgemm_avxvnni},
+    Variant<detail::QgemmFn>{Isa::kAvx2, detail::qgemm_avx2},
+#endif
+#if defined(__aarch64__)
+    Variant<detail::QgemmFn>{Isa::kNeonDot, detail::qgemm_neondot},
+    Variant<detail::QgemmFn>{Isa::kNeon, detail::qgemm_neon},
+#endif
+    Variant<detail::QgemmFn>{Isa::kScalar, detail::qgemm_scalar},
+};
+
+constexpr std::array kQgemmF32 = {
+#if defined(__x86_64__)
+    Variant<detail::QgemmF32Fn>{Isa::kAvx512, detail::qgemm_f32_avx512},
+    Variant<detail::QgemmF32Fn>{Isa::kAvx2, detail::qgemm_f32_avx2},
+#endif
+#if defined(__aarch64__)
+    Variant<detail::QgemmF32Fn>{Isa::kNeon, detail::qgemm_f32_neon},
+#endif
+    Variant<detail::QgemmF32Fn>{Isa::kScalar, detail::qgemm_f32_scalar},
+};
+
+template <class Fn, size_t N>
+const Variant<Fn>& select(const std::array<Variant<Fn>, N>& variants) {
+  std::array<Isa, N> isas{};
+  for (size_t i = 0; i < N; ++i) isas[i] = variants[i].isa;
+  const Isa isa = select_isa(isas);
+  for (const auto& v : variants)
+    if (v.isa == isa) return v;
+  return variants.back();
+}
+
+detail::PackedArgs packed_args(const PackedWeightsView& w) {
+  const PackedLayout& l = w.layout();
+  if (l.n == 0) fail("qgemm: empty packed weights");
+  // Scales are read as floats; mmap and PackedWeights give far stronger alignment than this.
+  if (reinterpret_cast<uintptr_t>(w.scales()) % alignof(float) != 0)
+    fail("qgemm: packed weights blob is not 4-byte aligned");
+  detail::PackedArgs p{};
+  p.codes = w.codes();
+  p.scales = reinterpret_cast<const float*>(w.scales());
+  p.zeros = w.zeros();
+  p.bits = l.bits;
+  p.zero = l.zero;
+  p.n = l.n;
+  p.k = l.k;
+  p.groups = l.groups();
+  p.chunks = l.chunks();
+  p.chunks_per_group = p.groups == 1 ? p.chunks : l.chunks_per_group();
+  p.block_bytes = l.block_bytes();
+  return p;
+}
+
+void check_output(const char* what, size_t m, size_t n, std::span<const float> bias,
+                  std::span<float> y, size_t ldy) {
+  if (!bias.empty() && bias.size() != n) fail("{}: bias of {} for {} outputs", what, bias.size(), n);
+  if (ldy < n) fail("{}: output stride {} < {} outputs", what, ldy, n);
+  if (m > 0 && y.size() < (m - 1) * ldy + n)
+    fail("{}: output of {} floats for {} rows of stride {}", what, y.size(), m, ldy);
+}
+
+// Below this many multiply-adds a parallel region (a few microseconds to wake the workers) costs
+// more than the second thread saves.
+constexpr size_t kParallelMinMacs = size_t{1} << 20;
+
+template <class Args, class Fn>
+void run_blocks(const Args& args, Fn fn, size_t m, size_t n, size_t k, bool parallel) {
+  const size_t blocks = (n + kPackRows - 1) / kPackRows;
+  if (!parallel || m * n * k < kParallelMinMacs || thread_pool().size() == 1) {
+    fn(args, 0, blocks);
+    return;
+  }
+  thread_pool().parallel_for(blocks, 1, [&](size_t b0, size_t b1) { fn(args, b0, b1); });
+}
+
+void qgemm_impl(const QuantizedRowsView& a, const PackedWeightsView& w, std::span<const float> bias,
+                std::span<float> y, size_t ldy, bool parallel) {
+  const PackedLayout& l = w.layout();
+  if (a.cols != l.k) fail("qgemm: activations of {} columns for weights of {}", a.cols, l.k);
+  if (a.stride < l.k_padded())
+    fail("qgemm: activation stride {} < {} (k padded to 8)", a.stride, l.k_padded());
+  if (a.rows > 0 && (a.codes.size() < a.rows * a.stride || a.scales.size() < a.rows))
+    fail("qgemm: activation buffers too small for {} rows", a.rows);
+  check_output("qgemm", a.rows, l.n, bias, y, ldy);
+  if (a.rows == 0) return;
+
+  // Per (row, group) sums of the activations, for the zero-point term z * sum(a) that lets the
+  // kernels multiply the unsigned codes directly (vpdpbusd is u8 x s8).
+  const size_t groups = l.groups();
+  thread_local std::vector<int32_t> sums;
+  if (sums.size() < a.rows * groups) sums.resize(a.rows * groups);
+  for (size_t r = 0; r < a.rows; ++r) {
+    const int8_t* row = a.codes.data() + r * a.stride;
+    for (size_t g = 0; g < groups; ++g) {
+      const size_t k0 = g * l.group_size, k1 = std::min(l.k, k0 + l.group_size);
+      int32_t s = 0;
+      for (size_t i = k0; i < k1; ++i) s += row[i];
+      sums[r * groups + g] = s;
+    }
+  }
+
+  detail::QgemmArgs args{};
+  args.a = a.codes.data();
+  args.lda = a.stride;
+  args.a_scales = a.scales.data();
+  args.a_sums = sums.data();
+  args.m = a.rows;
+  args.w = packed_args(w);
+  args.bias = bias.empty() ? nullptr : bias.data();
+  args.y = y.data();
+  args.ldy = ldy;
+  run_blocks(args, select(kQgemm).fn, a.rows, l.n, l.k, parallel);
+}
+
+void qgemm_f32_impl(std::span<const float> x, size_t m, size_t ldx, const PackedWeightsView& w,
+                    std::span<const float> bias, std::span<float> y, size_t ldy, bool parallel) {
+  const PackedLayout& l = w.layout();
+  if (ldx < l.k) fail("qgemm_f32: input stride {} < {} columns", ldx, l.k);
+  if (m > 0 && x.size() < (m - 1) * ldx + l.k)
+    fail("qgemm_f32: input of {} floats for {} rows of {}", x.size(), m, l.k);
+  check_output("qgemm_f32", m, l.n, bias, y, ldy);
+  if (m == 0) return;
+  detail::QgemmF32Args args{};
+  args.x = x.data();
+  args.ldx = ldx;
+  args.m = m;
+  args.w = packed_args(w);
+  args.bias = bias.empty() ? nullptr : bias.data();
+  args.y = y.data();
+  args.ldy = ldy;
+  run_blocks(args, select(kQgemmF32).fn, m, l.n, l.k, parallel);
+}
+
+}  // namespace
+
+void qgemm(const QuantizedRowsView& a, const PackedWeightsView& w, std::span<const float> bias,
+           std::span<float> y, size_t ldy) {
+  qgemm_impl(a, w, bias, y, ldy, true);
+}
+
+void qgemm_serial(const QuantizedRowsView& a, const PackedWeightsView& w,
+                  std::span<const float> bias, std::span<float> y, size_t ldy) {
+  qgemm_impl(a, w, bias, y, ldy, false);
+}
+
+void qgemm_f32(std::span<const float> x, size_t m, size_t ldx, const PackedWeightsView& w,
+               std::span<const float> bias, std::span<float> y, size_t ldy) {
+  qgemm_f32_impl(x, m, ldx, w, bias, y, ldy, true);
+}
+
+void qgemm_f32_serial(std::span<const float> x, size_t m, size_t ldx, const PackedWeightsView& w,
+                      std::span<const float> bias, std::span<float> y, size_t ldy) {
+  qgemm_f32_impl(x, m, ldx, w, bias, y, ldy, false);
+}
+
+Isa qgemm_isa() {
+  return select(kQgemm).isa;
+}
+
+Isa qgemm_f32_isa() {
+  return select(kQgemmF32).isa;
+}
+
+}  // namespace lowbit::kernels

@@ -1,0 +1,185 @@
+// Integer GEMM with AVX-512 VNNI (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq
+// -mavx512vnni). One zmm holds a packed chunk: 16 output rows x 4 k bytes, exactly the operand
+// layout of vpdpbusd (u8 x s8 -> 4 products summed into each int32 lane). The weights are the
+// unsigned operand (codes u = q - qmin, no conversion) and the activations, broadcast 4 bytes at a
+// time, the signed one; the zero point is removed once per group as z * sum(a).
+//
+// int4: the low nibbles (k 0..3 of the chunk) are `v & 0x0f`; the high nibbles (k 4..7) are taken
+// as `v & 0xf0` = 16 u, which saves the shift: that accumulator is divided by 16 (exactly, it is a
+// multiple of 16) at the end of the group. |16 u a| sums stay inside int32 for groups up to
+// kMaxGroupSize.
+//
+// Register tiles: GEMM 8 rows x 16 outputs (16 int32 accumulators, 8 fp32 ones), GEMV (m = 1)
+// 1 row x 64 outputs (four independent weight streams).
+// GCC 12 reports the _mm512_undefined_* placeholders inside its own AVX-512 intrinsics as
+// (maybe-)uninitialized wherever they are inlined (GCC PR 105593, fixed in 13); the diagnostic is
+// attributed to the header, so it is silenced for the header alone.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
+#include "kernels/kernel_variants.h"
+
+#define LOWBIT_UNROLL _Pragma("GCC unroll 16")
+
+namespace lowbit::kernels::detail {
+namespace {
+
+inline size_t min_size(size_t a, size_t b) {
+  return a < b ? a : b;
+}
+
+inline __m512i broadcast4(const int8_t* p) {
+  int32_t v;
+  __builtin_memcpy(&v, p, sizeof(v));
+  return _mm512_set1_epi32(v);
+}
+
+template <int kBits, bool kAsym, int MR, int NB>
+void tile(const QgemmArgs& p, size_t row0, size_t blk0) {
+  const PackedArgs& w = p.w;
+  const int8_t* a[MR];
+  LOWBIT_UNROLL for (int r = 0; r < MR; ++r) a[r] = p.a + (row0 + r) * p.lda;
+  const uint8_t* wb[NB];
+  LOWBIT_UNROLL for (int b = 0; b < NB; ++b) wb[b] = w.codes + (blk0 + b) * w.block_bytes;
+
+  __m512 y[MR][NB];
+  LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int b = 0; b < NB; ++b) y[r][b] =
+      _mm512_setzero_ps();
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i high4 = _mm512_set1_epi8(static_cast<char>(0xf0));
+
+  for (size_t g = 0; g < w.groups; ++g) {
+    const size_t c0 = g * w.chunks_per_group, c1 = min_size(c0 + w.chunks_per_group, w.chunks);
+    __m512i acc0[MR][NB], acc1[MR][NB];
+    LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
+      acc0[r][b] = _mm512_setzero_si512();
+      acc1[r][b] = _mm512_setzero_si512();
+    }
+    if constexpr (kBits == 4) {
+      for (size_t c = c0; c < c1; ++c) {
+        __m512i lo[NB], hi[NB];
+        LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
+          const __m512i v = _mm512_loadu_si512(wb[b] + c * 64);
+          lo[b] = _mm512_and_si512(v, low4);
+          hi[b] = _mm512_and_si512(v, high4);
+        }
+        LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
+          const __m512i al = broadcast4(a[r] + c * 8), ah = broadcast4(a[r] + c * 8 + 4);
+          LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
+            acc0[r][b] = _mm512_dpbusd_epi32(acc0[r][b], lo[b], al);
+            acc1[r][b] = _mm512_dpbusd_epi32(acc1[r][b], hi[b], ah);
+          }
+        }
+      }
+    } else {
+      // Two chunks per step into two accumulators: halves the dependency chains.
+      size_t c = c0;
+      for (; c + 2 <= c1; c += 2) {
+        __m512i v0[NB], v1[NB];
+        LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
+          v0[b] = _mm512_loadu_si512(wb[b] + c * 64);
+          v1[b] = _mm512_loadu_si512(wb[b] + c * 64 + 64);
+        }
+        LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
+          const __m512i x0 = broadcast4(a[r] + c * 4), x1 = broadcast4(a[r] + c * 4 + 4);
+          LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
+            acc0[r][b] = _mm512_dpbusd_epi32(acc0[r][b], v0[b], x0);
+            acc1[r][b] = _mm512_dpbusd_epi32(acc1[r][b], v1[b], x1);
+          }
+        }
+      }
+      if (c < c1) {
+        __m512i v0[NB];
+        LOWBIT_UNROLL for (int b = 0; b < NB; ++b) v0[b] = _mm512_loadu_si512(wb[b] + c * 64);
+        LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
+          const __m512i x0 = broadcast4(a[r] + c * 4);
+          LOWBIT_UNROLL for (int b = 0; b < NB; ++b) acc0[r][b] =
+              _mm512_dpbusd_epi32(acc0[r][b], v0[b], x0);
+        }
+      }
+    }
+    // Group epilogue: exact int32 sum of a * (u - z), then one fma with sa * sw.
+    LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
+      const size_t gi = ((blk0 + b) * w.groups + g) * 16;
+      const __m512 sw = _mm512_loadu_ps(w.scales + gi);
+      [[maybe_unused]] __m512i zv = _mm512_setzero_si512();
+      if constexpr (kAsym)
+        zv = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.zeros + gi)));
+      LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
+        __m512i s = kBits == 4 ? _mm512_add_epi32(acc0[r][b], _mm512_srai_epi32(acc1[r][b], 4))
+                               : _mm512_add_epi32(acc0[r][b], acc1[r][b]);
+        const int32_t asum = p.a_sums[(row0 + r) * w.groups + g];
+        if constexpr (kAsym)
+          s = _mm512_sub_epi32(s, _mm512_mullo_epi32(zv, _mm512_set1_epi32(asum)));
+        else
+          s = _mm512_sub_epi32(s, _mm512_set1_epi32(w.zero * asum));
+        const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(p.a_scales[row0 + r]), sw);
+        y[r][b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scale, y[r][b]);
+      }
+    }
+  }
+
+  LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
+    const size_t n0 = (blk0 + b) * 16;
+    const size_t valid = min_size(16, w.n - n0);
+    const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
+    const __m512 bias = p.bias ? _mm512_maskz_loadu_ps(mask, p.bias + n0) : _mm512_setzero_ps();
+    LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
+      const __m512 v = p.bias ? _mm512_add_ps(y[r][b], bias) : y[r][b];
+      _mm512_mask_storeu_ps(p.y + (row0 + r) * p.ldy + n0, mask, v);
+    }
+  }
+}
+
+template <int kBits, bool kAsym>
+void tile_rows(const QgemmArgs& p, size_t rows, size_t row0, size_t blk) {
+  switch (rows) {
+    case 1: return tile<kBits, kAsym, 1, 1>(p, row0, blk);
+    case 2: return tile<kBits, kAsym, 2, 1>(p, row0, blk);
+    case 3: return tile<kBits, kAsym, 3, 1>(p, row0, blk);
+    case 4: return tile<kBits, kAsym, 4, 1>(p, row0, blk);
+    case 5: return tile<kBits, kAsym, 5, 1>(p, row0, blk);
+    case 6: return tile<kBits, kAsym, 6, 1>(p, row0, blk);
+    case 7: return tile<kBits, kAsym, 7, 1>(p, row0, blk);
+    default: return tile<kBits, kAsym, 8, 1>(p, row0, blk);
+  }
+}
+
+template <int kBits, bool kAsym>
+void run(const QgemmArgs& p, size_t b0, size_t b1) {
+  if (p.m == 1) {
+    size_t b = b0;
+    for (; b + 4 <= b1; b += 4) tile<kBits, kAsym, 1, 4>(p, 0, b);
+    switch (b1 - b) {
+      case 3: return tile<kBits, kAsym, 1, 3>(p, 0, b);
+      case 2: return tile<kBits, kAsym, 1, 2>(p, 0, b);
+      case 1: return tile<kBits, kAsym, 1, 1>(p, 0, b);
+      default: return;
+    }
+  }
+  // Panels of blocks whose weights stay in L2 are swept by every row tile before moving on; the
+  // row tile's activations (8 rows) stay in L1 across the panel.
+  const size_t panel = p.w.block_bytes >= (size_t{256} << 10) ? 1 : (size_t{256} << 10) / p.w.block_bytes;
+  for (size_t pb = b0; pb < b1; pb += panel) {
+    const size_t pe = min_size(b1, pb + panel);
+    for (size_t r = 0; r < p.m; r += 8) {
+      const size_t rows = min_size(8, p.m - r);
+      for (size_t b = pb; b < pe; ++b) tile_rows<kBits, kAsym>(p, rows, r, b);
+    }
+  }
+}
+
+}  // namespace
+
+void qgemm_avx512vnni(const QgemmArgs& p, size_t block_begin, size_t block_end) {
+  const bool asym = p.w.zeros != nullptr;
+  if (p.w.bits == 4)
+    asym ? run<4, true>(p, block_begin, block_end) : run<4, false>(p, block_begin, block_end);
+  else
+    asym ? run<8, true>(p, block_begin, block_end) : run<8, false>(p, block_begin, block_end);
+}
+
+}  // namespace lowbit::kernels::detail

@@ -1,0 +1,126 @@
+#include "quant/packed_linear.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "kernels/qgemm.h"
+#include "kernels/quantize_activations.h"
+#include "quant/fake_quant_linear.h"
+
+namespace lowbit {
+
+PackedLinear::PackedLinear(kernels::PackedWeightsView weights, std::shared_ptr<const void> storage,
+                           QuantSpec weight_spec, std::vector<float> bias, QuantSpec act_spec,
+                           std::shared_ptr<const ActivationTransform> transform)
+    : Linear(static_cast<int>(weights.k()), static_cast<int>(weights.n())),
+      weights_(weights),
+      storage_(std::move(storage)),
+      wspec_(weight_spec),
+      bias_(std::move(bias)),
+      act_(act_spec),
+      transform_(std::move(transform)) {
+  if (!bias_.empty() && bias_.size() != weights_.n())
+    fail("PackedLinear: bias has {} values for {} outputs", bias_.size(), weights_.n());
+  if (act_.enabled() && !supports_activations(act_))
+    fail("PackedLinear: the integer kernels take symmetric per-token activations, not {}",
+         act_.describe());
+  if (transform_ && transform_->dim() != weights_.k())
+    fail("PackedLinear: transform of {} channels for {} inputs", transform_->dim(), weights_.k());
+}
+
+bool PackedLinear::supports_activations(const QuantSpec& act) {
+  return !act.enabled() || (act.symmetric && act.group_size == 0 && act.clip == 1.0f);
+}
+
+void PackedLinear::forward(std::span<const float> x, size_t rows, std::span<float> y) const {
+  const size_t in = static_cast<size_t>(in_), out = static_cast<size_t>(out_);
+  std::span<const float> input = x.first(rows * in);
+  thread_local std::vector<float> transformed;
+  if (transform_ && !transform_->empty()) {
+    if (transformed.size() < rows * in) transformed.resize(rows * in);
+    std::span<float> t(transformed.data(), rows * in);
+    std::copy(input.begin(), input.end(), t.begin());
+    transform_->apply(t, rows);
+    input = t;
+  }
+  if (act_.enabled()) {
+    thread_local kernels::QuantizedActivations qa;
+    qa.quantize(input, rows, in, act_.bits);
+    kernels::qgemm(qa.view(), weights_, bias_, y, out);
+  } else {
+    kernels::qgemm_f32(input, rows, in, weights_, bias_, y, out);
+  }
+}
+
+std::string PackedLinear::format() const {
+  return fmt::format("W{}A{} packed{}", wspec_.bits, act_.enabled() ? act_.bits : 16,
+                     transform_ && !transform_->empty() ? " +" + transform_->describe() : "");
+}
+
+void PackedLinear::weight_row(size_t row, std::span<float> out) const {
+  const size_t g = weights_.layout().group_size;
+  for (size_t c = 0; c < weights_.k(); ++c)
+    out[c] = static_cast<float>(weights_.code(row, c) - weights_.zero(row, c / g)) *
+             weights_.scale(row, c / g);
+}
+
+kernels::PackedWeights pack_quantized(const QuantizedMatrix& q) {
+  std::vector<float> scales(q.params.size());
+  std::vector<uint8_t> zeros;
+  for (size_t i = 0; i < q.params.size(); ++i) scales[i] = q.params[i].scale;
+  if (!q.spec.symmetric) {
+    zeros.resize(q.params.size());
+    for (size_t i = 0; i < q.params.size(); ++i)
+      zeros[i] = static_cast<uint8_t>(q.params[i].zero);  // integer-valued, in [0, 2^bits)
+  }
+  return kernels::pack_weights(q.codes, q.rows, q.cols, q.spec.bits <= 4 ? 4 : 8,
+                               q.spec.group_size > 0 ? q.group_size() : 0, scales, zeros,
+                               -q.spec.qmin());
+}
+
+QuantizedMatrix unpack_quantized(const kernels::PackedWeightsView& w, const QuantSpec& spec) {
+  const auto u = kernels::unpack_weights(w);
+  QuantizedMatrix q;
+  q.rows = w.n();
+  q.cols = w.k();
+  q.spec = spec;
+  q.codes = u.codes;
+  if (q.groups_per_row() * q.rows != u.scales.size())
+    fail("packed weights: {} scales for {} rows of {} groups", u.scales.size(), q.rows,
+         q.groups_per_row());
+  q.params.resize(u.scales.size());
+  for (size_t i = 0; i < u.scales.size(); ++i)
+    q.params[i] = {u.scales[i], spec.symmetric ? 0.0f : static_cast<float>(u.zeros[i])};
+  return q;
+}
+
+namespace {
+
+// A PackedLinear owning its packed bytes, or nullptr when `l` is not a packable simulated layer.
+std::unique_ptr<Linear> packed_from(const Linear& l) {
+  const auto* fq = dynamic_cast<const FakeQuantLinear*>(&l);
+  if (fq == nullptr || fq->quantized_weight() == nullptr) return nullptr;
+  if (!PackedLinear::supports_activations(fq->act_spec())) return nullptr;
+  auto packed = std::make_shared<kernels::PackedWeights>(pack_quantized(*fq->quantized_weight()));
+  return std::make_unique<PackedLinear>(
+      packed->view(), packed, fq->weight_spec(),
+      std::vector<float>(fq->bias().begin(), fq->bias().end()), fq->act_spec(), fq->transform());
+}
+
+}  // namespace
+
+int pack_model(LlamaWeights& weights) {
+  int converted = 0;
+  auto convert = [&](std::unique_ptr<Linear>& slot) {
+    if (auto p = packed_from(*slot)) {
+      slot = std::move(p);
+      ++converted;
+    }
+  };
+  for (auto& L : weights.layers)
+    for (auto* slot : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) convert(*slot);
+  convert(weights.lm_head);
+  return converted;
+}
+
+}  // namespace lowbit

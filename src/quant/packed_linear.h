@@ -1,0 +1,55 @@
+#pragma once
+// The real low-bit linear layer: packed int4/int8 weights (used in place, e.g. from a memory-mapped
+// .lowbit file) multiplied by the integer kernels of src/kernels. Per call the input gets the
+// layer's online transform (DuQuant / Hadamard / smoothing), then is quantized per token to int8
+// codes on the fly and multiplied with int32 accumulation (W4A4, W4A8, W8A8), or multiplied in fp32
+// against weights dequantized in registers (W4A16, W8A16).
+//
+// It reproduces FakeQuantLinear up to float summation order: the same codes, scales and
+// activation quantizer (tests/quant/packed_linear_test.cpp checks both paths agree).
+#include <memory>
+
+#include "kernels/packed_weights.h"
+#include "model/linear.h"
+#include "model/llama_weights.h"
+#include "quant/activation_transform.h"
+#include "quant/quantizer.h"
+
+namespace lowbit {
+
+class PackedLinear final : public Linear {
+ public:
+  // `storage` keeps the bytes behind `weights` alive (a file mapping or a PackedWeights).
+  PackedLinear(kernels::PackedWeightsView weights, std::shared_ptr<const void> storage,
+               QuantSpec weight_spec, std::vector<float> bias, QuantSpec act_spec,
+               std::shared_ptr<const ActivationTransform> transform);
+
+  void forward(std::span<const float> x, size_t rows, std::span<float> y) const override;
+  size_t weight_bytes() const override { return weights_.blob().size(); }
+  std::string format() const override;
+  void weight_row(size_t row, std::span<float> out) const override;
+
+  // Whether the integer kernels take this activation spec (symmetric, per token, no clipping);
+  // other specs run on the simulated path.
+  static bool supports_activations(const QuantSpec& act);
+
+ private:
+  kernels::PackedWeightsView weights_;
+  std::shared_ptr<const void> storage_;
+  QuantSpec wspec_;
+  std::vector<float> bias_;
+  QuantSpec act_;
+  std::shared_ptr<const ActivationTransform> transform_;
+};
+
+// Packs a quantized matrix into the kernels' layout (int4 container for <= 4 bits, else int8).
+kernels::PackedWeights pack_quantized(const QuantizedMatrix& q);
+// The inverse: codes and parameters of a packed blob, with the spec they were made with.
+QuantizedMatrix unpack_quantized(const kernels::PackedWeightsView& w, const QuantSpec& spec);
+
+// Replaces every simulated projection (and the output head) of a quantized model by a
+// PackedLinear that owns its packed weights; projections whose spec the kernels do not take stay
+// simulated. Returns how many layers were converted.
+int pack_model(LlamaWeights& weights);
+
+}  // namespace lowbit
