@@ -9,5 +9,6 @@ void register_perplexity(CLI::App& app);
 void register_inspect(CLI::App& app);
 void register_quantize(CLI::App& app);
 void register_eval(CLI::App& app);
+void register_bench(CLI::App& app);
 
 }  // namespace lowbit::cli

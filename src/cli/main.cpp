@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   lowbit::cli::register_inspect(app);
   lowbit::cli::register_quantize(app);
   lowbit::cli::register_eval(app);
+  lowbit::cli::register_bench(app);
   try {
     // CLI11 would only say "A subcommand is required" for a misspelt command; name it instead.
     std::string names;

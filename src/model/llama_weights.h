@@ -21,8 +21,8 @@ struct LlamaWeights {
   ModelConfig config;
   // [vocab, dim]; null when tied to a quantized head, whose dequantized rows are the embeddings.
   std::shared_ptr<const std::vector<float>> embedding;
-  std::vector<float> final_norm;                        // [dim]
-  std::unique_ptr<Linear> lm_head;                      // [vocab, dim]; shares `embedding` if tied
+  std::vector<float> final_norm;    // [dim]
+  std::unique_ptr<Linear> lm_head;  // [vocab, dim]; shares `embedding` if tied
   std::vector<LayerWeights> layers;
 
   // Bytes held by all weights (shared storage counted once).

@@ -52,9 +52,10 @@ LoadedModel load_model(const fs::path& path, const fs::path& tokenizer_path,
     out.file_bytes = fs::file_size(path);
     out.format = "llama2.c";
   } else {
-    fail("{}: unknown checkpoint format (expected a Hugging Face folder, a lowbit .lowbit file "
-         "or a llama2.c .bin)",
-         path.string());
+    fail(
+        "{}: unknown checkpoint format (expected a Hugging Face folder, a lowbit .lowbit file "
+        "or a llama2.c .bin)",
+        path.string());
   }
 
   if (!tokenizer_path.empty())

@@ -17,7 +17,7 @@ namespace lowbit {
 struct LoadedModel {
   std::unique_ptr<LlamaModel> model;
   std::unique_ptr<Tokenizer> tokenizer;
-  std::string format;  // "huggingface", "llama2.c" or "lowbit-quantized"
+  std::string format;                           // "huggingface", "llama2.c" or "lowbit-quantized"
   std::map<std::string, int64_t> dtype_params;  // parameters per stored dtype
   size_t file_bytes = 0;
   std::vector<int32_t> stop_ids;  // generation stops at any of these

@@ -102,9 +102,9 @@ std::unique_ptr<Linear> packed_from(const Linear& l) {
   if (fq == nullptr || fq->quantized_weight() == nullptr) return nullptr;
   if (!PackedLinear::supports_activations(fq->act_spec())) return nullptr;
   auto packed = std::make_shared<kernels::PackedWeights>(pack_quantized(*fq->quantized_weight()));
-  return std::make_unique<PackedLinear>(
-      packed->view(), packed, fq->weight_spec(),
-      std::vector<float>(fq->bias().begin(), fq->bias().end()), fq->act_spec(), fq->transform());
+  return std::make_unique<PackedLinear>(packed->view(), packed, fq->weight_spec(),
+                                        std::vector<float>(fq->bias().begin(), fq->bias().end()),
+                                        fq->act_spec(), fq->transform());
 }
 
 }  // namespace

@@ -87,7 +87,9 @@ void write_transform(LowbitFileWriter& w, const std::string& key, const Activati
   list[key] = {{"dim", t.dim()}, {"smooth", !t.smooth().empty()}, {"stages", stages}};
 }
 
-std::vector<float> to_vector(std::span<const float> s) { return {s.begin(), s.end()}; }
+std::vector<float> to_vector(std::span<const float> s) {
+  return {s.begin(), s.end()};
+}
 
 std::shared_ptr<ActivationTransform> read_transform(const LowbitFile& f, const std::string& key,
                                                     const json& desc) {
@@ -96,7 +98,8 @@ std::shared_ptr<ActivationTransform> read_transform(const LowbitFile& f, const s
   auto t = std::make_shared<ActivationTransform>(dim);
   if (desc.at("smooth").get<bool>()) {
     const auto& s = f.tensor(key + ".smooth");
-    if (s.elements() != dim) fail("{}: smoothing has {} values, expected {}", where, s.elements(), dim);
+    if (s.elements() != dim)
+      fail("{}: smoothing has {} values, expected {}", where, s.elements(), dim);
     t->set_smooth(to_vector(s.f32()));
   }
   size_t i = 0;
@@ -213,8 +216,8 @@ void save_quantized_model(const LlamaModel& model, const fs::path& source_dir,
     w.add_f32(p + "post_attention_layernorm.weight", {d}, L.ffn_norm);
     for (int i = 0; i < 7; ++i) {
       const std::string name = p + kLinearNames[i];
-      linears[name] = write_linear(
-          w, name, **linear_slot(const_cast<LayerWeights&>(L), i), written, transforms);
+      linears[name] = write_linear(w, name, **linear_slot(const_cast<LayerWeights&>(L), i), written,
+                                   transforms);
     }
   }
   if (const auto* head = dynamic_cast<const DenseLinear*>(wts.lm_head.get())) {
@@ -247,8 +250,7 @@ QuantizedModel load_quantized_model(const fs::path& path, QuantExecution exec) {
   QuantizedModel out;
   out.file_bytes = fs::file_size(path);
   try {
-    if (meta.value("format", "") != kFormatName)
-      fail("{}: format is not {}", where, kFormatName);
+    if (meta.value("format", "") != kFormatName) fail("{}: format is not {}", where, kFormatName);
     if (meta.value("version", 0) != kQuantFormatVersion)
       fail("{}: version {} is not supported (expected {})", where, meta.value("version", 0),
            kQuantFormatVersion);
@@ -326,8 +328,8 @@ QuantizedModel load_quantized_model(const fs::path& path, QuantExecution exec) {
     if (!w.embedding && dynamic_cast<const DenseLinear*>(w.lm_head.get()))
       fail("{}: no embeddings stored", where);
 
-    const int dims[7][2] = {{c.dim, c.q_dim()},      {c.dim, c.kv_dim()},     {c.dim, c.kv_dim()},
-                            {c.q_dim(), c.dim},      {c.dim, c.hidden_dim},   {c.dim, c.hidden_dim},
+    const int dims[7][2] = {{c.dim, c.q_dim()},   {c.dim, c.kv_dim()},   {c.dim, c.kv_dim()},
+                            {c.q_dim(), c.dim},   {c.dim, c.hidden_dim}, {c.dim, c.hidden_dim},
                             {c.hidden_dim, c.dim}};
     for (int l = 0; l < c.n_layers; ++l) {
       LayerWeights L;

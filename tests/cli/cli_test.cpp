@@ -177,5 +177,19 @@ TEST(CliQuantize, QuantizedModelRunsEverywhere) {
   EXPECT_NE(r.out.find("| awq |"), std::string::npos) << r.out;
 }
 
+TEST(CliBench, MeasuresEveryFormatInItsOwnProcess) {
+  testing::TempDir dir;
+  testing::write_tiny_checkpoint(dir / "m", {});
+  const auto m = "'" + (dir / "m").string() + "'";
+  auto r = testing::run_lowbit("bench -m " + m +
+                               " --formats FP32,W4A8,W8A8,W4A16 --prompt 16 --decode 2 --reps 1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* row : {"| FP32 | ", "| W4A8 | ", "| W8A8 | ", "| W4A16 | "})
+    EXPECT_NE(r.out.find(row), std::string::npos) << row << "\n" << r.out;
+  r = testing::run_lowbit("bench -m " + m + " --formats W4X8");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("W4X8"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace lowbit

@@ -1,0 +1,229 @@
+// `lowbit bench`: prefill and decode speed, model size and peak memory of a model in every
+// weight/activation format, as a Markdown table.
+//
+// Given a full-precision checkpoint, each low-bit format is made with RTN (no calibration: speed
+// does not depend on the method; transforms add their online cost, measured separately when a
+// .lowbit file made with them is benchmarked), saved to a temporary .lowbit file, and measured in
+// a child process, so every row's peak resident memory is that of loading and running exactly
+// that model, as a user would.
+#include <fmt/format.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "kernels/qgemm.h"
+#include "quant/pipeline.h"
+#include "quant/quantized_model_io.h"
+
+namespace lowbit::cli {
+namespace {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct BenchFlags {
+  ModelFlags model;
+  std::string formats = "FP32,W8A8,W4A8,W4A4,W4A16";
+  int prompt = 512;
+  int decode = 64;
+  int reps = 3;
+  int head_bits = 8;
+  bool single = false;  // measure -m itself and print one machine-readable line (child mode)
+};
+
+double peak_rss_mib() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;
+}
+
+double seconds(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// One model: prefill tokens/s (a `prompt`-token window, logits of the last token only, as in
+// generation), decode tokens/s (`decode` tokens after a 16-token prompt), medians of `reps` runs.
+void measure_single(const BenchFlags& f) {
+  LoadedModel m = load_from_flags(f.model);
+  auto& model = *m.model;
+  const auto& c = model.config();
+  std::mt19937 rng(0);
+  std::vector<int32_t> ids(static_cast<size_t>(f.prompt));
+  for (auto& id : ids)
+    id = static_cast<int32_t>(3 + rng() % static_cast<uint32_t>(c.vocab_size - 3));
+  ids[0] = 1;
+  KVCache cache = model.make_cache(std::max(f.prompt, 16 + f.decode));
+
+  model.forward(ids, cache);  // warm-up: pages in the weights, sizes the buffers
+  std::vector<double> prefill, decode;
+  for (int r = 0; r < f.reps; ++r) {
+    cache.clear();
+    const auto t0 = Clock::now();
+    model.forward(ids, cache);
+    prefill.push_back(static_cast<double>(f.prompt) / seconds(t0));
+
+    cache.clear();
+    model.forward(std::span(ids).first(16), cache);
+    const auto t1 = Clock::now();
+    for (int i = 0; i < f.decode; ++i) {
+      const int32_t tok[] = {ids[static_cast<size_t>(16 + i) % ids.size()]};
+      model.forward(tok, cache);
+    }
+    decode.push_back(static_cast<double>(f.decode) / seconds(t1));
+  }
+  fmt::print("bench-row {:.2f} {:.2f} {} {} {:.1f}\n", median(prefill), median(decode),
+             m.file_bytes, model.weights().weight_bytes(), peak_rss_mib());
+}
+
+struct Row {
+  std::string format;
+  double prefill = 0, decode = 0, peak_mib = 0;
+  size_t file_bytes = 0, weight_bytes = 0;
+};
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return out + "'";
+}
+
+Row run_child(const std::string& format, const std::string& model, const BenchFlags& f) {
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  const std::string cmd = fmt::format(
+      "{} bench --single -m {} -t {} --prompt {} --decode {} --reps {} 2>&1", shell_quote(self),
+      shell_quote(model), thread_pool().size(), f.prompt, f.decode, f.reps);
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (pipe == nullptr) fail("bench: cannot start {}", self);
+  std::string output;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, pipe) != nullptr) output += buf;
+  const int status = ::pclose(pipe);
+  Row row{format};
+  std::istringstream in(output);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.starts_with("bench-row ")) continue;
+    std::istringstream fields(line.substr(10));
+    fields >> row.prefill >> row.decode >> row.file_bytes >> row.weight_bytes >> row.peak_mib;
+    return row;
+  }
+  fail("bench: measuring {} failed (status {}): {}", format, status, output);
+}
+
+// "W4A8" -> weight and activation bits.
+std::pair<int, int> parse_format(const std::string& s) {
+  int w = 0, a = 0;
+  char tail = 0;
+  if (std::sscanf(s.c_str(), "W%dA%d%c", &w, &a, &tail) != 2)
+    fail("--formats: '{}' is not FP32 or W<bits>A<bits>", s);
+  return {w, a};
+}
+
+class TempFolder {
+ public:
+  TempFolder() : path_(fs::temp_directory_path() / fmt::format("lowbit-bench-{}", ::getpid())) {
+    fs::create_directories(path_);
+  }
+  ~TempFolder() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempFolder(const TempFolder&) = delete;
+  TempFolder& operator=(const TempFolder&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+void run_bench(const BenchFlags& f) {
+  if (f.prompt < 16 || f.decode < 1 || f.reps < 1)
+    fail("--prompt must be >= 16, --decode and --reps >= 1");
+  if (f.single) {
+    measure_single(f);
+    return;
+  }
+  set_num_threads(f.model.threads);
+  std::vector<std::string> formats;
+  std::stringstream ss(f.formats);
+  for (std::string s; std::getline(ss, s, ',');)
+    if (!s.empty()) formats.push_back(s);
+  for (const auto& fmt_name : formats)
+    if (fmt_name != "FP32") parse_format(fmt_name);  // fail before any work
+
+  std::vector<Row> rows;
+  if (is_quantized_model_file(f.model.model)) {
+    rows.push_back(run_child(fs::path(f.model.model).filename().string(), f.model.model, f));
+  } else {
+    TempFolder tmp;
+    for (const auto& name : formats) {
+      std::fprintf(stderr, "bench: %s...\n", name.c_str());
+      if (name == "FP32") {
+        rows.push_back(run_child(name, f.model.model, f));
+        continue;
+      }
+      const auto [wbits, abits] = parse_format(name);
+      LoadedModel m = load_model(f.model.model, f.model.tokenizer);
+      QuantizeOptions o;
+      o.weight = QuantSpec{wbits, true, 0, 1.0f, true};
+      o.act = QuantSpec{abits, true, 0, 1.0f, false};
+      o.head_weight.bits = f.head_bits;
+      o.head_act.bits = f.head_bits;
+      quantize_model(*m.model, *m.tokenizer, o);
+      const fs::path file = tmp.path() / (name + ".lowbit");
+      save_quantized_model(*m.model, f.model.model, file, {{"method", "rtn"}});
+      rows.push_back(run_child(name, file.string(), f));
+    }
+  }
+
+  const Row* base = nullptr;
+  for (const auto& r : rows)
+    if (r.format == "FP32") base = &r;
+  fmt::print(
+      "{} threads; kernels: {}; prefill {} tokens (last-token logits), decode {} tokens; "
+      "medians of {} runs\n\n",
+      thread_pool().size(), kernels::isa_name(kernels::qgemm_isa()), f.prompt, f.decode, f.reps);
+  fmt::print("| format | prefill tok/s | decode tok/s | file MB | weights MB | peak RSS MiB |{}\n",
+             base ? " prefill x | decode x | peak x |" : "");
+  fmt::print("| --- | --- | --- | --- | --- | --- |{}\n", base ? " --- | --- | --- |" : "");
+  for (const auto& r : rows) {
+    fmt::print("| {} | {:.0f} | {:.1f} | {:.1f} | {:.1f} | {:.0f} |", r.format, r.prefill, r.decode,
+               static_cast<double>(r.file_bytes) / 1e6, static_cast<double>(r.weight_bytes) / 1e6,
+               r.peak_mib);
+    if (base)
+      fmt::print(" {:.2f} | {:.2f} | {:.2f} |", r.prefill / base->prefill, r.decode / base->decode,
+                 r.peak_mib / base->peak_mib);
+    fmt::print("\n");
+  }
+}
+
+}  // namespace
+
+void register_bench(CLI::App& app) {
+  auto flags = std::make_shared<BenchFlags>();
+  auto* cmd = app.add_subcommand(
+      "bench", "prefill/decode speed, size and peak memory per weight/activation format");
+  add_model_flags(*cmd, flags->model);
+  cmd->add_option("--formats", flags->formats, "comma-separated FP32 and W<b>A<b> formats");
+  cmd->add_option("--prompt", flags->prompt, "prefill window in tokens");
+  cmd->add_option("--decode", flags->decode, "tokens to decode");
+  cmd->add_option("--reps", flags->reps, "repetitions (the median is reported)");
+  cmd->add_option("--head-bits", flags->head_bits, "output-head bits of the low-bit formats");
+  cmd->add_flag("--single", flags->single, "measure -m only, one machine-readable line");
+  cmd->callback([flags] { run_bench(*flags); });
+}
+
+}  // namespace lowbit::cli
