@@ -18,7 +18,7 @@ END {
   printf "FP32: **%.3f**. Calibration: %d sequences x 512 tokens of `corpus/calib.txt` (seed 0). ", fp, samples
   printf "Weights symmetric with MSE clipping; activations symmetric per token (dynamic); KV cache "
   printf "asymmetric per token and head; output head and embeddings in full precision. "
-  printf "Each cell is `lowbit quantize` then `lowbit perplexity` on the saved folder.\n\n"
+  printf "Each cell is `lowbit quantize` then `lowbit perplexity --simulate` on the saved file.\n\n"
   head = "| method |"; rule = "| --- |"
   for (c = 1; c <= nc; c++) { head = head " " label(configs[c]) " |"; rule = rule " --- |" }
   print head; print rule

@@ -58,18 +58,25 @@ run_cell() {
   IFS='|' read -r clabel bits <<< "${CONFIGS[$c]}"
   read -r wb ab kb grp <<< "$bits"
   local dir=$WORK/cell_${r}_$c
+  # The papers' protocol: output head in full precision; the simulated path (what the integer
+  # kernels reproduce, see the lowbit section) so every format, grouped or not, is measured alike.
   # shellcheck disable=SC2086  # $extra is a flag list
   "$BIN" quantize -q -t "$THREADS" -m "$MODEL" --method "$method" $extra --wbits "$wb" \
-    --abits "$ab" --kvbits "$kb" --group "$grp" --calib "$CALIB" --calib-samples "$CALIB_SAMPLES" \
-    -o "$dir" > "$dir.quant.log"
-  "$BIN" perplexity -q -t "$THREADS" -m "$dir" -f "$WIKI" --ctx 512 \
-    --max-windows "$MAX_WINDOWS" > "$dir.ppl.log"
+    --abits "$ab" --kvbits "$kb" --group "$grp" --head-bits 16 --head-abits 16 --calib "$CALIB" \
+    --calib-samples "$CALIB_SAMPLES" -o "$dir.lowbit" > "$dir.quant.log" 2>&1
+  "$BIN" perplexity -q -t "$THREADS" -m "$dir.lowbit" --simulate -f "$WIKI" --ctx 512 \
+    --max-windows "$MAX_WINDOWS" > "$dir.ppl.log" 2>&1
+  if ! grep -q '^perplexity: [0-9]' "$dir.ppl.log" 2> /dev/null; then
+    echo "results_quant: cell '$label' / '$clabel' failed:" >&2
+    cat "$dir.quant.log" "$dir.ppl.log" >&2 2> /dev/null
+    return 0  # leave the cell out (shown as a dash); a re-run retries it
+  fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$c" \
     "$(sed -n 's/^perplexity: //p' "$dir.ppl.log")" \
     "$(sed -n 's/^calibration: \([0-9.]*\) s.*/\1/p' "$dir.quant.log")" \
     "$(sed -n 's/^quantization: \([0-9.]*\) s/\1/p' "$dir.quant.log")" \
     "$(sed -n 's/^peak memory: \([0-9]*\) MiB/\1/p' "$dir.quant.log")" >> "$RAW"
-  rm -rf "$dir"
+  rm -f "$dir.lowbit"
 }
 
 # Cells run column by column, the W4A4 column first: an interrupted run has the headline first.
@@ -83,7 +90,7 @@ for c in 3 4 2 1 0; do
     read -r _ ab _ _ <<< "$bits"
     [ "$method" = awq ] && [ "$ab" != 16 ] && continue  # AWQ is weight-only
     # A RAW file from an interrupted run keeps its finished cells (resume).
-    [ -f "$RAW" ] && grep -q "^$r"$'\t'"$c"$'\t' "$RAW" && continue
+    [ -f "$RAW" ] && grep -q "^$r"$'\t'"$c"$'\t'"[0-9]" "$RAW" && continue
     cells+=("$r $c")
   done
 done
