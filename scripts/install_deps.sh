@@ -3,7 +3,9 @@
 set -euo pipefail
 PKGS=(cmake g++ make pkg-config
       nlohmann-json3-dev libsentencepiece-dev libcli11-dev libfmt-dev libopenblas-dev libpcre2-dev
-      libbz2-dev zlib1g-dev libgtest-dev libbenchmark-dev)
+      libbz2-dev zlib1g-dev libgtest-dev libbenchmark-dev
+      # aarch64 cross toolchain and qemu-user: scripts/test_arm.sh runs the NEON kernels' tests
+      g++-aarch64-linux-gnu qemu-user)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

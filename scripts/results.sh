@@ -8,6 +8,9 @@
 #   quant   method x bit-width perplexity matrix on WikiText-2 (MAX_WINDOWS=40: ~25 min on 2
 #           cores; MAX_WINDOWS=0, the full test file: ~2 h; see scripts/results_quant.sh for its
 #           knobs, e.g. RAW to resume an interrupted run, CONFIG_FILTER for one column)
+#   tasks   zero-shot tasks, FP32 and W4A4 (RTN, Hadamard+GPTQ, DuQuant+GPTQ) on TASK_LIMIT items
+#           per task (default 500, seeded; 0 = every item): ~20 min; then, unless TASK_FULL_FP32=0,
+#           FP32 on every item as the speed benchmark: ~25 min
 #   lowbit  real low-bit execution: `lowbit bench` per format, simulated vs integer-kernel
 #           perplexity, output-head cost, file sizes                     (~10 min)
 #
@@ -15,7 +18,7 @@
 # text from docs/results.md, so a slow section need not be re-measured to refresh a fast one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ALL_SECTIONS=(engine speed quant lowbit)
+ALL_SECTIONS=(engine speed quant tasks lowbit)
 [ -x build/lowbit ] && [ -x build/bench/lowbit_bench ] || bash scripts/setup.sh
 SHARED=${LOWBIT_SHARED:-../shared}
 MODEL=$SHARED/models/ref-llama-s
@@ -88,6 +91,71 @@ section_quant() {
   echo "Measured $(machine)."
 }
 
+section_tasks() {
+  local limit=${TASK_LIMIT:-500} calib=$SHARED/data/corpus/calib.txt
+  local models=("FP32|$MODEL") label file
+  # RTN, the best W4A4 method of the quantization table (Hadamard + GPTQ), and DuQuant + GPTQ.
+  for spec in "W4A4 RTN|rtn" "W4A4 Hadamard+GPTQ|hadamard+gptq" "W4A4 DuQuant+GPTQ|duquant+gptq"; do
+    IFS='|' read -r label method <<< "$spec"
+    file=$TMP/tasks-${method/+/-}.lowbit
+    ./build/lowbit quantize -q -m "$MODEL" --method "$method" --wbits 4 --abits 4 \
+      --calib "$calib" -o "$file" > /dev/null
+    models+=("$label|$file")
+  done
+  echo "## Zero-shot tasks (ref-llama-s)"
+  echo
+  echo "Measured $(machine). $( [ "$limit" = 0 ] && echo "Every item of each task." ||
+    echo "A seeded random subset of $limit items per task (\`--limit $limit --seed 0\`; the same items for every model).")"
+  echo "Scoring as lm-evaluation-harness (docs/tasks.md); value ± binomial standard error. W4A4"
+  echo "models run on the integer kernels with the default W8A8 output head; calibration as in the"
+  echo "quantization section (128 x 512 tokens of \`corpus/calib.txt\`)."
+  echo
+  local i=0
+  for m in "${models[@]}"; do
+    IFS='|' read -r label file <<< "$m"
+    ./build/lowbit eval -q -m "$file" --tasks all --tasks-dir "$SHARED/data/tasks" \
+      --limit "$limit" --seed 0 > "$TMP/tasks-$i.md"
+    i=$((i + 1))
+  done
+  local header="| task | metric |" rule="| --- | --- |"
+  for m in "${models[@]}"; do
+    header="$header ${m%%|*} |"
+    rule="$rule --- |"
+  done
+  echo "$header"
+  echo "$rule"
+  # Join the per-model tables on (task, metric): "value ± stderr".
+  awk -F'|' 'FNR == 1 { f++ } /^\| [a-z_]+ \| [a-z_]+ \|/ && $2 !~ /task/ {
+      key = $2 "|" $3; if (!(key in seen)) { seen[key] = 1; order[++n] = key }
+      gsub(/ /, "", $4); gsub(/ /, "", $5); cell[key, f] = $4 " ± " $5 }
+    END { for (i = 1; i <= n; i++) { line = "|" order[i] "|"
+            for (j = 1; j <= f; j++) line = line " " cell[order[i], j] " |"
+            print line } }' "$TMP"/tasks-*.md
+  echo
+  echo "Items per second of each model, from the same runs ($(nproc) threads):"
+  echo
+  i=0
+  for m in "${models[@]}"; do
+    echo "- ${m%%|*}: $(grep -i "items/s" "$TMP/tasks-$i.md" | sed 's/^.*threads): //')"
+    i=$((i + 1))
+  done
+  if [ "${TASK_FULL_FP32:-1}" = 1 ]; then
+    # The speed target: all seven tasks, every item, FP32, timed as one benchmark run.
+    local t0 t1
+    t0=$(date +%s)
+    ./build/lowbit eval -q -m "$MODEL" --tasks all --tasks-dir "$SHARED/data/tasks" > "$TMP/tasks-full.md"
+    t1=$(date +%s)
+    echo
+    echo "### Every item, FP32 (the speed benchmark)"
+    echo
+    echo "All seven tasks on every item, FP32, $(nproc) threads: **$(awk -v s=$((t1 - t0)) 'BEGIN { printf "%.1f", s / 60 }') minutes** wall time."
+    echo
+    grep -E '^\|' "$TMP/tasks-full.md"
+    echo
+    echo "Items per second: $(grep -i "items/s" "$TMP/tasks-full.md" | sed 's/^.*threads): //')"
+  fi
+}
+
 # Perplexity of a .lowbit file on the first $2 windows; $3 = extra flags (e.g. --simulate).
 lowbit_ppl() {
   # shellcheck disable=SC2086
@@ -133,6 +201,12 @@ section_lowbit() {
     awk -v l="$label" -v r="$real" -v s="$sim" -v b="$bytes" -v c="$ckpt_bytes" 'BEGIN {
       printf "| %s | %.3f | %.3f | %+.2f%% | %.1f | %.2f |\n", l, r, s, 100 * (r - s) / s, b / 1e6, b / c }'
   done
+  # At W4A4 a last-bit summation difference can flip a 4-bit activation code and the flips
+  # compound, so a few windows differ by up to ~2%; the whole file shows the paths agree.
+  f=$TMP/model.lowbit
+  ./build/lowbit quantize -q -m "$MODEL" --method rtn --wbits 4 --abits 4 -o "$f" > /dev/null
+  awk -v r="$(lowbit_ppl "$f" 0 "")" -v s="$(lowbit_ppl "$f" 0 --simulate)" 'BEGIN {
+    printf "| W4A4, whole test file | %.3f | %.3f | %+.2f%% | | |\n", r, s, 100 * (r - s) / s }'
   echo
   echo "\"head FP32\" keeps the output head in full precision (the papers' protocol); the default"
   echo "W8A8 head costs the perplexity difference between those rows and saves its memory."

@@ -1,5 +1,9 @@
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <regex>
 #include <sstream>
 
@@ -9,6 +13,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "eval/perplexity.h"
+#include "eval/tasks.h"
 #include "io/text_file.h"
 
 namespace lowbit::cli {
@@ -22,6 +27,13 @@ struct EvalFlags {
   std::string configs = "W4A16g128,W8A8,W4A8,W4A4,W4A4KV4";
   int ctx = 512;
   int max_windows = 0;
+  // Zero-shot tasks (--tasks) instead of the perplexity matrix (-f).
+  std::string tasks;
+  std::string tasks_dir = "../shared/data/tasks";
+  size_t limit = 0;
+  std::string json;
+  bool no_bos = false;
+  bool quiet = false;
 };
 
 struct BitConfig {
@@ -45,6 +57,67 @@ std::vector<std::string> split(const std::string& s) {
   for (std::string item; std::getline(ss, item, ',');)
     if (!item.empty()) out.push_back(item);
   return out;
+}
+
+// Writes `text` to a temporary sibling of `path`, then renames it into place, so a reader never
+// sees a half-written file.
+void write_file_atomic(const std::filesystem::path& path, const std::string& text) {
+  auto tmp = path;
+  tmp += fmt::format(".tmp-{}", ::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) fail("{}: cannot write (--json)", path.string());
+    out << text;
+    out.flush();
+    if (!out) {
+      std::error_code ec;
+      std::filesystem::remove(tmp, ec);
+      fail("{}: write failed (--json)", path.string());
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    fail("{}: cannot rename the temporary file into place (--json)", path.string());
+  }
+}
+
+// Zero-shot tasks on the model given by -m (fp32, or one quantized by `lowbit quantize`).
+void run_tasks(const EvalFlags& f) {
+  TaskOptions opts;
+  opts.tasks_dir = f.tasks_dir;
+  opts.limit = f.limit;
+  opts.seed = f.quant.seed;
+  opts.progress = !f.quiet;
+  if (f.no_bos) opts.add_bos = false;
+  const auto names = parse_task_list(f.tasks, opts);
+  // Every task file is parsed before the model loads, so a malformed one fails at once.
+  std::vector<TaskData> tasks;
+  for (const auto& name : names) tasks.push_back(load_task(name, task_file(name, opts)));
+
+  auto m = load_from_flags(f.model);
+  std::vector<TaskResult> results;
+  for (const auto& task : tasks)
+    results.push_back(evaluate_task(*m.model, *m.tokenizer, task, opts));
+
+  fmt::print("{}", format_task_table(results));
+  std::string timing;
+  for (const auto& r : results)
+    timing +=
+        fmt::format("{}{} {:.1f} items/s", timing.empty() ? "" : ", ", r.task, r.items_per_second);
+  fmt::print("\n{} ({} threads): {}\n", f.model.model, thread_pool().size(), timing);
+  std::fflush(stdout);
+  if (!f.json.empty()) {
+    auto j = task_results_json(results);
+    j["model"] = f.model.model;
+    j["quantization"] = m.quant_info;
+    j["limit"] = f.limit;
+    j["seed"] = f.quant.seed;
+    j["bos"] = opts.add_bos.value_or(m.tokenizer->add_bos) && m.tokenizer->bos_id.has_value();
+    j["threads"] = thread_pool().size();
+    write_file_atomic(f.json, j.dump(1) + "\n");
+  }
 }
 
 void run_eval(const EvalFlags& f) {
@@ -98,15 +171,54 @@ void run_eval(const EvalFlags& f) {
 void register_eval(CLI::App& app) {
   auto flags = std::make_shared<EvalFlags>();
   auto* cmd = app.add_subcommand(
-      "eval", "perplexity of a method x bit-width matrix, printed as a Markdown table");
+      "eval",
+      "perplexity of a method x bit-width matrix (-f), or zero-shot task accuracy (--tasks), "
+      "printed as a Markdown table");
   add_model_flags(*cmd, flags->model);
   add_quant_flags(*cmd, flags->quant, false);
-  cmd->add_option("-f,--file", flags->file, "UTF-8 text file for perplexity")->required();
-  cmd->add_option("--methods", flags->methods, "comma-separated methods, e.g. rtn,duquant+gptq");
-  cmd->add_option("--configs", flags->configs, "comma-separated W<b>A<b>[KV<b>][g<group>]");
+  auto* file =
+      cmd->add_option("-f,--file", flags->file, "UTF-8 text file for the perplexity matrix");
+  auto* methods = cmd->add_option("--methods", flags->methods,
+                                  "comma-separated methods, e.g. rtn,duquant+gptq");
+  auto* configs =
+      cmd->add_option("--configs", flags->configs, "comma-separated W<b>A<b>[KV<b>][g<group>]");
   cmd->add_option("--ctx", flags->ctx, "window length L");
   cmd->add_option("--max-windows", flags->max_windows, "first K windows only (0: all)");
-  cmd->callback([flags] { run_eval(*flags); });
+  auto* tasks = cmd->add_option(
+      "--tasks", flags->tasks,
+      "zero-shot tasks on the -m model instead of the matrix: comma-separated piqa, arc_easy, "
+      "arc_challenge, hellaswag, winogrande, boolq, lambada, or all; NAME=FILE reads that file");
+  auto* tasks_dir = cmd->add_option("--tasks-dir", flags->tasks_dir,
+                                    "folder of the task files (default ../shared/data/tasks)");
+  auto* limit = cmd->add_option("--limit", flags->limit,
+                                "evaluate a random subset of N items per task (drawn with "
+                                "--seed, run in file order; 0: all)");
+  auto* json = cmd->add_option("--json", flags->json, "also write the task results as JSON");
+  auto* no_bos = cmd->add_flag("--no-bos", flags->no_bos,
+                               "--tasks: contexts without BOS (lm-evaluation-harness's hf "
+                               "default); default: BOS when the tokenizer adds it");
+  auto* quiet = cmd->add_flag("-q,--quiet", flags->quiet, "no progress bar (--tasks)");
+  cmd->callback([=] {
+    if (tasks->count() > 0) {
+      if (file->count() > 0)
+        fail(
+            "eval: -f (perplexity matrix) and --tasks (zero-shot tasks) cannot be combined; run "
+            "them as two commands");
+      if (methods->count() > 0 || configs->count() > 0)
+        fail(
+            "eval: --methods/--configs belong to the perplexity matrix (-f); --tasks evaluates "
+            "the -m model as it is (quantize it first with `lowbit quantize`)");
+      run_tasks(*flags);
+      return;
+    }
+    if (file->count() == 0)
+      fail(
+          "eval: give -f FILE (perplexity of a method x bit-width matrix) or --tasks LIST "
+          "(zero-shot tasks)");
+    for (const auto* o : {tasks_dir, limit, json, no_bos, quiet})
+      if (o->count() > 0) fail("eval: {} only applies with --tasks", o->get_name());
+    run_eval(*flags);
+  });
 }
 
 }  // namespace lowbit::cli

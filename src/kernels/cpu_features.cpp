@@ -17,7 +17,7 @@
 namespace lowbit::kernels {
 namespace {
 
-constexpr std::array<Isa, 7> kAllIsas = {Isa::kScalar,  Isa::kAvx2,       Isa::kAvx512, Isa::kAvxVnni,
+constexpr std::array<Isa, 7> kAllIsas = {Isa::kScalar,     Isa::kAvx2, Isa::kAvx512, Isa::kAvxVnni,
                                          Isa::kAvx512Vnni, Isa::kNeon, Isa::kNeonDot};
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -38,8 +38,8 @@ CpuFeatures detect() {
   const bool cpu_fma = (ecx >> 12) & 1;
   const bool cpu_f16c = (ecx >> 29) & 1;
   const uint64_t xcr0 = osxsave ? read_xcr0() : 0;
-  const bool os_ymm = (xcr0 & 0x6) == 0x6;     // SSE + AVX state
-  const bool os_zmm = (xcr0 & 0xe6) == 0xe6;   // + opmask, ZMM_Hi256, Hi16_ZMM
+  const bool os_ymm = (xcr0 & 0x6) == 0x6;    // SSE + AVX state
+  const bool os_zmm = (xcr0 & 0xe6) == 0xe6;  // + opmask, ZMM_Hi256, Hi16_ZMM
   f.avx = cpu_avx && os_ymm;
   f.fma = f.avx && cpu_fma;
   f.f16c = f.avx && cpu_f16c;
@@ -85,7 +85,9 @@ uint32_t default_ceiling() {
   const char* env = std::getenv("LOWBIT_ISA");
   if (env == nullptr || *env == '\0') return detected;
   const auto isa = parse_isa(env);
-  if (!isa) fail("LOWBIT_ISA: unknown ISA '{}' (scalar, avx2, avx512, avxvnni, avx512vnni, neon, neondot)", env);
+  if (!isa)
+    fail("LOWBIT_ISA: unknown ISA '{}' (scalar, avx2, avx512, avxvnni, avx512vnni, neon, neondot)",
+         env);
   if (!cpu_supports(*isa)) fail("LOWBIT_ISA: this CPU does not support '{}'", env);
   return isa_features(*isa);
 }
@@ -98,13 +100,20 @@ std::span<const Isa> all_isas() {
 
 std::string_view isa_name(Isa isa) {
   switch (isa) {
-    case Isa::kScalar: return "scalar";
-    case Isa::kAvx2: return "avx2";
-    case Isa::kAvx512: return "avx512";
-    case Isa::kAvxVnni: return "avxvnni";
-    case Isa::kAvx512Vnni: return "avx512vnni";
-    case Isa::kNeon: return "neon";
-    case Isa::kNeonDot: return "neondot";
+    case Isa::kScalar:
+      return "scalar";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kAvx512:
+      return "avx512";
+    case Isa::kAvxVnni:
+      return "avxvnni";
+    case Isa::kAvx512Vnni:
+      return "avx512vnni";
+    case Isa::kNeon:
+      return "neon";
+    case Isa::kNeonDot:
+      return "neondot";
   }
   return "?";
 }
@@ -133,13 +142,20 @@ const CpuFeatures& cpu_features() {
 
 uint32_t isa_features(Isa isa) {
   switch (isa) {
-    case Isa::kScalar: return 0;
-    case Isa::kAvx2: return kFeatAvx2;
-    case Isa::kAvx512: return kFeatAvx2 | kFeatAvx512;
-    case Isa::kAvxVnni: return kFeatAvx2 | kFeatAvxVnni;
-    case Isa::kAvx512Vnni: return kFeatAvx2 | kFeatAvx512 | kFeatAvx512Vnni;
-    case Isa::kNeon: return kFeatNeon;
-    case Isa::kNeonDot: return kFeatNeon | kFeatNeonDot;
+    case Isa::kScalar:
+      return 0;
+    case Isa::kAvx2:
+      return kFeatAvx2;
+    case Isa::kAvx512:
+      return kFeatAvx2 | kFeatAvx512;
+    case Isa::kAvxVnni:
+      return kFeatAvx2 | kFeatAvxVnni;
+    case Isa::kAvx512Vnni:
+      return kFeatAvx2 | kFeatAvx512 | kFeatAvx512Vnni;
+    case Isa::kNeon:
+      return kFeatNeon;
+    case Isa::kNeonDot:
+      return kFeatNeon | kFeatNeonDot;
   }
   return ~0u;
 }
@@ -161,7 +177,8 @@ void force_isa(std::optional<Isa> isa) {
     g_ceiling.store(default_ceiling() | kCeilingSet);
     return;
   }
-  if (!cpu_supports(*isa)) fail("cannot force ISA '{}': this CPU does not support it", isa_name(*isa));
+  if (!cpu_supports(*isa))
+    fail("cannot force ISA '{}': this CPU does not support it", isa_name(*isa));
   g_ceiling.store(isa_features(*isa) | kCeilingSet);
 }
 
@@ -173,6 +190,14 @@ uint32_t isa_ceiling() {
     g_ceiling.store(c);
   }
   return c & ~kCeilingSet;
+}
+
+ScopedIsa::ScopedIsa(Isa isa) : saved_(g_ceiling.load()) {
+  force_isa(isa);
+}
+
+ScopedIsa::~ScopedIsa() {
+  g_ceiling.store(saved_);  // raw, so restoring never re-reads (or fails on) LOWBIT_ISA
 }
 
 Isa select_isa(std::span<const Isa> implemented) {

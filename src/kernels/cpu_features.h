@@ -33,7 +33,7 @@ std::optional<Isa> parse_isa(std::string_view name);
 
 // Feature bits (see isa_features).
 enum CpuFeature : uint32_t {
-  kFeatAvx2 = 1u << 0,  // AVX2 and FMA, with OS support for ymm state
+  kFeatAvx2 = 1u << 0,    // AVX2 and FMA, with OS support for ymm state
   kFeatAvx512 = 1u << 1,  // AVX-512 F, BW, VL, DQ, with OS support for zmm/opmask state
   kFeatAvx512Vnni = 1u << 2,
   kFeatAvxVnni = 1u << 3,
@@ -65,17 +65,21 @@ std::vector<Isa> supported_isas();
 void force_isa(std::optional<Isa> isa);
 // The feature mask kernels may use now.
 uint32_t isa_ceiling();
-// The first of `implemented` (listed best first) allowed under the ceiling and supported by the CPU;
-// `implemented` must end with Isa::kScalar.
+// The first of `implemented` (listed best first) allowed under the ceiling and supported by the
+// CPU; `implemented` must end with Isa::kScalar.
 Isa select_isa(std::span<const Isa> implemented);
 
-// Forces an ISA for the lifetime of the guard (tests, benchmarks).
+// Forces an ISA for the lifetime of the guard (tests, benchmarks), then restores the ceiling that
+// was in effect before (guards nest).
 class ScopedIsa {
  public:
-  explicit ScopedIsa(Isa isa) { force_isa(isa); }
-  ~ScopedIsa() { force_isa(std::nullopt); }
+  explicit ScopedIsa(Isa isa);
+  ~ScopedIsa();
   ScopedIsa(const ScopedIsa&) = delete;
   ScopedIsa& operator=(const ScopedIsa&) = delete;
+
+ private:
+  uint32_t saved_;
 };
 
 }  // namespace lowbit::kernels

@@ -43,7 +43,7 @@ struct PackedArgs {
 //   acc_g = sum over k in group g of a[i][k] * (u[j][k] - z[j][g])        (int32, exact)
 //   y = 0; for g in order: y = fma(float(acc_g), sa[i] * s[j][g], y);  y = y + bias[j]
 struct QgemmArgs {
-  const int8_t* a;        // m x lda int8 activations, zero past k up to k_padded
+  const int8_t* a;  // m x lda int8 activations, zero past k up to k_padded
   size_t lda;
   const float* a_scales;  // m
   const int32_t* a_sums;  // m x groups: sum of a over each group (for the zero-point term)

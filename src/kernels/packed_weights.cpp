@@ -60,8 +60,8 @@ void validate_layout(const PackedLayout& l) {
     fail("packed weights: group size {} must be a multiple of {} (or the whole row of {})",
          l.group_size, kPackKAlign, l.k);
   if (l.group_size > kMaxGroupSize)
-    fail("packed weights: group of {} values exceeds the int32 accumulation bound {}",
-         l.group_size, kMaxGroupSize);
+    fail("packed weights: group of {} values exceeds the int32 accumulation bound {}", l.group_size,
+         kMaxGroupSize);
   const int levels = 1 << l.bits;
   if (!l.asymmetric && (l.zero < 0 || l.zero >= levels))
     fail("packed weights: symmetric zero point {} outside [0, {})", l.zero, levels);
@@ -85,7 +85,8 @@ size_t PackedLayout::total_bytes() const {
 }
 
 PackedWeightsView PackedWeightsView::parse(std::span<const std::byte> blob) {
-  if (blob.size() < kHeaderBytes) fail("packed weights: blob of {} bytes has no header", blob.size());
+  if (blob.size() < kHeaderBytes)
+    fail("packed weights: blob of {} bytes has no header", blob.size());
   if (std::memcmp(blob.data(), kMagic.data(), kMagic.size()) != 0)
     fail("packed weights: bad magic (not a lowbit packed matrix, or an unsupported layout)");
   PackedLayout l;
@@ -184,7 +185,8 @@ PackedWeights pack_weights(std::span<const uint8_t> codes, size_t n, size_t k, i
     fail("pack_weights: {} zero points for {} rows x {} groups", zeros.size(), n, groups);
   const int levels = 1 << bits;
   for (size_t i = 0; i < codes.size(); ++i)
-    if (codes[i] >= levels) fail("pack_weights: code {} at {} does not fit {} bits", codes[i], i, bits);
+    if (codes[i] >= levels)
+      fail("pack_weights: code {} at {} does not fit {} bits", codes[i], i, bits);
   for (size_t i = 0; i < zeros.size(); ++i)
     if (zeros[i] >= levels)
       fail("pack_weights: zero point {} at {} does not fit {} bits", zeros[i], i, bits);

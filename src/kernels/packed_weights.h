@@ -32,7 +32,7 @@
 
 namespace lowbit::kernels {
 
-inline constexpr size_t kPackRows = 16;       // rows per block
+inline constexpr size_t kPackRows = 16;        // rows per block
 inline constexpr size_t kPackChunkBytes = 64;  // bytes per (block, chunk)
 inline constexpr size_t kPackKAlign = 8;       // k is padded to this
 // Integer accumulation bound: |sum of a * (u - z)| over a group must fit int32 in every kernel
@@ -44,7 +44,7 @@ struct PackedLayout {
   bool asymmetric = false;  // zero point per (row, group)
   int zero = 8;             // the shared zero point when symmetric
   size_t n = 0, k = 0;
-  size_t group_size = 0;    // k-values per scale; equals k for one scale per row
+  size_t group_size = 0;  // k-values per scale; equals k for one scale per row
 
   size_t k_per_chunk() const { return bits == 4 ? 8 : 4; }
   size_t k_padded() const { return (k + kPackKAlign - 1) / kPackKAlign * kPackKAlign; }
@@ -71,9 +71,9 @@ class PackedWeightsView {
   size_t n() const { return layout_.n; }
   size_t k() const { return layout_.k; }
   std::span<const std::byte> blob() const { return blob_; }
-  const uint8_t* codes() const;   // codes section
+  const uint8_t* codes() const;     // codes section
   const std::byte* scales() const;  // fp32, possibly unaligned (read with memcpy / loadu)
-  const uint8_t* zeros() const;   // nullptr when symmetric
+  const uint8_t* zeros() const;     // nullptr when symmetric
 
   float scale(size_t row, size_t group) const;
   int zero(size_t row, size_t group) const;

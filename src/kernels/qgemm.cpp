@@ -76,7 +76,8 @@ detail::PackedArgs packed_args(const PackedWeightsView& w) {
 
 void check_output(const char* what, size_t m, size_t n, std::span<const float> bias,
                   std::span<float> y, size_t ldy) {
-  if (!bias.empty() && bias.size() != n) fail("{}: bias of {} for {} outputs", what, bias.size(), n);
+  if (!bias.empty() && bias.size() != n)
+    fail("{}: bias of {} for {} outputs", what, bias.size(), n);
   if (ldy < n) fail("{}: output stride {} < {} outputs", what, ldy, n);
   if (m > 0 && y.size() < (m - 1) * ldy + n)
     fail("{}: output of {} floats for {} rows of stride {}", what, y.size(), m, ldy);

@@ -155,7 +155,7 @@ TEST(CliQuantize, QuantizedModelRunsEverywhere) {
   std::string text;
   for (int i = 0; i < 60; ++i) text += "Once upon a time there was a little girl. ";
   testing::write_file(dir / "t.txt", text);
-  const auto m = "'" + (dir / "m").string() + "'", out = "'" + (dir / "out.lowbit").string() + "'";
+  const auto m = q(dir / "m"), out = q(dir / "out.lowbit");
   auto r =
       testing::run_lowbit("quantize -q -m " + m + " -o " + out +
                           " --method duquant+rtn --duquant-block 16 --wbits 4 --abits 8 --calib '" +
@@ -180,7 +180,7 @@ TEST(CliQuantize, QuantizedModelRunsEverywhere) {
 TEST(CliBench, MeasuresEveryFormatInItsOwnProcess) {
   testing::TempDir dir;
   testing::write_tiny_checkpoint(dir / "m", {});
-  const auto m = "'" + (dir / "m").string() + "'";
+  const auto m = q(dir / "m");
   auto r = testing::run_lowbit("bench -m " + m +
                                " --formats FP32,W4A8,W8A8,W4A16 --prompt 16 --decode 2 --reps 1");
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <bit>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -149,6 +150,61 @@ void write_tiny_checkpoint(const fs::path& dir, const TinyModelSpec& spec) {
   write_file(dir / "model.safetensors", safetensors_bytes(tiny_tensors(spec)));
   fs::copy_file(shared_dir() / "models/stories260K/tok512.bin", dir / "tokenizer.bin",
                 fs::copy_options::overwrite_existing);
+}
+
+void write_bigram_checkpoint(const fs::path& dir, const std::vector<int>& token_class,
+                             const std::vector<std::vector<float>>& class_logits) {
+  TinyModelSpec spec;
+  spec.vocab = static_cast<int>(token_class.size());
+  spec.tied = false;
+  const auto dim = static_cast<size_t>(spec.dim), vocab = token_class.size();
+  auto tensors = tiny_tensors(spec);
+  auto zeros = [](const RawTensor& t) {
+    size_t n = 1;
+    for (auto d : t.shape) n *= static_cast<size_t>(d);
+    return f32_tensor(t.shape, std::vector<float>(n, 0.0f));
+  };
+  for (int l = 0; l < spec.layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    for (const char* name : {"self_attn.o_proj.weight", "mlp.down_proj.weight"})
+      tensors[p + name] = zeros(tensors[p + name]);
+  }
+  // Embedding of t: e_{class}; the final RMSNorm scales it by 1 / sqrt(1/dim + eps), which the
+  // head undoes, so logits[v] = class_logits[class][v].
+  std::vector<float> embed(vocab * dim, 0.0f), head(vocab * dim, 0.0f);
+  for (size_t t = 0; t < vocab; ++t) embed[t * dim + static_cast<size_t>(token_class[t])] = 1.0f;
+  const double undo = std::sqrt(1.0 / static_cast<double>(dim) + 1e-5);
+  for (size_t c = 0; c < class_logits.size(); ++c)
+    for (size_t v = 0; v < vocab; ++v)
+      head[v * dim + c] = static_cast<float>(class_logits[c][v] * undo);
+  const auto d = static_cast<int64_t>(dim), n = static_cast<int64_t>(vocab);
+  tensors["model.embed_tokens.weight"] = f32_tensor({n, d}, embed);
+  tensors["lm_head.weight"] = f32_tensor({n, d}, head);
+  tensors["model.norm.weight"] = f32_tensor({d}, std::vector<float>(dim, 1.0f));
+  fs::create_directories(dir);
+  write_file(dir / "config.json", tiny_config(spec).dump(2));
+  write_file(dir / "model.safetensors", safetensors_bytes(tensors));
+  fs::copy_file(shared_dir() / "models/stories260K/tok512.bin", dir / "tokenizer.bin",
+                fs::copy_options::overwrite_existing);
+}
+
+ByteTokenizer::ByteTokenizer() {
+  bos_id = 1;
+  eos_id = 2;
+  add_bos = true;
+}
+
+std::vector<int32_t> ByteTokenizer::encode(std::string_view text) const {
+  std::vector<int32_t> ids;
+  for (char c : text) ids.push_back(id(c));
+  return ids;
+}
+
+std::string ByteTokenizer::decode(std::span<const int32_t> ids) const {
+  std::string out;
+  for (int32_t i : ids)
+    if (i >= 3) out += static_cast<char>(i - 3);
+  return out;
 }
 
 CommandResult run_lowbit(const std::string& args) {

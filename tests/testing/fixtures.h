@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/tokenizer.h"
+
 namespace lowbit::testing {
 
 std::filesystem::path shared_dir();
@@ -55,6 +57,24 @@ nlohmann::json tiny_config(const TinyModelSpec& spec);
 std::map<std::string, RawTensor> tiny_tensors(const TinyModelSpec& spec);
 // config.json + model.safetensors + a copy of the Llama-2 tokenizer.model.
 void write_tiny_checkpoint(const std::filesystem::path& dir, const TinyModelSpec& spec);
+
+// A checkpoint with known next-token probabilities: the logits after token t are
+// class_logits[token_class[t]] (every o_proj and down_proj is zero, so the residual stream is the
+// token's embedding, a one-hot vector picking its class). Vocabulary size = token_class.size();
+// each class_logits row has that many entries; at most 32 classes. A copy of tok512.bin makes it
+// loadable; pair it with ByteTokenizer.
+void write_bigram_checkpoint(const std::filesystem::path& dir, const std::vector<int>& token_class,
+                             const std::vector<std::vector<float>>& class_logits);
+
+// Bytes as tokens: id = 3 + byte, BOS 1, EOS 2; prompts start with BOS.
+class ByteTokenizer : public Tokenizer {
+ public:
+  ByteTokenizer();
+  std::vector<int32_t> encode(std::string_view text) const override;
+  std::string decode(std::span<const int32_t> ids) const override;
+  int32_t vocab_size() const override { return 259; }
+  static int32_t id(char byte) { return 3 + static_cast<unsigned char>(byte); }
+};
 
 // Runs `lowbit ARGS`; captures exit code, stdout and stderr.
 struct CommandResult {

@@ -51,8 +51,8 @@ void tile(const QgemmArgs& p, size_t row0, size_t unit0) {
   for (size_t g = 0; g < w.groups; ++g) {
     const size_t c0 = g * w.chunks_per_group, c1 = min_size(c0 + w.chunks_per_group, w.chunks);
     __m256i acc[MR][NU];
-    LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int u = 0; u < NU; ++u) acc[r][u] =
-        _mm256_setzero_si256();
+    LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int u = 0; u < NU; ++u)
+        acc[r][u] = _mm256_setzero_si256();
     if constexpr (kBits == 4) {
       for (size_t cb = c0; cb < c1; cb += 4) {
         const size_t ce = min_size(cb + 4, c1);
@@ -69,8 +69,8 @@ void tile(const QgemmArgs& p, size_t row0, size_t unit0) {
           LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
             const __m256i al = broadcast4(a[r] + c * 8), ah = broadcast4(a[r] + c * 8 + 4);
             LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
-              const __m256i t =
-                  _mm256_add_epi16(_mm256_maddubs_epi16(lo[u], al), _mm256_maddubs_epi16(hi[u], ah));
+              const __m256i t = _mm256_add_epi16(_mm256_maddubs_epi16(lo[u], al),
+                                                 _mm256_maddubs_epi16(hi[u], ah));
               acc16[r][u] = _mm256_add_epi16(acc16[r][u], t);
             }
           }
@@ -131,10 +131,14 @@ void tile(const QgemmArgs& p, size_t row0, size_t unit0) {
 template <int kBits, bool kAsym>
 void tile_rows(const QgemmArgs& p, size_t rows, size_t row0, size_t unit) {
   switch (rows) {
-    case 1: return tile<kBits, kAsym, 1, 1>(p, row0, unit);
-    case 2: return tile<kBits, kAsym, 2, 1>(p, row0, unit);
-    case 3: return tile<kBits, kAsym, 3, 1>(p, row0, unit);
-    default: return tile<kBits, kAsym, 4, 1>(p, row0, unit);
+    case 1:
+      return tile<kBits, kAsym, 1, 1>(p, row0, unit);
+    case 2:
+      return tile<kBits, kAsym, 2, 1>(p, row0, unit);
+    case 3:
+      return tile<kBits, kAsym, 3, 1>(p, row0, unit);
+    default:
+      return tile<kBits, kAsym, 4, 1>(p, row0, unit);
   }
 }
 

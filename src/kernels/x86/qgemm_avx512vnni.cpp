@@ -4,13 +4,14 @@
 // unsigned operand (codes u = q - qmin, no conversion) and the activations, broadcast 4 bytes at a
 // time, the signed one; the zero point is removed once per group as z * sum(a).
 //
-// int4: the low nibbles (k 0..3 of the chunk) are `v & 0x0f`; the high nibbles (k 4..7) are taken
-// as `v & 0xf0` = 16 u, which saves the shift: that accumulator is divided by 16 (exactly, it is a
-// multiple of 16) at the end of the group. |16 u a| sums stay inside int32 for groups up to
+// int4: the low nibbles (k 0..3 of the chunk) are `v & 0x0f`, the high nibbles (k 4..7)
+// `(v >> 4) & 0x0f`. In the GEMV, which keeps the high nibbles' sums apart, they are taken as
+// `v & 0xf0` = 16 u instead, saving the shift: that accumulator is divided by 16 (exactly, it is a
+// multiple of 16) at the end of the group; |16 u a| sums stay inside int32 for groups up to
 // kMaxGroupSize.
 //
-// Register tiles: GEMM 8 rows x 16 outputs (16 int32 accumulators, 8 fp32 ones), GEMV (m = 1)
-// 1 row x 64 outputs (four independent weight streams).
+// Register tiles: GEMM 8 rows x 16 outputs (8 int32 accumulators, 8 fp32 ones), GEMV (m = 1)
+// 1 row x 64 outputs (four independent weight streams, two accumulators each).
 // GCC 12 reports the _mm512_undefined_* placeholders inside its own AVX-512 intrinsics as
 // (maybe-)uninitialized wherever they are inlined (GCC PR 105593, fixed in 13); the diagnostic is
 // attributed to the header, so it is silenced for the header alone.
@@ -39,6 +40,10 @@ inline __m512i broadcast4(const int8_t* p) {
 
 template <int kBits, bool kAsym, int MR, int NB>
 void tile(const QgemmArgs& p, size_t row0, size_t blk0) {
+  // Small tiles (the GEMV) split each output's sum over two accumulators so enough independent
+  // vpdpbusd chains are in flight; big tiles have enough chains and need the registers (with 24+
+  // accumulators GCC starts shuffling them between registers every iteration).
+  constexpr bool kSplit = MR * NB < 8;
   const PackedArgs& w = p.w;
   const int8_t* a[MR];
   LOWBIT_UNROLL for (int r = 0; r < MR; ++r) a[r] = p.a + (row0 + r) * p.lda;
@@ -49,14 +54,15 @@ void tile(const QgemmArgs& p, size_t row0, size_t blk0) {
   LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int b = 0; b < NB; ++b) y[r][b] =
       _mm512_setzero_ps();
   const __m512i low4 = _mm512_set1_epi8(0x0f);
-  const __m512i high4 = _mm512_set1_epi8(static_cast<char>(0xf0));
+  [[maybe_unused]] const __m512i high4 = _mm512_set1_epi8(static_cast<char>(0xf0));
 
   for (size_t g = 0; g < w.groups; ++g) {
     const size_t c0 = g * w.chunks_per_group, c1 = min_size(c0 + w.chunks_per_group, w.chunks);
-    __m512i acc0[MR][NB], acc1[MR][NB];
+    __m512i acc0[MR][NB];
+    [[maybe_unused]] __m512i acc1[MR][NB];
     LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
       acc0[r][b] = _mm512_setzero_si512();
-      acc1[r][b] = _mm512_setzero_si512();
+      if constexpr (kSplit) acc1[r][b] = _mm512_setzero_si512();
     }
     if constexpr (kBits == 4) {
       for (size_t c = c0; c < c1; ++c) {
@@ -64,34 +70,45 @@ void tile(const QgemmArgs& p, size_t row0, size_t blk0) {
         LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
           const __m512i v = _mm512_loadu_si512(wb[b] + c * 64);
           lo[b] = _mm512_and_si512(v, low4);
-          hi[b] = _mm512_and_si512(v, high4);
+          hi[b] = kSplit ? _mm512_and_si512(v, high4)  // 16 u: rescaled once per group
+                         : _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
         }
         LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
           const __m512i al = broadcast4(a[r] + c * 8), ah = broadcast4(a[r] + c * 8 + 4);
           LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
             acc0[r][b] = _mm512_dpbusd_epi32(acc0[r][b], lo[b], al);
-            acc1[r][b] = _mm512_dpbusd_epi32(acc1[r][b], hi[b], ah);
+            if constexpr (kSplit)
+              acc1[r][b] = _mm512_dpbusd_epi32(acc1[r][b], hi[b], ah);
+            else
+              acc0[r][b] = _mm512_dpbusd_epi32(acc0[r][b], hi[b], ah);
           }
         }
       }
+      if constexpr (kSplit)
+        LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int b = 0; b < NB; ++b)
+            acc0[r][b] = _mm512_add_epi32(acc0[r][b], _mm512_srai_epi32(acc1[r][b], 4));
     } else {
-      // Two chunks per step into two accumulators: halves the dependency chains.
       size_t c = c0;
-      for (; c + 2 <= c1; c += 2) {
-        __m512i v0[NB], v1[NB];
-        LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
-          v0[b] = _mm512_loadu_si512(wb[b] + c * 64);
-          v1[b] = _mm512_loadu_si512(wb[b] + c * 64 + 64);
-        }
-        LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
-          const __m512i x0 = broadcast4(a[r] + c * 4), x1 = broadcast4(a[r] + c * 4 + 4);
+      if constexpr (kSplit) {
+        // Two chunks per step into two accumulators: halves the dependency chains.
+        for (; c + 2 <= c1; c += 2) {
+          __m512i v0[NB], v1[NB];
           LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
-            acc0[r][b] = _mm512_dpbusd_epi32(acc0[r][b], v0[b], x0);
-            acc1[r][b] = _mm512_dpbusd_epi32(acc1[r][b], v1[b], x1);
+            v0[b] = _mm512_loadu_si512(wb[b] + c * 64);
+            v1[b] = _mm512_loadu_si512(wb[b] + c * 64 + 64);
+          }
+          LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
+            const __m512i x0 = broadcast4(a[r] + c * 4), x1 = broadcast4(a[r] + c * 4 + 4);
+            LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
+              acc0[r][b] = _mm512_dpbusd_epi32(acc0[r][b], v0[b], x0);
+              acc1[r][b] = _mm512_dpbusd_epi32(acc1[r][b], v1[b], x1);
+            }
           }
         }
+        LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int b = 0; b < NB; ++b)
+            acc0[r][b] = _mm512_add_epi32(acc0[r][b], acc1[r][b]);
       }
-      if (c < c1) {
+      for (; c < c1; ++c) {
         __m512i v0[NB];
         LOWBIT_UNROLL for (int b = 0; b < NB; ++b) v0[b] = _mm512_loadu_si512(wb[b] + c * 64);
         LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
@@ -109,8 +126,7 @@ void tile(const QgemmArgs& p, size_t row0, size_t blk0) {
       if constexpr (kAsym)
         zv = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.zeros + gi)));
       LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
-        __m512i s = kBits == 4 ? _mm512_add_epi32(acc0[r][b], _mm512_srai_epi32(acc1[r][b], 4))
-                               : _mm512_add_epi32(acc0[r][b], acc1[r][b]);
+        __m512i s = acc0[r][b];
         const int32_t asum = p.a_sums[(row0 + r) * w.groups + g];
         if constexpr (kAsym)
           s = _mm512_sub_epi32(s, _mm512_mullo_epi32(zv, _mm512_set1_epi32(asum)));
@@ -137,14 +153,22 @@ void tile(const QgemmArgs& p, size_t row0, size_t blk0) {
 template <int kBits, bool kAsym>
 void tile_rows(const QgemmArgs& p, size_t rows, size_t row0, size_t blk) {
   switch (rows) {
-    case 1: return tile<kBits, kAsym, 1, 1>(p, row0, blk);
-    case 2: return tile<kBits, kAsym, 2, 1>(p, row0, blk);
-    case 3: return tile<kBits, kAsym, 3, 1>(p, row0, blk);
-    case 4: return tile<kBits, kAsym, 4, 1>(p, row0, blk);
-    case 5: return tile<kBits, kAsym, 5, 1>(p, row0, blk);
-    case 6: return tile<kBits, kAsym, 6, 1>(p, row0, blk);
-    case 7: return tile<kBits, kAsym, 7, 1>(p, row0, blk);
-    default: return tile<kBits, kAsym, 8, 1>(p, row0, blk);
+    case 1:
+      return tile<kBits, kAsym, 1, 1>(p, row0, blk);
+    case 2:
+      return tile<kBits, kAsym, 2, 1>(p, row0, blk);
+    case 3:
+      return tile<kBits, kAsym, 3, 1>(p, row0, blk);
+    case 4:
+      return tile<kBits, kAsym, 4, 1>(p, row0, blk);
+    case 5:
+      return tile<kBits, kAsym, 5, 1>(p, row0, blk);
+    case 6:
+      return tile<kBits, kAsym, 6, 1>(p, row0, blk);
+    case 7:
+      return tile<kBits, kAsym, 7, 1>(p, row0, blk);
+    default:
+      return tile<kBits, kAsym, 8, 1>(p, row0, blk);
   }
 }
 
@@ -154,15 +178,20 @@ void run(const QgemmArgs& p, size_t b0, size_t b1) {
     size_t b = b0;
     for (; b + 4 <= b1; b += 4) tile<kBits, kAsym, 1, 4>(p, 0, b);
     switch (b1 - b) {
-      case 3: return tile<kBits, kAsym, 1, 3>(p, 0, b);
-      case 2: return tile<kBits, kAsym, 1, 2>(p, 0, b);
-      case 1: return tile<kBits, kAsym, 1, 1>(p, 0, b);
-      default: return;
+      case 3:
+        return tile<kBits, kAsym, 1, 3>(p, 0, b);
+      case 2:
+        return tile<kBits, kAsym, 1, 2>(p, 0, b);
+      case 1:
+        return tile<kBits, kAsym, 1, 1>(p, 0, b);
+      default:
+        return;
     }
   }
   // Panels of blocks whose weights stay in L2 are swept by every row tile before moving on; the
   // row tile's activations (8 rows) stay in L1 across the panel.
-  const size_t panel = p.w.block_bytes >= (size_t{256} << 10) ? 1 : (size_t{256} << 10) / p.w.block_bytes;
+  const size_t panel =
+      p.w.block_bytes >= (size_t{256} << 10) ? 1 : (size_t{256} << 10) / p.w.block_bytes;
   for (size_t pb = b0; pb < b1; pb += panel) {
     const size_t pe = min_size(b1, pb + panel);
     for (size_t r = 0; r < p.m; r += 8) {

@@ -1,7 +1,8 @@
 // Integer GEMM with AVX-VNNI (compiled with -mavx2 -mfma -mavxvnni): vpdpbusd on ymm, for CPUs with
 // VNNI but without AVX-512 (Alder Lake and later client cores). A ymm holds half a packed chunk
 // (8 output rows x 4 k bytes); the algebra is that of qgemm_avx512vnni.cpp: unsigned codes times
-// broadcast signed activations, high int4 nibbles taken as 16 u, zero point removed per group.
+// broadcast signed activations, zero point removed per group. Tiles: 4 rows x 8 outputs (GEMM),
+// 1 row x 16 outputs (GEMV).
 #include <immintrin.h>
 
 #include "kernels/kernel_variants.h"
@@ -29,6 +30,8 @@ inline __m256i lane_mask(size_t valid) {
 // MR rows x NU units of 8 outputs; unit u is half u % 2 of block u / 2.
 template <int kBits, bool kAsym, int MR, int NU>
 void tile(const QgemmArgs& p, size_t row0, size_t unit0) {
+  // As in qgemm_avx512vnni.cpp: split accumulators (and the 16 u trick) only for small tiles.
+  constexpr bool kSplit = MR * NU < 4;
   const PackedArgs& w = p.w;
   const int8_t* a[MR];
   LOWBIT_UNROLL for (int r = 0; r < MR; ++r) a[r] = p.a + (row0 + r) * p.lda;
@@ -40,14 +43,15 @@ void tile(const QgemmArgs& p, size_t row0, size_t unit0) {
   LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int u = 0; u < NU; ++u) y[r][u] =
       _mm256_setzero_ps();
   const __m256i low4 = _mm256_set1_epi8(0x0f);
-  const __m256i high4 = _mm256_set1_epi8(static_cast<char>(0xf0));
+  [[maybe_unused]] const __m256i high4 = _mm256_set1_epi8(static_cast<char>(0xf0));
 
   for (size_t g = 0; g < w.groups; ++g) {
     const size_t c0 = g * w.chunks_per_group, c1 = min_size(c0 + w.chunks_per_group, w.chunks);
-    __m256i acc0[MR][NU], acc1[MR][NU];
+    __m256i acc0[MR][NU];
+    [[maybe_unused]] __m256i acc1[MR][NU];
     LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
       acc0[r][u] = _mm256_setzero_si256();
-      acc1[r][u] = _mm256_setzero_si256();
+      if constexpr (kSplit) acc1[r][u] = _mm256_setzero_si256();
     }
     if constexpr (kBits == 4) {
       for (size_t c = c0; c < c1; ++c) {
@@ -55,33 +59,44 @@ void tile(const QgemmArgs& p, size_t row0, size_t unit0) {
         LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
           const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb[u] + c * 64));
           lo[u] = _mm256_and_si256(v, low4);
-          hi[u] = _mm256_and_si256(v, high4);
+          hi[u] = kSplit ? _mm256_and_si256(v, high4)  // 16 u: rescaled once per group
+                         : _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
         }
         LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
           const __m256i al = broadcast4(a[r] + c * 8), ah = broadcast4(a[r] + c * 8 + 4);
           LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
             acc0[r][u] = _mm256_dpbusd_avx_epi32(acc0[r][u], lo[u], al);
-            acc1[r][u] = _mm256_dpbusd_avx_epi32(acc1[r][u], hi[u], ah);
+            if constexpr (kSplit)
+              acc1[r][u] = _mm256_dpbusd_avx_epi32(acc1[r][u], hi[u], ah);
+            else
+              acc0[r][u] = _mm256_dpbusd_avx_epi32(acc0[r][u], hi[u], ah);
           }
         }
       }
+      if constexpr (kSplit)
+        LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int u = 0; u < NU; ++u)
+            acc0[r][u] = _mm256_add_epi32(acc0[r][u], _mm256_srai_epi32(acc1[r][u], 4));
     } else {
       size_t c = c0;
-      for (; c + 2 <= c1; c += 2) {
-        __m256i v0[NU], v1[NU];
-        LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
-          v0[u] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb[u] + c * 64));
-          v1[u] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb[u] + c * 64 + 64));
-        }
-        LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
-          const __m256i x0 = broadcast4(a[r] + c * 4), x1 = broadcast4(a[r] + c * 4 + 4);
+      if constexpr (kSplit) {
+        for (; c + 2 <= c1; c += 2) {
+          __m256i v0[NU], v1[NU];
           LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
-            acc0[r][u] = _mm256_dpbusd_avx_epi32(acc0[r][u], v0[u], x0);
-            acc1[r][u] = _mm256_dpbusd_avx_epi32(acc1[r][u], v1[u], x1);
+            v0[u] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb[u] + c * 64));
+            v1[u] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb[u] + c * 64 + 64));
+          }
+          LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
+            const __m256i x0 = broadcast4(a[r] + c * 4), x1 = broadcast4(a[r] + c * 4 + 4);
+            LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
+              acc0[r][u] = _mm256_dpbusd_avx_epi32(acc0[r][u], v0[u], x0);
+              acc1[r][u] = _mm256_dpbusd_avx_epi32(acc1[r][u], v1[u], x1);
+            }
           }
         }
+        LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int u = 0; u < NU; ++u)
+            acc0[r][u] = _mm256_add_epi32(acc0[r][u], acc1[r][u]);
       }
-      if (c < c1) {
+      for (; c < c1; ++c) {
         __m256i v0[NU];
         LOWBIT_UNROLL for (int u = 0; u < NU; ++u) v0[u] =
             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb[u] + c * 64));
@@ -99,8 +114,7 @@ void tile(const QgemmArgs& p, size_t row0, size_t unit0) {
       if constexpr (kAsym)
         zv = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.zeros + gi)));
       LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
-        __m256i s = kBits == 4 ? _mm256_add_epi32(acc0[r][u], _mm256_srai_epi32(acc1[r][u], 4))
-                               : _mm256_add_epi32(acc0[r][u], acc1[r][u]);
+        __m256i s = acc0[r][u];
         const int32_t asum = p.a_sums[(row0 + r) * w.groups + g];
         if constexpr (kAsym)
           s = _mm256_sub_epi32(s, _mm256_mullo_epi32(zv, _mm256_set1_epi32(asum)));
@@ -128,10 +142,14 @@ void tile(const QgemmArgs& p, size_t row0, size_t unit0) {
 template <int kBits, bool kAsym>
 void tile_rows(const QgemmArgs& p, size_t rows, size_t row0, size_t unit) {
   switch (rows) {
-    case 1: return tile<kBits, kAsym, 1, 1>(p, row0, unit);
-    case 2: return tile<kBits, kAsym, 2, 1>(p, row0, unit);
-    case 3: return tile<kBits, kAsym, 3, 1>(p, row0, unit);
-    default: return tile<kBits, kAsym, 4, 1>(p, row0, unit);
+    case 1:
+      return tile<kBits, kAsym, 1, 1>(p, row0, unit);
+    case 2:
+      return tile<kBits, kAsym, 2, 1>(p, row0, unit);
+    case 3:
+      return tile<kBits, kAsym, 3, 1>(p, row0, unit);
+    default:
+      return tile<kBits, kAsym, 4, 1>(p, row0, unit);
   }
 }
 

@@ -61,7 +61,8 @@ void tile(const QgemmF32Args& p, size_t row0, size_t unit0) {
     LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
       const size_t gi = (((unit0 + u) / 2) * w.groups + g) * 16 + ((unit0 + u) % 2) * 8;
       if constexpr (kAsym)
-        zv[u] = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.zeros + gi)));
+        zv[u] =
+            _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.zeros + gi)));
       else
         zv[u] = _mm256_set1_epi32(w.zero);
       LOWBIT_UNROLL for (int r = 0; r < MR; ++r) acc[r][u] = _mm256_setzero_ps();
@@ -128,10 +129,14 @@ void tile(const QgemmF32Args& p, size_t row0, size_t unit0) {
 template <int kBits, bool kAsym>
 void tile_rows(const QgemmF32Args& p, size_t rows, size_t row0, size_t unit) {
   switch (rows) {
-    case 1: return tile<kBits, kAsym, 1, 1>(p, row0, unit);
-    case 2: return tile<kBits, kAsym, 2, 1>(p, row0, unit);
-    case 3: return tile<kBits, kAsym, 3, 1>(p, row0, unit);
-    default: return tile<kBits, kAsym, 4, 1>(p, row0, unit);
+    case 1:
+      return tile<kBits, kAsym, 1, 1>(p, row0, unit);
+    case 2:
+      return tile<kBits, kAsym, 2, 1>(p, row0, unit);
+    case 3:
+      return tile<kBits, kAsym, 3, 1>(p, row0, unit);
+    default:
+      return tile<kBits, kAsym, 4, 1>(p, row0, unit);
   }
 }
 

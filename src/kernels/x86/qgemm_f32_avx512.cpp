@@ -5,8 +5,8 @@
 // low 4 bits of each index lane, so one shift and one vpermps from a 16-entry table of
 // float(u - z) expand 16 codes (asymmetric zeros differ per row: the table holds float(u) and
 // float(z) is subtracted). int8: shift, mask the byte, subtract z, convert. u - z is exact in
-// fp32 either way. The operation order per output is the scalar reference's (fma over k within a group,
-// then one fma by the group scale), so the results match it bit for bit.
+// fp32 either way. The operation order per output is the scalar reference's (fma over k within a
+// group, then one fma by the group scale), so the results match it bit for bit.
 //
 // Register tiles: 8 rows x 16 outputs for m > 1 (the code expansion is shared by 8 rows), 1 row x
 // 128 outputs for m = 1.
@@ -72,8 +72,7 @@ void tile(const QgemmF32Args& p, size_t row0, size_t blk0) {
   __m512 y[MR][NB];
   LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int b = 0; b < NB; ++b) y[r][b] =
       _mm512_setzero_ps();
-  const __m512 codes16 =
-      _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512 codes16 = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512 table =
       kAsym ? codes16 : _mm512_sub_ps(codes16, _mm512_set1_ps(static_cast<float>(w.zero)));
 
@@ -85,7 +84,8 @@ void tile(const QgemmF32Args& p, size_t row0, size_t blk0) {
     LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
       const size_t gi = ((blk0 + b) * w.groups + g) * 16;
       if constexpr (kAsym)
-        zv[b] = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.zeros + gi)));
+        zv[b] =
+            _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.zeros + gi)));
       else
         zv[b] = _mm512_set1_epi32(w.zero);
       zf[b] = _mm512_cvtepi32_ps(zv[b]);
@@ -153,14 +153,22 @@ void tile(const QgemmF32Args& p, size_t row0, size_t blk0) {
 template <int kBits, bool kAsym>
 void tile_rows(const QgemmF32Args& p, size_t rows, size_t row0, size_t blk) {
   switch (rows) {
-    case 1: return tile<kBits, kAsym, 1, 1>(p, row0, blk);
-    case 2: return tile<kBits, kAsym, 2, 1>(p, row0, blk);
-    case 3: return tile<kBits, kAsym, 3, 1>(p, row0, blk);
-    case 4: return tile<kBits, kAsym, 4, 1>(p, row0, blk);
-    case 5: return tile<kBits, kAsym, 5, 1>(p, row0, blk);
-    case 6: return tile<kBits, kAsym, 6, 1>(p, row0, blk);
-    case 7: return tile<kBits, kAsym, 7, 1>(p, row0, blk);
-    default: return tile<kBits, kAsym, 8, 1>(p, row0, blk);
+    case 1:
+      return tile<kBits, kAsym, 1, 1>(p, row0, blk);
+    case 2:
+      return tile<kBits, kAsym, 2, 1>(p, row0, blk);
+    case 3:
+      return tile<kBits, kAsym, 3, 1>(p, row0, blk);
+    case 4:
+      return tile<kBits, kAsym, 4, 1>(p, row0, blk);
+    case 5:
+      return tile<kBits, kAsym, 5, 1>(p, row0, blk);
+    case 6:
+      return tile<kBits, kAsym, 6, 1>(p, row0, blk);
+    case 7:
+      return tile<kBits, kAsym, 7, 1>(p, row0, blk);
+    default:
+      return tile<kBits, kAsym, 8, 1>(p, row0, blk);
   }
 }
 
@@ -175,7 +183,8 @@ void run(const QgemmF32Args& p, size_t b0, size_t b1) {
     for (; b < b1; ++b) tile<kBits, kAsym, 1, 1>(p, 0, b);
     return;
   }
-  const size_t panel = p.w.block_bytes >= (size_t{256} << 10) ? 1 : (size_t{256} << 10) / p.w.block_bytes;
+  const size_t panel =
+      p.w.block_bytes >= (size_t{256} << 10) ? 1 : (size_t{256} << 10) / p.w.block_bytes;
   for (size_t pb = b0; pb < b1; pb += panel) {
     const size_t pe = min_size(b1, pb + panel);
     for (size_t r = 0; r < p.m; r += 8) {

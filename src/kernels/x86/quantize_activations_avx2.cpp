@@ -53,7 +53,8 @@ float quantize_row_avx2(const float* x, size_t cols, int qmax, int8_t* out) {
     const __m256i p16a = _mm256_packs_epi32(q[0], q[1]);
     const __m256i p16b = _mm256_packs_epi32(q[2], q[3]);
     const __m256i p8 = _mm256_packs_epi16(p16a, p16b);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm256_permutevar8x32_epi32(p8, order));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i),
+                        _mm256_permutevar8x32_epi32(p8, order));
   }
   const float lo = static_cast<float>(-qmax - 1), hi = static_cast<float>(qmax);
   for (; i < cols; ++i) out[i] = static_cast<int8_t>(round_clamp(x[i] / scale, lo, hi));

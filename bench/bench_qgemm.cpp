@@ -1,0 +1,151 @@
+// Throughput of the low-bit kernels on the reference model's shapes, per ISA variant, against
+// lowbit's fp32 sgemm (OpenBLAS). GOPS counts 2 m n k operations (a multiply and an add per
+// weight and row) for every path, so the numbers compare directly.
+//   ./build/bench/lowbit_bench_qgemm [--benchmark_filter=W4A8]
+// Names: <path>/<isa>/m:<m>/n:<n>/k:<k>[/g:<group>]. W4A4 runs the W4A8 kernel (4-bit values in
+// int8), so it is not measured separately; "+quant" adds the on-the-fly activation quantization.
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "kernels/cpu_features.h"
+#include "kernels/qgemm.h"
+#include "kernels/sgemm.h"
+
+namespace lowbit::kernels {
+namespace {
+
+struct Shape {
+  size_t n, k;
+};
+// Fused q/k/v, attention output, fused gate/up, down projection, output head (ref-llama-s).
+constexpr Shape kShapes[] = {{1152, 384}, {384, 384}, {2048, 384}, {384, 1024}, {32000, 384}};
+constexpr size_t kRows[] = {512, 1};
+
+PackedWeights random_packed(size_t n, size_t k, int bits, size_t group) {
+  std::mt19937 rng(1);
+  std::vector<uint8_t> codes(n * k);
+  std::uniform_int_distribution<int> code(0, (1 << bits) - 1);
+  for (auto& c : codes) c = static_cast<uint8_t>(code(rng));
+  const size_t groups = group == 0 ? 1 : (k + group - 1) / group;
+  std::vector<float> scales(n * groups, 0.01f);
+  return pack_weights(codes, n, k, bits, group, scales, {}, 1 << (bits - 1));
+}
+
+std::vector<float> random_floats(size_t count) {
+  std::mt19937 rng(2);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<float> v(count);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+void set_gops(benchmark::State& state, size_t m, size_t n, size_t k) {
+  state.counters["GOPS"] = benchmark::Counter(2.0 * double(m) * double(n) * double(k) * 1e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void bench_int(benchmark::State& state, Isa isa, size_t m, Shape s, int wbits, size_t group,
+               bool with_quant) {
+  ScopedIsa force(isa);
+  const PackedWeights w = random_packed(s.n, s.k, wbits, group);
+  const std::vector<float> x = random_floats(m * s.k);
+  QuantizedActivations a;
+  a.quantize(x, m, s.k, 8);
+  std::vector<float> y(m * s.n);
+  for (auto _ : state) {
+    if (with_quant) a.quantize(x, m, s.k, 8);
+    qgemm(a.view(), w.view(), {}, y, s.n);
+    benchmark::DoNotOptimize(y.data());
+  }
+  set_gops(state, m, s.n, s.k);
+  state.counters["weight_MB"] = double(w.bytes().size()) * 1e-6;
+}
+
+void bench_f32(benchmark::State& state, Isa isa, size_t m, Shape s, int wbits, size_t group) {
+  ScopedIsa force(isa);
+  const PackedWeights w = random_packed(s.n, s.k, wbits, group);
+  const std::vector<float> x = random_floats(m * s.k);
+  std::vector<float> y(m * s.n);
+  for (auto _ : state) {
+    qgemm_f32(x, m, s.k, w.view(), {}, y, s.n);
+    benchmark::DoNotOptimize(y.data());
+  }
+  set_gops(state, m, s.n, s.k);
+  state.counters["weight_MB"] = double(w.bytes().size()) * 1e-6;
+}
+
+void bench_sgemm(benchmark::State& state, size_t m, Shape s) {
+  const std::vector<float> x = random_floats(m * s.k), w = random_floats(s.n * s.k);
+  std::vector<float> y(m * s.n);
+  for (auto _ : state) {
+    sgemm_nt(m, s.n, s.k, x.data(), s.k, w.data(), s.k, y.data(), s.n);
+    benchmark::DoNotOptimize(y.data());
+  }
+  set_gops(state, m, s.n, s.k);
+  state.counters["weight_MB"] = double(w.size() * sizeof(float)) * 1e-6;
+}
+
+std::string name(const std::string& path, std::string_view variant, size_t m, Shape s,
+                 size_t group = 0) {
+  std::string n = path + "/" + std::string(variant) + "/m:" + std::to_string(m) +
+                  "/n:" + std::to_string(s.n) + "/k:" + std::to_string(s.k);
+  if (group) n += "/g:" + std::to_string(group);
+  return n;
+}
+
+void register_all() {
+  // The scalar references are far too slow for these shapes; they are measured by the tests only.
+  std::vector<Isa> int_isas, f32_isas;
+  for (Isa isa : supported_isas()) {
+    if (isa == Isa::kScalar) continue;
+    ScopedIsa force(isa);
+    if (qgemm_isa() == isa) int_isas.push_back(isa);
+    if (qgemm_f32_isa() == isa) f32_isas.push_back(isa);
+  }
+  const Isa best = int_isas.empty() ? Isa::kScalar : int_isas.back();
+  for (size_t m : kRows)
+    for (Shape s : kShapes) {
+      auto reg = [](const std::string& n, auto fn) {
+        benchmark::RegisterBenchmark(n.c_str(), fn)->UseRealTime()->Unit(benchmark::kMicrosecond);
+      };
+      reg(name("sgemm_f32", "openblas", m, s),
+          [=](benchmark::State& st) { bench_sgemm(st, m, s); });
+      for (Isa isa : int_isas)
+        reg(name("W4A8", isa_name(isa), m, s),
+            [=](benchmark::State& st) { bench_int(st, isa, m, s, 4, 0, false); });
+      reg(name("W4A8", isa_name(best), m, s, 128),
+          [=](benchmark::State& st) { bench_int(st, best, m, s, 4, 128, false); });
+      reg(name("W4A8+quant", isa_name(best), m, s),
+          [=](benchmark::State& st) { bench_int(st, best, m, s, 4, 0, true); });
+      for (Isa isa : int_isas)
+        reg(name("W8A8", isa_name(isa), m, s),
+            [=](benchmark::State& st) { bench_int(st, isa, m, s, 8, 0, false); });
+      for (Isa isa : f32_isas)
+        reg(name("W4A16", isa_name(isa), m, s),
+            [=](benchmark::State& st) { bench_f32(st, isa, m, s, 4, 0); });
+      if (!f32_isas.empty())
+        reg(name("W4A16", isa_name(f32_isas.back()), m, s, 128),
+            [=](benchmark::State& st) { bench_f32(st, f32_isas.back(), m, s, 4, 128); });
+    }
+}
+
+}  // namespace
+}  // namespace lowbit::kernels
+
+int main(int argc, char** argv) {
+  // LOWBIT_BENCH_THREADS=N sizes the pool (default: all cores); with 1 the CPU-time column is
+  // the single-core speed even on a busy machine.
+  if (const char* t = std::getenv("LOWBIT_BENCH_THREADS")) lowbit::set_num_threads(std::atoi(t));
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  lowbit::kernels::register_all();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

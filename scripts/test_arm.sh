@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Cross-compiles the low-bit kernels (src/kernels without the OpenBLAS sgemm, plus the thread
+# pool) and their tests (tests/kernels, with GoogleTest built from /usr/src/googletest) for
+# aarch64, and runs them under qemu-user: the scalar, NEON and NEON dot-product variants are each
+# forced in turn, then the suite runs again on a CPU model without dotprod to check detection.
+#
+#   scripts/test_arm.sh [BUILD_DIR]     (default build-arm; objects are reused between runs)
+#
+# Exits 77 (ctest's SKIP_RETURN_CODE) when the cross toolchain, qemu or the sources it needs are
+# missing: `apt-get install g++-aarch64-linux-gnu qemu-user libgtest-dev libfmt-dev`.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=$(mkdir -p "${1:-$ROOT/build-arm}" && cd "${1:-$ROOT/build-arm}" && pwd)
+CXX=${LOWBIT_ARM_CXX:-aarch64-linux-gnu-g++}
+QEMU=${LOWBIT_QEMU:-qemu-aarch64}
+SYSROOT=${LOWBIT_ARM_SYSROOT:-/usr/aarch64-linux-gnu}
+GTEST=/usr/src/googletest/googletest
+
+for need in "$CXX" "$QEMU" make; do
+  command -v "$need" >/dev/null || { echo "test_arm: $need not found, skipping"; exit 77; }
+done
+for dir in "$SYSROOT" "$GTEST/src" /usr/include/fmt; do
+  [ -d "$dir" ] || { echo "test_arm: $dir not found, skipping"; exit 77; }
+done
+
+# fmt (used by core/error.h) has no arm64 library here: its headers are architecture-neutral, so
+# they are used header-only through a private include dir (not /usr/include, which holds the
+# host's libc headers).
+mkdir -p "$OUT/include"
+ln -sfn /usr/include/fmt "$OUT/include/fmt"
+
+cd "$ROOT"
+SRCS=(src/core/thread_pool.cpp)
+for f in src/kernels/*.cpp src/kernels/scalar/*.cpp src/kernels/arm/*.cpp; do
+  [ "$f" = src/kernels/sgemm.cpp ] || SRCS+=("$f")
+done
+TESTS=()
+for f in tests/kernels/*_test.cpp; do
+  # Needs src/quant and OpenBLAS; the x86 build runs it.
+  [ "$f" = tests/kernels/fake_quant_equivalence_test.cpp ] || TESTS+=("$f")
+done
+
+# A generated Makefile gives parallel, incremental builds (header dependencies via -MMD).
+{
+  echo "CXX := $CXX"
+  echo "COMMON := -std=c++20 -O2 -DFMT_HEADER_ONLY -isystem $OUT/include"
+  echo "WARN := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -Werror"
+  echo "INC := -I$ROOT/src -I$ROOT/tests"
+  echo "GTINC := -isystem $GTEST/include -I$GTEST"
+  echo "OBJS :="
+  obj() { echo "$OUT/obj/${1%.cpp}.o"; }
+  for f in "${SRCS[@]}" "${TESTS[@]}"; do
+    flags=""
+    case "$f" in *_neondot.cpp) flags="-march=armv8.2-a+dotprod" ;; esac
+    case "$f" in tests/*) flags="\$(GTINC)" ;; esac
+    o=$(obj "$f")
+    echo "OBJS += $o"
+    echo "$o: $ROOT/$f"
+    printf '\t@mkdir -p $(dir $@)\n\t$(CXX) $(COMMON) $(WARN) $(INC) %s -MMD -c $< -o $@\n' "$flags"
+  done
+  for f in gtest-all.cc gtest_main.cc; do
+    o="$OUT/obj/gtest/${f%.cc}.o"
+    echo "OBJS += $o"
+    echo "$o: $GTEST/src/$f"
+    printf '\t@mkdir -p $(dir $@)\n\t$(CXX) $(COMMON) $(GTINC) -c $< -o $@\n'
+  done
+  echo "$OUT/kernel_tests: \$(OBJS)"
+  printf '\t$(CXX) -o $@ $^ -pthread\n'
+  echo "-include \$(OBJS:.o=.d)"
+} >"$OUT/Makefile"
+
+make -s -C "$OUT" -f "$OUT/Makefile" -j"$(nproc)" "$OUT/kernel_tests"
+
+echo "test_arm: running under $QEMU (default CPU: NEON + dotprod)"
+"$QEMU" -L "$SYSROOT" "$OUT/kernel_tests" --gtest_brief=1
+echo "test_arm: running under $QEMU -cpu cortex-a72 (NEON without dotprod)"
+"$QEMU" -L "$SYSROOT" -cpu cortex-a72 "$OUT/kernel_tests" --gtest_brief=1 \
+  --gtest_filter='*CpuFeatures*:*IntegerGemmBitExact*'

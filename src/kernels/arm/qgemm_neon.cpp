@@ -1,0 +1,115 @@
+// Integer GEMM with baseline AArch64 NEON (no dot product): vmull_s8 widens 8 products of two
+// output rows to int16, vpadal adds adjacent pairs into int32 lanes, and one vpadd per group
+// folds each row's two half-sums. int4 codes (0..15) are used as s8 directly, adding the high
+// nibbles' products with vmlal (|2 * 15 * 128| fits int16); int8 codes are flipped to u - 128 so
+// they fit s8 (|128 * 128| fits int16), each product pair going straight to int32.
+#include "kernels/arm/qgemm_neon_common.h"
+
+namespace lowbit::kernels::detail {
+namespace {
+
+// MR rows x NU units of 4 outputs; unit u is quarter u % 4 of block u / 4.
+template <int kBits, bool kAsym, int MR, int NU>
+void tile(const QgemmArgs& p, size_t row0, size_t unit0) {
+  const PackedArgs& w = p.w;
+  const int8_t* a[MR];
+  LOWBIT_UNROLL for (int r = 0; r < MR; ++r) a[r] = p.a + (row0 + r) * p.lda;
+  const uint8_t* wb[NU];
+  LOWBIT_UNROLL for (int u = 0; u < NU; ++u) wb[u] =
+      w.codes + ((unit0 + u) / 4) * w.block_bytes + ((unit0 + u) % 4) * 16;
+  constexpr int kOff = kBits == 4 ? 0 : 128;
+
+  float32x4_t y[MR][NU];
+  LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int u = 0; u < NU; ++u) y[r][u] =
+      vdupq_n_f32(0.0f);
+
+  for (size_t g = 0; g < w.groups; ++g) {
+    const size_t c0 = g * w.chunks_per_group, c1 = min_size(c0 + w.chunks_per_group, w.chunks);
+    int32x4_t acc01[MR][NU], acc23[MR][NU];  // rows 0,1 and 2,3 of the unit, two half-sums each
+    LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
+      acc01[r][u] = vdupq_n_s32(0);
+      acc23[r][u] = vdupq_n_s32(0);
+    }
+    for (size_t c = c0; c < c1; ++c) {
+      if constexpr (kBits == 4) {
+        int8x16_t lo[NU], hi[NU];
+        LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
+          const uint8x16_t v = vld1q_u8(wb[u] + c * 64);
+          lo[u] = vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0f)));
+          hi[u] = vreinterpretq_s8_u8(vshrq_n_u8(v, 4));
+        }
+        LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
+          const int8x8_t al = load4x2(a[r] + c * 8), ah = load4x2(a[r] + c * 8 + 4);
+          LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
+            const int16x8_t p01 =
+                vmlal_s8(vmull_s8(vget_low_s8(lo[u]), al), vget_low_s8(hi[u]), ah);
+            const int16x8_t p23 =
+                vmlal_s8(vmull_s8(vget_high_s8(lo[u]), al), vget_high_s8(hi[u]), ah);
+            acc01[r][u] = vpadalq_s16(acc01[r][u], p01);
+            acc23[r][u] = vpadalq_s16(acc23[r][u], p23);
+          }
+        }
+      } else {
+        int8x16_t ws[NU];
+        LOWBIT_UNROLL for (int u = 0; u < NU; ++u) ws[u] =
+            vreinterpretq_s8_u8(veorq_u8(vld1q_u8(wb[u] + c * 64), vdupq_n_u8(0x80)));
+        LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
+          const int8x8_t x = load4x2(a[r] + c * 4);
+          LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
+            acc01[r][u] = vpadalq_s16(acc01[r][u], vmull_s8(vget_low_s8(ws[u]), x));
+            acc23[r][u] = vpadalq_s16(acc23[r][u], vmull_s8(vget_high_s8(ws[u]), x));
+          }
+        }
+      }
+    }
+    LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
+      const size_t gi = (((unit0 + u) / 4) * w.groups + g) * 16 + ((unit0 + u) % 4) * 4;
+      const float32x4_t sw = vld1q_f32(w.scales + gi);
+      const int32x4_t zc = zero_terms<kAsym>(w, gi, kOff);
+      LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
+        const int32x4_t s = vpaddq_s32(acc01[r][u], acc23[r][u]);
+        y[r][u] =
+            rescale(s, zc, p.a_sums[(row0 + r) * w.groups + g], p.a_scales[row0 + r], sw, y[r][u]);
+      }
+    }
+  }
+
+  LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
+    const size_t n0 = (unit0 + u) * 4;
+    if (n0 >= w.n) continue;
+    const size_t valid = min_size(4, w.n - n0);
+    const float32x4_t bias = p.bias ? load_unit(p.bias + n0, valid) : vdupq_n_f32(0.0f);
+    LOWBIT_UNROLL for (int r = 0; r < MR; ++r) store_unit(
+        p.y + (row0 + r) * p.ldy + n0, p.bias ? vaddq_f32(y[r][u], bias) : y[r][u], valid);
+  }
+}
+
+template <int kBits, bool kAsym>
+void run(const QgemmArgs& p, size_t b0, size_t b1) {
+  const size_t u0 = b0 * 4, u1 = min_size(b1 * 4, (p.w.n + 3) / 4);
+  if (p.m == 1) {
+    size_t u = u0;
+    for (; u + 4 <= u1; u += 4) tile<kBits, kAsym, 1, 4>(p, 0, u);
+    for (; u < u1; ++u) tile<kBits, kAsym, 1, 1>(p, 0, u);
+    return;
+  }
+  for (size_t r = 0; r < p.m; r += 2) {
+    const size_t rows = min_size(2, p.m - r);
+    size_t u = u0;
+    for (; u + 2 <= u1; u += 2)
+      rows == 2 ? tile<kBits, kAsym, 2, 2>(p, r, u) : tile<kBits, kAsym, 1, 2>(p, r, u);
+    if (u < u1) rows == 2 ? tile<kBits, kAsym, 2, 1>(p, r, u) : tile<kBits, kAsym, 1, 1>(p, r, u);
+  }
+}
+
+}  // namespace
+
+void qgemm_neon(const QgemmArgs& p, size_t block_begin, size_t block_end) {
+  const bool asym = p.w.zeros != nullptr;
+  if (p.w.bits == 4)
+    asym ? run<4, true>(p, block_begin, block_end) : run<4, false>(p, block_begin, block_end);
+  else
+    asym ? run<8, true>(p, block_begin, block_end) : run<8, false>(p, block_begin, block_end);
+}
+
+}  // namespace lowbit::kernels::detail

@@ -1,0 +1,158 @@
+#pragma once
+// Shared helpers for the kernel tests: the ISAs of this architecture (parameters of the ISA-swept
+// suites), random packed weights and quantized activations, and reference products written
+// straight from the documented formulas (independent of the packed layout).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu_features.h"
+#include "kernels/packed_weights.h"
+#include "kernels/quantize_activations.h"
+
+namespace lowbit::kernels::testing {
+
+// The ISAs worth forcing on this architecture; those the CPU lacks are skipped by the tests.
+inline std::vector<Isa> arch_isas() {
+#if defined(__x86_64__)
+  return {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAvxVnni, Isa::kAvx512Vnni};
+#elif defined(__aarch64__)
+  return {Isa::kScalar, Isa::kNeon, Isa::kNeonDot};
+#else
+  return {Isa::kScalar};
+#endif
+}
+
+inline std::string isa_param_name(const ::testing::TestParamInfo<Isa>& info) {
+  return std::string(isa_name(info.param));
+}
+
+// Weights as the packer takes them, plus the layout parameters.
+struct WeightCase {
+  size_t n = 0, k = 0, group = 0;  // group 0: one per row
+  int bits = 4;
+  bool asym = false;
+  std::vector<uint8_t> codes;  // [n, k]
+  std::vector<float> scales;   // [n, groups]
+  std::vector<uint8_t> zeros;  // [n, groups], empty when symmetric
+  int sym_zero = 0;
+
+  size_t group_size() const { return group == 0 ? k : group; }
+  size_t groups() const { return (k + group_size() - 1) / group_size(); }
+  int zero(size_t row, size_t g) const { return asym ? zeros[row * groups() + g] : sym_zero; }
+  PackedWeights pack() const {
+    return pack_weights(codes, n, k, bits, group, scales, zeros, sym_zero);
+  }
+};
+
+inline WeightCase random_weights(std::mt19937& rng, size_t n, size_t k, size_t group, int bits,
+                                 bool asym) {
+  WeightCase w;
+  w.n = n;
+  w.k = k;
+  w.group = group;
+  w.bits = bits;
+  w.asym = asym;
+  w.sym_zero = 1 << (bits - 1);
+  const int levels = 1 << bits;
+  std::uniform_int_distribution<int> code(0, levels - 1);
+  std::uniform_real_distribution<float> scale(0.001f, 0.1f);
+  w.codes.resize(n * k);
+  for (auto& c : w.codes) c = static_cast<uint8_t>(code(rng));
+  w.scales.resize(n * w.groups());
+  for (auto& s : w.scales) s = scale(rng);
+  if (asym) {
+    w.zeros.resize(n * w.groups());
+    for (auto& z : w.zeros) z = static_cast<uint8_t>(code(rng));
+  }
+  return w;
+}
+
+// Quantized activations built directly (codes over the full range of `bits`, extremes included).
+struct ActCase {
+  size_t rows = 0, cols = 0, stride = 0;
+  std::vector<int8_t> codes;  // rows x stride, zero padded
+  std::vector<float> scales;
+  QuantizedRowsView view() const { return {codes, scales, rows, cols, stride}; }
+  int code(size_t r, size_t c) const { return codes[r * stride + c]; }
+};
+
+inline ActCase random_acts(std::mt19937& rng, size_t rows, size_t cols, int bits) {
+  ActCase a;
+  a.rows = rows;
+  a.cols = cols;
+  a.stride = activation_stride(cols);
+  const int lo = -(1 << (bits - 1)), hi = (1 << (bits - 1)) - 1;
+  std::uniform_int_distribution<int> code(lo, hi);
+  std::uniform_real_distribution<float> scale(0.01f, 2.0f);
+  a.codes.assign(rows * a.stride, 0);
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t c = 0; c < cols; ++c) a.codes[r * a.stride + c] = static_cast<int8_t>(code(rng));
+  a.scales.resize(rows);
+  for (auto& s : a.scales) s = scale(rng);
+  return a;
+}
+
+inline std::vector<float> random_floats(std::mt19937& rng, size_t count, float range = 1.0f) {
+  std::uniform_real_distribution<float> u(-range, range);
+  std::vector<float> v(count);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+// The integer GEMM's defining formula (qgemm.h), from the unpacked codes.
+inline std::vector<float> reference_qgemm(const ActCase& a, const WeightCase& w,
+                                          const std::vector<float>& bias) {
+  std::vector<float> y(a.rows * w.n);
+  const size_t gs = w.group_size();
+  for (size_t i = 0; i < a.rows; ++i)
+    for (size_t j = 0; j < w.n; ++j) {
+      float acc_y = 0.0f;
+      for (size_t g = 0; g < w.groups(); ++g) {
+        int64_t acc = 0;
+        for (size_t c = g * gs; c < std::min(w.k, (g + 1) * gs); ++c)
+          acc += int64_t{a.code(i, c)} * (w.codes[j * w.k + c] - w.zero(j, g));
+        acc_y =
+            std::fma(static_cast<float>(acc), a.scales[i] * w.scales[j * w.groups() + g], acc_y);
+      }
+      if (!bias.empty()) acc_y += bias[j];
+      y[i * w.n + j] = acc_y;
+    }
+  return y;
+}
+
+// The fp32-activation GEMM's defining formula (qgemm.h), from the unpacked codes.
+inline std::vector<float> reference_qgemm_f32(const std::vector<float>& x, size_t m,
+                                              const WeightCase& w, const std::vector<float>& bias) {
+  std::vector<float> y(m * w.n);
+  const size_t gs = w.group_size();
+  for (size_t i = 0; i < m; ++i)
+    for (size_t j = 0; j < w.n; ++j) {
+      float acc_y = 0.0f;
+      for (size_t g = 0; g < w.groups(); ++g) {
+        float acc = 0.0f;
+        for (size_t c = g * gs; c < std::min(w.k, (g + 1) * gs); ++c)
+          acc = std::fma(x[i * w.k + c], static_cast<float>(w.codes[j * w.k + c] - w.zero(j, g)),
+                         acc);
+        acc_y = std::fma(acc, w.scales[j * w.groups() + g], acc_y);
+      }
+      if (!bias.empty()) acc_y += bias[j];
+      y[i * w.n + j] = acc_y;
+    }
+  return y;
+}
+
+// Bitwise float comparison (so -0.0 vs 0.0 or NaN payloads would show up too).
+inline uint32_t float_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof(u));
+  return u;
+}
+
+}  // namespace lowbit::kernels::testing

@@ -1,0 +1,217 @@
+// The integer GEMM (W4A8 / W4A4 / W8A8) and the fp32-activation GEMM (W4A16 / W8A16) on every ISA
+// this CPU has, against the defining formulas: bit-exact, on odd shapes (m, n, k not multiples of
+// the tiles, ragged last groups, padded k), symmetric and asymmetric weights, with and without
+// bias, single-threaded and on the pool.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <random>
+
+#include "core/error.h"
+#include "kernels/kernel_test_util.h"
+#include "kernels/qgemm.h"
+
+namespace lowbit::kernels {
+namespace {
+
+using testing::ActCase;
+using testing::float_bits;
+using testing::WeightCase;
+
+struct Shape {
+  size_t n, k, group;
+};
+
+// n and k off the tile sizes; groups whole-row, dividing, and ragged (k = 100 with 32: 32+32+32+4).
+constexpr Shape kShapes[] = {{16, 64, 0},   {37, 100, 0},    {100, 96, 32}, {40, 100, 32},
+                             {33, 256, 64}, {130, 384, 128}, {5, 8, 0},     {17, 200, 8},
+                             {24, 97, 0},   {48, 104, 8}};
+constexpr size_t kRows[] = {1, 2, 3, 7, 17, 64};
+
+class QgemmIsaTest : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    if (!cpu_supports(GetParam())) GTEST_SKIP() << "CPU lacks " << isa_name(GetParam());
+    guard_ = std::make_unique<ScopedIsa>(GetParam());
+  }
+  void TearDown() override { guard_.reset(); }
+  std::unique_ptr<ScopedIsa> guard_;
+};
+
+void expect_bit_exact(const std::vector<float>& want, std::span<const float> got, size_t m,
+                      size_t n, size_t ldy, const std::string& what) {
+  size_t bad = 0;
+  for (size_t i = 0; i < m; ++i)
+    for (size_t j = 0; j < n; ++j)
+      if (float_bits(want[i * n + j]) != float_bits(got[i * ldy + j]) && bad++ < 5)
+        ADD_FAILURE() << what << " at (" << i << ", " << j << "): want " << want[i * n + j]
+                      << " got " << got[i * ldy + j];
+  EXPECT_EQ(bad, 0u) << what;
+}
+
+TEST_P(QgemmIsaTest, IntegerGemmBitExact) {
+  if (qgemm_isa() != GetParam()) GTEST_SKIP() << "no integer GEMM variant for this ISA";
+  std::mt19937 rng(42);
+  size_t cases = 0;
+  for (const Shape& s : kShapes)
+    for (int bits : {4, 8})
+      for (bool asym : {false, true}) {
+        const WeightCase w = testing::random_weights(rng, s.n, s.k, s.group, bits, asym);
+        const PackedWeights packed = w.pack();
+        const std::vector<float> bias = testing::random_floats(rng, s.n);
+        for (size_t m : kRows) {
+          const int abits = (cases % 2) ? 4 : 8;  // W4A4-style 4-bit values and full int8
+          const ActCase a = testing::random_acts(rng, m, s.k, abits);
+          const bool with_bias = (cases % 3) != 0;
+          const std::vector<float> want =
+              testing::reference_qgemm(a, w, with_bias ? bias : std::vector<float>{});
+          // Output with a row stride wider than n, checking nothing outside [0, n) is written.
+          const size_t ldy = s.n + 3;
+          std::vector<float> y(m * ldy, -7.0f);
+          const auto bias_span =
+              with_bias ? std::span<const float>(bias) : std::span<const float>();
+          if (cases % 2)
+            qgemm(a.view(), packed.view(), bias_span, y, ldy);
+          else
+            qgemm_serial(a.view(), packed.view(), bias_span, y, ldy);
+          const std::string what = "n=" + std::to_string(s.n) + " k=" + std::to_string(s.k) +
+                                   " g=" + std::to_string(s.group) + " W" + std::to_string(bits) +
+                                   "A" + std::to_string(abits) + (asym ? " asym" : " sym") +
+                                   " m=" + std::to_string(m);
+          expect_bit_exact(want, y, m, s.n, ldy, what);
+          for (size_t i = 0; i < m; ++i)
+            for (size_t j = s.n; j < ldy; ++j) ASSERT_EQ(y[i * ldy + j], -7.0f) << what;
+          ++cases;
+        }
+      }
+}
+
+// The int16 and int32 accumulation bounds: every product at its extreme, over a long group.
+TEST_P(QgemmIsaTest, IntegerGemmExtremeValues) {
+  if (qgemm_isa() != GetParam()) GTEST_SKIP() << "no integer GEMM variant for this ISA";
+  for (int bits : {4, 8})
+    for (int code : {0, (1 << bits) - 1})
+      for (int act : {-128, 127}) {
+        WeightCase w;
+        w.n = 20;
+        w.k = 4096;
+        w.bits = bits;
+        w.sym_zero = code == 0 ? (1 << bits) - 1 : 0;  // u - z = -(2^b - 1) or 2^b - 1
+        w.codes.assign(w.n * w.k, static_cast<uint8_t>(code));
+        w.scales.assign(w.n, 1.0f);
+        ActCase a;
+        a.rows = 3;
+        a.cols = w.k;
+        a.stride = activation_stride(w.k);
+        a.codes.assign(a.rows * a.stride, 0);
+        for (size_t r = 0; r < a.rows; ++r)
+          for (size_t c = 0; c < w.k; ++c) a.codes[r * a.stride + c] = static_cast<int8_t>(act);
+        a.scales.assign(a.rows, 1.0f);
+        const PackedWeights packed = w.pack();
+        std::vector<float> y(a.rows * w.n);
+        qgemm_serial(a.view(), packed.view(), {}, y, w.n);
+        const float want = static_cast<float>(int64_t{act} * (code - w.sym_zero) * 4096);
+        for (float v : y) ASSERT_EQ(v, want) << "W" << bits << " code " << code << " act " << act;
+      }
+}
+
+TEST_P(QgemmIsaTest, F32GemmBitExact) {
+  if (qgemm_f32_isa() != GetParam()) GTEST_SKIP() << "no W4A16 variant for this ISA";
+  std::mt19937 rng(7);
+  size_t cases = 0;
+  for (const Shape& s : kShapes)
+    for (int bits : {4, 8})
+      for (bool asym : {false, true}) {
+        const WeightCase w = testing::random_weights(rng, s.n, s.k, s.group, bits, asym);
+        const PackedWeights packed = w.pack();
+        const std::vector<float> bias = testing::random_floats(rng, s.n);
+        for (size_t m : kRows) {
+          const std::vector<float> x = testing::random_floats(rng, m * s.k, 3.0f);
+          const bool with_bias = (cases % 3) != 0;
+          const std::vector<float> want =
+              testing::reference_qgemm_f32(x, m, w, with_bias ? bias : std::vector<float>{});
+          const size_t ldy = s.n + 1;
+          std::vector<float> y(m * ldy, -7.0f);
+          const auto bias_span =
+              with_bias ? std::span<const float>(bias) : std::span<const float>();
+          if (cases % 2)
+            qgemm_f32(x, m, s.k, packed.view(), bias_span, y, ldy);
+          else
+            qgemm_f32_serial(x, m, s.k, packed.view(), bias_span, y, ldy);
+          const std::string what = "n=" + std::to_string(s.n) + " k=" + std::to_string(s.k) +
+                                   " g=" + std::to_string(s.group) + " W" + std::to_string(bits) +
+                                   "A16" + (asym ? " asym" : " sym") + " m=" + std::to_string(m);
+          expect_bit_exact(want, y, m, s.n, ldy, what);
+          for (size_t i = 0; i < m; ++i) ASSERT_EQ(y[i * ldy + s.n], -7.0f) << what;
+          ++cases;
+        }
+      }
+}
+
+// Large enough for the pool to split the columns (GEMM and GEMV, odd block counts per thread);
+// compares against the reference.
+TEST_P(QgemmIsaTest, ParallelMatchesReference) {
+  std::mt19937 rng(3);
+  for (size_t m : {9, 1}) {
+    const WeightCase w = testing::random_weights(rng, 3000 - 8 * m, 384, 128, 4, m == 1);
+    const PackedWeights packed = w.pack();
+    const ActCase a = testing::random_acts(rng, m, w.k, 8);
+    std::vector<float> y(m * w.n);
+    qgemm(a.view(), packed.view(), {}, y, w.n);
+    expect_bit_exact(testing::reference_qgemm(a, w, {}), y, m, w.n, w.n,
+                     "int m=" + std::to_string(m));
+    const std::vector<float> x = testing::random_floats(rng, m * w.k);
+    qgemm_f32(x, m, w.k, packed.view(), {}, y, w.n);
+    expect_bit_exact(testing::reference_qgemm_f32(x, m, w, {}), y, m, w.n, w.n,
+                     "f32 m=" + std::to_string(m));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Isas, QgemmIsaTest, ::testing::ValuesIn(testing::arch_isas()),
+                         testing::isa_param_name);
+
+// The reference formulas themselves, against plain double-precision dequantized products.
+TEST(QgemmReference, MatchesDequantizedProduct) {
+  std::mt19937 rng(11);
+  for (bool asym : {false, true}) {
+    const WeightCase w = testing::random_weights(rng, 21, 100, 32, 4, asym);
+    const PackedWeights packed = w.pack();
+    const std::vector<float> wf = dequantize_weights(packed.view());
+    const ActCase a = testing::random_acts(rng, 5, w.k, 8);
+    const std::vector<float> x = testing::random_floats(rng, 5 * w.k);
+    const std::vector<float> yi = testing::reference_qgemm(a, w, {});
+    const std::vector<float> yf = testing::reference_qgemm_f32(x, 5, w, {});
+    for (size_t i = 0; i < 5; ++i)
+      for (size_t j = 0; j < w.n; ++j) {
+        double di = 0, df = 0, mag = 0;
+        for (size_t c = 0; c < w.k; ++c) {
+          const double wv = wf[j * w.k + c];
+          di += double(a.code(i, c)) * a.scales[i] * wv;
+          df += double(x[i * w.k + c]) * wv;
+          mag += std::fabs(double(x[i * w.k + c]) * wv);
+        }
+        EXPECT_NEAR(yi[i * w.n + j], di, 1e-4 * std::fabs(di) + 1e-4);
+        EXPECT_NEAR(yf[i * w.n + j], df, 1e-5 * mag + 1e-6);
+      }
+  }
+}
+
+TEST(QgemmErrors, ShapeMismatchesFail) {
+  std::mt19937 rng(5);
+  const WeightCase w = testing::random_weights(rng, 16, 64, 0, 4, false);
+  const PackedWeights packed = w.pack();
+  const ActCase a = testing::random_acts(rng, 2, 32, 8);  // k = 32, weights want 64
+  std::vector<float> y(2 * 16);
+  EXPECT_THROW(qgemm(a.view(), packed.view(), {}, y, 16), Error);
+  const ActCase ok = testing::random_acts(rng, 2, 64, 8);
+  EXPECT_THROW(qgemm(ok.view(), packed.view(), {}, y, 8), Error);  // ldy < n
+  std::vector<float> small(10);
+  EXPECT_THROW(qgemm(ok.view(), packed.view(), {}, small, 16), Error);
+  const std::vector<float> bias(3);
+  EXPECT_THROW(qgemm(ok.view(), packed.view(), bias, y, 16), Error);
+  const std::vector<float> x(2 * 64);
+  EXPECT_THROW(qgemm_f32(x, 2, 32, packed.view(), {}, y, 16), Error);  // ldx < k
+}
+
+}  // namespace
+}  // namespace lowbit::kernels

@@ -1,0 +1,112 @@
+// Activation quantization: hand-computed values (round half to even, clamping, all-zero rows,
+// padding), and every ISA bit-exact with the scalar reference on odd lengths.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <memory>
+#include <random>
+
+#include "core/error.h"
+#include "kernels/kernel_test_util.h"
+#include "kernels/quantize_activations.h"
+
+namespace lowbit::kernels {
+namespace {
+
+class KernelQuantizeActivationsIsa : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    if (!cpu_supports(GetParam())) GTEST_SKIP() << "CPU lacks " << isa_name(GetParam());
+    guard_ = std::make_unique<ScopedIsa>(GetParam());
+    if (quantize_activations_isa() != GetParam())
+      GTEST_SKIP() << "no activation quantizer variant for this ISA";
+  }
+  void TearDown() override { guard_.reset(); }
+  std::unique_ptr<ScopedIsa> guard_;
+};
+
+TEST_P(KernelQuantizeActivationsIsa, HandComputed8Bit) {
+  // max|x| = 2.54 -> s = 2.54 / 127 (about 0.02): x / s = 50, -127, about 0.5, 1.5, 2.5, ...
+  std::vector<float> x = {1.0f, -2.54f, 0.01f, 0.03f, 0.05f, -0.05f, 1.27f, 0.0f};
+  QuantizedActivations q;
+  q.quantize(x, 1, x.size(), 8);
+  const float s = 2.54f / 127.0f;
+  EXPECT_EQ(q.scale(0), s);
+  std::vector<int> want;
+  for (float v : x) want.push_back(static_cast<int>(std::nearbyint(v / s)));
+  std::vector<int> got(q.row(0).begin(), q.row(0).end());
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(got[1], -127);
+  EXPECT_EQ(got[0], 50);
+}
+
+TEST_P(KernelQuantizeActivationsIsa, HandComputed4Bit) {
+  // max|x| = 7 -> s = 1: exact ties round to even (0.5 -> 0, 1.5 -> 2, 2.5 -> 2, -3.5 -> -4).
+  std::vector<float> x = {7.0f, 0.5f, 1.5f, 2.5f, -3.5f, -7.0f, 6.49f, -0.51f, 3.5f};
+  QuantizedActivations q;
+  q.quantize(x, 1, x.size(), 4);
+  EXPECT_EQ(q.scale(0), 1.0f);
+  const std::vector<int> want = {7, 0, 2, 2, -4, -7, 6, -1, 4};
+  EXPECT_EQ(std::vector<int>(q.row(0).begin(), q.row(0).end()), want);
+}
+
+TEST_P(KernelQuantizeActivationsIsa, ZeroRowAndPadding) {
+  std::vector<float> x(2 * 70, 0.0f);
+  x[70 + 3] = -4.0f;
+  QuantizedActivations q;
+  q.quantize(x, 2, 70, 8);
+  EXPECT_EQ(q.stride(), 128u);
+  EXPECT_EQ(q.scale(0), 1.0f);  // all-zero row: scale 1, codes 0
+  for (int8_t c : q.row(0)) EXPECT_EQ(c, 0);
+  EXPECT_EQ(q.row(1)[3], -127);
+  const QuantizedRowsView v = q.view();
+  for (size_t r = 0; r < 2; ++r)
+    for (size_t c = 70; c < v.stride; ++c) EXPECT_EQ(v.codes[r * v.stride + c], 0);
+}
+
+TEST_P(KernelQuantizeActivationsIsa, MatchesScalarBitExact) {
+  std::mt19937 rng(9);
+  for (size_t cols : {1, 7, 8, 15, 16, 17, 31, 32, 33, 63, 100, 384, 1000})
+    for (int bits : {8, 4, 2}) {
+      const size_t rows = 5, ldx = cols + 2;
+      std::vector<float> x = testing::random_floats(rng, rows * ldx, 5.0f);
+      // Row 0: max|x| = qmax gives s = 1, so halves are exact ties (and +-2 clamps at 2 bits).
+      const float qmax = static_cast<float>((1 << (bits - 1)) - 1);
+      for (size_t c = 0; c < cols; ++c)
+        x[c] = static_cast<float>(static_cast<int>(c % 9) - 4) * 0.5f;
+      x[0] = qmax;
+      const size_t stride = activation_stride(cols);
+      std::vector<int8_t> got(rows * stride, 99), want(rows * stride, 99);
+      std::vector<float> gs(rows), ws(rows);
+      quantize_activations(x, rows, cols, ldx, bits, got, stride, gs);
+      {
+        ScopedIsa scalar(Isa::kScalar);
+        quantize_activations(x, rows, cols, ldx, bits, want, stride, ws);
+      }
+      ASSERT_EQ(gs, ws) << cols << " " << bits;
+      ASSERT_EQ(got, want) << cols << " " << bits;
+      for (size_t r = 0; r < rows; ++r)
+        for (size_t c = 0; c < cols; ++c) {
+          // The quantizer's formula, straight.
+          const float s = ws[r];
+          float q = std::nearbyint(x[r * ldx + c] / s);
+          q = std::fmin(std::fmax(q, -qmax - 1), qmax);
+          ASSERT_EQ(want[r * stride + c], static_cast<int8_t>(q));
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Isas, KernelQuantizeActivationsIsa,
+                         ::testing::ValuesIn(testing::arch_isas()), testing::isa_param_name);
+
+TEST(KernelQuantizeActivations, RejectsBadArguments) {
+  std::vector<float> x(16);
+  std::vector<int8_t> codes(64);
+  std::vector<float> scales(1);
+  EXPECT_THROW(quantize_activations(x, 1, 16, 16, 9, codes, 64, scales), Error);
+  EXPECT_THROW(quantize_activations(x, 1, 16, 16, 8, codes, 12, scales), Error);  // stride < 16
+  EXPECT_THROW(quantize_activations(x, 2, 16, 16, 8, codes, 64, scales), Error);  // too few
+}
+
+}  // namespace
+}  // namespace lowbit::kernels
