@@ -62,13 +62,18 @@ section_engine() {
 }
 
 section_speed() {
-  ./build/bench/lowbit_bench --benchmark_min_time=1 --benchmark_format=csv 2> /dev/null \
-    > "$TMP/bench.csv"
+  # One run per family: Google Benchmark's CSV reporter aborts when families have different
+  # counters, and each file then carries its own header.
+  local fam
+  for fam in Prefill Decode SgemmLowbit SgemmOpenBLAS MemoryReadBandwidth; do
+    ./build/bench/lowbit_bench --benchmark_min_time=1 --benchmark_format=csv \
+      --benchmark_filter="^BM_$fam/" 2> /dev/null > "$TMP/bench-$fam.csv"
+  done
   echo "## FP32 speed (ref-llama-s, $(nproc) threads)"
   echo
   echo "Measured $(machine) by \`build/bench/lowbit_bench\`."
   echo
-  awk -F, -f scripts/results_bench.awk "$TMP/bench.csv"
+  awk -F, -f scripts/results_bench.awk "$TMP"/bench-*.csv
 }
 
 # Per-cell measurements are kept in docs/data/*.tsv and reused (an interrupted or partial run
@@ -85,8 +90,10 @@ section_quant() {
   echo "on the full file, from the same script (\`MAX_WINDOWS=0 CONFIG_FILTER='^W4A4$'\`)."
   echo
   RAW=$PWD/docs/data/quant_cells_full.tsv MAX_WINDOWS=0 CONFIG_FILTER='^W4A4$' \
-    bash scripts/results_quant.sh | sed -n '/^| method/,/^$/p;/^### W4A4: DuQuant/,/^$/p' |
-    sed 's/^### W4A4: DuQuant against the baselines/Full file, W4A4: DuQuant against the baselines/'
+    bash scripts/results_quant.sh |
+    sed -n '/^| method/,/^$/p;/^### W4A4: DuQuant/,/^$/p;/^### Cost/,/^$/p' |
+    sed 's/^### W4A4: DuQuant against the baselines/Full file, W4A4: DuQuant against the baselines:/;
+         s/^### Cost of each quantize run/Full file, W4A4: cost of each quantize run/'
   echo
   echo "Measured $(machine)."
 }

@@ -1,7 +1,8 @@
-# Formats lowbit_bench CSV output (Google Benchmark) as the Markdown tables of docs/results.md.
+# Formats lowbit_bench CSV output (Google Benchmark, one file per family) as the Markdown tables of docs/results.md.
 # Columns: name,iterations,real_time,cpu_time,time_unit,bytes_per_second,items_per_second,label,
 # error_occurred,error_message, then user counters in header order.
-NR == 1 {
+FNR == 1 {  # every input file (one benchmark family) has its own header
+  delete col
   for (i = 1; i <= NF; i++) col[$i] = i
   next
 }
