@@ -9,23 +9,11 @@
 #include "kernels/kernel_test_util.h"
 #include "kernels/qgemm.h"
 #include "kernels/sgemm.h"
+#include "quant/packed_linear.h"
 #include "quant/quantizer.h"
 
 namespace lowbit::kernels {
 namespace {
-
-PackedWeights pack_quantized(const QuantizedMatrix& q, int container_bits) {
-  std::vector<float> scales;
-  std::vector<uint8_t> zeros;
-  const int qmin = q.spec.qmin();
-  for (const QuantParams& p : q.params) {
-    scales.push_back(p.scale);
-    // value = (code + qmin - zero) * scale = (code - z) * scale with z = zero - qmin.
-    if (!q.spec.symmetric) zeros.push_back(static_cast<uint8_t>(std::lround(p.zero) - qmin));
-  }
-  return pack_weights(q.codes, q.rows, q.cols, container_bits,
-                      static_cast<size_t>(q.spec.group_size), scales, zeros, -qmin);
-}
 
 struct Config {
   int wbits, abits;
@@ -46,7 +34,8 @@ TEST(KernelFakeQuantEquivalence, MatchesFakeQuantizedGemm) {
     ws.symmetric = c.symmetric;
     ws.group_size = c.group;
     const QuantizedMatrix qw = quantize_rows(w, n, k, ws);
-    const PackedWeights packed = pack_quantized(qw, c.wbits <= 4 ? 4 : 8);
+    // The packing the .lowbit writer uses (quant/packed_linear), so this tests what models run.
+    const PackedWeights packed = lowbit::pack_quantized(qw);
     // Same dequantized weight, bit for bit.
     ASSERT_EQ(dequantize_weights(packed.view()), qw.dequantize());
 
