@@ -1,9 +1,5 @@
 #include <fmt/format.h>
 
-#include <unistd.h>
-
-#include <filesystem>
-#include <fstream>
 #include <regex>
 #include <sstream>
 
@@ -14,6 +10,7 @@
 #include "core/thread_pool.h"
 #include "eval/perplexity.h"
 #include "eval/tasks.h"
+#include "io/atomic_file.h"
 #include "io/text_file.h"
 
 namespace lowbit::cli {
@@ -59,30 +56,6 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
-// Writes `text` to a temporary sibling of `path`, then renames it into place, so a reader never
-// sees a half-written file.
-void write_file_atomic(const std::filesystem::path& path, const std::string& text) {
-  auto tmp = path;
-  tmp += fmt::format(".tmp-{}", ::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail("{}: cannot write (--json)", path.string());
-    out << text;
-    out.flush();
-    if (!out) {
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-      fail("{}: write failed (--json)", path.string());
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    fail("{}: cannot rename the temporary file into place (--json)", path.string());
-  }
-}
-
 // Zero-shot tasks on the model given by -m (fp32, or one quantized by `lowbit quantize`).
 void run_tasks(const EvalFlags& f) {
   TaskOptions opts;
@@ -116,7 +89,8 @@ void run_tasks(const EvalFlags& f) {
     j["seed"] = f.quant.seed;
     j["bos"] = opts.add_bos.value_or(m.tokenizer->add_bos) && m.tokenizer->bos_id.has_value();
     j["threads"] = thread_pool().size();
-    write_file_atomic(f.json, j.dump(1) + "\n");
+    const std::string text = j.dump(1) + "\n";
+    write_file_atomically(f.json, [&](std::ostream& out) { out << text; });
   }
 }
 

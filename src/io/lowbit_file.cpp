@@ -1,6 +1,5 @@
 #include "io/lowbit_file.h"
 
-#include <unistd.h>
 #include <zlib.h>
 
 #include <array>
@@ -8,6 +7,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "io/atomic_file.h"
 
 namespace lowbit {
 namespace {
@@ -152,12 +152,7 @@ void LowbitFileWriter::write(const std::filesystem::path& path) const {
   std::memcpy(prefix.data() + 12, &crc, 4);
   std::memcpy(prefix.data() + 16, &hlen, 8);
 
-  // Temporary sibling + rename: readers never see a partial file under `path`.
-  auto tmp = path;
-  tmp += ".tmp." + std::to_string(::getpid());
-  try {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail("{}: cannot create", tmp.string());
+  write_file_atomically(path, [&](std::ostream& out) {
     const std::vector<char> zeros(kAlign, 0);
     auto pad_to = [&](size_t pos) {
       const auto at = static_cast<size_t>(out.tellp());
@@ -171,15 +166,7 @@ void LowbitFileWriter::write(const std::filesystem::path& path) const {
       out.write(reinterpret_cast<const char*>(e.data.data()),
                 static_cast<std::streamsize>(e.data.size()));
     }
-    out.flush();
-    if (!out) fail("{}: write failed (disk full?)", tmp.string());
-    out.close();
-    std::filesystem::rename(tmp, path);
-  } catch (...) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    throw;
-  }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
