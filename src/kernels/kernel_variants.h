@@ -24,6 +24,25 @@ float quantize_row_avx512(const float* x, size_t cols, int qmax, int8_t* out);
 float quantize_row_neon(const float* x, size_t cols, int qmax, int8_t* out);
 #endif
 
+// ---- exp-based row functions (vmath.h) ---------------------------------------------------------
+// softmax: x[0, n) <- exp((x - max) * scale) / sum, n >= 1, scale > 0.
+// swiglu: gate[i] <- gate[i] / (1 + exp(-gate[i])) * up[i].
+using SoftmaxFn = void (*)(float* x, size_t n, float scale);
+using SwigluFn = void (*)(float* gate, const float* up, size_t n);
+
+void softmax_scalar(float* x, size_t n, float scale);
+void swiglu_scalar(float* gate, const float* up, size_t n);
+#if defined(__x86_64__)
+void softmax_avx2(float* x, size_t n, float scale);
+void swiglu_avx2(float* gate, const float* up, size_t n);
+void softmax_avx512(float* x, size_t n, float scale);
+void swiglu_avx512(float* gate, const float* up, size_t n);
+#endif
+#if defined(__aarch64__)
+void softmax_neon(float* x, size_t n, float scale);
+void swiglu_neon(float* gate, const float* up, size_t n);
+#endif
+
 // ---- packed weights, as the kernels see them -------------------------------------------------
 struct PackedArgs {
   const uint8_t* codes;  // blocks x chunks x 64 bytes

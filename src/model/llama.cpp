@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/sgemm.h"
+#include "kernels/vmath.h"
 
 namespace lowbit {
 namespace {
@@ -26,10 +27,7 @@ void rms_norm(const float* x, const float* weight, float* out, size_t rows, size
 
 void swiglu(float* gate, const float* up, size_t n) {
   thread_pool().parallel_for(n, 4096, [&](size_t i0, size_t i1) {
-    for (size_t i = i0; i < i1; ++i) {
-      const float g = gate[i];
-      gate[i] = g / (1.0f + std::exp(-g)) * up[i];
-    }
+    kernels::swiglu(std::span(gate + i0, i1 - i0), std::span(up + i0, i1 - i0));
   });
 }
 
@@ -136,18 +134,7 @@ void LlamaModel::attention(int layer, size_t n, int pos0, KVCache& cache) {
     for (size_t r = 0; r < rows; ++r) {
       float* s = scores.data() + r * visible;
       const size_t len = static_cast<size_t>(pos0) + i0 + r + 1;  // causal: keys 0..pos
-      float mx = -INFINITY;
-      for (size_t j = 0; j < len; ++j) {
-        s[j] *= scale;
-        mx = std::max(mx, s[j]);
-      }
-      float sum = 0.0f;
-      for (size_t j = 0; j < len; ++j) {
-        s[j] = std::exp(s[j] - mx);
-        sum += s[j];
-      }
-      const float inv = 1.0f / sum;
-      for (size_t j = 0; j < len; ++j) s[j] *= inv;
+      kernels::softmax(std::span(s, len), scale);
       std::fill(s + len, s + visible, 0.0f);
     }
     kernels::sgemm_nn_serial(rows, hd, visible, scores.data(), visible, values + kv_head * hd,
@@ -186,6 +173,8 @@ std::span<const float> LlamaModel::forward(std::span<const int32_t> tokens, KVCa
     if (w_.embedding) {
       const auto src = std::span(*w_.embedding).subspan(static_cast<size_t>(id) * dim, dim);
       std::ranges::copy(src, row.begin());
+    } else if (w_.quantized_embedding) {
+      w_.quantized_embedding->weight_row(static_cast<size_t>(id), row);
     } else {
       w_.lm_head->weight_row(static_cast<size_t>(id), row);
     }
