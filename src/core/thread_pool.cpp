@@ -5,6 +5,30 @@
 #include <utility>
 
 namespace lowbit {
+namespace {
+
+// Polls before blocking: about 2000 pause instructions, tens of microseconds.
+constexpr int kSpinIterations = 2000;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Spins until done() or the budget runs out; returns done().
+template <class Done>
+bool spin_until(Done done) {
+  for (int i = 0; i < kSpinIterations; ++i) {
+    if (done()) return true;
+    cpu_relax();
+  }
+  return done();
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int num_threads) : num_threads_(std::max(1, num_threads)) {
   for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
@@ -40,6 +64,7 @@ void ThreadPool::drain() {
 void ThreadPool::worker_loop() {
   size_t seen_generation = 0;
   for (;;) {
+    spin_until([&] { return generation_.load(std::memory_order_acquire) != seen_generation; });
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [&] { return stop_ || generation_ != seen_generation; });
@@ -68,6 +93,7 @@ void ThreadPool::run(size_t num_tasks, const std::function<void(size_t)>& fn) {
   wake_.notify_all();
   drain();
   std::exception_ptr error;
+  spin_until([&] { return finished_tasks_.load(std::memory_order_acquire) == num_tasks; });
   {
     std::unique_lock lock(mutex_);
     done_.wait(lock, [&] { return finished_tasks_ == num_tasks_; });
