@@ -36,7 +36,7 @@ struct BenchFlags {
   int prompt = 512;
   int decode = 64;
   int reps = 3;
-  int head_bits = 8;
+  int head_bits = 8, head_group = 0;
   bool single = false;  // measure -m itself and print one machine-readable line (child mode)
 };
 
@@ -180,8 +180,10 @@ void run_bench(const BenchFlags& f) {
       QuantizeOptions o;
       o.weight = QuantSpec{wbits, true, 0, 1.0f, true};
       o.act = QuantSpec{abits, true, 0, 1.0f, false};
-      o.head_weight.bits = f.head_bits;
-      o.head_act.bits = f.head_bits;
+      // The head's activations are 8-bit whatever its weights (an A4 head costs accuracy where the
+      // logits are read, for no speed: prefill computes one row of logits).
+      o.head_weight = QuantSpec{f.head_bits, true, f.head_group, 1.0f, true};
+      o.head_act.bits = f.head_bits == 16 ? 16 : 8;
       quantize_model(*m.model, *m.tokenizer, o);
       const fs::path file = tmp.path() / (name + ".lowbit");
       save_quantized_model(*m.model, f.model.model, file, {{"method", "rtn"}});
@@ -221,7 +223,10 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--prompt", flags->prompt, "prefill window in tokens");
   cmd->add_option("--decode", flags->decode, "tokens to decode");
   cmd->add_option("--reps", flags->reps, "repetitions (the median is reported)");
-  cmd->add_option("--head-bits", flags->head_bits, "output-head bits of the low-bit formats");
+  cmd->add_option("--head-bits", flags->head_bits,
+                  "output-head weight bits of the low-bit formats (activations 8-bit; 16 = fp32)");
+  cmd->add_option("--head-group", flags->head_group,
+                  "output-head weight group size (0 = per output channel)");
   cmd->add_flag("--single", flags->single, "measure -m only, one machine-readable line");
   cmd->callback([flags] { run_bench(*flags); });
 }

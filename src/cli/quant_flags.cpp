@@ -16,6 +16,8 @@ void add_quant_flags(CLI::App& cmd, QuantFlags& f, bool with_bits) {
   cmd.add_option("--head-bits", f.head_bits,
                  "output-head weight bits (16 = full precision, the papers' protocol)");
   cmd.add_option("--head-abits", f.head_abits, "output-head activation bits (16 = off)");
+  cmd.add_option("--head-group", f.head_group,
+                 "output-head weight group size (0 = per output channel)");
   cmd.add_option("--act-group", f.act_group, "activation group size (0 = per token)");
   cmd.add_flag("--w-asym", f.w_asym, "asymmetric weights (zero point)");
   cmd.add_flag("--a-asym", f.a_asym, "asymmetric activations");
@@ -42,7 +44,7 @@ QuantizeOptions QuantFlags::options(bool progress) const {
   o.weight = QuantSpec{wbits, !w_asym, group, 1.0f, !no_mse_clip};
   o.act = QuantSpec{abits, !a_asym, act_group, a_clip, false};
   o.kv = QuantSpec{kvbits, kv_sym, 0, 1.0f, false};
-  o.head_weight = QuantSpec{head_bits, true, 0, 1.0f, true};
+  o.head_weight = QuantSpec{head_bits, true, head_group, 1.0f, true};
   o.head_act = QuantSpec{head_abits, true, 0, 1.0f, false};
   o.smooth_alpha = alpha;
   o.duquant_block = duquant_block;

@@ -12,7 +12,7 @@ struct QuantFlags {
   std::string method = "rtn";
   int wbits = 4, abits = 16, kvbits = 16;
   int group = 0, act_group = 0;
-  int head_bits = 8, head_abits = 8;
+  int head_bits = 8, head_abits = 8, head_group = 0;
   bool w_asym = false, a_asym = false, kv_sym = false, no_mse_clip = false;
   float a_clip = 1.0f;
   float alpha = 0.5f;

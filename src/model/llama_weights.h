@@ -19,8 +19,13 @@ struct LayerWeights {
 
 struct LlamaWeights {
   ModelConfig config;
-  // [vocab, dim]; null when tied to a quantized head, whose dequantized rows are the embeddings.
+  // [vocab, dim] in fp32; null when the table is stored quantized (below) or tied to a quantized
+  // head, whose dequantized rows are then the embeddings.
   std::shared_ptr<const std::vector<float>> embedding;
+  // An untied table stored low-bit ([vocab, dim] as a Linear of dim -> vocab): lookups read
+  // dequantized rows through weight_row and never multiply. Null unless a quantized model unties
+  // its head (Hadamard's and DuQuant's folded final norm), so the table would otherwise stay fp32.
+  std::unique_ptr<Linear> quantized_embedding;
   std::vector<float> final_norm;    // [dim]
   std::unique_ptr<Linear> lm_head;  // [vocab, dim]; shares `embedding` if tied
   std::vector<LayerWeights> layers;

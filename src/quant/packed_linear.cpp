@@ -120,6 +120,7 @@ int pack_model(LlamaWeights& weights) {
   for (auto& L : weights.layers)
     for (auto* slot : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) convert(*slot);
   convert(weights.lm_head);
+  if (weights.quantized_embedding) convert(weights.quantized_embedding);
   return converted;
 }
 

@@ -288,7 +288,9 @@ void install(LlamaModel& model, std::vector<WorkLayer>& layers, const QuantSpec&
 }
 
 // The output head in low precision (RTN: it has no activation outliers worth a transform). A tied
-// model drops its fp32 embedding table and reads embeddings from the quantized head's rows.
+// model drops its fp32 embedding table and reads embeddings from the quantized head's rows; an
+// untied one (a rotation folded the final norm into the head) stores its table with the head's
+// weight spec, so both kinds of model hold their embeddings at the same precision.
 void quantize_head(LlamaModel& model, const QuantSpec& wspec, const QuantSpec& act) {
   if (!wspec.enabled() && !act.enabled()) return;
   auto& wts = model.weights();
@@ -305,7 +307,14 @@ void quantize_head(LlamaModel& model, const QuantSpec& wspec, const QuantSpec& a
     wts.lm_head =
         std::make_unique<FakeQuantLinear>(in, out, std::move(w), std::move(bias), act, nullptr);
   }
-  if (wts.config.tied_embeddings) wts.embedding.reset();
+  if (wts.config.tied_embeddings) {
+    wts.embedding.reset();
+  } else if (wspec.enabled() && wts.embedding) {
+    wts.quantized_embedding = std::make_unique<FakeQuantLinear>(
+        quantize_rows(*wts.embedding, static_cast<size_t>(out), static_cast<size_t>(in), wspec),
+        std::vector<float>{}, QuantSpec{}, nullptr);
+    wts.embedding.reset();
+  }
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -390,7 +399,7 @@ void QuantizeOptions::validate(const ModelConfig& c) const {
   weight.validate("--wbits");
   act.validate("--abits");
   kv.validate("--kvbits");
-  head_weight.validate("--head-bits", static_cast<size_t>(c.dim));
+  head_weight.validate("--head-bits/--head-group", static_cast<size_t>(c.dim));
   head_act.validate("--head-abits", static_cast<size_t>(c.dim));
   for (int in : {c.dim, c.q_dim(), c.hidden_dim}) {
     weight.validate("--wbits/--group", static_cast<size_t>(in));

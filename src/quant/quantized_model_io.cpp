@@ -225,6 +225,9 @@ void save_quantized_model(const LlamaModel& model, const fs::path& source_dir,
   } else {
     linears["lm_head"] = write_linear(w, "lm_head", *wts.lm_head, written, transforms);
   }
+  if (wts.quantized_embedding)
+    linears["model.embed_tokens"] =
+        write_linear(w, "model.embed_tokens", *wts.quantized_embedding, written, transforms);
 
   auto& meta = w.metadata();
   meta["format"] = kFormatName;
@@ -232,7 +235,7 @@ void save_quantized_model(const LlamaModel& model, const fs::path& source_dir,
   meta["info"] = info;
   meta["config"] = cfg;
   meta["tokenizer_files"] = tokenizer_files;
-  meta["embedding"] = wts.embedding ? "f32" : "head";
+  meta["embedding"] = wts.embedding ? "f32" : wts.quantized_embedding ? "linear" : "head";
   meta["kv"] = spec_json(model.kv_quant());
   meta["linears"] = linears;
   meta["transforms"] = transforms;
@@ -313,6 +316,8 @@ QuantizedModel load_quantized_model(const fs::path& path, QuantExecution exec) {
     if (emb == "f32") {
       w.embedding =
           std::make_shared<const std::vector<float>>(f32("model.embed_tokens.weight", {v, d}));
+    } else if (emb == "linear") {
+      w.quantized_embedding = make_linear("model.embed_tokens", c.dim, c.vocab_size);
     } else if (emb != "head" || !c.tied_embeddings) {
       fail("{}: embedding \"{}\" needs a tied model", where, emb);
     }
@@ -325,7 +330,7 @@ QuantizedModel load_quantized_model(const fs::path& path, QuantExecution exec) {
       w.lm_head = std::make_unique<DenseLinear>(
           c.dim, c.vocab_size,
           std::make_shared<const std::vector<float>>(f32("lm_head.weight", {v, d})));
-    if (!w.embedding && dynamic_cast<const DenseLinear*>(w.lm_head.get()))
+    if (!w.embedding && !w.quantized_embedding && dynamic_cast<const DenseLinear*>(w.lm_head.get()))
       fail("{}: no embeddings stored", where);
 
     const int dims[7][2] = {{c.dim, c.q_dim()},   {c.dim, c.kv_dim()},   {c.dim, c.kv_dim()},

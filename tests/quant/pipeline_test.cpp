@@ -131,6 +131,27 @@ TEST_F(PipelineTest, Int8HeadAlsoServesTiedEmbeddings) {
   EXPECT_LT(err, 0.05);
 }
 
+TEST_F(PipelineTest, UntiedEmbeddingIsStoredWithTheHeadSpec) {
+  LoadedModel ref = load_model(dir_.path());
+  LoadedModel m = load_model(dir_.path());
+  auto o = options("hadamard+rtn", 16, 16);  // the rotation unties the head
+  o.head_weight = {8, true, 32, 1.0f, true};
+  o.head_act.bits = 8;
+  quantize_model(*m.model, *m.tokenizer, o);
+  const auto& w = m.model->weights();
+  EXPECT_FALSE(w.config.tied_embeddings);
+  EXPECT_EQ(w.embedding, nullptr);  // no fp32 table left
+  const auto* emb = dynamic_cast<const FakeQuantLinear*>(w.quantized_embedding.get());
+  ASSERT_NE(emb, nullptr);
+  EXPECT_EQ(emb->weight_spec().bits, 8);
+  EXPECT_EQ(emb->weight_spec().group_size, 32);
+  EXPECT_EQ(emb->in_features(), m.model->config().dim);
+  EXPECT_EQ(emb->out_features(), m.model->config().vocab_size);
+  const double err = relative_error(logits(m), logits(ref));
+  EXPECT_GT(err, 0.0);
+  EXPECT_LT(err, 0.05);
+}
+
 TEST_F(PipelineTest, ImpossibleSettingsFailBeforeWork) {
   LoadedModel m = load_model(dir_.path());
   EXPECT_THROW(MethodSpec::parse("rtn+frobnicate"), Error);

@@ -84,6 +84,11 @@ TEST_F(QuantizedIoTest, RoundTripsEveryTransform) {
 TEST_F(QuantizedIoTest, FullPrecisionHeadAndUntiedModels) {
   round_trip("rtn", 4, 8, 16, 0, /*head_bits=*/16);
   round_trip("hadamard+rtn", 4, 4, 16, 0, /*head_bits=*/8);  // untied after the rotation
+  // The untied embedding table is stored int8 like the head, not fp32, and loads as packed rows.
+  LoadedModel packed = load_model(out());
+  EXPECT_EQ(packed.model->weights().embedding, nullptr);
+  ASSERT_NE(packed.model->weights().quantized_embedding, nullptr);
+  EXPECT_EQ(packed.model->weights().quantized_embedding->format(), "W8A16 packed");
 }
 
 TEST_F(QuantizedIoTest, OverwritesOnlyQuantizedFiles) {
