@@ -13,7 +13,7 @@ FNR == 1 {  # every input file (one benchmark family) has its own header
   else if (part[1] == "BM_Decode") { decode[part[2]] = $col["\"tokens/s\""]; dec_gbs[part[2]] = $col["\"weight GB/s\""] }
   else if (part[1] == "BM_SgemmLowbit") { shape = part[2] "x" part[3] "x" part[4]; ours[shape] = $col["\"GFLOP/s\""]; order[++n] = shape }
   else if (part[1] == "BM_SgemmOpenBLAS") { shape = part[2] "x" part[3] "x" part[4]; blas[shape] = $col["\"GFLOP/s\""] }
-  else if (part[1] == "BM_MemoryReadBandwidth") bw = $col["\"GB/s\""]
+  else if (part[1] == "BM_MemoryReadBandwidth") { bw[part[2]] = $col["\"GB/s\""]; bw_mb[part[2]] = $col["\"MB\""] }
 }
 END {
   print "| measurement | value |"
@@ -22,8 +22,9 @@ END {
   printf "| prefill, 128-token window | %.0f tokens/s |\n", prefill["128"]
   printf "| decode at position 16 | %.1f tokens/s |\n", decode["16"]
   printf "| decode at position 256 | %.1f tokens/s |\n", decode["256"]
-  printf "| memory read bandwidth (all threads) | %.1f GB/s |\n", bw
-  printf "| decode weight traffic at position 16 | %.1f GB/s (%.0f%% of the bandwidth bound) |\n", dec_gbs["16"], 100 * dec_gbs["16"] / bw
+  printf "| read bandwidth over the fp32 weights' %.1f MB (all threads) | %.1f GB/s |\n", bw_mb["0"], bw["0"]
+  printf "| read bandwidth over %.0f MB (all threads) | %.1f GB/s |\n", bw_mb["2048"], bw["2048"]
+  printf "| decode weight traffic at position 16 | %.1f GB/s (%.0f%% of reading the weights' bytes) |\n", dec_gbs["16"], 100 * dec_gbs["16"] / bw["0"]
   # OpenBLAS time for the linear layers of one 512-token window (8 layers of ref-llama-s):
   # q, o: 512x384x384; k, v: 512x128x384; gate, up: 512x1024x384; down: 512x384x1024.
   split("512x384x384 512x384x384 512x128x384 512x128x384 512x1024x384 512x1024x384 512x384x1024", g, " ")
