@@ -6,6 +6,8 @@
 // time a family uses its best variant whose ISA the CPU supports and that lies under the *ceiling*:
 // by default everything the CPU has, lowered by the environment variable LOWBIT_ISA (read once,
 // e.g. LOWBIT_ISA=avx2) or by force_isa() (tests and benchmarks force each path in turn).
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -68,6 +70,19 @@ uint32_t isa_ceiling();
 // The first of `implemented` (listed best first) allowed under the ceiling and supported by the
 // CPU; `implemented` must end with Isa::kScalar.
 Isa select_isa(std::span<const Isa> implemented);
+
+// The variant a kernel family runs now: `variants` are structs with an `isa` member (and the
+// family's function pointers), listed best first and ending with the scalar reference. Used by
+// the dispatching drivers (baseline code), never by the ISA files.
+template <class Variant, size_t N>
+const Variant& select_variant(const std::array<Variant, N>& variants) {
+  std::array<Isa, N> isas{};
+  for (size_t i = 0; i < N; ++i) isas[i] = variants[i].isa;
+  const Isa isa = select_isa(isas);
+  for (const auto& v : variants)
+    if (v.isa == isa) return v;
+  return variants.back();
+}
 
 // Forces an ISA for the lifetime of the guard (tests, benchmarks), then restores the ceiling that
 // was in effect before (guards nest).

@@ -43,16 +43,6 @@ constexpr std::array kQgemmF32 = {
     Variant<detail::QgemmF32Fn>{Isa::kScalar, detail::qgemm_f32_scalar},
 };
 
-template <class Fn, size_t N>
-const Variant<Fn>& select(const std::array<Variant<Fn>, N>& variants) {
-  std::array<Isa, N> isas{};
-  for (size_t i = 0; i < N; ++i) isas[i] = variants[i].isa;
-  const Isa isa = select_isa(isas);
-  for (const auto& v : variants)
-    if (v.isa == isa) return v;
-  return variants.back();
-}
-
 detail::PackedArgs packed_args(const PackedWeightsView& w) {
   const PackedLayout& l = w.layout();
   if (l.n == 0) fail("qgemm: empty packed weights");
@@ -133,7 +123,7 @@ void qgemm_impl(const QuantizedRowsView& a, const PackedWeightsView& w, std::spa
   args.bias = bias.empty() ? nullptr : bias.data();
   args.y = y.data();
   args.ldy = ldy;
-  run_blocks(args, select(kQgemm).fn, a.rows, l.n, l.k, parallel);
+  run_blocks(args, select_variant(kQgemm).fn, a.rows, l.n, l.k, parallel);
 }
 
 void qgemm_f32_impl(std::span<const float> x, size_t m, size_t ldx, const PackedWeightsView& w,
@@ -152,7 +142,7 @@ void qgemm_f32_impl(std::span<const float> x, size_t m, size_t ldx, const Packed
   args.bias = bias.empty() ? nullptr : bias.data();
   args.y = y.data();
   args.ldy = ldy;
-  run_blocks(args, select(kQgemmF32).fn, m, l.n, l.k, parallel);
+  run_blocks(args, select_variant(kQgemmF32).fn, m, l.n, l.k, parallel);
 }
 
 }  // namespace
@@ -178,11 +168,11 @@ void qgemm_f32_serial(std::span<const float> x, size_t m, size_t ldx, const Pack
 }
 
 Isa qgemm_isa() {
-  return select(kQgemm).isa;
+  return select_variant(kQgemm).isa;
 }
 
 Isa qgemm_f32_isa() {
-  return select(kQgemmF32).isa;
+  return select_variant(kQgemmF32).isa;
 }
 
 }  // namespace lowbit::kernels

@@ -28,19 +28,10 @@ constexpr std::array kVariants = {
     Variant{Isa::kScalar, detail::quantize_row_scalar},
 };
 
-const Variant& select() {
-  std::array<Isa, kVariants.size()> isas{};
-  for (size_t i = 0; i < kVariants.size(); ++i) isas[i] = kVariants[i].isa;
-  const Isa isa = select_isa(isas);
-  for (const auto& v : kVariants)
-    if (v.isa == isa) return v;
-  return kVariants.back();
-}
-
 }  // namespace
 
 Isa quantize_activations_isa() {
-  return select().isa;
+  return select_variant(kVariants).isa;
 }
 
 size_t activation_stride(size_t cols) {
@@ -57,7 +48,7 @@ void quantize_activations(std::span<const float> x, size_t rows, size_t cols, si
   if (x.size() < (rows - 1) * ldx + cols || codes.size() < rows * stride || scales.size() < rows)
     fail("quantize_activations: buffers too small for {} rows of {}", rows, cols);
   const int qmax = (1 << (bits - 1)) - 1;
-  const detail::QuantizeRowFn fn = select().fn;
+  const detail::QuantizeRowFn fn = select_variant(kVariants).fn;
   auto run_rows = [&](size_t r0, size_t r1) {
     for (size_t r = r0; r < r1; ++r) {
       int8_t* out = codes.data() + r * stride;

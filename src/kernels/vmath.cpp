@@ -26,31 +26,22 @@ constexpr std::array kVariants = {
     Variant{Isa::kScalar, detail::softmax_scalar, detail::swiglu_scalar},
 };
 
-const Variant& select() {
-  std::array<Isa, kVariants.size()> isas{};
-  for (size_t i = 0; i < kVariants.size(); ++i) isas[i] = kVariants[i].isa;
-  const Isa isa = select_isa(isas);
-  for (const auto& v : kVariants)
-    if (v.isa == isa) return v;
-  return kVariants.back();
-}
-
 }  // namespace
 
 Isa vmath_isa() {
-  return select().isa;
+  return select_variant(kVariants).isa;
 }
 
 void softmax(std::span<float> x, float scale) {
   if (x.empty()) fail("softmax: empty row");
   if (!(scale > 0.0f)) fail("softmax: scale must be positive, got {}", scale);
-  select().softmax(x.data(), x.size(), scale);
+  select_variant(kVariants).softmax(x.data(), x.size(), scale);
 }
 
 void swiglu(std::span<float> gate, std::span<const float> up) {
   if (gate.size() != up.size())
     fail("swiglu: {} gate values for {} up values", gate.size(), up.size());
-  if (!gate.empty()) select().swiglu(gate.data(), up.data(), gate.size());
+  if (!gate.empty()) select_variant(kVariants).swiglu(gate.data(), up.data(), gate.size());
 }
 
 }  // namespace lowbit::kernels

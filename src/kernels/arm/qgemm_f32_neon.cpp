@@ -5,6 +5,7 @@
 #include <arm_neon.h>
 
 #include "kernels/kernel_variants.h"
+#include "kernels/tile_dispatch.h"
 
 #define LOWBIT_UNROLL _Pragma("GCC unroll 16")
 
@@ -113,33 +114,15 @@ void run(const QgemmF32Args& p, size_t b0, size_t b1) {
   }
   for (size_t r = 0; r < p.m; r += 4) {
     const size_t rows = min_size(4, p.m - r);
-    for (size_t u = u0; u < u1; u += 2) {
-      switch (rows) {
-        case 1:
-          tile<kBits, kAsym, 1, 2>(p, r, u);
-          break;
-        case 2:
-          tile<kBits, kAsym, 2, 2>(p, r, u);
-          break;
-        case 3:
-          tile<kBits, kAsym, 3, 2>(p, r, u);
-          break;
-        default:
-          tile<kBits, kAsym, 4, 2>(p, r, u);
-          break;
-      }
-    }
+    for (size_t u = u0; u < u1; u += 2)
+      with_count<4>(rows, [&]<int R>() { tile<kBits, kAsym, R, 2>(p, r, u); });
   }
 }
 
 }  // namespace
 
 void qgemm_f32_neon(const QgemmF32Args& p, size_t block_begin, size_t block_end) {
-  const bool asym = p.w.zeros != nullptr;
-  if (p.w.bits == 4)
-    asym ? run<4, true>(p, block_begin, block_end) : run<4, false>(p, block_begin, block_end);
-  else
-    asym ? run<8, true>(p, block_begin, block_end) : run<8, false>(p, block_begin, block_end);
+  with_format(p.w, [&]<int kBits, bool kAsym>() { run<kBits, kAsym>(p, block_begin, block_end); });
 }
 
 }  // namespace lowbit::kernels::detail

@@ -4,6 +4,7 @@
 // nibbles' products with vmlal (|2 * 15 * 128| fits int16); int8 codes are flipped to u - 128 so
 // they fit s8 (|128 * 128| fits int16), each product pair going straight to int32.
 #include "kernels/arm/qgemm_neon_common.h"
+#include "kernels/tile_dispatch.h"
 
 namespace lowbit::kernels::detail {
 namespace {
@@ -97,19 +98,15 @@ void run(const QgemmArgs& p, size_t b0, size_t b1) {
     const size_t rows = min_size(2, p.m - r);
     size_t u = u0;
     for (; u + 2 <= u1; u += 2)
-      rows == 2 ? tile<kBits, kAsym, 2, 2>(p, r, u) : tile<kBits, kAsym, 1, 2>(p, r, u);
-    if (u < u1) rows == 2 ? tile<kBits, kAsym, 2, 1>(p, r, u) : tile<kBits, kAsym, 1, 1>(p, r, u);
+      with_count<2>(rows, [&]<int R>() { tile<kBits, kAsym, R, 2>(p, r, u); });
+    if (u < u1) with_count<2>(rows, [&]<int R>() { tile<kBits, kAsym, R, 1>(p, r, u); });
   }
 }
 
 }  // namespace
 
 void qgemm_neon(const QgemmArgs& p, size_t block_begin, size_t block_end) {
-  const bool asym = p.w.zeros != nullptr;
-  if (p.w.bits == 4)
-    asym ? run<4, true>(p, block_begin, block_end) : run<4, false>(p, block_begin, block_end);
-  else
-    asym ? run<8, true>(p, block_begin, block_end) : run<8, false>(p, block_begin, block_end);
+  with_format(p.w, [&]<int kBits, bool kAsym>() { run<kBits, kAsym>(p, block_begin, block_end); });
 }
 
 }  // namespace lowbit::kernels::detail

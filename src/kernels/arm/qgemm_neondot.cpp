@@ -4,6 +4,7 @@
 // codes are flipped to u - 128 (there is no mixed-sign dot before Armv8.6 i8mm), and the zero
 // point is corrected per group by (z - offset) * sum(a).
 #include "kernels/arm/qgemm_neon_common.h"
+#include "kernels/tile_dispatch.h"
 
 namespace lowbit::kernels::detail {
 namespace {
@@ -74,20 +75,6 @@ void tile(const QgemmArgs& p, size_t row0, size_t unit0) {
 }
 
 template <int kBits, bool kAsym>
-void tile_rows(const QgemmArgs& p, size_t rows, size_t row0, size_t unit) {
-  switch (rows) {
-    case 1:
-      return tile<kBits, kAsym, 1, 2>(p, row0, unit);
-    case 2:
-      return tile<kBits, kAsym, 2, 2>(p, row0, unit);
-    case 3:
-      return tile<kBits, kAsym, 3, 2>(p, row0, unit);
-    default:
-      return tile<kBits, kAsym, 4, 2>(p, row0, unit);
-  }
-}
-
-template <int kBits, bool kAsym>
 void run(const QgemmArgs& p, size_t b0, size_t b1) {
   // Whole blocks only: a block is four units, so pairs of units never straddle n's padding
   // beyond the packed block (the unused outputs are computed on padding and not stored).
@@ -103,7 +90,8 @@ void run(const QgemmArgs& p, size_t b0, size_t b1) {
     const size_t pe = min_size(u1, pu + panel);
     for (size_t r = 0; r < p.m; r += 4) {
       const size_t rows = min_size(4, p.m - r);
-      for (size_t u = pu; u < pe; u += 2) tile_rows<kBits, kAsym>(p, rows, r, u);
+      for (size_t u = pu; u < pe; u += 2)
+        with_count<4>(rows, [&]<int R>() { tile<kBits, kAsym, R, 2>(p, r, u); });
     }
   }
 }
@@ -111,11 +99,7 @@ void run(const QgemmArgs& p, size_t b0, size_t b1) {
 }  // namespace
 
 void qgemm_neondot(const QgemmArgs& p, size_t block_begin, size_t block_end) {
-  const bool asym = p.w.zeros != nullptr;
-  if (p.w.bits == 4)
-    asym ? run<4, true>(p, block_begin, block_end) : run<4, false>(p, block_begin, block_end);
-  else
-    asym ? run<8, true>(p, block_begin, block_end) : run<8, false>(p, block_begin, block_end);
+  with_format(p.w, [&]<int kBits, bool kAsym>() { run<kBits, kAsym>(p, block_begin, block_end); });
 }
 
 }  // namespace lowbit::kernels::detail

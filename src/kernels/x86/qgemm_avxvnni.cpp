@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include "kernels/kernel_variants.h"
+#include "kernels/tile_dispatch.h"
 
 #define LOWBIT_UNROLL _Pragma("GCC unroll 16")
 
@@ -140,20 +141,6 @@ void tile(const QgemmArgs& p, size_t row0, size_t unit0) {
 }
 
 template <int kBits, bool kAsym>
-void tile_rows(const QgemmArgs& p, size_t rows, size_t row0, size_t unit) {
-  switch (rows) {
-    case 1:
-      return tile<kBits, kAsym, 1, 1>(p, row0, unit);
-    case 2:
-      return tile<kBits, kAsym, 2, 1>(p, row0, unit);
-    case 3:
-      return tile<kBits, kAsym, 3, 1>(p, row0, unit);
-    default:
-      return tile<kBits, kAsym, 4, 1>(p, row0, unit);
-  }
-}
-
-template <int kBits, bool kAsym>
 void run(const QgemmArgs& p, size_t b0, size_t b1) {
   const size_t u0 = b0 * 2, u1 = min_size(b1 * 2, (p.w.n + 7) / 8);
   if (p.m == 1) {
@@ -168,7 +155,8 @@ void run(const QgemmArgs& p, size_t b0, size_t b1) {
     const size_t pe = min_size(u1, pu + panel);
     for (size_t r = 0; r < p.m; r += 4) {
       const size_t rows = min_size(4, p.m - r);
-      for (size_t u = pu; u < pe; ++u) tile_rows<kBits, kAsym>(p, rows, r, u);
+      for (size_t u = pu; u < pe; ++u)
+        with_count<4>(rows, [&]<int R>() { tile<kBits, kAsym, R, 1>(p, r, u); });
     }
   }
 }
@@ -176,11 +164,7 @@ void run(const QgemmArgs& p, size_t b0, size_t b1) {
 }  // namespace
 
 void qgemm_avxvnni(const QgemmArgs& p, size_t block_begin, size_t block_end) {
-  const bool asym = p.w.zeros != nullptr;
-  if (p.w.bits == 4)
-    asym ? run<4, true>(p, block_begin, block_end) : run<4, false>(p, block_begin, block_end);
-  else
-    asym ? run<8, true>(p, block_begin, block_end) : run<8, false>(p, block_begin, block_end);
+  with_format(p.w, [&]<int kBits, bool kAsym>() { run<kBits, kAsym>(p, block_begin, block_end); });
 }
 
 }  // namespace lowbit::kernels::detail

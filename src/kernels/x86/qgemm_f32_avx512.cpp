@@ -20,6 +20,7 @@
 #pragma GCC diagnostic pop
 
 #include "kernels/kernel_variants.h"
+#include "kernels/tile_dispatch.h"
 
 #define LOWBIT_UNROLL _Pragma("GCC unroll 16")
 
@@ -151,28 +152,6 @@ void tile(const QgemmF32Args& p, size_t row0, size_t blk0) {
 }
 
 template <int kBits, bool kAsym>
-void tile_rows(const QgemmF32Args& p, size_t rows, size_t row0, size_t blk) {
-  switch (rows) {
-    case 1:
-      return tile<kBits, kAsym, 1, 1>(p, row0, blk);
-    case 2:
-      return tile<kBits, kAsym, 2, 1>(p, row0, blk);
-    case 3:
-      return tile<kBits, kAsym, 3, 1>(p, row0, blk);
-    case 4:
-      return tile<kBits, kAsym, 4, 1>(p, row0, blk);
-    case 5:
-      return tile<kBits, kAsym, 5, 1>(p, row0, blk);
-    case 6:
-      return tile<kBits, kAsym, 6, 1>(p, row0, blk);
-    case 7:
-      return tile<kBits, kAsym, 7, 1>(p, row0, blk);
-    default:
-      return tile<kBits, kAsym, 8, 1>(p, row0, blk);
-  }
-}
-
-template <int kBits, bool kAsym>
 void run(const QgemmF32Args& p, size_t b0, size_t b1) {
   if (p.m == 1) {
     // Each output's fma chain over k is sequential (the reference's order), so a GEMV needs
@@ -189,7 +168,8 @@ void run(const QgemmF32Args& p, size_t b0, size_t b1) {
     const size_t pe = min_size(b1, pb + panel);
     for (size_t r = 0; r < p.m; r += 8) {
       const size_t rows = min_size(8, p.m - r);
-      for (size_t b = pb; b < pe; ++b) tile_rows<kBits, kAsym>(p, rows, r, b);
+      for (size_t b = pb; b < pe; ++b)
+        with_count<8>(rows, [&]<int R>() { tile<kBits, kAsym, R, 1>(p, r, b); });
     }
   }
 }
@@ -197,11 +177,7 @@ void run(const QgemmF32Args& p, size_t b0, size_t b1) {
 }  // namespace
 
 void qgemm_f32_avx512(const QgemmF32Args& p, size_t block_begin, size_t block_end) {
-  const bool asym = p.w.zeros != nullptr;
-  if (p.w.bits == 4)
-    asym ? run<4, true>(p, block_begin, block_end) : run<4, false>(p, block_begin, block_end);
-  else
-    asym ? run<8, true>(p, block_begin, block_end) : run<8, false>(p, block_begin, block_end);
+  with_format(p.w, [&]<int kBits, bool kAsym>() { run<kBits, kAsym>(p, block_begin, block_end); });
 }
 
 }  // namespace lowbit::kernels::detail
