@@ -12,6 +12,9 @@ BEGIN {
   key = $1 SUBSEP $2
   ppl[key] = $3; calib[key] = $4; quant[key] = $5; peak[key] = $6
   have_row[$1] = 1
+  commit = NF >= 7 ? $7 : "unrecorded"
+  if (!(commit in cells_at)) commits[++ncommits] = commit
+  cells_at[commit]++
 }
 END {
   printf "## Quantization: WikiText-2 perplexity (ref-llama-s, L=512, %s windows)\n\n", windows
@@ -33,6 +36,10 @@ END {
   }
   print ""
   print "AWQ is weight-only (its scales are searched for weight error), so it has W4A16 only."
+  line = "Cells are cached between runs; measured at commit"
+  for (i = 1; i <= ncommits; i++)
+    line = line (i > 1 ? ", " : " ") commits[i] " (" cells_at[commits[i]] " cells)"
+  print line "."
   print ""
 
   # The outlier-handling claim, for both outlier-channel rules, computed from the table above.

@@ -51,7 +51,13 @@ CONFIGS=(
   "W4A4KV4|4 4 4 0"
 )
 
-# run_cell ROW_INDEX CONFIG_INDEX: appends "row<TAB>config<TAB>ppl<TAB>calib_s<TAB>quant_s<TAB>peak_mib".
+# The commit checked out when a cell runs, kept with the cell: cached cells may come from several
+# commits, and the table says which.
+COMMIT=$(git rev-parse --short HEAD 2> /dev/null || echo unknown)
+git diff --quiet HEAD -- src 2> /dev/null || COMMIT="$COMMIT+changes"
+
+# run_cell ROW_INDEX CONFIG_INDEX: appends
+# "row<TAB>config<TAB>ppl<TAB>calib_s<TAB>quant_s<TAB>peak_mib<TAB>commit".
 run_cell() {
   local r=$1 c=$2
   IFS='|' read -r label method extra <<< "${ROWS[$r]}"
@@ -71,11 +77,11 @@ run_cell() {
     cat "$dir.quant.log" "$dir.ppl.log" >&2 2> /dev/null
     return 0  # leave the cell out (shown as a dash); a re-run retries it
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$c" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$c" \
     "$(sed -n 's/^perplexity: //p' "$dir.ppl.log")" \
     "$(sed -n 's/^calibration: \([0-9.]*\) s.*/\1/p' "$dir.quant.log")" \
     "$(sed -n 's/^quantization: \([0-9.]*\) s/\1/p' "$dir.quant.log")" \
-    "$(sed -n 's/^peak memory: \([0-9]*\) MiB/\1/p' "$dir.quant.log")" >> "$RAW"
+    "$(sed -n 's/^peak memory: \([0-9]*\) MiB/\1/p' "$dir.quant.log")" "$COMMIT" >> "$RAW"
   rm -f "$dir.lowbit"
 }
 
@@ -103,7 +109,7 @@ FP=$(sed -n 's/^perplexity: //p' "$FP_LOG")
 export -f run_cell
 ROWS_STR=$(printf '%s\n' "${ROWS[@]}")
 CONFIGS_STR=$(printf '%s\n' "${CONFIGS[@]}")
-export BIN MODEL WIKI CALIB THREADS MAX_WINDOWS CALIB_SAMPLES WORK RAW ROWS_STR CONFIGS_STR
+export BIN MODEL WIKI CALIB THREADS MAX_WINDOWS CALIB_SAMPLES WORK RAW ROWS_STR CONFIGS_STR COMMIT
 # Arrays do not cross `export`: each worker rebuilds them from the strings.
 [ ${#cells[@]} -eq 0 ] || printf '%s\n' "${cells[@]}" | xargs -P "$JOBS" -L 1 bash -c '
   mapfile -t ROWS <<< "$ROWS_STR"; mapfile -t CONFIGS <<< "$CONFIGS_STR"; run_cell "$0" "$1"'
