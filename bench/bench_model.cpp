@@ -1,6 +1,7 @@
 // Speed of the fp32 engine on ref-llama-s: prefill (512-token window) and decode tokens/s, the
 // GFLOP/s of lowbit's sgemm against OpenBLAS's own threaded sgemm on the model's shapes, and the
-// memory read bandwidth that bounds decode. Run: ./build/bench/lowbit_bench [--benchmark_filter=...]
+// memory read bandwidth that bounds decode. Run: ./build/bench/lowbit_bench
+// [--benchmark_filter=...]
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
