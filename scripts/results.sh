@@ -7,7 +7,8 @@
 #   speed   FP32 prefill/decode/GEMM benchmark                          (~2 min)
 #   quant   method x bit-width perplexity matrix on WikiText-2, on the full test file (~4 h on 2
 #           cores) and on its first 40 windows (~25 min); cells are cached in docs/data (FRESH=1
-#           re-measures everything); see scripts/results_quant.sh
+#           re-measures everything, CACHED_ONLY=1 formats the cached cells without measuring the
+#           missing ones); see scripts/results_quant.sh
 #   tasks   zero-shot tasks, FP32 and W4A4 (RTN, Hadamard+GPTQ, DuQuant+GPTQ) on TASK_LIMIT items
 #           per task (default 500, seeded; 0 = every item): ~20 min; then, unless TASK_FULL_FP32=0,
 #           FP32 on every item as the speed benchmark: ~25 min

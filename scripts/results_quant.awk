@@ -30,12 +30,15 @@ END {
     line = "| " label(rows[r]) " |"
     for (c = 1; c <= nc; c++) {
       key = (r - 1) SUBSEP (c - 1)
+      if (!(key in ppl) && !(label(rows[r]) == "AWQ" && c > 1)) missing++
       line = line ((key in ppl) ? sprintf(" %.3f |", ppl[key]) : " — |")
     }
     print line
   }
   print ""
   print "AWQ is weight-only (its scales are searched for weight error), so it has W4A16 only."
+  if (missing > 0)
+    printf "%d other cell(s) marked — have not been measured with this protocol yet.\n", missing
   line = "Cells are cached between runs; measured at commit"
   for (i = 1; i <= ncommits; i++)
     line = line (i > 1 ? ", " : " ") commits[i] " (" cells_at[commits[i]] " cells)"

@@ -10,7 +10,8 @@
 # Environment: LOWBIT_BIN (build/lowbit), LOWBIT_SHARED (../shared), JOBS cells at a time (1),
 # THREADS per cell (all cores / JOBS), MAX_WINDOWS (0 = all), CALIB_SAMPLES (128), RAW (a temp
 # file; cells already in it are kept, so an interrupted run resumes), ROW_FILTER and CONFIG_FILTER (bash
-# regexes on the row and column labels below, default all).
+# regexes on the row and column labels below, default all), CACHED_ONLY=1 (format the cells already
+# in RAW, measure none: missing cells show as dashes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${LOWBIT_BIN:-build/lowbit}
@@ -97,6 +98,7 @@ for c in 3 4 2 1 0; do
     [ "$method" = awq ] && [ "$ab" != 16 ] && continue  # AWQ is weight-only
     # A RAW file from an interrupted run keeps its finished cells (resume).
     [ -f "$RAW" ] && grep -q "^$r"$'\t'"$c"$'\t'"[0-9]" "$RAW" && continue
+    [ "${CACHED_ONLY:-0}" = 1 ] && continue
     cells+=("$r $c")
   done
 done
