@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 
 #include "core/error.h"
 #include "model/loader.h"
@@ -171,6 +172,14 @@ TEST_F(PipelineTest, ImpossibleSettingsFailBeforeWork) {
   o = options("gptq", 4, 16);
   o.calib.file.clear();
   EXPECT_THROW(quantize_model(*m.model, *m.tokenizer, o), Error);
+  o = options("rtn", 4, 8);
+  o.head_weight.group_size = 7;  // does not divide the model dimension
+  try {
+    quantize_model(*m.model, *m.tokenizer, o);
+    ADD_FAILURE() << "a head group that does not divide dim was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--head-group"), std::string::npos) << e.what();
+  }
   // Nothing was replaced by the failed attempts.
   EXPECT_NE(dynamic_cast<const DenseLinear*>(m.model->weights().layers[0].wq.get()), nullptr);
 }
