@@ -107,14 +107,14 @@ void LlamaModel::apply_rope(float* x, size_t n, int n_heads, int pos0) const {
 
 // Causal attention of n new queries (positions pos0..) against all cached keys. Tasks are
 // (head, block of 64 queries): each block only scores the keys it may see.
-void LlamaModel::attention(int layer, size_t n, int pos0, KVCache& cache) {
+void LlamaModel::attention(int slot, size_t n, int pos0, KVCache& cache) {
   const auto& c = w_.config;
   const size_t hd = static_cast<size_t>(c.head_dim);
   const size_t q_dim = static_cast<size_t>(c.q_dim());
   const int group = c.n_heads / c.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const size_t blocks = (n + kQueryBlock - 1) / kQueryBlock;
-  const auto kv = cache.load(layer, pos0 + static_cast<int>(n));
+  const auto kv = cache.load(slot, pos0 + static_cast<int>(n));
   const size_t kv_stride = kv.stride;
   const float* keys = kv.keys;
   const float* values = kv.values;
@@ -142,6 +142,90 @@ void LlamaModel::attention(int layer, size_t n, int pos0, KVCache& cache) {
   });
 }
 
+void LlamaModel::reserve_scratch(size_t n) {
+  const auto& c = w_.config;
+  const size_t dim = static_cast<size_t>(c.dim), hidden = static_cast<size_t>(c.hidden_dim);
+  const size_t q_dim = static_cast<size_t>(c.q_dim()), kv_dim = static_cast<size_t>(c.kv_dim());
+  ensure_size(x_, n * dim);
+  ensure_size(xn_, n * dim);
+  ensure_size(q_, n * q_dim);
+  ensure_size(k_, n * kv_dim);
+  ensure_size(v_, n * kv_dim);
+  ensure_size(att_, n * std::max(q_dim, dim));
+  ensure_size(gate_, n * hidden);
+  ensure_size(up_, n * hidden);
+}
+
+void LlamaModel::embed(std::span<const int32_t> tokens, std::span<float> x) const {
+  const auto& c = w_.config;
+  const size_t dim = static_cast<size_t>(c.dim);
+  if (x.size() < tokens.size() * dim)
+    fail("embed: {} floats cannot hold {} tokens of width {}", x.size(), tokens.size(), dim);
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    const int32_t id = tokens[t];
+    if (id < 0 || id >= c.vocab_size) fail("token id {} out of range [0, {})", id, c.vocab_size);
+    const auto row = x.subspan(t * dim, dim);
+    if (w_.embedding) {
+      const auto src = std::span(*w_.embedding).subspan(static_cast<size_t>(id) * dim, dim);
+      std::ranges::copy(src, row.begin());
+    } else if (w_.quantized_embedding) {
+      w_.quantized_embedding->weight_row(static_cast<size_t>(id), row);
+    } else {
+      w_.lm_head->weight_row(static_cast<size_t>(id), row);
+    }
+  }
+}
+
+KVCache LlamaModel::make_layer_cache(int capacity) const {
+  ModelConfig one = w_.config;
+  one.n_layers = 1;
+  return KVCache(one, capacity, kv_quant_);
+}
+
+void LlamaModel::forward_layer(int layer, std::span<float> x, size_t n, KVCache& cache) {
+  const auto& c = w_.config;
+  if (layer < 0 || layer >= c.n_layers) fail("forward_layer: layer {} of {}", layer, c.n_layers);
+  if (n == 0 || x.size() < n * static_cast<size_t>(c.dim))
+    fail("forward_layer: {} floats for {} tokens of width {}", x.size(), n, c.dim);
+  if (static_cast<int>(n) > std::min(cache.capacity(), c.max_seq_len))
+    fail("forward_layer: {} tokens exceed the cache capacity {}", n, cache.capacity());
+  reserve_scratch(n);
+  run_layer(layer, x.data(), n, 0, cache, 0);
+}
+
+// One decoder layer on the residual stream x ([n, dim], updated in place); keys and values go to
+// the cache's layer `slot`.
+void LlamaModel::run_layer(int l, float* x, size_t n, int pos0, KVCache& cache, int slot) {
+  const auto& c = w_.config;
+  const size_t dim = static_cast<size_t>(c.dim), hidden = static_cast<size_t>(c.hidden_dim);
+  const size_t q_dim = static_cast<size_t>(c.q_dim()), kv_dim = static_cast<size_t>(c.kv_dim());
+  const auto& L = w_.layers[static_cast<size_t>(l)];
+  // Attention block.
+  rms_norm(x, L.attn_norm.data(), xn_.data(), n, dim, c.norm_eps);
+  observe(l, ActivationSite::kQkvInput, xn_, n, dim);
+  L.wq->forward(std::span(xn_).first(n * dim), n, std::span(q_).first(n * q_dim));
+  L.wk->forward(std::span(xn_).first(n * dim), n, std::span(k_).first(n * kv_dim));
+  L.wv->forward(std::span(xn_).first(n * dim), n, std::span(v_).first(n * kv_dim));
+  apply_rope(q_.data(), n, c.n_heads, pos0);
+  apply_rope(k_.data(), n, c.n_kv_heads, pos0);
+  // A quantized cache stores integer codes; attention reads them back dequantized.
+  cache.store(slot, pos0, n, std::span(k_).first(n * kv_dim), std::span(v_).first(n * kv_dim));
+  attention(slot, n, pos0, cache);
+  observe(l, ActivationSite::kOInput, att_, n, q_dim);
+  L.wo->forward(std::span(att_).first(n * q_dim), n, std::span(xn_).first(n * dim));
+  add_inplace(x, xn_.data(), n * dim);
+
+  // MLP block (SwiGLU).
+  rms_norm(x, L.ffn_norm.data(), xn_.data(), n, dim, c.norm_eps);
+  observe(l, ActivationSite::kUpInput, xn_, n, dim);
+  L.w_gate->forward(std::span(xn_).first(n * dim), n, std::span(gate_).first(n * hidden));
+  L.w_up->forward(std::span(xn_).first(n * dim), n, std::span(up_).first(n * hidden));
+  swiglu(gate_.data(), up_.data(), n * hidden);
+  observe(l, ActivationSite::kDownInput, gate_, n, hidden);
+  L.w_down->forward(std::span(gate_).first(n * hidden), n, std::span(xn_).first(n * dim));
+  add_inplace(x, xn_.data(), n * dim);
+}
+
 std::span<const float> LlamaModel::forward(std::span<const int32_t> tokens, KVCache& cache,
                                            LogitsFor which) {
   const auto& c = w_.config;
@@ -155,58 +239,10 @@ std::span<const float> LlamaModel::forward(std::span<const int32_t> tokens, KVCa
     fail("context is full: {} + {} tokens exceed the KV cache capacity {}", pos0, n,
          cache.capacity());
 
-  const size_t dim = static_cast<size_t>(c.dim), hidden = static_cast<size_t>(c.hidden_dim);
-  const size_t q_dim = static_cast<size_t>(c.q_dim()), kv_dim = static_cast<size_t>(c.kv_dim());
-  ensure_size(x_, n * dim);
-  ensure_size(xn_, n * dim);
-  ensure_size(q_, n * q_dim);
-  ensure_size(k_, n * kv_dim);
-  ensure_size(v_, n * kv_dim);
-  ensure_size(att_, n * std::max(q_dim, dim));
-  ensure_size(gate_, n * hidden);
-  ensure_size(up_, n * hidden);
-
-  for (size_t t = 0; t < n; ++t) {
-    const int32_t id = tokens[t];
-    if (id < 0 || id >= c.vocab_size) fail("token id {} out of range [0, {})", id, c.vocab_size);
-    const auto row = std::span(x_).subspan(t * dim, dim);
-    if (w_.embedding) {
-      const auto src = std::span(*w_.embedding).subspan(static_cast<size_t>(id) * dim, dim);
-      std::ranges::copy(src, row.begin());
-    } else if (w_.quantized_embedding) {
-      w_.quantized_embedding->weight_row(static_cast<size_t>(id), row);
-    } else {
-      w_.lm_head->weight_row(static_cast<size_t>(id), row);
-    }
-  }
-
-  for (int l = 0; l < c.n_layers; ++l) {
-    const auto& L = w_.layers[static_cast<size_t>(l)];
-    // Attention block.
-    rms_norm(x_.data(), L.attn_norm.data(), xn_.data(), n, dim, c.norm_eps);
-    observe(l, ActivationSite::kQkvInput, xn_, n, dim);
-    L.wq->forward(std::span(xn_).first(n * dim), n, std::span(q_).first(n * q_dim));
-    L.wk->forward(std::span(xn_).first(n * dim), n, std::span(k_).first(n * kv_dim));
-    L.wv->forward(std::span(xn_).first(n * dim), n, std::span(v_).first(n * kv_dim));
-    apply_rope(q_.data(), n, c.n_heads, pos0);
-    apply_rope(k_.data(), n, c.n_kv_heads, pos0);
-    // A quantized cache stores integer codes; attention reads them back dequantized.
-    cache.store(l, pos0, n, std::span(k_).first(n * kv_dim), std::span(v_).first(n * kv_dim));
-    attention(l, n, pos0, cache);
-    observe(l, ActivationSite::kOInput, att_, n, q_dim);
-    L.wo->forward(std::span(att_).first(n * q_dim), n, std::span(xn_).first(n * dim));
-    add_inplace(x_.data(), xn_.data(), n * dim);
-
-    // MLP block (SwiGLU).
-    rms_norm(x_.data(), L.ffn_norm.data(), xn_.data(), n, dim, c.norm_eps);
-    observe(l, ActivationSite::kUpInput, xn_, n, dim);
-    L.w_gate->forward(std::span(xn_).first(n * dim), n, std::span(gate_).first(n * hidden));
-    L.w_up->forward(std::span(xn_).first(n * dim), n, std::span(up_).first(n * hidden));
-    swiglu(gate_.data(), up_.data(), n * hidden);
-    observe(l, ActivationSite::kDownInput, gate_, n, hidden);
-    L.w_down->forward(std::span(gate_).first(n * hidden), n, std::span(xn_).first(n * dim));
-    add_inplace(x_.data(), xn_.data(), n * dim);
-  }
+  const size_t dim = static_cast<size_t>(c.dim);
+  reserve_scratch(n);
+  embed(tokens, std::span(x_).first(n * dim));
+  for (int l = 0; l < c.n_layers; ++l) run_layer(l, x_.data(), n, pos0, cache, l);
   cache.advance(static_cast<int>(n));
 
   const size_t first = which == LogitsFor::kLastToken ? n - 1 : 0;

@@ -53,8 +53,19 @@ class LlamaModel {
   std::span<const float> forward(std::span<const int32_t> tokens, KVCache& cache,
                                  LogitsFor which = LogitsFor::kLastToken);
 
+  // The forward pass in pieces, for layer-by-layer calibration (the same code forward() runs, so
+  // the results are bit-identical): the embeddings of `tokens` into x ([n, dim]), and one decoder
+  // layer applied in place to the residual stream x of n tokens at positions 0..n-1, with the
+  // layer's keys and values in slot 0 of `cache` (see make_layer_cache). Observed like forward().
+  void embed(std::span<const int32_t> tokens, std::span<float> x) const;
+  void forward_layer(int layer, std::span<float> x, size_t n, KVCache& cache);
+  // A cache with a single layer slot, for forward_layer.
+  KVCache make_layer_cache(int capacity) const;
+
  private:
-  void attention(int layer, size_t n, int pos0, KVCache& cache);
+  void reserve_scratch(size_t n);
+  void run_layer(int layer, float* x, size_t n, int pos0, KVCache& cache, int slot);
+  void attention(int slot, size_t n, int pos0, KVCache& cache);
   void apply_rope(float* x, size_t n, int n_heads, int pos0) const;
   void observe(int layer, ActivationSite site, std::span<const float> x, size_t rows, size_t cols);
 

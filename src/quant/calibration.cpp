@@ -15,16 +15,20 @@
 namespace lowbit {
 namespace {
 
+// Records the statistics of layers first_layer .. first_layer + stats.size() - 1.
 class StatsObserver final : public ActivationObserver {
  public:
-  StatsObserver(CalibrationStats& stats, const CalibrationOptions& options, size_t windows)
-      : stats_(stats), options_(options), windows_(windows) {}
-
-  void set_window(size_t w) { window_ = w; }
+  StatsObserver(std::span<LayerStats> stats, int first_layer, const CalibrationOptions& options,
+                size_t windows)
+      : stats_(stats), first_layer_(first_layer), options_(options), windows_(windows) {}
 
   void observe(int layer, ActivationSite site, std::span<const float> x, size_t rows,
                size_t cols) override {
-    SiteStats& s = stats_.at(layer, site);
+    const auto index = static_cast<size_t>(layer - first_layer_);
+    if (layer < first_layer_ || index >= stats_.size())
+      fail("calibration: observed layer {} outside {}..{}", layer, first_layer_,
+           first_layer_ + static_cast<int>(stats_.size()) - 1);
+    SiteStats& s = stats_[index][static_cast<size_t>(site)];
     if (s.dim == 0) {
       s.dim = cols;
       s.absmax.assign(cols, 0.0f);
@@ -58,10 +62,24 @@ class StatsObserver final : public ActivationObserver {
     for (size_t i = 0; i < g.size(); ++i) s.gram[i] += g[i];
   }
 
-  CalibrationStats& stats_;
+  std::span<LayerStats> stats_;
+  int first_layer_;
   const CalibrationOptions& options_;
   size_t windows_;
-  size_t window_ = 0;
+};
+
+// Detaches the observer however the pass ends.
+class ObserverScope {
+ public:
+  ObserverScope(LlamaModel& model, ActivationObserver& observer) : model_(model) {
+    model_.set_observer(&observer);
+  }
+  ~ObserverScope() { model_.set_observer(nullptr); }
+  ObserverScope(const ObserverScope&) = delete;
+  ObserverScope& operator=(const ObserverScope&) = delete;
+
+ private:
+  LlamaModel& model_;
 };
 
 }  // namespace
@@ -92,25 +110,51 @@ CalibrationStats collect_calibration_stats(LlamaModel& model,
                                            const CalibrationOptions& options) {
   CalibrationStats stats;
   stats.layers.resize(static_cast<size_t>(model.config().n_layers));
-  StatsObserver observer(stats, options, windows.size());
-  model.set_observer(&observer);
+  StatsObserver observer(stats.layers, 0, options, windows.size());
+  const ObserverScope scope(model, observer);
   Progress progress("calibration", windows.size(), options.progress);
-  try {
-    size_t longest = 0;
-    for (const auto& w : windows) longest = std::max(longest, w.size());
-    KVCache cache = model.make_cache(static_cast<int>(longest));
-    for (size_t i = 0; i < windows.size(); ++i) {
-      observer.set_window(i);
-      cache.clear();
-      model.forward(windows[i], cache);
-      progress.update(i + 1);
-    }
-  } catch (...) {
-    model.set_observer(nullptr);
-    throw;
+  size_t longest = 0;
+  for (const auto& w : windows) longest = std::max(longest, w.size());
+  KVCache cache = model.make_cache(static_cast<int>(longest));
+  for (size_t i = 0; i < windows.size(); ++i) {
+    cache.clear();
+    model.forward(windows[i], cache);
+    progress.update(i + 1);
   }
   progress.finish();
-  model.set_observer(nullptr);
+  return stats;
+}
+
+CalibrationStream::CalibrationStream(const LlamaModel& model,
+                                     const std::vector<std::vector<int32_t>>& windows)
+    : windows_(windows.size()),
+      seq_len_(windows.empty() ? 0 : windows.front().size()),
+      dim_(static_cast<size_t>(model.config().dim)) {
+  if (windows_ == 0 || seq_len_ == 0) fail("calibration: no windows to calibrate on");
+  for (const auto& w : windows)
+    if (w.size() != seq_len_)
+      fail("calibration: windows of {} and {} tokens; all must have one length", seq_len_,
+           w.size());
+  x_.resize(windows_ * seq_len_ * dim_);
+  for (size_t i = 0; i < windows_; ++i)
+    model.embed(windows[i], std::span(x_).subspan(i * seq_len_ * dim_, seq_len_ * dim_));
+}
+
+LayerStats CalibrationStream::run_layer(LlamaModel& model, int layer,
+                                        const CalibrationOptions& options,
+                                        const std::function<void()>& on_window) {
+  if (layer != next_layer_)
+    fail("calibration: layer {} run out of order (next is {})", layer, next_layer_);
+  LayerStats stats;
+  StatsObserver observer(std::span(&stats, 1), layer, options, windows_);
+  const ObserverScope scope(model, observer);
+  KVCache cache = model.make_layer_cache(static_cast<int>(seq_len_));
+  for (size_t i = 0; i < windows_; ++i) {
+    model.forward_layer(layer, std::span(x_).subspan(i * seq_len_ * dim_, seq_len_ * dim_),
+                        seq_len_, cache);
+    if (on_window) on_window();
+  }
+  ++next_layer_;
   return stats;
 }
 
