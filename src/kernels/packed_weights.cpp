@@ -147,6 +147,25 @@ int PackedWeightsView::code(size_t row, size_t col) const {
   return (codes()[p.byte] >> p.shift) & (layout_.bits == 4 ? 0xf : 0xff);
 }
 
+void PackedWeightsView::dequantize_row(size_t row, std::span<float> out) const {
+  const PackedLayout& l = layout_;
+  if (row >= l.n || out.size() < l.k)
+    fail("packed weights: row {} of {} into {} floats (k = {})", row, l.n, out.size(), l.k);
+  const size_t r = row % kPackRows, kc = l.k_per_chunk();
+  const uint8_t* block = codes() + (row / kPackRows) * l.block_bytes() + 4 * r;
+  for (size_t g0 = 0, g = 0; g0 < l.k; g0 += l.group_size, ++g) {
+    const float s = scale(row, g);
+    const int z = zero(row, g);
+    const size_t g1 = std::min(l.k, g0 + l.group_size);
+    for (size_t col = g0; col < g1; ++col) {
+      const uint8_t* lane = block + (col / kc) * kPackChunkBytes;
+      const size_t j = col % kc;
+      const int u = l.bits == 8 ? lane[j] : (lane[j & 3] >> (j < 4 ? 0 : 4)) & 0xf;
+      out[col] = static_cast<float>(u - z) * s;
+    }
+  }
+}
+
 void PackedWeights::Free::operator()(std::byte* p) const {
   ::operator delete[](p, std::align_val_t{64});
 }

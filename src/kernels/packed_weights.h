@@ -78,6 +78,9 @@ class PackedWeightsView {
   float scale(size_t row, size_t group) const;
   int zero(size_t row, size_t group) const;
   int code(size_t row, size_t col) const;  // u at (row, col), col < k_padded()
+  // out[c] = float(u - z) * s for c < k: one row dequantized (an embedding lookup from a tied
+  // quantized head), reading the layout directly rather than element by element.
+  void dequantize_row(size_t row, std::span<float> out) const;
 
  private:
   PackedLayout layout_;

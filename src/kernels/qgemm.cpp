@@ -102,8 +102,9 @@ void qgemm_impl(const QuantizedRowsView& a, const PackedWeightsView& w, std::spa
   // kernels multiply the unsigned codes directly (vpdpbusd is u8 x s8).
   const size_t groups = l.groups();
   thread_local std::vector<int32_t> sums;
-  if (sums.size() < a.rows * groups) sums.resize(a.rows * groups);
-  for (size_t r = 0; r < a.rows; ++r) {
+  const bool have_sums = groups == 1 && a.row_sums.size() >= a.rows;
+  if (!have_sums && sums.size() < a.rows * groups) sums.resize(a.rows * groups);
+  for (size_t r = 0; r < a.rows && !have_sums; ++r) {
     const int8_t* row = a.codes.data() + r * a.stride;
     for (size_t g = 0; g < groups; ++g) {
       const size_t k0 = g * l.group_size, k1 = std::min(l.k, k0 + l.group_size);
@@ -117,7 +118,7 @@ void qgemm_impl(const QuantizedRowsView& a, const PackedWeightsView& w, std::spa
   args.a = a.codes.data();
   args.lda = a.stride;
   args.a_scales = a.scales.data();
-  args.a_sums = sums.data();
+  args.a_sums = have_sums ? a.row_sums.data() : sums.data();
   args.m = a.rows;
   args.w = packed_args(w);
   args.bias = bias.empty() ? nullptr : bias.data();

@@ -24,13 +24,18 @@ struct QuantizedRowsView {
   std::span<const int8_t> codes;  // rows x stride; bytes in [cols, stride) are 0
   std::span<const float> scales;  // rows
   size_t rows = 0, cols = 0, stride = 0;
+  // Optional: the sum of each row's codes (rows), which the GEMM needs for the weights' zero
+  // point when the weights have one scale per row; computed from the codes when empty.
+  std::span<const int32_t> row_sums = {};
 };
 
 // Quantizes `rows` rows of x (row i at x[i * ldx], cols values) to `bits` (2..8) into codes
 // (rows x stride, stride >= cols rounded up to 8; the padding is zeroed) and scales (rows).
-// Multithreaded over rows when large.
+// Multithreaded over rows when large. row_sums, when not empty (rows), receives the sum of each
+// row's codes, computed while the row is in cache.
 void quantize_activations(std::span<const float> x, size_t rows, size_t cols, size_t ldx, int bits,
-                          std::span<int8_t> codes, size_t stride, std::span<float> scales);
+                          std::span<int8_t> codes, size_t stride, std::span<float> scales,
+                          std::span<int32_t> row_sums = {});
 
 // The variant quantize_activations uses now (under the current ISA ceiling).
 Isa quantize_activations_isa();
@@ -49,6 +54,7 @@ class QuantizedActivations {
  private:
   std::vector<int8_t> codes_;
   std::vector<float> scales_;
+  std::vector<int32_t> sums_;
   size_t rows_ = 0, cols_ = 0, stride_ = 0;
 };
 

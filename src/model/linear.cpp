@@ -7,6 +7,20 @@
 
 namespace lowbit {
 
+void Linear::forward_group(std::span<const float> x, size_t rows,
+                           std::span<const LinearOutput> group) const {
+  for (const LinearOutput& m : group) m.layer->forward(x, rows, m.y);
+}
+
+void forward_group(std::span<const float> x, size_t rows, std::span<const LinearOutput> group) {
+  if (group.empty()) return;
+  for (const LinearOutput& m : group)
+    if (m.layer->in_features() != group.front().layer->in_features())
+      fail("forward_group: inputs of {} and {} features", group.front().layer->in_features(),
+           m.layer->in_features());
+  group.front().layer->forward_group(x, rows, group);
+}
+
 DenseLinear::DenseLinear(int in_features, int out_features,
                          std::shared_ptr<const std::vector<float>> weight, std::vector<float> bias)
     : Linear(in_features, out_features), weight_(std::move(weight)), bias_(std::move(bias)) {

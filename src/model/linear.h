@@ -10,6 +10,14 @@
 
 namespace lowbit {
 
+class Linear;
+
+// One member of a group of layers that read the same input (q/k/v, gate/up) and its output.
+struct LinearOutput {
+  const Linear* layer;
+  std::span<float> y;  // rows x out_features
+};
+
 class Linear {
  public:
   Linear(int in_features, int out_features) : in_(in_features), out_(out_features) {}
@@ -22,6 +30,11 @@ class Linear {
 
   // x: rows x in_features, y: rows x out_features (row-major, contiguous).
   virtual void forward(std::span<const float> x, size_t rows, std::span<float> y) const = 0;
+  // Runs every member of `group` (this layer first) on the same x. The default runs them in turn;
+  // an operator that prepares its input (transform, quantization) may do that once for members
+  // that prepare it alike. Results equal separate forward() calls.
+  virtual void forward_group(std::span<const float> x, size_t rows,
+                             std::span<const LinearOutput> group) const;
   // Bytes of weight storage this operator owns (for memory reports).
   virtual size_t weight_bytes() const = 0;
   // Short format name for reports, e.g. "f32".
@@ -34,6 +47,9 @@ class Linear {
   int in_;
   int out_;
 };
+
+// Runs a group of layers on one input through its first member's forward_group.
+void forward_group(std::span<const float> x, size_t rows, std::span<const LinearOutput> group);
 
 // fp32 weights [out, in]. The storage is shared so tied embeddings and the output head can use one
 // copy of the matrix.

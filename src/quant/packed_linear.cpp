@@ -32,23 +32,49 @@ bool PackedLinear::supports_activations(const QuantSpec& act) {
   return !act.enabled() || (act.symmetric && act.group_size == 0 && act.clip == 1.0f);
 }
 
-void PackedLinear::forward(std::span<const float> x, size_t rows, std::span<float> y) const {
-  const size_t in = static_cast<size_t>(in_), out = static_cast<size_t>(out_);
+std::span<const float> PackedLinear::transformed_input(std::span<const float> x,
+                                                       size_t rows) const {
+  const size_t in = static_cast<size_t>(in_);
   std::span<const float> input = x.first(rows * in);
+  if (!transform_ || transform_->empty()) return input;
   thread_local std::vector<float> transformed;
-  if (transform_ && !transform_->empty()) {
-    if (transformed.size() < rows * in) transformed.resize(rows * in);
-    std::span<float> t(transformed.data(), rows * in);
-    std::copy(input.begin(), input.end(), t.begin());
-    transform_->apply(t, rows);
-    input = t;
+  if (transformed.size() < rows * in) transformed.resize(rows * in);
+  std::span<float> t(transformed.data(), rows * in);
+  std::copy(input.begin(), input.end(), t.begin());
+  transform_->apply(t, rows);
+  return t;
+}
+
+void PackedLinear::multiply(std::span<const float> input, size_t rows, std::span<float> y) const {
+  kernels::qgemm_f32(input, rows, static_cast<size_t>(in_), weights_, bias_, y,
+                     static_cast<size_t>(out_));
+}
+
+void PackedLinear::forward(std::span<const float> x, size_t rows, std::span<float> y) const {
+  const LinearOutput self{this, y};
+  forward_group(x, rows, std::span(&self, 1));
+}
+
+void PackedLinear::forward_group(std::span<const float> x, size_t rows,
+                                 std::span<const LinearOutput> group) const {
+  for (const LinearOutput& m : group) {
+    const auto* p = dynamic_cast<const PackedLinear*>(m.layer);
+    if (p == nullptr || p->transform_ != transform_ || p->act_ != act_) {
+      Linear::forward_group(x, rows, group);  // prepared differently: each on its own
+      return;
+    }
   }
+  const std::span<const float> input = transformed_input(x, rows);
   if (act_.enabled()) {
     thread_local kernels::QuantizedActivations qa;
-    qa.quantize(input, rows, in, act_.bits);
-    kernels::qgemm(qa.view(), weights_, bias_, y, out);
+    qa.quantize(input, rows, static_cast<size_t>(in_), act_.bits);
+    for (const LinearOutput& m : group) {
+      const auto& p = static_cast<const PackedLinear&>(*m.layer);
+      kernels::qgemm(qa.view(), p.weights_, p.bias_, m.y, static_cast<size_t>(p.out_));
+    }
   } else {
-    kernels::qgemm_f32(input, rows, in, weights_, bias_, y, out);
+    for (const LinearOutput& m : group)
+      static_cast<const PackedLinear&>(*m.layer).multiply(input, rows, m.y);
   }
 }
 
@@ -58,10 +84,7 @@ std::string PackedLinear::format() const {
 }
 
 void PackedLinear::weight_row(size_t row, std::span<float> out) const {
-  const size_t g = weights_.layout().group_size;
-  for (size_t c = 0; c < weights_.k(); ++c)
-    out[c] = static_cast<float>(weights_.code(row, c) - weights_.zero(row, c / g)) *
-             weights_.scale(row, c / g);
+  weights_.dequantize_row(row, out);
 }
 
 kernels::PackedWeights pack_quantized(const QuantizedMatrix& q) {

@@ -6,7 +6,7 @@
 // against weights dequantized in registers (W4A16, W8A16).
 //
 // It reproduces FakeQuantLinear up to float summation order: the same codes, scales and
-// activation quantizer (tests/quant/packed_linear_test.cpp checks both paths agree).
+// activation quantizer (tests/kernels/fake_quant_equivalence_test.cpp checks both paths agree).
 #include <memory>
 
 #include "kernels/packed_weights.h"
@@ -25,6 +25,10 @@ class PackedLinear final : public Linear {
                std::shared_ptr<const ActivationTransform> transform);
 
   void forward(std::span<const float> x, size_t rows, std::span<float> y) const override;
+  // Members that are PackedLinear with this layer's transform (the same object) and activation
+  // format share one transformed, quantized copy of x (q/k/v: one quantization instead of three).
+  void forward_group(std::span<const float> x, size_t rows,
+                     std::span<const LinearOutput> group) const override;
   size_t weight_bytes() const override { return weights_.blob().size(); }
   std::string format() const override;
   void weight_row(size_t row, std::span<float> out) const override;
@@ -34,6 +38,11 @@ class PackedLinear final : public Linear {
   static bool supports_activations(const QuantSpec& act);
 
  private:
+  // x transformed by this layer's online transform (x itself when there is none).
+  std::span<const float> transformed_input(std::span<const float> x, size_t rows) const;
+  // y = fp32 input times the packed weights (W4A16 / W8A16).
+  void multiply(std::span<const float> input, size_t rows, std::span<float> y) const;
+
   kernels::PackedWeightsView weights_;
   std::shared_ptr<const void> storage_;
   QuantSpec wspec_;

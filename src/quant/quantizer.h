@@ -34,6 +34,7 @@ struct QuantSpec {
   // Throws lowbit::Error (naming `what`, e.g. "--wbits") for impossible settings.
   void validate(const std::string& what, size_t row_length = 0) const;
   std::string describe() const;  // e.g. "int4 sym g128"
+  bool operator==(const QuantSpec&) const = default;
 };
 
 struct QuantParams {

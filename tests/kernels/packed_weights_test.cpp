@@ -49,6 +49,15 @@ TEST(KernelPackedWeights, RoundTrip) {
             EXPECT_EQ(d[r * c.k + col],
                       static_cast<float>(w.codes[r * c.k + col] - w.zero(r, col / gs)) *
                           w.scales[r * w.groups() + col / gs]);
+        // One row at a time (embedding lookups): every row, every column, the same values.
+        std::vector<float> row(c.k + 3, -1.0f);
+        for (size_t r = 0; r < c.n; ++r) {
+          p.view().dequantize_row(r, row);
+          for (size_t col = 0; col < c.k; ++col) ASSERT_EQ(row[col], d[r * c.k + col]);
+          EXPECT_EQ(row[c.k], -1.0f);  // nothing written past k
+        }
+        EXPECT_THROW(p.view().dequantize_row(c.n, row), Error);
+        EXPECT_THROW(p.view().dequantize_row(0, std::span(row).first(c.k - 1)), Error);
       }
 }
 

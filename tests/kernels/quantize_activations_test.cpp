@@ -78,7 +78,13 @@ TEST_P(KernelQuantizeActivationsIsa, MatchesScalarBitExact) {
       const size_t stride = activation_stride(cols);
       std::vector<int8_t> got(rows * stride, 99), want(rows * stride, 99);
       std::vector<float> gs(rows), ws(rows);
-      quantize_activations(x, rows, cols, ldx, bits, got, stride, gs);
+      std::vector<int32_t> sums(rows, 12345);
+      quantize_activations(x, rows, cols, ldx, bits, got, stride, gs, sums);
+      for (size_t r = 0; r < rows; ++r) {
+        int32_t sum = 0;
+        for (size_t c = 0; c < cols; ++c) sum += got[r * stride + c];
+        ASSERT_EQ(sums[r], sum) << "row sums, " << cols << " " << bits;
+      }
       {
         ScopedIsa scalar(Isa::kScalar);
         quantize_activations(x, rows, cols, ldx, bits, want, stride, ws);
@@ -106,6 +112,12 @@ TEST(KernelQuantizeActivations, RejectsBadArguments) {
   EXPECT_THROW(quantize_activations(x, 1, 16, 16, 9, codes, 64, scales), Error);
   EXPECT_THROW(quantize_activations(x, 1, 16, 16, 8, codes, 12, scales), Error);  // stride < 16
   EXPECT_THROW(quantize_activations(x, 2, 16, 16, 8, codes, 64, scales), Error);  // too few
+  std::vector<int32_t> sums(0);
+  x.resize(32);
+  codes.resize(128);
+  scales.resize(2);
+  sums.resize(1);
+  EXPECT_THROW(quantize_activations(x, 2, 16, 16, 8, codes, 64, scales, sums), Error);
 }
 
 }  // namespace

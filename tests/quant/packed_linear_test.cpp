@@ -1,0 +1,97 @@
+// PackedLinear groups: layers reading one input (q/k/v, gate/up) share one transformed, quantized
+// copy of it, and the outputs are bit-identical to running each layer on its own.
+#include "quant/packed_linear.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <random>
+
+#include "core/error.h"
+
+namespace lowbit {
+namespace {
+
+std::vector<float> random_floats(std::mt19937& rng, size_t n) {
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+std::unique_ptr<PackedLinear> make_layer(std::mt19937& rng, int in, int out, int wbits,
+                                         const QuantSpec& act,
+                                         std::shared_ptr<const ActivationTransform> transform) {
+  QuantSpec w;
+  w.bits = wbits;
+  const auto weight = random_floats(rng, static_cast<size_t>(in * out));
+  auto packed = std::make_shared<kernels::PackedWeights>(
+      pack_quantized(quantize_rows(weight, static_cast<size_t>(out), static_cast<size_t>(in), w)));
+  const kernels::PackedWeightsView view = packed->view();
+  return std::make_unique<PackedLinear>(view, std::move(packed), w,
+                                        random_floats(rng, static_cast<size_t>(out)), act,
+                                        std::move(transform));
+}
+
+TEST(PackedLinearGroup, SharedInputEqualsSeparateCalls) {
+  std::mt19937 rng(3);
+  const int in = 64;
+  const size_t rows = 37;
+  auto hadamard = std::make_shared<ActivationTransform>(static_cast<size_t>(in));
+  hadamard->add_hadamard();
+  for (int abits : {4, 8, 16})
+    for (bool with_transform : {false, true}) {
+      QuantSpec act;
+      act.bits = abits;
+      const std::shared_ptr<const ActivationTransform> t =
+          with_transform ? hadamard : std::shared_ptr<const ActivationTransform>{};
+      std::vector<std::unique_ptr<PackedLinear>> layers;
+      for (int out : {48, 16, 16}) layers.push_back(make_layer(rng, in, out, 4, act, t));
+      const auto x = random_floats(rng, rows * in);
+      std::vector<std::vector<float>> separate, grouped;
+      std::vector<LinearOutput> group;
+      for (const auto& l : layers) {
+        separate.emplace_back(rows * static_cast<size_t>(l->out_features()));
+        l->forward(x, rows, separate.back());
+        grouped.emplace_back(separate.back().size(), -1.0f);
+      }
+      for (size_t i = 0; i < layers.size(); ++i) group.push_back({layers[i].get(), grouped[i]});
+      forward_group(x, rows, group);
+      for (size_t i = 0; i < layers.size(); ++i)
+        EXPECT_EQ(grouped[i], separate[i]) << "abits " << abits << " transform " << with_transform;
+    }
+}
+
+TEST(PackedLinearGroup, MembersPreparedDifferentlyRunOnTheirOwn) {
+  std::mt19937 rng(5);
+  const int in = 32;
+  const size_t rows = 9;
+  QuantSpec a8, a4;
+  a8.bits = 8;
+  a4.bits = 4;
+  auto smooth = std::make_shared<ActivationTransform>(static_cast<size_t>(in));
+  smooth->set_smooth(std::vector<float>(in, 2.0f));
+  std::vector<std::unique_ptr<PackedLinear>> layers;
+  layers.push_back(make_layer(rng, in, 16, 4, a8, nullptr));
+  layers.push_back(make_layer(rng, in, 16, 8, a4, nullptr));  // other activation bits
+  layers.push_back(make_layer(rng, in, 16, 4, a8, smooth));   // other transform
+  const auto x = random_floats(rng, rows * in);
+  std::vector<std::vector<float>> separate(3), grouped(3);
+  std::vector<LinearOutput> group;
+  for (size_t i = 0; i < 3; ++i) {
+    separate[i].resize(rows * 16);
+    grouped[i].resize(rows * 16);
+    layers[i]->forward(x, rows, separate[i]);
+    group.push_back({layers[i].get(), grouped[i]});
+  }
+  forward_group(x, rows, group);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(grouped[i], separate[i]) << i;
+  // Different input widths cannot share an input.
+  layers.push_back(make_layer(rng, 2 * in, 16, 4, a8, nullptr));
+  std::vector<float> y(rows * 16);
+  group.push_back({layers.back().get(), y});
+  EXPECT_THROW(forward_group(x, rows, group), Error);
+}
+
+}  // namespace
+}  // namespace lowbit
