@@ -29,6 +29,8 @@
 namespace lowbit::kernels::detail {
 namespace {
 
+constexpr size_t kPanelBytes = size_t{256} << 10;  // weights of one panel (L2-resident)
+
 inline size_t min_size(size_t a, size_t b) {
   return a < b ? a : b;
 }
@@ -39,21 +41,22 @@ inline __m512i broadcast4(const int8_t* p) {
   return _mm512_set1_epi32(v);
 }
 
+// One register tile: rows row0.. (MR) x output blocks blk0.. (NB). `codes` points at block blk0's
+// codes in w's layout (the packed blob, or a panel unpacked to int8 by unpack_panel).
 template <int kBits, bool kAsym, int MR, int NB>
-void tile(const QgemmArgs& p, size_t row0, size_t blk0) {
+void tile(const QgemmArgs& p, const PackedArgs& w, const uint8_t* codes, size_t row0, size_t blk0) {
   // Small tiles (the GEMV) split each output's sum over two accumulators so enough independent
   // vpdpbusd chains are in flight; big tiles have enough chains and need the registers (with 24+
   // accumulators GCC starts shuffling them between registers every iteration).
   constexpr bool kSplit = MR * NB < 8;
-  const PackedArgs& w = p.w;
   const int8_t* a[MR];
   LOWBIT_UNROLL for (int r = 0; r < MR; ++r) a[r] = p.a + (row0 + r) * p.lda;
   const uint8_t* wb[NB];
-  LOWBIT_UNROLL for (int b = 0; b < NB; ++b) wb[b] = w.codes + (blk0 + b) * w.block_bytes;
+  LOWBIT_UNROLL for (int b = 0; b < NB; ++b) wb[b] = codes + b * w.block_bytes;
 
-  __m512 y[MR][NB];
-  LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int b = 0; b < NB; ++b) y[r][b] =
-      _mm512_setzero_ps();
+  // The fp32 sums live in L1 between groups, not in registers: the registers go to the int32
+  // accumulators (with both, GCC spilled inside the inner loop).
+  alignas(64) float y[MR][NB][16];
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   [[maybe_unused]] const __m512i high4 = _mm512_set1_epi8(static_cast<char>(0xf0));
 
@@ -134,7 +137,8 @@ void tile(const QgemmArgs& p, size_t row0, size_t blk0) {
         else
           s = _mm512_sub_epi32(s, _mm512_set1_epi32(w.zero * asum));
         const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(p.a_scales[row0 + r]), sw);
-        y[r][b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scale, y[r][b]);
+        const __m512 prev = g == 0 ? _mm512_setzero_ps() : _mm512_load_ps(y[r][b]);
+        _mm512_store_ps(y[r][b], _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scale, prev));
       }
     }
   }
@@ -145,32 +149,82 @@ void tile(const QgemmArgs& p, size_t row0, size_t blk0) {
     const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
     const __m512 bias = p.bias ? _mm512_maskz_loadu_ps(mask, p.bias + n0) : _mm512_setzero_ps();
     LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
-      const __m512 v = p.bias ? _mm512_add_ps(y[r][b], bias) : y[r][b];
+      const __m512 sum = _mm512_load_ps(y[r][b]);
+      const __m512 v = p.bias ? _mm512_add_ps(sum, bias) : sum;
       _mm512_mask_storeu_ps(p.y + (row0 + r) * p.ldy + n0, mask, v);
+    }
+  }
+}
+
+// int4 blocks [b0, b1) rewritten in the int8 layout (low nibbles of chunk c -> chunk 2c, high
+// nibbles -> chunk 2c + 1): the GEMM then runs the int8 tile, which has no unpacking in its inner
+// loop, and the unpacking is paid once per panel instead of once per 8-row tile. Integer sums are
+// exact, so the result is bit-identical.
+void unpack_panel(const PackedArgs& w, size_t b0, size_t b1, uint8_t* out) {
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  for (size_t b = b0; b < b1; ++b) {
+    const uint8_t* src = w.codes + b * w.block_bytes;
+    for (size_t c = 0; c < w.chunks; ++c) {
+      const __m512i v = _mm512_loadu_si512(src + c * 64);
+      _mm512_storeu_si512(out + c * 128, _mm512_and_si512(v, low4));
+      _mm512_storeu_si512(out + c * 128 + 64, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4));
+    }
+    out += 2 * w.block_bytes;
+  }
+}
+
+// Panels of blocks whose weights stay in L2 are swept by every row tile before moving on; the row
+// tile's activations (8 rows) stay in L1 across the panel.
+template <int kBits, bool kAsym>
+void run_panels(const QgemmArgs& p, const PackedArgs& w, const uint8_t* codes, size_t b0,
+                size_t b1) {
+  const size_t panel = w.block_bytes >= kPanelBytes ? 1 : kPanelBytes / w.block_bytes;
+  for (size_t pb = b0; pb < b1; pb += panel) {
+    const size_t pe = min_size(b1, pb + panel);
+    for (size_t r = 0; r < p.m; r += 8) {
+      const size_t rows = min_size(8, p.m - r);
+      with_count<8>(rows, [&]<int R>() {
+        size_t b = pb;
+        for (; b + 2 <= pe; b += 2)
+          tile<kBits, kAsym, R, 2>(p, w, codes + (b - b0) * w.block_bytes, r, b);
+        if (b < pe) tile<kBits, kAsym, R, 1>(p, w, codes + (b - b0) * w.block_bytes, r, b);
+      });
     }
   }
 }
 
 template <int kBits, bool kAsym>
 void run(const QgemmArgs& p, size_t b0, size_t b1) {
+  const PackedArgs& w = p.w;
   if (p.m == 1) {
     size_t b = b0;
-    for (; b + 4 <= b1; b += 4) tile<kBits, kAsym, 1, 4>(p, 0, b);
-    if (b < b1) with_count<3>(b1 - b, [&]<int NB>() { tile<kBits, kAsym, 1, NB>(p, 0, b); });
+    for (; b + 4 <= b1; b += 4) tile<kBits, kAsym, 1, 4>(p, w, w.codes + b * w.block_bytes, 0, b);
+    if (b < b1)
+      with_count<3>(b1 - b, [&]<int NB>() {
+        tile<kBits, kAsym, 1, NB>(p, w, w.codes + b * w.block_bytes, 0, b);
+      });
     return;
   }
-  // Panels of blocks whose weights stay in L2 are swept by every row tile before moving on; the
-  // row tile's activations (8 rows) stay in L1 across the panel.
-  const size_t panel =
-      p.w.block_bytes >= (size_t{256} << 10) ? 1 : (size_t{256} << 10) / p.w.block_bytes;
-  for (size_t pb = b0; pb < b1; pb += panel) {
-    const size_t pe = min_size(b1, pb + panel);
-    for (size_t r = 0; r < p.m; r += 8) {
-      const size_t rows = min_size(8, p.m - r);
-      for (size_t b = pb; b < pe; ++b)
-        with_count<8>(rows, [&]<int R>() { tile<kBits, kAsym, R, 1>(p, r, b); });
+  if constexpr (kBits == 4) {
+    // Many rows: unpack each panel once into a stack buffer (worker stacks are megabytes) and
+    // run the int8 tile over it.
+    PackedArgs u = w;
+    u.bits = 8;
+    u.chunks = 2 * w.chunks;
+    u.chunks_per_group = 2 * w.chunks_per_group;
+    u.block_bytes = 2 * w.block_bytes;
+    if (p.m >= 16 && u.block_bytes <= kPanelBytes) {
+      alignas(64) uint8_t buffer[kPanelBytes];
+      const size_t panel = kPanelBytes / u.block_bytes;
+      for (size_t pb = b0; pb < b1; pb += panel) {
+        const size_t pe = min_size(b1, pb + panel);
+        unpack_panel(w, pb, pe, buffer);
+        run_panels<8, kAsym>(p, u, buffer, pb, pe);
+      }
+      return;
     }
   }
+  run_panels<kBits, kAsym>(p, w, w.codes + b0 * w.block_bytes, b0, b1);
 }
 
 }  // namespace
