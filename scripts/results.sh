@@ -99,7 +99,10 @@ section_quant() {
   sed -n '/^### Cost/,$p' "$TMP/quant_40.md"
   echo
   echo "The quantize runs do not depend on the evaluation protocol; these costs were measured in"
-  echo "the 40-window run."
+  echo "the 40-window run. Calibration streams layer by layer (docs/quantization.md): peak memory"
+  echo "is the loaded model and the checkpoint mapping, plus one calibration stream (128 x 512 x 384"
+  echo "fp32 = 96 MiB; two for a transform followed by GPTQ), plus one layer's statistics — it does"
+  echo "not grow with the number of layers."
   echo
   echo "Measured $(machine)."
 }
