@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <memory>
@@ -51,16 +52,36 @@ struct WorkLayer {
   }
 };
 
-WorkLinear take(const Linear& l, const char* name) {
-  const auto* dense = dynamic_cast<const DenseLinear*>(&l);
+// A layer's projections in WorkLayer order, with their names.
+constexpr const char* kProjectionNames[] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
+                                            "gate_proj", "up_proj", "down_proj"};
+std::array<const Linear*, 7> projections(const LayerWeights& W) {
+  return {W.wq.get(),     W.wk.get(),   W.wv.get(),    W.wo.get(),
+          W.w_gate.get(), W.w_up.get(), W.w_down.get()};
+}
+
+// The fp32 projection, or an error naming it: a quantized model is not quantized again.
+const DenseLinear& dense_projection(const LayerWeights& W, size_t layer, size_t i) {
+  const auto* dense = dynamic_cast<const DenseLinear*>(projections(W)[i]);
   if (dense == nullptr)
-    fail("{}: the model is already quantized; quantize a full-precision model", name);
+    fail("layer {} {}: the model is already quantized; quantize a full-precision model", layer,
+         kProjectionNames[i]);
+  return *dense;
+}
+
+WorkLinear take(const DenseLinear& dense) {
   WorkLinear w;
-  w.in = l.in_features();
-  w.out = l.out_features();
-  w.w.assign(dense->weight().begin(), dense->weight().end());
-  w.bias.assign(dense->bias().begin(), dense->bias().end());
+  w.in = dense.in_features();
+  w.out = dense.out_features();
+  w.w.assign(dense.weight().begin(), dense.weight().end());
+  w.bias.assign(dense.bias().begin(), dense.bias().end());
   return w;
+}
+
+// A mutable fp32 copy of one layer's projections.
+WorkLayer take_layer(const LayerWeights& W, size_t layer) {
+  auto at = [&](size_t i) { return take(dense_projection(W, layer, i)); };
+  return {at(0), at(1), at(2), at(3), at(4), at(5), at(6)};
 }
 
 std::vector<float> column_absmax(const std::vector<WorkLinear*>& layers) {
@@ -445,11 +466,10 @@ QuantizeReport quantize_model(LlamaModel& model, const Tokenizer& tokenizer,
   const auto t0 = std::chrono::steady_clock::now();
   double calibration = 0.0;
 
-  for (const auto& W : model.weights().layers)
-    for (const Linear* p : {W.wq.get(), W.wk.get(), W.wv.get(), W.wo.get(), W.w_gate.get(),
-                            W.w_up.get(), W.w_down.get()})
-      if (dynamic_cast<const DenseLinear*>(p) == nullptr)
-        fail("the model is already quantized; quantize a full-precision model");
+  // Before any work: every projection must be fp32.
+  for (size_t l = 0; l < model.weights().layers.size(); ++l)
+    for (size_t i = 0; i < std::size(kProjectionNames); ++i)
+      dense_projection(model.weights().layers[l], l, i);
 
   std::vector<std::vector<int32_t>> windows;
   if (o.needs_calibration()) {
@@ -493,9 +513,7 @@ QuantizeReport quantize_model(LlamaModel& model, const Tokenizer& tokenizer,
   g.act_order = o.gptq_act_order;
   for (int l = 0; l < c.n_layers; ++l) {
     auto& W = model.weights().layers[static_cast<size_t>(l)];
-    WorkLayer L{take(*W.wq, "q_proj"),       take(*W.wk, "k_proj"),        take(*W.wv, "v_proj"),
-                take(*W.wo, "o_proj"),       take(*W.w_gate, "gate_proj"), take(*W.w_up, "up_proj"),
-                take(*W.w_down, "down_proj")};
+    WorkLayer L = take_layer(W, static_cast<size_t>(l));
     LayerStats stats;
     if (use_a) stats = calibrate(*stream_a, l, opts_a);
 

@@ -184,5 +184,20 @@ TEST_F(PipelineTest, ImpossibleSettingsFailBeforeWork) {
   EXPECT_NE(dynamic_cast<const DenseLinear*>(m.model->weights().layers[0].wq.get()), nullptr);
 }
 
+TEST_F(PipelineTest, QuantizedModelIsNotQuantizedAgain) {
+  LoadedModel m = load_model(dir_.path());
+  quantize_model(*m.model, *m.tokenizer, options("rtn", 4, 16));
+  const auto before = logits(m);
+  try {
+    quantize_model(*m.model, *m.tokenizer, options("hadamard+rtn", 4, 8));
+    ADD_FAILURE() << "a quantized model was quantized again";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("layer 0 q_proj"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("already quantized"), std::string::npos) << e.what();
+  }
+  // Refused before any work: the rotation did not touch the model.
+  EXPECT_EQ(logits(m), before);
+}
+
 }  // namespace
 }  // namespace lowbit
