@@ -9,6 +9,10 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #elif defined(__aarch64__) && defined(__linux__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
@@ -17,8 +21,8 @@
 namespace lowbit::kernels {
 namespace {
 
-constexpr std::array<Isa, 7> kAllIsas = {Isa::kScalar,     Isa::kAvx2, Isa::kAvx512, Isa::kAvxVnni,
-                                         Isa::kAvx512Vnni, Isa::kNeon, Isa::kNeonDot};
+constexpr std::array<Isa, 8> kAllIsas = {Isa::kScalar,     Isa::kAvx2, Isa::kAvx512, Isa::kAvxVnni,
+                                         Isa::kAvx512Vnni, Isa::kAmx,  Isa::kNeon,   Isa::kNeonDot};
 
 #if defined(__x86_64__) || defined(__i386__)
 // XCR0: which register states the OS saves on context switch. A CPU can report AVX-512 while the
@@ -27,6 +31,18 @@ uint64_t read_xcr0() {
   uint32_t eax = 0, edx = 0;
   __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
   return (static_cast<uint64_t>(edx) << 32) | eax;
+}
+
+// Linux gives a process AMX tile data (8 KB of extra state per thread) only on request; without
+// it the first tile instruction faults. Asked once, at detection, for the whole process.
+bool request_amx_permission() {
+#if defined(__linux__) && defined(SYS_arch_prctl)
+  constexpr long kArchReqXcompPerm = 0x1023;
+  constexpr long kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
 }
 
 CpuFeatures detect() {
@@ -52,6 +68,9 @@ CpuFeatures detect() {
     f.avx512bw = f.avx512f && ((ebx >> 30) & 1);
     f.avx512vl = f.avx512f && ((ebx >> 31) & 1);
     f.avx512vnni = f.avx512f && ((ecx >> 11) & 1);
+    const bool os_tiles = (xcr0 & 0x60000) == 0x60000;            // XTILECFG + XTILEDATA
+    const bool cpu_amx = ((edx >> 24) & 1) && ((edx >> 25) & 1);  // AMX-TILE, AMX-INT8
+    f.amx_int8 = f.avx512vnni && os_tiles && cpu_amx && request_amx_permission();
     const unsigned max_sub = eax;
     if (max_sub >= 1) {
       __cpuid_count(7, 1, eax, ebx, ecx, edx);
@@ -86,8 +105,10 @@ uint32_t default_ceiling() {
   if (env == nullptr || *env == '\0') return detected;
   const auto isa = parse_isa(env);
   if (!isa)
-    fail("LOWBIT_ISA: unknown ISA '{}' (scalar, avx2, avx512, avxvnni, avx512vnni, neon, neondot)",
-         env);
+    fail(
+        "LOWBIT_ISA: unknown ISA '{}' (scalar, avx2, avx512, avxvnni, avx512vnni, amx, neon, "
+        "neondot)",
+        env);
   if (!cpu_supports(*isa)) fail("LOWBIT_ISA: this CPU does not support '{}'", env);
   return isa_features(*isa);
 }
@@ -110,6 +131,8 @@ std::string_view isa_name(Isa isa) {
       return "avxvnni";
     case Isa::kAvx512Vnni:
       return "avx512vnni";
+    case Isa::kAmx:
+      return "amx";
     case Isa::kNeon:
       return "neon";
     case Isa::kNeonDot:
@@ -129,6 +152,7 @@ uint32_t CpuFeatures::mask() const {
   if (avx2 && fma) m |= kFeatAvx2;
   if ((m & kFeatAvx2) && avx512f && avx512bw && avx512vl && avx512dq) m |= kFeatAvx512;
   if ((m & kFeatAvx512) && avx512vnni) m |= kFeatAvx512Vnni;
+  if ((m & kFeatAvx512Vnni) && amx_int8) m |= kFeatAmx;
   if ((m & kFeatAvx2) && avxvnni) m |= kFeatAvxVnni;
   if (neon) m |= kFeatNeon;
   if (neon && dotprod) m |= kFeatNeonDot;
@@ -152,6 +176,8 @@ uint32_t isa_features(Isa isa) {
       return kFeatAvx2 | kFeatAvxVnni;
     case Isa::kAvx512Vnni:
       return kFeatAvx2 | kFeatAvx512 | kFeatAvx512Vnni;
+    case Isa::kAmx:
+      return kFeatAvx2 | kFeatAvx512 | kFeatAvx512Vnni | kFeatAmx;
     case Isa::kNeon:
       return kFeatNeon;
     case Isa::kNeonDot:

@@ -24,13 +24,15 @@ enum class Isa : uint8_t {
   kAvx512,      // AVX-512 F/BW/VL/DQ (+ AVX2, FMA)
   kAvxVnni,     // AVX-VNNI (vpdpbusd on ymm, VEX encoded) + AVX2, FMA
   kAvx512Vnni,  // AVX-512 VNNI (vpdpbusd on zmm) + kAvx512
+  kAmx,         // AMX-TILE + AMX-INT8 (tdpbsud on 16x64-byte tiles) + kAvx512Vnni
   kNeon,        // AArch64 Advanced SIMD
   kNeonDot,     // NEON + dot product (sdot, Armv8.2 FEAT_DotProd)
 };
 
 // Every ISA, in enum order (scalar first).
 std::span<const Isa> all_isas();
-std::string_view isa_name(Isa isa);  // "scalar", "avx2", "avx512", "avxvnni", "avx512vnni", ...
+std::string_view isa_name(
+    Isa isa);  // "scalar", "avx2", "avx512", "avxvnni", "avx512vnni", "amx", ...
 std::optional<Isa> parse_isa(std::string_view name);
 
 // Feature bits (see isa_features).
@@ -41,6 +43,7 @@ enum CpuFeature : uint32_t {
   kFeatAvxVnni = 1u << 3,
   kFeatNeon = 1u << 4,
   kFeatNeonDot = 1u << 5,
+  kFeatAmx = 1u << 6,  // AMX tile + int8, with OS tile state and this process's permission
 };
 
 struct CpuFeatures {
@@ -48,6 +51,9 @@ struct CpuFeatures {
   bool avx = false, avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
   bool avx512vnni = false, avxvnni = false;
+  // AMX-TILE and AMX-INT8 reported by cpuid, tile state enabled in XCR0, and (Linux) the
+  // process's request to use tile data granted (arch_prctl ARCH_REQ_XCOMP_PERM).
+  bool amx_int8 = false;
   // AArch64 (getauxval(AT_HWCAP)).
   bool neon = false, dotprod = false;
 

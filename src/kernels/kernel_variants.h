@@ -80,6 +80,7 @@ void qgemm_scalar(const QgemmArgs& p, size_t block_begin, size_t block_end);
 void qgemm_avx2(const QgemmArgs& p, size_t block_begin, size_t block_end);
 void qgemm_avxvnni(const QgemmArgs& p, size_t block_begin, size_t block_end);
 void qgemm_avx512vnni(const QgemmArgs& p, size_t block_begin, size_t block_end);
+void qgemm_amx(const QgemmArgs& p, size_t block_begin, size_t block_end);
 #endif
 #if defined(__aarch64__)
 void qgemm_neon(const QgemmArgs& p, size_t block_begin, size_t block_end);

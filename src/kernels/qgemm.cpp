@@ -21,6 +21,7 @@ struct Variant {
 // Best first; the scalar reference last.
 constexpr std::array kQgemm = {
 #if defined(__x86_64__)
+    Variant<detail::QgemmFn>{Isa::kAmx, detail::qgemm_amx},
     Variant<detail::QgemmFn>{Isa::kAvx512Vnni, detail::qgemm_avx512vnni},
     Variant<detail::QgemmFn>{Isa::kAvxVnni, detail::qgemm_avxvnni},
     Variant<detail::QgemmFn>{Isa::kAvx2, detail::qgemm_avx2},

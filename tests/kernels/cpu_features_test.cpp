@@ -20,6 +20,7 @@ TEST(KernelCpuFeatures, DetectionIsConsistent) {
   ASSERT_FALSE(isas.empty());
   EXPECT_EQ(isas.front(), Isa::kScalar);
   // Every level implies the ones its features contain.
+  EXPECT_TRUE(!cpu_supports(Isa::kAmx) || cpu_supports(Isa::kAvx512Vnni));
   EXPECT_TRUE(!cpu_supports(Isa::kAvx512Vnni) || cpu_supports(Isa::kAvx512));
   EXPECT_TRUE(!cpu_supports(Isa::kAvx512) || cpu_supports(Isa::kAvx2));
   EXPECT_TRUE(!cpu_supports(Isa::kAvxVnni) || cpu_supports(Isa::kAvx2));
@@ -44,6 +45,11 @@ TEST(KernelCpuFeatures, ForcingSelectsVariants) {
     ScopedIsa vnni(Isa::kAvx512Vnni);
     EXPECT_EQ(qgemm_isa(), Isa::kAvx512Vnni);
     EXPECT_EQ(qgemm_f32_isa(), Isa::kAvx512);  // W4A16 needs no VNNI
+  }
+  if (cpu_supports(Isa::kAmx)) {
+    ScopedIsa amx(Isa::kAmx);
+    EXPECT_EQ(qgemm_isa(), Isa::kAmx);
+    EXPECT_EQ(qgemm_f32_isa(), Isa::kAvx512);
   }
   if (cpu_supports(Isa::kAvx2)) {
     ScopedIsa avx2(Isa::kAvx2);

@@ -21,7 +21,7 @@ namespace lowbit::kernels::testing {
 // The ISAs worth forcing on this architecture; those the CPU lacks are skipped by the tests.
 inline std::vector<Isa> arch_isas() {
 #if defined(__x86_64__)
-  return {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAvxVnni, Isa::kAvx512Vnni};
+  return {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAvxVnni, Isa::kAvx512Vnni, Isa::kAmx};
 #elif defined(__aarch64__)
   return {Isa::kScalar, Isa::kNeon, Isa::kNeonDot};
 #else

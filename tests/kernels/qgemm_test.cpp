@@ -28,7 +28,7 @@ struct Shape {
 constexpr Shape kShapes[] = {{16, 64, 0},   {37, 100, 0},    {100, 96, 32}, {40, 100, 32},
                              {33, 256, 64}, {130, 384, 128}, {5, 8, 0},     {17, 200, 8},
                              {24, 97, 0},   {48, 104, 8},    {70, 4100, 0}, {70, 4100, 512}};
-constexpr size_t kRows[] = {1, 2, 3, 7, 17, 64};
+constexpr size_t kRows[] = {1, 2, 3, 7, 17, 50, 64};
 
 class QgemmIsaTest : public ::testing::TestWithParam<Isa> {
  protected:
