@@ -89,8 +89,14 @@ void KVCache::store(int layer, int pos, size_t n, std::span<const float> keys,
          capacity_);
   const size_t l = static_cast<size_t>(layer), p = static_cast<size_t>(pos);
   if (!spec_.enabled()) {
-    std::copy_n(keys.begin(), n * kv_dim_, k_[l].begin() + static_cast<ptrdiff_t>(p * kv_dim_));
-    std::copy_n(values.begin(), n * kv_dim_, v_[l].begin() + static_cast<ptrdiff_t>(p * kv_dim_));
+    float* k = k_[l].data() + p * kv_dim_;
+    float* v = v_[l].data() + p * kv_dim_;
+    thread_pool().parallel_for(n, 64, [&](size_t r0, size_t r1) {
+      std::copy(keys.begin() + static_cast<ptrdiff_t>(r0 * kv_dim_),
+                keys.begin() + static_cast<ptrdiff_t>(r1 * kv_dim_), k + r0 * kv_dim_);
+      std::copy(values.begin() + static_cast<ptrdiff_t>(r0 * kv_dim_),
+                values.begin() + static_cast<ptrdiff_t>(r1 * kv_dim_), v + r0 * kv_dim_);
+    });
     return;
   }
   quantize_rows(keys, n, kq_[l].data() + p * code_bytes_per_row_, kp_[l].data() + p * heads_);

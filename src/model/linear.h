@@ -41,6 +41,8 @@ class Linear {
   virtual std::string format() const = 0;
   // Row `row` of the effective fp32 weight (dequantized if stored low-bit). Tied models read
   // their embeddings through the output head's rows, so a quantized head is stored only once.
+  // Called concurrently (one row per token across the pool): implementations must not write
+  // shared state.
   virtual void weight_row(size_t row, std::span<float> out) const = 0;
 
  protected:

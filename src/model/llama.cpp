@@ -40,7 +40,9 @@ void swiglu(float* gate, const float* up, size_t n) {
 }
 
 void add_inplace(float* x, const float* y, size_t n) {
-  for (size_t i = 0; i < n; ++i) x[i] += y[i];
+  thread_pool().parallel_for(n, 4096, [&](size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; ++i) x[i] += y[i];
+  });
 }
 
 template <class T>
@@ -99,27 +101,34 @@ void LlamaModel::observe(int layer, ActivationSite site, std::span<const float> 
 void LlamaModel::apply_rope(float* x, size_t n, int n_heads, int pos0) const {
   const size_t hd = static_cast<size_t>(w_.config.head_dim), half = hd / 2;
   const size_t row = static_cast<size_t>(n_heads) * hd;
-  for (size_t t = 0; t < n; ++t) {
-    const float* cs = rope_cos_.data() + static_cast<size_t>(pos0 + static_cast<int>(t)) * half;
-    const float* sn = rope_sin_.data() + static_cast<size_t>(pos0 + static_cast<int>(t)) * half;
-    for (int h = 0; h < n_heads; ++h) {
-      float* v = x + t * row + static_cast<size_t>(h) * hd;
-      for (size_t i = 0; i < half; ++i) {
-        const float a = v[i], b = v[i + half];
-        v[i] = a * cs[i] - b * sn[i];
-        v[i + half] = b * cs[i] + a * sn[i];
+  thread_pool().parallel_for(n, 16, [&](size_t t0, size_t t1) {
+    for (size_t t = t0; t < t1; ++t) {
+      const size_t pos = static_cast<size_t>(pos0) + t;
+      const float* cs = rope_cos_.data() + pos * half;
+      const float* sn = rope_sin_.data() + pos * half;
+      for (int h = 0; h < n_heads; ++h) {
+        float* v = x + t * row + static_cast<size_t>(h) * hd;
+        for (size_t i = 0; i < half; ++i) {
+          const float a = v[i], b = v[i + half];
+          v[i] = a * cs[i] - b * sn[i];
+          v[i + half] = b * cs[i] + a * sn[i];
+        }
       }
     }
-  }
+  });
 }
 
-// Causal attention of n new queries (positions pos0..) against all cached keys. Tasks are
-// (head, block of 64 queries): each block only scores the keys it may see.
+// Causal attention of n new queries (positions pos0..) against all cached keys. A task is one KV
+// head and a block of 64 queries: the `group` query heads that share the KV head (GQA) are stacked
+// into one [group * rows, head_dim] matrix, so each product reads the head's keys and values once
+// for all of them. A block only scores the keys its last query may see; blocks run largest first
+// so the pool's threads finish together.
 void LlamaModel::attention(int slot, size_t n, int pos0, KVCache& cache) {
   const auto& c = w_.config;
   const size_t hd = static_cast<size_t>(c.head_dim);
   const size_t q_dim = static_cast<size_t>(c.q_dim());
-  const int group = c.n_heads / c.n_kv_heads;
+  const size_t kv_heads = static_cast<size_t>(c.n_kv_heads);
+  const size_t group = static_cast<size_t>(c.n_heads / c.n_kv_heads);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const size_t blocks = (n + kQueryBlock - 1) / kQueryBlock;
   const auto kv = cache.load(slot, pos0 + static_cast<int>(n));
@@ -127,26 +136,37 @@ void LlamaModel::attention(int slot, size_t n, int pos0, KVCache& cache) {
   const float* keys = kv.keys;
   const float* values = kv.values;
 
-  thread_pool().run(static_cast<size_t>(c.n_heads) * blocks, [&](size_t task) {
-    const size_t h = task / blocks, b = task % blocks;
+  thread_pool().run(kv_heads * blocks, [&](size_t task) {
+    const size_t b = blocks - 1 - task / kv_heads, kv_head = task % kv_heads;
     const size_t i0 = b * kQueryBlock, i1 = std::min(n, i0 + kQueryBlock);
-    const size_t rows = i1 - i0;
-    const size_t kv_head = h / static_cast<size_t>(group);
+    const size_t rows = i1 - i0, stacked = group * rows;
     const size_t visible = static_cast<size_t>(pos0) + i1;  // keys seen by the last query row
-    thread_local std::vector<float> scores;
-    ensure_size(scores, rows * visible);
+    thread_local std::vector<float> q, scores, out;
+    ensure_size(q, stacked * hd);
+    ensure_size(scores, stacked * visible);
+    ensure_size(out, stacked * hd);
 
-    const float* q = q_.data() + i0 * q_dim + h * hd;
-    kernels::sgemm_nt_serial(rows, visible, hd, q, q_dim, keys + kv_head * hd, kv_stride,
+    // Row j * rows + r of the stack is query head kv_head * group + j at position i0 + r.
+    for (size_t j = 0; j < group; ++j)
+      for (size_t r = 0; r < rows; ++r) {
+        const float* src = q_.data() + (i0 + r) * q_dim + (kv_head * group + j) * hd;
+        std::copy_n(src, hd, q.data() + (j * rows + r) * hd);
+      }
+    kernels::sgemm_nt_serial(stacked, visible, hd, q.data(), hd, keys + kv_head * hd, kv_stride,
                              scores.data(), visible);
-    for (size_t r = 0; r < rows; ++r) {
-      float* s = scores.data() + r * visible;
-      const size_t len = static_cast<size_t>(pos0) + i0 + r + 1;  // causal: keys 0..pos
-      kernels::softmax(std::span(s, len), scale);
-      std::fill(s + len, s + visible, 0.0f);
-    }
-    kernels::sgemm_nn_serial(rows, hd, visible, scores.data(), visible, values + kv_head * hd,
-                             kv_stride, att_.data() + i0 * q_dim + h * hd, q_dim);
+    for (size_t j = 0; j < group; ++j)
+      for (size_t r = 0; r < rows; ++r) {
+        float* s = scores.data() + (j * rows + r) * visible;
+        const size_t len = static_cast<size_t>(pos0) + i0 + r + 1;  // causal: keys 0..pos
+        kernels::softmax(std::span(s, len), scale);
+        std::fill(s + len, s + visible, 0.0f);
+      }
+    kernels::sgemm_nn_serial(stacked, hd, visible, scores.data(), visible, values + kv_head * hd,
+                             kv_stride, out.data(), hd);
+    for (size_t j = 0; j < group; ++j)
+      for (size_t r = 0; r < rows; ++r)
+        std::copy_n(out.data() + (j * rows + r) * hd, hd,
+                    att_.data() + (i0 + r) * q_dim + (kv_head * group + j) * hd);
   });
 }
 
@@ -169,19 +189,21 @@ void LlamaModel::embed(std::span<const int32_t> tokens, std::span<float> x) cons
   const size_t dim = static_cast<size_t>(c.dim);
   if (x.size() < tokens.size() * dim)
     fail("embed: {} floats cannot hold {} tokens of width {}", x.size(), tokens.size(), dim);
-  for (size_t t = 0; t < tokens.size(); ++t) {
-    const int32_t id = tokens[t];
+  for (const int32_t id : tokens)
     if (id < 0 || id >= c.vocab_size) fail("token id {} out of range [0, {})", id, c.vocab_size);
-    const auto row = x.subspan(t * dim, dim);
-    if (w_.embedding) {
-      const auto src = std::span(*w_.embedding).subspan(static_cast<size_t>(id) * dim, dim);
-      std::ranges::copy(src, row.begin());
-    } else if (w_.quantized_embedding) {
-      w_.quantized_embedding->weight_row(static_cast<size_t>(id), row);
-    } else {
-      w_.lm_head->weight_row(static_cast<size_t>(id), row);
+  thread_pool().parallel_for(tokens.size(), 16, [&](size_t t0, size_t t1) {
+    for (size_t t = t0; t < t1; ++t) {
+      const size_t id = static_cast<size_t>(tokens[t]);
+      const auto row = x.subspan(t * dim, dim);
+      if (w_.embedding) {
+        std::ranges::copy(std::span(*w_.embedding).subspan(id * dim, dim), row.begin());
+      } else if (w_.quantized_embedding) {
+        w_.quantized_embedding->weight_row(id, row);
+      } else {
+        w_.lm_head->weight_row(id, row);
+      }
     }
-  }
+  });
 }
 
 KVCache LlamaModel::make_layer_cache(int capacity) const {
