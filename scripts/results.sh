@@ -5,6 +5,7 @@
 #
 #   engine  FP32 perplexity against the transformers reference        (~5 min on 2 cores)
 #   speed   FP32 prefill/decode/GEMM benchmark                          (~2 min)
+#   kernels low-bit GEMM throughput per ISA variant, one thread         (~3 min)
 #   quant   method x bit-width perplexity matrix on WikiText-2, on the full test file (~4 h on 2
 #           cores) and on its first 40 windows (~25 min); cells are cached in docs/data (FRESH=1
 #           re-measures everything, CACHED_ONLY=1 formats the cached cells without measuring the
@@ -19,7 +20,7 @@
 # text from docs/results.md, so a slow section need not be re-measured to refresh a fast one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ALL_SECTIONS=(engine speed quant tasks lowbit)
+ALL_SECTIONS=(engine speed kernels quant tasks lowbit)
 [ -x build/lowbit ] && [ -x build/bench/lowbit_bench ] || bash scripts/setup.sh
 SHARED=${LOWBIT_SHARED:-../shared}
 MODEL=$SHARED/models/ref-llama-s
@@ -75,6 +76,24 @@ section_speed() {
   echo "Measured $(machine) by \`build/bench/lowbit_bench\`."
   echo
   awk -F, -f scripts/results_bench.awk "$TMP"/bench-*.csv
+}
+
+section_kernels() {
+  LOWBIT_BENCH_THREADS=1 ./build/bench/lowbit_bench_qgemm --benchmark_min_time=0.3 \
+    --benchmark_format=csv --benchmark_filter='^(sgemm_f32|W4A8|W8A8|W4A16)/' 2> /dev/null \
+    > "$TMP/qgemm.csv"
+  echo "## Low-bit GEMM kernels per ISA (one thread)"
+  echo
+  echo "Measured $(machine) by \`build/bench/lowbit_bench_qgemm\` with"
+  echo "\`LOWBIT_BENCH_THREADS=1\`: every ISA variant this CPU runs, on ref-llama-s's shapes (fused"
+  echo "q/k/v, attention output, fused gate/up, down projection, output head), m = 512 (prefill) and"
+  echo "m = 1 (decode). GOPS = 2 m n k / CPU time for every column, fp32 included, so columns compare"
+  echo "directly. Per-channel weight scales unless \"g128\"; W4A4 runs the W4A8 kernel (same speed)."
+  echo
+  awk -f scripts/results_kernels.awk "$TMP/qgemm.csv"
+  echo
+  echo "The AMX kernel covers m >= 16 (whole 16-row tiles); the m = 1 rows of the amx column run"
+  echo "its fallback, the AVX-512 VNNI GEMV."
 }
 
 # Per-cell measurements are kept in docs/data/*.tsv and reused (an interrupted or partial run
