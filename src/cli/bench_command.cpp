@@ -36,6 +36,7 @@ struct BenchFlags {
   int prompt = 512;
   int decode = 64;
   int reps = 3;
+  int group = 0;  // weight group size of the low-bit formats' layers (0: per output channel)
   int head_bits = 8, head_group = 0;
   bool single = false;  // measure -m itself and print one machine-readable line (child mode)
 };
@@ -152,6 +153,8 @@ class TempFolder {
 void run_bench(const BenchFlags& f) {
   if (f.prompt < 16 || f.decode < 1 || f.reps < 1)
     fail("--prompt must be >= 16, --decode and --reps >= 1");
+  if (f.group < 0 || f.group % 8 != 0)
+    fail("--group must be 0 (per output channel) or a positive multiple of 8, got {}", f.group);
   if (f.single) {
     measure_single(f);
     return;
@@ -178,7 +181,7 @@ void run_bench(const BenchFlags& f) {
       const auto [wbits, abits] = parse_format(name);
       LoadedModel m = load_model(f.model.model, f.model.tokenizer);
       QuantizeOptions o;
-      o.weight = QuantSpec{wbits, true, 0, 1.0f, true};
+      o.weight = QuantSpec{wbits, true, f.group, 1.0f, true};
       o.act = QuantSpec{abits, true, 0, 1.0f, false};
       // The head's activations are 8-bit whatever its weights (an A4 head costs accuracy where the
       // logits are read, for no speed: prefill computes one row of logits).
@@ -223,6 +226,8 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--prompt", flags->prompt, "prefill window in tokens");
   cmd->add_option("--decode", flags->decode, "tokens to decode");
   cmd->add_option("--reps", flags->reps, "repetitions (the median is reported)");
+  cmd->add_option("--group", flags->group,
+                  "weight group size of the low-bit formats' layers (0 = per output channel)");
   cmd->add_option("--head-bits", flags->head_bits,
                   "output-head weight bits of the low-bit formats (activations 8-bit; 16 = fp32)");
   cmd->add_option("--head-group", flags->head_group,

@@ -21,11 +21,13 @@ std::vector<float> outlier_activations(size_t rows, size_t dim, uint32_t seed) {
   std::normal_distribution<float> n(0, 1);
   std::vector<float> x(rows * dim);
   for (auto& v : x) v = n(rng);
+  // "Normal" outlier channels 5 and 40 (taken modulo dim, so narrow inputs stay in their rows:
+  // an unreduced 40 once wrote past the end of a 32-wide buffer and corrupted the heap).
   for (size_t r = 0; r < rows; ++r) {
-    x[r * dim + 5] *= 60.0f;  // "normal" outlier channels
-    x[r * dim + 40] *= 30.0f;
+    x[r * dim + 5 % dim] *= 60.0f;
+    x[r * dim + 40 % dim] *= 30.0f;
   }
-  x[3 * dim + 17] = 400.0f;  // one massive outlier
+  x[3 * dim + 17 % dim] = 400.0f;  // one massive outlier
   return x;
 }
 
