@@ -126,13 +126,19 @@ void tile_step(const QgemmArgs& p, const PanelShape& shape, const uint8_t* codes
     if constexpr (MT == 2) _tile_stored(2, c[MT - 1][0], 64);
     if constexpr (MT == 2 && NT == 2) _tile_stored(3, c[MT - 1][NT - 1], 64);
 
-    // Group epilogue: exact int32 sum of a * (u - z), then one fma with sa * sw.
+    // Group epilogue: exact int32 sum of a * (u - z), then one fma with sa * sw. The last group
+    // adds the bias and writes the outputs; earlier ones keep the running sums in L1.
+    const bool last = g + 1 == w.groups;
     for (int j = 0; j < NT; ++j) {
       const size_t gi = ((blk + j) * w.groups + g) * 16;
       const __m512 sw = _mm512_loadu_ps(w.scales + gi);
       [[maybe_unused]] __m512i zv = _mm512_setzero_si512();
       if constexpr (kAsym)
         zv = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.zeros + gi)));
+      const size_t n0 = (blk + j) * 16;
+      const size_t valid = min_size(16, w.n - n0);
+      const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
+      const __m512 bias = p.bias ? _mm512_maskz_loadu_ps(mask, p.bias + n0) : _mm512_setzero_ps();
       for (int i = 0; i < MT; ++i)
         for (size_t r = 0; r < 16; ++r) {
           const size_t row = row0 + 16 * i + r;
@@ -144,22 +150,14 @@ void tile_step(const QgemmArgs& p, const PanelShape& shape, const uint8_t* codes
             s = _mm512_sub_epi32(s, _mm512_set1_epi32(w.zero * asum));
           const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(p.a_scales[row]), sw);
           const __m512 prev = g == 0 ? _mm512_setzero_ps() : _mm512_load_ps(y[i][j][r]);
-          _mm512_store_ps(y[i][j][r], _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scale, prev));
+          const __m512 sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scale, prev);
+          if (!last)
+            _mm512_store_ps(y[i][j][r], sum);
+          else
+            _mm512_mask_storeu_ps(p.y + row * p.ldy + n0, mask,
+                                  p.bias ? _mm512_add_ps(sum, bias) : sum);
         }
     }
-  }
-
-  for (int j = 0; j < NT; ++j) {
-    const size_t n0 = (blk + j) * 16;
-    const size_t valid = min_size(16, w.n - n0);
-    const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
-    const __m512 bias = p.bias ? _mm512_maskz_loadu_ps(mask, p.bias + n0) : _mm512_setzero_ps();
-    for (int i = 0; i < MT; ++i)
-      for (size_t r = 0; r < 16; ++r) {
-        const __m512 sum = _mm512_load_ps(y[i][j][r]);
-        const __m512 v = p.bias ? _mm512_add_ps(sum, bias) : sum;
-        _mm512_mask_storeu_ps(p.y + (row0 + 16 * i + r) * p.ldy + n0, mask, v);
-      }
   }
 }
 
