@@ -15,6 +15,11 @@ void ensure_blas_serial() {
   std::call_once(once, [] { openblas_set_num_threads(1); });
 }
 
+// Up to this many rows of A, a product runs as one matrix-vector product per row: sgemm packs
+// all of B on every call, which for a few rows (a decode step's queries against every cached key)
+// costs more than the arithmetic.
+constexpr size_t kGemvRows = 4;
+
 int to_int(size_t v) {
   return static_cast<int>(v);
 }
@@ -25,9 +30,10 @@ void sgemm_nt_serial(size_t m, size_t n, size_t k, const float* a, size_t lda, c
                      size_t ldb, float* c, size_t ldc, bool accumulate) {
   ensure_blas_serial();
   const float beta = accumulate ? 1.0f : 0.0f;
-  if (m == 1) {
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, to_int(n), to_int(k), 1.0f, b, to_int(ldb), a, 1, beta,
-                c, 1);
+  if (m <= kGemvRows) {
+    for (size_t i = 0; i < m; ++i)
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, to_int(n), to_int(k), 1.0f, b, to_int(ldb),
+                  a + i * lda, 1, beta, c + i * ldc, 1);
     return;
   }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, to_int(m), to_int(n), to_int(k), 1.0f, a,
@@ -37,8 +43,15 @@ void sgemm_nt_serial(size_t m, size_t n, size_t k, const float* a, size_t lda, c
 void sgemm_nn_serial(size_t m, size_t n, size_t k, const float* a, size_t lda, const float* b,
                      size_t ldb, float* c, size_t ldc, bool accumulate) {
   ensure_blas_serial();
+  const float beta = accumulate ? 1.0f : 0.0f;
+  if (m <= kGemvRows) {
+    for (size_t i = 0; i < m; ++i)
+      cblas_sgemv(CblasRowMajor, CblasTrans, to_int(k), to_int(n), 1.0f, b, to_int(ldb),
+                  a + i * lda, 1, beta, c + i * ldc, 1);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, to_int(m), to_int(n), to_int(k), 1.0f, a,
-              to_int(lda), b, to_int(ldb), accumulate ? 1.0f : 0.0f, c, to_int(ldc));
+              to_int(lda), b, to_int(ldb), beta, c, to_int(ldc));
 }
 
 void sgemm_nt(size_t m, size_t n, size_t k, const float* a, size_t lda, const float* b, size_t ldb,
