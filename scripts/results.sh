@@ -223,6 +223,21 @@ section_lowbit() {
   echo
   ./build/lowbit bench -m "$MODEL" --formats FP32,W4A8,W4A4 --group 128 2> /dev/null | grep '^|'
   echo
+  echo "Decode deep into the context (\`--context 1536\`: 64 tokens decoded after a 1536-token"
+  echo "prompt), with the KV cache in fp32, int8 and int4 (\`--kvbits\`, per token and head):"
+  echo
+  echo "| model | KV cache | prefill tok/s | decode tok/s at 1536 | file MB | weights MB | peak RSS MiB |"
+  echo "| --- | --- | --- | --- | --- | --- | --- |"
+  ./build/lowbit bench -m "$MODEL" --formats FP32 --context 1536 2> /dev/null | grep '^| FP32 ' |
+    cut -d'|' -f3-7 | sed 's/^/| FP32 | fp32 |/; s/$/|/'
+  local kvf=$TMP/kv.lowbit kv
+  for kv in 16 8 4; do
+    ./build/lowbit quantize -q -m "$MODEL" --method rtn --wbits 4 --abits 8 --kvbits "$kv" \
+      -o "$kvf" > /dev/null
+    ./build/lowbit bench -m "$kvf" --context 1536 2> /dev/null | grep '^| kv.lowbit ' |
+      cut -d'|' -f3-7 | sed "s/^/| W4A8 | $([ "$kv" = 16 ] && echo fp32 || echo "int$kv") |/; s/$/|/"
+  done
+  echo
   echo "### Simulated vs integer-kernel perplexity (WikiText-2, L=512, first $windows windows)"
   echo
   echo "The same .lowbit file evaluated through the integer kernels and through the simulated"

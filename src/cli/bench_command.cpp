@@ -35,6 +35,7 @@ struct BenchFlags {
   std::string formats = "FP32,W8A8,W4A8,W4A4,W4A16";
   int prompt = 512;
   int decode = 64;
+  int context = 16;  // tokens in the cache when decoding starts
   int reps = 3;
   int group = 0;  // weight group size of the low-bit formats' layers (0: per output channel)
   int head_bits = 8, head_group = 0;
@@ -57,31 +58,37 @@ double median(std::vector<double> v) {
 }
 
 // One model: prefill tokens/s (a `prompt`-token window, logits of the last token only, as in
-// generation), decode tokens/s (`decode` tokens after a 16-token prompt), medians of `reps` runs.
+// generation), decode tokens/s (`decode` tokens after a `context`-token prompt), medians of `reps`
+// runs.
 void measure_single(const BenchFlags& f) {
   LoadedModel m = load_from_flags(f.model);
   auto& model = *m.model;
   const auto& c = model.config();
   std::mt19937 rng(0);
-  std::vector<int32_t> ids(static_cast<size_t>(f.prompt));
+  const int needed = std::max(f.prompt, f.context + f.decode);
+  if (needed > c.max_seq_len)
+    fail("bench: --prompt {} or --context {} + --decode {} exceed the model's {} positions",
+         f.prompt, f.context, f.decode, c.max_seq_len);
+  std::vector<int32_t> ids(static_cast<size_t>(needed));
   for (auto& id : ids)
     id = static_cast<int32_t>(3 + rng() % static_cast<uint32_t>(c.vocab_size - 3));
   ids[0] = 1;
-  KVCache cache = model.make_cache(std::max(f.prompt, 16 + f.decode));
+  const auto prompt = std::span(ids).first(static_cast<size_t>(f.prompt));
+  KVCache cache = model.make_cache(needed);
 
-  model.forward(ids, cache);  // warm-up: pages in the weights, sizes the buffers
+  model.forward(prompt, cache);  // warm-up: pages in the weights, sizes the buffers
   std::vector<double> prefill, decode;
   for (int r = 0; r < f.reps; ++r) {
     cache.clear();
     const auto t0 = Clock::now();
-    model.forward(ids, cache);
+    model.forward(prompt, cache);
     prefill.push_back(static_cast<double>(f.prompt) / seconds(t0));
 
     cache.clear();
-    model.forward(std::span(ids).first(16), cache);
+    model.forward(std::span(ids).first(static_cast<size_t>(f.context)), cache);
     const auto t1 = Clock::now();
     for (int i = 0; i < f.decode; ++i) {
-      const int32_t tok[] = {ids[static_cast<size_t>(16 + i) % ids.size()]};
+      const int32_t tok[] = {ids[static_cast<size_t>(f.context + i)]};
       model.forward(tok, cache);
     }
     decode.push_back(static_cast<double>(f.decode) / seconds(t1));
@@ -105,8 +112,9 @@ std::string shell_quote(const std::string& s) {
 Row run_child(const std::string& format, const std::string& model, const BenchFlags& f) {
   const std::string self = fs::read_symlink("/proc/self/exe").string();
   const std::string cmd = fmt::format(
-      "{} bench --single -m {} -t {} --prompt {} --decode {} --reps {} 2>&1", shell_quote(self),
-      shell_quote(model), thread_pool().size(), f.prompt, f.decode, f.reps);
+      "{} bench --single -m {} -t {} --prompt {} --decode {} --context {} --reps {} 2>&1",
+      shell_quote(self), shell_quote(model), thread_pool().size(), f.prompt, f.decode, f.context,
+      f.reps);
   FILE* pipe = ::popen(cmd.c_str(), "r");
   if (pipe == nullptr) fail("bench: cannot start {}", self);
   std::string output;
@@ -151,8 +159,8 @@ class TempFolder {
 };
 
 void run_bench(const BenchFlags& f) {
-  if (f.prompt < 16 || f.decode < 1 || f.reps < 1)
-    fail("--prompt must be >= 16, --decode and --reps >= 1");
+  if (f.prompt < 16 || f.decode < 1 || f.reps < 1 || f.context < 1)
+    fail("--prompt must be >= 16, --decode, --context and --reps >= 1");
   if (f.group < 0 || f.group % 8 != 0)
     fail("--group must be 0 (per output channel) or a positive multiple of 8, got {}", f.group);
   if (f.single) {
@@ -198,9 +206,10 @@ void run_bench(const BenchFlags& f) {
   for (const auto& r : rows)
     if (r.format == "FP32") base = &r;
   fmt::print(
-      "{} threads; kernels: {}; prefill {} tokens (last-token logits), decode {} tokens; "
-      "medians of {} runs\n\n",
-      thread_pool().size(), kernels::isa_name(kernels::qgemm_isa()), f.prompt, f.decode, f.reps);
+      "{} threads; kernels: {}; prefill {} tokens (last-token logits), decode {} tokens after "
+      "{}; medians of {} runs\n\n",
+      thread_pool().size(), kernels::isa_name(kernels::qgemm_isa()), f.prompt, f.decode, f.context,
+      f.reps);
   fmt::print("| format | prefill tok/s | decode tok/s | file MB | weights MB | peak RSS MiB |{}\n",
              base ? " prefill x | decode x | peak x |" : "");
   fmt::print("| --- | --- | --- | --- | --- | --- |{}\n", base ? " --- | --- | --- |" : "");
@@ -225,6 +234,7 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--formats", flags->formats, "comma-separated FP32 and W<b>A<b> formats");
   cmd->add_option("--prompt", flags->prompt, "prefill window in tokens");
   cmd->add_option("--decode", flags->decode, "tokens to decode");
+  cmd->add_option("--context", flags->context, "tokens in the KV cache when decoding starts");
   cmd->add_option("--reps", flags->reps, "repetitions (the median is reported)");
   cmd->add_option("--group", flags->group,
                   "weight group size of the low-bit formats' layers (0 = per output channel)");
