@@ -223,12 +223,14 @@ section_lowbit() {
   echo
   ./build/lowbit bench -m "$MODEL" --formats FP32,W4A8,W4A4 --group 128 2> /dev/null | grep '^|'
   echo
-  echo "Without AMX (\`LOWBIT_ISA=avx512vnni\`: the integer GEMMs on AVX-512 VNNI, as on CPUs before"
-  echo "Sapphire Rapids; everything else unchanged):"
-  echo
-  LOWBIT_ISA=avx512vnni ./build/lowbit bench -m "$MODEL" --formats FP32,W4A8,W4A4 2> /dev/null |
-    grep '^|'
-  echo
+  if grep -qw amx_int8 /proc/cpuinfo; then
+    echo "Without AMX (\`LOWBIT_ISA=avx512vnni\`: the integer GEMMs on AVX-512 VNNI, as on CPUs before"
+    echo "Sapphire Rapids; everything else unchanged):"
+    echo
+    LOWBIT_ISA=avx512vnni ./build/lowbit bench -m "$MODEL" --formats FP32,W4A8,W4A4 2> /dev/null |
+      grep '^|'
+    echo
+  fi
   echo "Decode deep into the context (\`--context 1536\`: 64 tokens decoded after a 1536-token"
   echo "prompt), with the KV cache in fp32, int8 and int4 (\`--kvbits\`, per token and head):"
   echo
