@@ -24,6 +24,14 @@ int to_int(size_t v) {
   return static_cast<int>(v);
 }
 
+// Row i of C (ldc) = op(B) times row i of A (lda), for m rows; B is [b_rows x b_cols] at ldb.
+void gemv_rows(CBLAS_TRANSPOSE op, size_t b_rows, size_t b_cols, size_t m, const float* a,
+               size_t lda, const float* b, size_t ldb, float beta, float* c, size_t ldc) {
+  for (size_t i = 0; i < m; ++i)
+    cblas_sgemv(CblasRowMajor, op, to_int(b_rows), to_int(b_cols), 1.0f, b, to_int(ldb),
+                a + i * lda, 1, beta, c + i * ldc, 1);
+}
+
 }  // namespace
 
 void sgemm_nt_serial(size_t m, size_t n, size_t k, const float* a, size_t lda, const float* b,
@@ -31,9 +39,7 @@ void sgemm_nt_serial(size_t m, size_t n, size_t k, const float* a, size_t lda, c
   ensure_blas_serial();
   const float beta = accumulate ? 1.0f : 0.0f;
   if (m <= kGemvRows) {
-    for (size_t i = 0; i < m; ++i)
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, to_int(n), to_int(k), 1.0f, b, to_int(ldb),
-                  a + i * lda, 1, beta, c + i * ldc, 1);
+    gemv_rows(CblasNoTrans, n, k, m, a, lda, b, ldb, beta, c, ldc);  // B is [n x k]
     return;
   }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, to_int(m), to_int(n), to_int(k), 1.0f, a,
@@ -45,9 +51,7 @@ void sgemm_nn_serial(size_t m, size_t n, size_t k, const float* a, size_t lda, c
   ensure_blas_serial();
   const float beta = accumulate ? 1.0f : 0.0f;
   if (m <= kGemvRows) {
-    for (size_t i = 0; i < m; ++i)
-      cblas_sgemv(CblasRowMajor, CblasTrans, to_int(k), to_int(n), 1.0f, b, to_int(ldb),
-                  a + i * lda, 1, beta, c + i * ldc, 1);
+    gemv_rows(CblasTrans, k, n, m, a, lda, b, ldb, beta, c, ldc);  // B is [k x n]
     return;
   }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, to_int(m), to_int(n), to_int(k), 1.0f, a,

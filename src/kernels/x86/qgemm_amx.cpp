@@ -18,11 +18,7 @@
 // row, or a group size that is a multiple of 64); other rows and formats go to the AVX-512 VNNI
 // kernel, which gives the same bits. Tile numbers are immediates in the intrinsics (GCC pastes
 // them into the instruction text), hence the literal numbers below.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "kernels/x86/avx512_intrinsics.h"
 
 #include <cstring>
 

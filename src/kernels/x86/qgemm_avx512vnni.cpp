@@ -12,14 +12,7 @@
 //
 // Register tiles: GEMM 8 rows x 16 outputs (8 int32 accumulators, 8 fp32 ones), GEMV (m = 1)
 // 1 row x 64 outputs (four independent weight streams, two accumulators each).
-// GCC 12 reports the _mm512_undefined_* placeholders inside its own AVX-512 intrinsics as
-// (maybe-)uninitialized wherever they are inlined (GCC PR 105593, fixed in 13); the diagnostic is
-// attributed to the header, so it is silenced for the header alone.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "kernels/x86/avx512_intrinsics.h"
 
 #include "kernels/kernel_variants.h"
 #include "kernels/tile_dispatch.h"

@@ -10,14 +10,7 @@
 //
 // Register tiles: 8 rows x 16 outputs for m > 1 (the code expansion is shared by 8 rows), 1 row x
 // 128 outputs for m = 1.
-// GCC 12 reports the _mm512_undefined_* placeholders inside its own AVX-512 intrinsics as
-// (maybe-)uninitialized wherever they are inlined (GCC PR 105593, fixed in 13); the diagnostic is
-// attributed to the header, so it is silenced for the header alone.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "kernels/x86/avx512_intrinsics.h"
 
 #include "kernels/kernel_variants.h"
 #include "kernels/tile_dispatch.h"

@@ -1,14 +1,7 @@
 // Activation quantization, AVX-512 F/BW/VL (compiled with -mavx512f -mavx512bw -mavx512vl
 // -mavx512dq). Bit-exact with the scalar reference: a true division by the scale and vcvtps2dq
 // (round half to even in the default MXCSR mode); tails use masked loads and stores.
-// GCC 12 reports the _mm512_undefined_* placeholders inside its own AVX-512 intrinsics as
-// (maybe-)uninitialized wherever they are inlined (GCC PR 105593, fixed in 13); the diagnostic is
-// attributed to the header, so it is silenced for the header alone.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "kernels/x86/avx512_intrinsics.h"
 
 #include "kernels/kernel_variants.h"
 

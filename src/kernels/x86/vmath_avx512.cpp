@@ -1,13 +1,5 @@
 // Softmax and SwiGLU, AVX-512F: 16 lanes, exp by polynomial, masked tail.
-//
-// GCC 12 reports the _mm512_undefined_* placeholders inside its own AVX-512 intrinsics as
-// (maybe-)uninitialized wherever they are inlined (GCC PR 105593, fixed in 13); the diagnostic is
-// attributed to the header, so it is silenced for the header alone.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "kernels/x86/avx512_intrinsics.h"
 
 #include <cstdint>
 
