@@ -1,17 +1,19 @@
 // Integer GEMM with AMX (Intel Advanced Matrix Extensions: AMX-TILE + AMX-INT8; compiled with the
-// AVX-512 VNNI flags plus -mamx-tile -mamx-int8). One tdpbsud multiplies a 16 x 64-byte tile of
-// signed activations by a 16 x 64-byte tile of unsigned weight codes into 16 x 16 int32 sums:
-// 16384 multiply-adds per instruction, sixteen times a zmm vpdpbusd.
+// AVX-512 VNNI flags plus -mamx-tile -mamx-int8). One tdpbssd / tdpbsud multiplies a 16 x 64-byte
+// tile of signed activations by a 16 x 64-byte tile of weight bytes into 16 x 16 int32 sums:
+// 16384 multiply-adds per instruction, 256 times a zmm vpdpbusd.
 //
 // Operands, without any reshuffling:
 // - A (activations, s8): 16 token rows x 64 consecutive k, loaded straight from the quantized
 //   rows with their stride.
-// - B (weight codes, u8): tile row i holds k 4i..4i+3 of 16 outputs, 4 bytes each. That is the
-//   packed int8 chunk (packed_weights.h), so 16 consecutive chunks of a block are one B tile.
-//   int4 blocks are unpacked to that int8 layout once per L2 panel (as in the VNNI kernel), and
-//   every block in the panel is zero-padded to a multiple of 64 k so each tile is whole.
-// The zero point is removed per group as z * sum(a) and each group is rescaled with one fma, the
-// same arithmetic as the scalar reference: the result is bit-identical.
+// - B (weights): tile row i holds k 4i..4i+3 of 16 outputs, 4 bytes each. That is the packed
+//   int8 chunk (packed_weights.h), so 16 consecutive chunks of a block are one B tile. Blocks are
+//   copied (int8) or unpacked (int4) once per L2 panel, and every block in the panel is
+//   zero-padded to a multiple of 64 k so each tile is whole.
+// Symmetric weights go in as signed u - z (tdpbssd), so each int32 sum is already
+// sum a * (u - z); asymmetric ones as unsigned codes (tdpbsud) with z * sum(a) removed per group.
+// Each group is then rescaled with one fma, the same arithmetic as the scalar reference: the
+// result is bit-identical.
 //
 // Tiles: C 0..3 (2 x 2 of 16 x 16 int32), A 4..5, B 6..7; a register step is up to 32 rows x 32
 // outputs. The AMX path needs whole 16-row tiles and groups that are whole tiles (one scale per
@@ -63,22 +65,29 @@ struct PanelShape {
 };
 
 // Blocks [b0, b1) of w copied (int8) or unpacked (int4: low nibbles of chunk c -> int8 chunk 2c,
-// high nibbles -> 2c + 1) into out, each padded to shape.block_bytes.
+// high nibbles -> 2c + 1) into out, each padded to shape.block_bytes. Symmetric weights (one
+// shared zero point z) are stored signed, u - z (which fits int8 for every container), so the
+// product needs no zero-point term; asymmetric ones stay unsigned codes.
 void unpack_panel(const PackedArgs& w, const PanelShape& shape, size_t b0, size_t b1,
                   uint8_t* out) {
   const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const bool to_signed = w.zeros == nullptr;
+  const __m512i zero = _mm512_set1_epi8(static_cast<char>(to_signed ? w.zero : 0));
   for (size_t b = b0; b < b1; ++b) {
     const uint8_t* src = w.codes + b * w.block_bytes;
     size_t written = 0;
     if (w.bits == 4) {
       for (size_t c = 0; c < w.chunks; ++c) {
         const __m512i v = _mm512_loadu_si512(src + c * 64);
-        _mm512_storeu_si512(out + c * 128, _mm512_and_si512(v, low4));
-        _mm512_storeu_si512(out + c * 128 + 64, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4));
+        const __m512i lo = _mm512_and_si512(v, low4);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+        _mm512_storeu_si512(out + c * 128, _mm512_sub_epi8(lo, zero));
+        _mm512_storeu_si512(out + c * 128 + 64, _mm512_sub_epi8(hi, zero));
       }
       written = 2 * w.block_bytes;
     } else {
-      std::memcpy(out, src, w.block_bytes);
+      for (size_t c = 0; c < w.chunks; ++c)
+        _mm512_storeu_si512(out + c * 64, _mm512_sub_epi8(_mm512_loadu_si512(src + c * 64), zero));
       written = w.block_bytes;
     }
     std::memset(out + written, 0, shape.block_bytes - written);
@@ -112,10 +121,17 @@ void tile_step(const QgemmArgs& p, const PanelShape& shape, const uint8_t* codes
       if constexpr (MT == 2) _tile_loadd(5, a1 + t * kTileK, lda);
       _tile_loadd(6, w0 + t * kTileBytes, 64);
       if constexpr (NT == 2) _tile_loadd(7, w1 + t * kTileBytes, 64);
-      _tile_dpbsud(0, 4, 6);
-      if constexpr (NT == 2) _tile_dpbsud(1, 4, 7);
-      if constexpr (MT == 2) _tile_dpbsud(2, 5, 6);
-      if constexpr (MT == 2 && NT == 2) _tile_dpbsud(3, 5, 7);
+      if constexpr (kAsym) {  // unsigned codes u; z * sum(a) comes off in the epilogue
+        _tile_dpbsud(0, 4, 6);
+        if constexpr (NT == 2) _tile_dpbsud(1, 4, 7);
+        if constexpr (MT == 2) _tile_dpbsud(2, 5, 6);
+        if constexpr (MT == 2 && NT == 2) _tile_dpbsud(3, 5, 7);
+      } else {  // signed u - z: the sums are final
+        _tile_dpbssd(0, 4, 6);
+        if constexpr (NT == 2) _tile_dpbssd(1, 4, 7);
+        if constexpr (MT == 2) _tile_dpbssd(2, 5, 6);
+        if constexpr (MT == 2 && NT == 2) _tile_dpbssd(3, 5, 7);
+      }
     }
     _tile_stored(0, c[0][0], 64);
     if constexpr (NT == 2) _tile_stored(1, c[0][NT - 1], 64);
@@ -139,11 +155,9 @@ void tile_step(const QgemmArgs& p, const PanelShape& shape, const uint8_t* codes
         for (size_t r = 0; r < 16; ++r) {
           const size_t row = row0 + 16 * i + r;
           __m512i s = _mm512_load_si512(c[i][j][r]);
-          const int32_t asum = p.a_sums[row * w.groups + g];
           if constexpr (kAsym)
-            s = _mm512_sub_epi32(s, _mm512_mullo_epi32(zv, _mm512_set1_epi32(asum)));
-          else
-            s = _mm512_sub_epi32(s, _mm512_set1_epi32(w.zero * asum));
+            s = _mm512_sub_epi32(
+                s, _mm512_mullo_epi32(zv, _mm512_set1_epi32(p.a_sums[row * w.groups + g])));
           const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(p.a_scales[row]), sw);
           const __m512 prev = g == 0 ? _mm512_setzero_ps() : _mm512_load_ps(y[i][j][r]);
           const __m512 sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scale, prev);
