@@ -28,6 +28,11 @@ bool spin_until(Done done) {
   return done();
 }
 
+// The pool whose task this thread is running, if any: a parallel region opened from inside a task
+// runs its tasks inline on that thread instead of re-entering the pool (which would overwrite the
+// running job and deadlock or corrupt it).
+thread_local const ThreadPool* tl_running_task_of = nullptr;
+
 }  // namespace
 
 ThreadPool::ThreadPool(int num_threads) : num_threads_(std::max(1, num_threads)) {
@@ -50,12 +55,15 @@ void ThreadPool::drain() {
     const size_t task = next_task_++;
     const auto* job = job_;
     lock.unlock();
+    const ThreadPool* outer = tl_running_task_of;  // another pool's task, in tests
+    tl_running_task_of = this;
     try {
       (*job)(task);
     } catch (...) {
       std::lock_guard guard(mutex_);
       if (!error_) error_ = std::current_exception();
     }
+    tl_running_task_of = outer;
     lock.lock();
     if (++finished_tasks_ == num_tasks_) done_.notify_all();
   }
@@ -77,7 +85,7 @@ void ThreadPool::worker_loop() {
 
 void ThreadPool::run(size_t num_tasks, const std::function<void(size_t)>& fn) {
   if (num_tasks == 0) return;
-  if (num_threads_ == 1 || num_tasks == 1) {
+  if (num_threads_ == 1 || num_tasks == 1 || tl_running_task_of == this) {
     for (size_t i = 0; i < num_tasks; ++i) fn(i);
     return;
   }

@@ -27,7 +27,8 @@ class ThreadPool {
   int size() const { return num_threads_; }
 
   // Calls fn(task) for task in [0, num_tasks), spread over the workers and the calling thread;
-  // returns when all are done. The first exception thrown by a task is rethrown here.
+  // returns when all are done. The first exception thrown by a task is rethrown here. Called from
+  // inside one of this pool's tasks, it runs the tasks inline on the calling thread.
   void run(size_t num_tasks, const std::function<void(size_t)>& fn);
 
   // Splits [0, n) into about size() contiguous chunks (multiples of `grain`) and calls

@@ -35,6 +35,29 @@ TEST(ThreadPool, PropagatesExceptions) {
   EXPECT_EQ(ran, 1);
 }
 
+TEST(ThreadPool, NestedRegionsRunInline) {
+  ThreadPool pool(2);
+  std::vector<std::atomic<int>> hits(64 * 50);
+  for (int round = 0; round < 20; ++round)
+    pool.run(64, [&](size_t outer) {
+      pool.parallel_for(50, 1, [&](size_t b, size_t e) {
+        for (size_t i = b; i < e; ++i) hits[outer * 50 + i]++;
+      });
+    });
+  for (auto& h : hits) EXPECT_EQ(h.load(), 20);
+  // An exception from a nested region reaches the outer caller, and the pool stays usable.
+  EXPECT_THROW(pool.run(4,
+                        [&](size_t) {
+                          pool.run(3, [](size_t i) {
+                            if (i == 1) fail("inner {}", i);
+                          });
+                        }),
+               Error);
+  int ran = 0;
+  pool.run(1, [&](size_t) { ++ran; });
+  EXPECT_EQ(ran, 1);
+}
+
 TEST(Float16, Conversions) {
   EXPECT_EQ(bf16_to_f32(0x3f80), 1.0f);
   EXPECT_EQ(bf16_to_f32(0xc000), -2.0f);
