@@ -43,6 +43,36 @@ void softmax_neon(float* x, size_t n, float scale);
 void swiglu_neon(float* gate, const float* up, size_t n);
 #endif
 
+// ---- attention over one KV head's integer codes (kv_attention.h) -----------------------------
+// Cached position t of the head holds head_dim codes c (bits 8: one per byte; bits 4: two per
+// byte, low nibble first) with a scale s_t and zero point z_t; the value is ((c + qmin) - z_t) s_t.
+struct KvCodesArgs {
+  const uint8_t* codes;  // position t at codes + t * row_bytes
+  size_t row_bytes;
+  const float* params;  // position t: s_t at params[t * param_stride], z_t at the next float
+  size_t param_stride;  // floats
+  int bits;             // 4 or 8
+  float qmin;
+  size_t head_dim;  // even
+};
+// scores[r * lds + t] = sum_d q[r * ldq + d] * value(t, d), for r < rows, t < n.
+using KvScoresFn = void (*)(const float* q, size_t rows, size_t ldq, const KvCodesArgs& k, size_t n,
+                            float* scores, size_t lds);
+// out[r * ldo + d] = sum_{t < n} p[r * ldp + t] * value(t, d), for r < rows, d < head_dim.
+using KvWeightedSumFn = void (*)(const float* p, size_t rows, size_t ldp, const KvCodesArgs& v,
+                                 size_t n, float* out, size_t ldo);
+
+void kv_scores_scalar(const float* q, size_t rows, size_t ldq, const KvCodesArgs& k, size_t n,
+                      float* scores, size_t lds);
+void kv_weighted_sum_scalar(const float* p, size_t rows, size_t ldp, const KvCodesArgs& v, size_t n,
+                            float* out, size_t ldo);
+#if defined(__x86_64__)
+void kv_scores_avx512(const float* q, size_t rows, size_t ldq, const KvCodesArgs& k, size_t n,
+                      float* scores, size_t lds);
+void kv_weighted_sum_avx512(const float* p, size_t rows, size_t ldp, const KvCodesArgs& v, size_t n,
+                            float* out, size_t ldo);
+#endif
+
 // ---- packed weights, as the kernels see them -------------------------------------------------
 struct PackedArgs {
   const uint8_t* codes;  // blocks x chunks x 64 bytes

@@ -1,5 +1,7 @@
 #include "model/kv_cache.h"
 
+#include <cstddef>
+
 #include "core/error.h"
 #include "core/thread_pool.h"
 
@@ -131,6 +133,26 @@ KVCache::Rows KVCache::load(int layer, int count) {
   dequantize_rows(kq_[l].data(), kp_[l].data(), n, k_scratch_.data());
   dequantize_rows(vq_[l].data(), vp_[l].data(), n, v_scratch_.data());
   return {k_scratch_.data(), v_scratch_.data(), kv_dim_};
+}
+
+kernels::KvCodesView KVCache::head_codes(int layer, size_t head, bool keys) const {
+  // The kernels read QuantParams as two floats: scale, then zero.
+  static_assert(sizeof(QuantParams) == 2 * sizeof(float) && offsetof(QuantParams, scale) == 0 &&
+                offsetof(QuantParams, zero) == sizeof(float));
+  if (!spec_.enabled()) fail("KV cache: head_codes on fp32 storage");
+  if (layer < 0 || static_cast<size_t>(layer) >= kq_.size() || head >= heads_)
+    fail("KV cache: no layer {} head {}", layer, head);
+  const size_t l = static_cast<size_t>(layer);
+  const bool packed = spec_.bits <= 4;
+  kernels::KvCodesView v;
+  v.codes = (keys ? kq_[l] : vq_[l]).data() + (packed ? head * head_dim_ / 2 : head * head_dim_);
+  v.row_bytes = code_bytes_per_row_;
+  v.params = reinterpret_cast<const float*>((keys ? kp_[l] : vp_[l]).data() + head);
+  v.param_stride = 2 * heads_;
+  v.bits = packed ? 4 : 8;
+  v.qmin = spec_.qmin();
+  v.head_dim = head_dim_;
+  return v;
 }
 
 size_t KVCache::bytes() const {

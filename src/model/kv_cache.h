@@ -5,13 +5,15 @@
 // Storage is fp32, or — when the model's KV spec quantizes — integer codes with one scale and zero
 // point per (token, kv head): one byte per value at 5..8 bits, two values per byte at 2..4 bits.
 // Attention reads the cache through `load`, which returns fp32 rows (a view of the fp32 storage,
-// or codes dequantized into a scratch buffer). Quantization uses src/quant/quantizer.h, so
-// dequantized values equal what fake quantization would have produced, bit for bit.
+// or codes dequantized into a scratch buffer), or, for a quantized cache, through `head_codes`.
+// Quantization uses src/quant/quantizer.h, so dequantized values equal what fake quantization would
+// have produced, bit for bit.
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <vector>
 
+#include "kernels/kv_attention.h"
 #include "model/config.h"
 #include "quant/quantizer.h"
 
@@ -39,6 +41,10 @@ class KVCache {
   // fp32 keys and values of positions 0..count-1. For quantized storage the rows are dequantized
   // into buffers owned by the cache, valid until the next load.
   Rows load(int layer, int count);
+
+  // Quantized storage only: one KV head's keys (or values) of a layer as integer codes, for
+  // attention products that read them directly (kernels/kv_attention.h); positions from 0.
+  kernels::KvCodesView head_codes(int layer, size_t head, bool keys) const;
 
   size_t row_stride() const { return kv_dim_; }
   const QuantSpec& spec() const { return spec_; }

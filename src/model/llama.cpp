@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "kernels/kv_attention.h"
 #include "kernels/sgemm.h"
 #include "kernels/vmath.h"
 
@@ -51,6 +52,7 @@ void ensure_size(std::vector<T>& v, size_t n) {
 }
 
 constexpr size_t kQueryBlock = 64;  // query rows per attention task
+constexpr size_t kCodeRows = 4;     // stacked query rows up to which attention reads KV codes
 
 }  // namespace
 
@@ -131,7 +133,11 @@ void LlamaModel::attention(int slot, size_t n, int pos0, KVCache& cache) {
   const size_t group = static_cast<size_t>(c.n_heads / c.n_kv_heads);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const size_t blocks = (n + kQueryBlock - 1) / kQueryBlock;
-  const auto kv = cache.load(slot, pos0 + static_cast<int>(n));
+  // A decode step over a quantized cache reads the integer codes directly (a quarter or an
+  // eighth of the bytes, nothing dequantized into memory); longer products dequantize the
+  // layer once and run on sgemm.
+  const bool from_codes = cache.spec().enabled() && n * group <= kCodeRows;
+  const auto kv = from_codes ? KVCache::Rows{} : cache.load(slot, pos0 + static_cast<int>(n));
   const size_t kv_stride = kv.stride;
   const float* keys = kv.keys;
   const float* values = kv.values;
@@ -152,8 +158,12 @@ void LlamaModel::attention(int slot, size_t n, int pos0, KVCache& cache) {
         const float* src = q_.data() + (i0 + r) * q_dim + (kv_head * group + j) * hd;
         std::copy_n(src, hd, q.data() + (j * rows + r) * hd);
       }
-    kernels::sgemm_nt_serial(stacked, visible, hd, q.data(), hd, keys + kv_head * hd, kv_stride,
-                             scores.data(), visible);
+    if (from_codes)
+      kernels::kv_scores(q.data(), stacked, hd, cache.head_codes(slot, kv_head, true), visible,
+                         scores.data(), visible);
+    else
+      kernels::sgemm_nt_serial(stacked, visible, hd, q.data(), hd, keys + kv_head * hd, kv_stride,
+                               scores.data(), visible);
     for (size_t j = 0; j < group; ++j)
       for (size_t r = 0; r < rows; ++r) {
         float* s = scores.data() + (j * rows + r) * visible;
@@ -161,8 +171,12 @@ void LlamaModel::attention(int slot, size_t n, int pos0, KVCache& cache) {
         kernels::softmax(std::span(s, len), scale);
         std::fill(s + len, s + visible, 0.0f);
       }
-    kernels::sgemm_nn_serial(stacked, hd, visible, scores.data(), visible, values + kv_head * hd,
-                             kv_stride, out.data(), hd);
+    if (from_codes)
+      kernels::kv_weighted_sum(scores.data(), stacked, visible,
+                               cache.head_codes(slot, kv_head, false), visible, out.data(), hd);
+    else
+      kernels::sgemm_nn_serial(stacked, hd, visible, scores.data(), visible, values + kv_head * hd,
+                               kv_stride, out.data(), hd);
     for (size_t j = 0; j < group; ++j)
       for (size_t r = 0; r < rows; ++r)
         std::copy_n(out.data() + (j * rows + r) * hd, hd,
