@@ -134,9 +134,11 @@ void LlamaModel::attention(int slot, size_t n, int pos0, KVCache& cache) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const size_t blocks = (n + kQueryBlock - 1) / kQueryBlock;
   // A decode step over a quantized cache reads the integer codes directly (a quarter or an
-  // eighth of the bytes, nothing dequantized into memory); longer products dequantize the
-  // layer once and run on sgemm.
-  const bool from_codes = cache.spec().enabled() && n * group <= kCodeRows;
+  // eighth of the bytes, nothing dequantized into memory) where a SIMD variant exists; longer
+  // products, and CPUs with only the scalar reference, dequantize the layer once and run on
+  // OpenBLAS.
+  const bool from_codes = cache.spec().enabled() && n * group <= kCodeRows &&
+                          kernels::kv_attention_isa() != kernels::Isa::kScalar;
   const auto kv = from_codes ? KVCache::Rows{} : cache.load(slot, pos0 + static_cast<int>(n));
   const size_t kv_stride = kv.stride;
   const float* keys = kv.keys;
