@@ -71,6 +71,16 @@ void kv_scores_avx512(const float* q, size_t rows, size_t ldq, const KvCodesArgs
                       float* scores, size_t lds);
 void kv_weighted_sum_avx512(const float* p, size_t rows, size_t ldp, const KvCodesArgs& v, size_t n,
                             float* out, size_t ldo);
+void kv_scores_avx2(const float* q, size_t rows, size_t ldq, const KvCodesArgs& k, size_t n,
+                    float* scores, size_t lds);
+void kv_weighted_sum_avx2(const float* p, size_t rows, size_t ldp, const KvCodesArgs& v, size_t n,
+                          float* out, size_t ldo);
+#endif
+#if defined(__aarch64__)
+void kv_scores_neon(const float* q, size_t rows, size_t ldq, const KvCodesArgs& k, size_t n,
+                    float* scores, size_t lds);
+void kv_weighted_sum_neon(const float* p, size_t rows, size_t ldp, const KvCodesArgs& v, size_t n,
+                          float* out, size_t ldo);
 #endif
 
 // ---- packed weights, as the kernels see them -------------------------------------------------

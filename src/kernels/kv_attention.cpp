@@ -18,6 +18,10 @@ struct Variant {
 constexpr std::array kVariants = {
 #if defined(__x86_64__)
     Variant{Isa::kAvx512, detail::kv_scores_avx512, detail::kv_weighted_sum_avx512},
+    Variant{Isa::kAvx2, detail::kv_scores_avx2, detail::kv_weighted_sum_avx2},
+#endif
+#if defined(__aarch64__)
+    Variant{Isa::kNeon, detail::kv_scores_neon, detail::kv_weighted_sum_neon},
 #endif
     Variant{Isa::kScalar, detail::kv_scores_scalar, detail::kv_weighted_sum_scalar},
 };

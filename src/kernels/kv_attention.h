@@ -2,9 +2,10 @@
 // Attention products read straight from an integer KV cache: one KV head's cached positions as
 // codes with a scale and zero point per position (KVCache's layout), never dequantized into
 // memory. Used by decode steps, where reading every cached value once in a quarter or an eighth of
-// its fp32 bytes is the point of quantizing the cache. The SIMD variant folds the zero point and
-// scale out of the inner loop, so it agrees with the scalar reference (each value dequantized,
-// summed in order) to rounding, not bit for bit; the tests bound the difference.
+// its fp32 bytes is the point of quantizing the cache. The SIMD variants (AVX-512, AVX2 + FMA,
+// NEON) fold the zero point and scale out of the inner loop, so they agree with the scalar
+// reference (each value dequantized, summed in order) to rounding, not bit for bit; the tests
+// bound the difference.
 #include <cstddef>
 #include <cstdint>
 

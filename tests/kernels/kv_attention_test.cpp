@@ -1,6 +1,6 @@
 // Attention products over integer KV codes, every ISA the CPU has, against a double-precision
 // reference that dequantizes each value: 8-bit and packed 4-bit codes, head sizes on and off the
-// 16-lane width, row counts around the 4-row pass, rows embedded in a wider cache row.
+// 8- and 16-lane widths, row counts around the 4-row pass, rows embedded in a wider cache row.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -61,7 +61,7 @@ TEST_P(KvAttentionIsaTest, MatchesDequantizedReference) {
   std::mt19937 rng(11);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (int bits : {8, 4})
-    for (size_t hd : {64, 16, 80, 10})
+    for (size_t hd : {64, 16, 80, 24, 10})
       for (size_t rows : {1, 3, 4, 5, 9})
         for (size_t n : {1, 7, 100}) {
           const CacheCase c = random_cache(rng, n, hd, bits);
