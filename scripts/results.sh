@@ -208,7 +208,8 @@ section_lowbit() {
   echo
   echo "Each low-bit format is RTN-quantized (the speed does not depend on the method), saved as a"
   echo ".lowbit file and measured in its own process; the output head is W8A8 in every low-bit row."
-  echo "Ratios are against the FP32 row of the same run."
+  echo "The formats are measured in interleaved rounds (each once per round); ratios are medians of"
+  echo "the per-round ratios to the FP32 row."
   echo
   ./build/lowbit bench -m "$MODEL" 2> /dev/null
   echo

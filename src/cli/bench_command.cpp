@@ -5,7 +5,9 @@
 // does not depend on the method; transforms add their online cost, measured separately when a
 // .lowbit file made with them is benchmarked), saved to a temporary .lowbit file, and measured in
 // a child process, so every row's peak resident memory is that of loading and running exactly
-// that model, as a user would.
+// that model, as a user would. The formats are measured in interleaved rounds (each once per
+// round), and the speed ratios to FP32 are medians of per-round ratios, so a shared machine's
+// drifting speed weighs on every format alike.
 #include <fmt/format.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -14,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -97,8 +100,11 @@ void measure_single(const BenchFlags& f) {
              m.file_bytes, model.weights().weight_bytes(), peak_rss_mib());
 }
 
-struct Row {
-  std::string format;
+// Timed passes of a model in one child process per round (their median is the round's sample).
+constexpr int kPassesPerRound = 3;
+
+// One measurement of one model: a `--single` child's line.
+struct Sample {
   double prefill = 0, decode = 0, peak_mib = 0;
   size_t file_bytes = 0, weight_bytes = 0;
 };
@@ -109,25 +115,26 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-Row run_child(const std::string& format, const std::string& model, const BenchFlags& f) {
+Sample run_child(const std::string& format, const std::string& model, const BenchFlags& f) {
   const std::string self = fs::read_symlink("/proc/self/exe").string();
   const std::string cmd = fmt::format(
       "{} bench --single -m {} -t {} --prompt {} --decode {} --context {} --reps {} 2>&1",
       shell_quote(self), shell_quote(model), thread_pool().size(), f.prompt, f.decode, f.context,
-      f.reps);
+      kPassesPerRound);
   FILE* pipe = ::popen(cmd.c_str(), "r");
   if (pipe == nullptr) fail("bench: cannot start {}", self);
   std::string output;
   char buf[512];
   while (std::fgets(buf, sizeof buf, pipe) != nullptr) output += buf;
   const int status = ::pclose(pipe);
-  Row row{format};
+  Sample sample;
   std::istringstream in(output);
   for (std::string line; std::getline(in, line);) {
     if (!line.starts_with("bench-row ")) continue;
     std::istringstream fields(line.substr(10));
-    fields >> row.prefill >> row.decode >> row.file_bytes >> row.weight_bytes >> row.peak_mib;
-    return row;
+    fields >> sample.prefill >> sample.decode >> sample.file_bytes >> sample.weight_bytes >>
+        sample.peak_mib;
+    return sample;
   }
   fail("bench: measuring {} failed (status {}): {}", format, status, output);
 }
@@ -175,17 +182,24 @@ void run_bench(const BenchFlags& f) {
   for (const auto& fmt_name : formats)
     if (fmt_name != "FP32") parse_format(fmt_name);  // fail before any work
 
-  std::vector<Row> rows;
+  // The models to measure, each as a file a child process loads: the checkpoint itself for FP32,
+  // RTN-quantized temporary .lowbit files for the low-bit formats.
+  struct Entry {
+    std::string name, path;
+    std::vector<Sample> samples;
+  };
+  std::vector<Entry> entries;
+  std::optional<TempFolder> tmp;
   if (is_quantized_model_file(f.model.model)) {
-    rows.push_back(run_child(fs::path(f.model.model).filename().string(), f.model.model, f));
+    entries.push_back({fs::path(f.model.model).filename().string(), f.model.model, {}});
   } else {
-    TempFolder tmp;
+    tmp.emplace();
     for (const auto& name : formats) {
-      std::fprintf(stderr, "bench: %s...\n", name.c_str());
       if (name == "FP32") {
-        rows.push_back(run_child(name, f.model.model, f));
+        entries.push_back({name, f.model.model, {}});
         continue;
       }
+      std::fprintf(stderr, "bench: quantizing %s...\n", name.c_str());
       const auto [wbits, abits] = parse_format(name);
       LoadedModel m = load_model(f.model.model, f.model.tokenizer);
       QuantizeOptions o;
@@ -196,30 +210,56 @@ void run_bench(const BenchFlags& f) {
       o.head_weight = QuantSpec{f.head_bits, true, f.head_group, 1.0f, true};
       o.head_act.bits = f.head_bits == 16 ? 16 : 8;
       quantize_model(*m.model, *m.tokenizer, o);
-      const fs::path file = tmp.path() / (name + ".lowbit");
+      const fs::path file = tmp->path() / (name + ".lowbit");
       save_quantized_model(*m.model, f.model.model, file, {{"method", "rtn"}});
-      rows.push_back(run_child(name, file.string(), f));
+      entries.push_back({name, file.string(), {}});
     }
   }
 
-  const Row* base = nullptr;
-  for (const auto& r : rows)
-    if (r.format == "FP32") base = &r;
+  // Rounds: every model once per round, in turn. A shared machine's speed drifts over seconds;
+  // interleaving exposes every format to the same drift, and the ratios are taken within a round.
+  for (int round = 0; round < f.reps; ++round)
+    for (auto& e : entries) {
+      std::fprintf(stderr, "bench: round %d/%d: %s...\n", round + 1, f.reps, e.name.c_str());
+      e.samples.push_back(run_child(e.name, e.path, f));
+    }
+
+  const Entry* base = nullptr;
+  for (const auto& e : entries)
+    if (e.name == "FP32") base = &e;
+  // Median over rounds of a per-sample quantity (of one entry, or of its ratio to the base's
+  // sample of the same round).
+  const auto median_of = [&](const Entry& e, auto&& value) {
+    std::vector<double> v;
+    for (size_t r = 0; r < e.samples.size(); ++r) v.push_back(value(r));
+    return median(v);
+  };
   fmt::print(
       "{} threads; kernels: {}; prefill {} tokens (last-token logits), decode {} tokens after "
-      "{}; medians of {} runs\n\n",
+      "{}; medians of {} interleaved rounds of {} passes{}\n\n",
       thread_pool().size(), kernels::isa_name(kernels::qgemm_isa()), f.prompt, f.decode, f.context,
-      f.reps);
+      f.reps, kPassesPerRound, base ? " (ratios: medians of the per-round ratios to FP32)" : "");
   fmt::print("| format | prefill tok/s | decode tok/s | file MB | weights MB | peak RSS MiB |{}\n",
              base ? " prefill x | decode x | peak x |" : "");
   fmt::print("| --- | --- | --- | --- | --- | --- |{}\n", base ? " --- | --- | --- |" : "");
-  for (const auto& r : rows) {
-    fmt::print("| {} | {:.0f} | {:.1f} | {:.1f} | {:.1f} | {:.0f} |", r.format, r.prefill, r.decode,
-               static_cast<double>(r.file_bytes) / 1e6, static_cast<double>(r.weight_bytes) / 1e6,
-               r.peak_mib);
-    if (base)
-      fmt::print(" {:.2f} | {:.2f} | {:.2f} |", r.prefill / base->prefill, r.decode / base->decode,
-                 r.peak_mib / base->peak_mib);
+  for (const auto& e : entries) {
+    const auto& s = e.samples;
+    double peak = 0;
+    for (const auto& x : s) peak = std::max(peak, x.peak_mib);
+    fmt::print("| {} | {:.0f} | {:.1f} | {:.1f} | {:.1f} | {:.0f} |", e.name,
+               median_of(e, [&](size_t r) { return s[r].prefill; }),
+               median_of(e, [&](size_t r) { return s[r].decode; }),
+               static_cast<double>(s.front().file_bytes) / 1e6,
+               static_cast<double>(s.front().weight_bytes) / 1e6, peak);
+    if (base) {
+      const auto& b = base->samples;
+      double base_peak = 0;
+      for (const auto& x : b) base_peak = std::max(base_peak, x.peak_mib);
+      fmt::print(" {:.2f} | {:.2f} | {:.2f} |",
+                 median_of(e, [&](size_t r) { return s[r].prefill / b[r].prefill; }),
+                 median_of(e, [&](size_t r) { return s[r].decode / b[r].decode; }),
+                 peak / base_peak);
+    }
     fmt::print("\n");
   }
 }
@@ -235,7 +275,8 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--prompt", flags->prompt, "prefill window in tokens");
   cmd->add_option("--decode", flags->decode, "tokens to decode");
   cmd->add_option("--context", flags->context, "tokens in the KV cache when decoding starts");
-  cmd->add_option("--reps", flags->reps, "repetitions (the median is reported)");
+  cmd->add_option("--reps", flags->reps,
+                  "rounds, each measuring every format in turn (with --single: timed passes)");
   cmd->add_option("--group", flags->group,
                   "weight group size of the low-bit formats' layers (0 = per output channel)");
   cmd->add_option("--head-bits", flags->head_bits,

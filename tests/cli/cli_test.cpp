@@ -177,15 +177,24 @@ TEST(CliQuantize, QuantizedModelRunsEverywhere) {
   EXPECT_NE(r.out.find("| awq |"), std::string::npos) << r.out;
 }
 
-TEST(CliBench, MeasuresEveryFormatInItsOwnProcess) {
+TEST(CliBench, MeasuresEveryFormatInItsOwnProcessInInterleavedRounds) {
   testing::TempDir dir;
   testing::write_tiny_checkpoint(dir / "m", {});
   const auto m = q(dir / "m");
   auto r = testing::run_lowbit("bench -m " + m +
-                               " --formats FP32,W4A8,W8A8,W4A16 --prompt 16 --decode 2 --reps 1");
+                               " --formats FP32,W4A8,W8A8,W4A16 --prompt 16 --decode 2 --reps 2");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (const char* row : {"| FP32 | ", "| W4A8 | ", "| W8A8 | ", "| W4A16 | "})
     EXPECT_NE(r.out.find(row), std::string::npos) << row << "\n" << r.out;
+  EXPECT_NE(r.out.find("medians of 2 interleaved rounds"), std::string::npos) << r.out;
+  // Round 1 measures every format before round 2 starts.
+  const size_t last_of_round1 = r.err.find("round 1/2: W4A16");
+  const size_t first_of_round2 = r.err.find("round 2/2: FP32");
+  ASSERT_NE(last_of_round1, std::string::npos) << r.err;
+  ASSERT_NE(first_of_round2, std::string::npos) << r.err;
+  EXPECT_LT(last_of_round1, first_of_round2) << r.err;
+  // The FP32 row is the base of the per-round ratios.
+  EXPECT_NE(r.out.find(" | 1.00 | 1.00 | 1.00 |"), std::string::npos) << r.out;
   r = testing::run_lowbit("bench -m " + m + " --formats W4X8");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("W4X8"), std::string::npos) << r.err;
