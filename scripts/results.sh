@@ -94,6 +94,27 @@ section_kernels() {
   echo
   echo "The AMX kernel covers m >= 16 (whole 16-row tiles); the m = 1 rows of the amx column run"
   echo "its fallback, the AVX-512 VNNI GEMV."
+  echo
+  echo "### Prefill attention (one thread)"
+  echo
+  echo "One ref-llama-s layer's causal attention over 512 tokens (\`build/bench/lowbit_bench_attention\`,"
+  echo "9 randomly interleaved repetitions, medians): the fused kernel against the unfused path"
+  echo "(stacked OpenBLAS products with the softmax between, what CPUs without a fused variant run)."
+  echo "GFLOPS counts the causally visible work only (4 head_dim flops per query-key pair)."
+  echo
+  ./build/bench/lowbit_bench_attention --benchmark_repetitions=9 \
+    --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true \
+    --benchmark_format=csv 2> /dev/null | awk -F, '
+    /_median"/ { split($1, n, "/"); path[++k] = n[2]; isa[k] = $8; ms[k] = $3 / 1000; gf[k] = $11 }
+    END {
+      for (i = 1; i <= k; ++i) if (path[i] == "unfused") base = ms[i]
+      print "| path | variant | ms per layer | GFLOPS | time vs unfused |"
+      print "| --- | --- | --- | --- | --- |"
+      for (i = 1; i <= k; ++i) {
+        gsub(/"/, "", isa[i])
+        printf "| %s | %s | %.2f | %.1f | %.2f |\n", path[i], isa[i], ms[i], gf[i], ms[i] / base
+      }
+    }'
 }
 
 # Per-cell measurements are kept in docs/data/*.tsv and reused (an interrupted or partial run

@@ -83,6 +83,29 @@ void kv_weighted_sum_neon(const float* p, size_t rows, size_t ldp, const KvCodes
                           float* out, size_t ldo);
 #endif
 
+// ---- fused causal attention over fp32 keys and values (attention.h) -------------------------
+// A validated CausalAttentionProblem: row r sees keys t < lens[r]; keys transposed (kt[d * ldkt +
+// t]), values row-major (v[t * ldv + d]).
+struct CausalAttentionArgs {
+  const float* q;
+  size_t rows, ldq;
+  const uint32_t* lens;
+  const float* kt;
+  size_t ldkt;
+  const float* v;
+  size_t ldv;
+  size_t head_dim;
+  float scale;
+  float* out;
+  size_t ldo;
+};
+using CausalAttentionFn = void (*)(const CausalAttentionArgs& a);
+
+void causal_attention_scalar(const CausalAttentionArgs& a);
+#if defined(__x86_64__)
+void causal_attention_avx512(const CausalAttentionArgs& a);
+#endif
+
 // ---- packed weights, as the kernels see them -------------------------------------------------
 struct PackedArgs {
   const uint8_t* codes;  // blocks x chunks x 64 bytes

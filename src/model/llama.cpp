@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "kernels/attention.h"
 #include "kernels/kv_attention.h"
 #include "kernels/sgemm.h"
 #include "kernels/vmath.h"
@@ -120,11 +121,12 @@ void LlamaModel::apply_rope(float* x, size_t n, int n_heads, int pos0) const {
   });
 }
 
-// Causal attention of n new queries (positions pos0..) against all cached keys. A task is one KV
-// head and a block of 64 queries: the `group` query heads that share the KV head (GQA) are stacked
-// into one [group * rows, head_dim] matrix, so each product reads the head's keys and values once
-// for all of them. A block only scores the keys its last query may see; blocks run largest first
-// so the pool's threads finish together.
+// Causal attention of n new queries (positions pos0..) against all cached keys. Query blocks
+// (prefill) go to the fused kernel where it has a SIMD variant (fused_attention below). Otherwise a
+// task is one KV head and a block of 64 queries: the `group` query heads that share the KV head
+// (GQA) are stacked into one [group * rows, head_dim] matrix, so each product reads the head's keys
+// and values once for all of them. A block only scores the keys its last query may see; blocks run
+// largest first so the pool's threads finish together.
 void LlamaModel::attention(int slot, size_t n, int pos0, KVCache& cache) {
   const auto& c = w_.config;
   const size_t hd = static_cast<size_t>(c.head_dim);
@@ -143,6 +145,9 @@ void LlamaModel::attention(int slot, size_t n, int pos0, KVCache& cache) {
   const size_t kv_stride = kv.stride;
   const float* keys = kv.keys;
   const float* values = kv.values;
+  if (!from_codes && n * group > kCodeRows &&
+      kernels::causal_attention_isa() != kernels::Isa::kScalar)
+    return fused_attention(n, pos0, keys, values, kv_stride);
 
   thread_pool().run(kv_heads * blocks, [&](size_t task) {
     const size_t b = blocks - 1 - task / kv_heads, kv_head = task % kv_heads;
@@ -183,6 +188,55 @@ void LlamaModel::attention(int slot, size_t n, int pos0, KVCache& cache) {
       for (size_t r = 0; r < rows; ++r)
         std::copy_n(out.data() + (j * rows + r) * hd, hd,
                     att_.data() + (i0 + r) * q_dim + (kv_head * group + j) * hd);
+  });
+}
+
+// Causal attention of n new queries through the fused kernel (kernels/attention.h): the layer's
+// keys are transposed once per KV head (the kernel reads 16 keys of one dimension per load), then
+// a task is one query head and a block of 64 queries, reading its queries and writing its outputs
+// in place. Blocks run largest first so the pool's threads finish together.
+void LlamaModel::fused_attention(size_t n, int pos0, const float* keys, const float* values,
+                                 size_t stride) {
+  const auto& c = w_.config;
+  const size_t hd = static_cast<size_t>(c.head_dim), q_dim = static_cast<size_t>(c.q_dim());
+  const size_t heads = static_cast<size_t>(c.n_heads), kv_heads = static_cast<size_t>(c.n_kv_heads);
+  const size_t group = heads / kv_heads;
+  const size_t total = static_cast<size_t>(pos0) + n;  // keys in the cache
+  ensure_size(keys_t_, kv_heads * hd * total);
+  constexpr size_t kSpan = 64;  // positions per transposition task
+  const size_t spans = (total + kSpan - 1) / kSpan;
+  thread_pool().run(kv_heads * spans, [&](size_t task) {
+    const size_t h = task / spans, t0 = task % spans * kSpan, t1 = std::min(total, t0 + kSpan);
+    float* dst = keys_t_.data() + h * hd * total;
+    for (size_t t = t0; t < t1; ++t) {
+      const float* src = keys + t * stride + h * hd;
+      for (size_t d = 0; d < hd; ++d) dst[d * total + t] = src[d];
+    }
+  });
+
+  const size_t blocks = (n + kQueryBlock - 1) / kQueryBlock;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  thread_pool().run(heads * blocks, [&](size_t task) {
+    const size_t b = blocks - 1 - task / heads, head = task % heads, kv_head = head / group;
+    const size_t i0 = b * kQueryBlock, rows = std::min(n, i0 + kQueryBlock) - i0;
+    thread_local std::vector<uint32_t> lens;
+    lens.resize(rows);
+    for (size_t r = 0; r < rows; ++r) lens[r] = static_cast<uint32_t>(total - n + i0 + r + 1);
+    kernels::CausalAttentionProblem p;
+    p.q = q_.data() + i0 * q_dim + head * hd;
+    p.rows = rows;
+    p.ldq = q_dim;
+    p.lens = lens.data();
+    p.kt = keys_t_.data() + kv_head * hd * total;
+    p.ldkt = total;
+    p.v = values + kv_head * hd;
+    p.ldv = stride;
+    p.n_keys = total;
+    p.head_dim = hd;
+    p.scale = scale;
+    p.out = att_.data() + i0 * q_dim + head * hd;
+    p.ldo = q_dim;
+    kernels::causal_attention(p);
   });
 }
 

@@ -66,6 +66,7 @@ class LlamaModel {
   void reserve_scratch(size_t n);
   void run_layer(int layer, float* x, size_t n, int pos0, KVCache& cache, int slot);
   void attention(int slot, size_t n, int pos0, KVCache& cache);
+  void fused_attention(size_t n, int pos0, const float* keys, const float* values, size_t stride);
   void apply_rope(float* x, size_t n, int n_heads, int pos0) const;
   void observe(int layer, ActivationSite site, std::span<const float> x, size_t rows, size_t cols);
 
@@ -75,6 +76,7 @@ class LlamaModel {
   std::vector<float> rope_cos_, rope_sin_;  // [max_seq_len, head_dim / 2]
   // Scratch buffers reused across calls (sized for the largest batch seen).
   std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, logits_;
+  std::vector<float> keys_t_;  // one layer's keys transposed per KV head, for fused attention
 };
 
 }  // namespace lowbit
