@@ -92,9 +92,11 @@ section_kernels() {
   echo
   awk -f scripts/results_kernels.awk "$TMP/qgemm.csv"
   echo
-  echo "The AMX kernel covers m >= 16 (whole 16-row tiles); the m = 1 rows of the amx column run"
-  echo "its fallback, the AVX-512 VNNI GEMV."
-  echo
+  if grep -qw amx_int8 /proc/cpuinfo; then
+    echo "The AMX kernel covers m >= 16 (whole 16-row tiles); the m = 1 rows of the amx column run"
+    echo "its fallback, the AVX-512 VNNI GEMV."
+    echo
+  fi
   echo "### Prefill attention (one thread)"
   echo
   echo "One ref-llama-s layer's causal attention over 512 tokens (\`build/bench/lowbit_bench_attention\`,"
