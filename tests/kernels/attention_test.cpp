@@ -86,16 +86,7 @@ CausalAttentionProblem problem(const Case& c, std::vector<float>& out, size_t ld
   return p;
 }
 
-class AttentionIsaTest : public ::testing::TestWithParam<Isa> {
- protected:
-  void SetUp() override {
-    if (!cpu_supports(GetParam())) GTEST_SKIP() << "CPU lacks " << isa_name(GetParam());
-    guard_ = std::make_unique<ScopedIsa>(GetParam());
-    if (causal_attention_isa() != GetParam()) GTEST_SKIP() << "no variant for this ISA";
-  }
-  void TearDown() override { guard_.reset(); }
-  std::unique_ptr<ScopedIsa> guard_;
-};
+using AttentionIsaTest = testing::ForcedVariantTest<causal_attention_isa>;
 
 TEST_P(AttentionIsaTest, MatchesDoubleReference) {
   std::mt19937 rng(5);

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -17,6 +18,22 @@
 #include "kernels/quantize_activations.h"
 
 namespace lowbit::kernels::testing {
+
+// A suite run once per ISA of arch_isas() with that ISA forced, for a kernel family whose
+// dispatch reports its variant through `current` (e.g. kv_attention_isa): skipped where the CPU
+// lacks the ISA or the family has no variant of its own for it (the forced run would only repeat
+// a lower variant).
+template <Isa (*current)()>
+class ForcedVariantTest : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    if (!cpu_supports(GetParam())) GTEST_SKIP() << "CPU lacks " << isa_name(GetParam());
+    guard_ = std::make_unique<ScopedIsa>(GetParam());
+    if (current() != GetParam()) GTEST_SKIP() << "no variant for this ISA";
+  }
+  void TearDown() override { guard_.reset(); }
+  std::unique_ptr<ScopedIsa> guard_;
+};
 
 // The ISAs worth forcing on this architecture; those the CPU lacks are skipped by the tests.
 inline std::vector<Isa> arch_isas() {

@@ -46,16 +46,7 @@ double value(const KvCodesView& v, size_t t, size_t d) {
   return (c + v.qmin - static_cast<double>(p[1])) * p[0];
 }
 
-class KvAttentionIsaTest : public ::testing::TestWithParam<Isa> {
- protected:
-  void SetUp() override {
-    if (!cpu_supports(GetParam())) GTEST_SKIP() << "CPU lacks " << isa_name(GetParam());
-    guard_ = std::make_unique<ScopedIsa>(GetParam());
-    if (kv_attention_isa() != GetParam()) GTEST_SKIP() << "no variant for this ISA";
-  }
-  void TearDown() override { guard_.reset(); }
-  std::unique_ptr<ScopedIsa> guard_;
-};
+using KvAttentionIsaTest = testing::ForcedVariantTest<kv_attention_isa>;
 
 TEST_P(KvAttentionIsaTest, MatchesDequantizedReference) {
   std::mt19937 rng(11);
