@@ -13,17 +13,7 @@
 namespace lowbit::kernels {
 namespace {
 
-class KernelQuantizeActivationsIsa : public ::testing::TestWithParam<Isa> {
- protected:
-  void SetUp() override {
-    if (!cpu_supports(GetParam())) GTEST_SKIP() << "CPU lacks " << isa_name(GetParam());
-    guard_ = std::make_unique<ScopedIsa>(GetParam());
-    if (quantize_activations_isa() != GetParam())
-      GTEST_SKIP() << "no activation quantizer variant for this ISA";
-  }
-  void TearDown() override { guard_.reset(); }
-  std::unique_ptr<ScopedIsa> guard_;
-};
+using KernelQuantizeActivationsIsa = testing::ForcedVariantTest<quantize_activations_isa>;
 
 TEST_P(KernelQuantizeActivationsIsa, HandComputed8Bit) {
   // max|x| = 2.54 -> s = 2.54 / 127 (about 0.02): x / s = 50, -127, about 0.5, 1.5, 2.5, ...

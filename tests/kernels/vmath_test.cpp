@@ -15,16 +15,7 @@
 namespace lowbit::kernels {
 namespace {
 
-class KernelVmathIsa : public ::testing::TestWithParam<Isa> {
- protected:
-  void SetUp() override {
-    if (!cpu_supports(GetParam())) GTEST_SKIP() << "CPU lacks " << isa_name(GetParam());
-    guard_ = std::make_unique<ScopedIsa>(GetParam());
-    if (vmath_isa() != GetParam()) GTEST_SKIP() << "no vmath variant for this ISA";
-  }
-  void TearDown() override { guard_.reset(); }
-  std::unique_ptr<ScopedIsa> guard_;
-};
+using KernelVmathIsa = testing::ForcedVariantTest<vmath_isa>;
 
 const size_t kLengths[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 64, 100, 511, 512, 513};
 
