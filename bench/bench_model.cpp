@@ -14,7 +14,7 @@
 
 #include "core/thread_pool.h"
 #include "kernels/sgemm.h"
-#include "model/loader.h"
+#include "io/model_loader.h"
 
 namespace lowbit {
 namespace {

@@ -26,7 +26,7 @@
 #include "core/thread_pool.h"
 #include "kernels/qgemm.h"
 #include "quant/pipeline.h"
-#include "quant/quantized_model_io.h"
+#include "io/quantized_model_io.h"
 
 namespace lowbit::cli {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "model/loader.h"
+#include "io/model_loader.h"
 
 namespace lowbit::cli {
 

@@ -10,8 +10,8 @@
 #include "core/thread_pool.h"
 #include "eval/perplexity.h"
 #include "eval/tasks.h"
-#include "io/atomic_file.h"
-#include "io/text_file.h"
+#include "core/atomic_file.h"
+#include "text/text_file.h"
 
 namespace lowbit::cli {
 namespace {

@@ -3,7 +3,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "eval/perplexity.h"
-#include "io/text_file.h"
+#include "text/text_file.h"
 
 namespace lowbit::cli {
 namespace {

@@ -5,7 +5,7 @@
 #include "cli/common.h"
 #include "cli/quant_flags.h"
 #include "core/error.h"
-#include "quant/quantized_model_io.h"
+#include "io/quantized_model_io.h"
 
 namespace lowbit::cli {
 namespace {

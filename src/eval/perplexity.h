@@ -8,8 +8,8 @@
 #include <string_view>
 #include <vector>
 
-#include "io/tokenizer.h"
 #include "model/llama.h"
+#include "text/document.h"
 
 namespace lowbit {
 
@@ -28,8 +28,6 @@ struct PerplexityResult {
   double seconds = 0;
   double tokens_per_second = 0;  // evaluated tokens (windows x L) per second
 };
-
-std::vector<int32_t> tokenize_document(const Tokenizer& tokenizer, std::string_view text);
 
 PerplexityResult evaluate_perplexity(LlamaModel& model, std::span<const int32_t> ids,
                                      const PerplexityOptions& options);

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "io/tokenizer.h"
+#include "text/tokenizer.h"
 #include "model/llama.h"
 
 namespace lowbit {

@@ -14,7 +14,7 @@
 
 #include "eval/task_data.h"
 #include "eval/task_scoring.h"
-#include "io/tokenizer.h"
+#include "text/tokenizer.h"
 #include "model/llama.h"
 
 namespace lowbit {

@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "core/error.h"
-#include "io/atomic_file.h"
+#include "core/atomic_file.h"
 
 namespace lowbit {
 namespace {

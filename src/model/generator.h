@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "io/tokenizer.h"
+#include "text/tokenizer.h"
 #include "model/llama.h"
 #include "model/sampler.h"
 

@@ -15,7 +15,7 @@
 
 #include "kernels/kv_attention.h"
 #include "model/config.h"
-#include "quant/quantizer.h"
+#include "layers/quantizer.h"
 
 namespace lowbit {
 

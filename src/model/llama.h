@@ -8,7 +8,7 @@
 
 #include "model/kv_cache.h"
 #include "model/llama_weights.h"
-#include "quant/quantizer.h"
+#include "layers/quantizer.h"
 
 namespace lowbit {
 

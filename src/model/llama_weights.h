@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "model/config.h"
-#include "model/linear.h"
+#include "layers/linear.h"
 
 namespace lowbit {
 

@@ -9,8 +9,8 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/thread_pool.h"
-#include "eval/perplexity.h"
-#include "io/text_file.h"
+#include "text/document.h"
+#include "text/text_file.h"
 
 namespace lowbit {
 namespace {

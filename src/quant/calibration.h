@@ -13,7 +13,7 @@
 #include <functional>
 #include <vector>
 
-#include "io/tokenizer.h"
+#include "text/tokenizer.h"
 #include "model/llama.h"
 
 namespace lowbit {

@@ -15,7 +15,7 @@
 #include <span>
 #include <vector>
 
-#include "quant/activation_transform.h"
+#include "layers/activation_transform.h"
 
 namespace lowbit {
 

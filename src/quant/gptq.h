@@ -6,7 +6,7 @@
 #include <span>
 #include <vector>
 
-#include "quant/quantizer.h"
+#include "layers/quantizer.h"
 
 namespace lowbit {
 

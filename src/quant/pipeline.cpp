@@ -16,9 +16,9 @@
 #include "core/thread_pool.h"
 #include "kernels/sgemm.h"
 #include "quant/duquant.h"
-#include "quant/fake_quant_linear.h"
+#include "layers/fake_quant_linear.h"
 #include "quant/gptq.h"
-#include "quant/hadamard.h"
+#include "layers/hadamard.h"
 
 namespace lowbit {
 namespace {

@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "io/tokenizer.h"
+#include "text/tokenizer.h"
 #include "model/llama.h"
 #include "quant/calibration.h"
-#include "quant/quantizer.h"
+#include "layers/quantizer.h"
 
 namespace lowbit {
 

@@ -10,7 +10,7 @@
 #include "core/error.h"
 #include "eval/perplexity.h"
 #include "eval/tasks.h"
-#include "model/loader.h"
+#include "io/model_loader.h"
 #include "testing/fixtures.h"
 
 namespace lowbit {

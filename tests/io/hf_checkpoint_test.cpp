@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "model/loader.h"
+#include "io/model_loader.h"
 #include "testing/fixtures.h"
 
 namespace lowbit {

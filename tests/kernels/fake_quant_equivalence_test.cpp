@@ -9,8 +9,8 @@
 #include "kernels/kernel_test_util.h"
 #include "kernels/qgemm.h"
 #include "kernels/sgemm.h"
-#include "quant/packed_linear.h"
-#include "quant/quantizer.h"
+#include "layers/packed_linear.h"
+#include "layers/quantizer.h"
 
 namespace lowbit::kernels {
 namespace {

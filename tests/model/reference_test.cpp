@@ -7,9 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "eval/perplexity.h"
-#include "io/text_file.h"
+#include "text/text_file.h"
 #include "model/generator.h"
-#include "model/loader.h"
+#include "io/model_loader.h"
 #include "model/sampler.h"
 #include "testing/fixtures.h"
 

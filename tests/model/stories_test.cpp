@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "model/generator.h"
-#include "model/loader.h"
+#include "io/model_loader.h"
 #include "testing/fixtures.h"
 
 namespace lowbit {

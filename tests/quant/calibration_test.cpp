@@ -7,7 +7,7 @@
 #include <string>
 
 #include "core/error.h"
-#include "model/loader.h"
+#include "io/model_loader.h"
 #include "testing/fixtures.h"
 
 namespace lowbit {

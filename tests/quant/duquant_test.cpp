@@ -5,7 +5,7 @@
 #include <cmath>
 #include <random>
 
-#include "quant/activation_transform.h"
+#include "layers/activation_transform.h"
 
 namespace lowbit {
 namespace {

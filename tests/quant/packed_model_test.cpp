@@ -12,11 +12,11 @@
 #include <cmath>
 
 #include "eval/perplexity.h"
-#include "io/text_file.h"
-#include "model/loader.h"
-#include "quant/packed_linear.h"
+#include "text/text_file.h"
+#include "io/model_loader.h"
+#include "layers/packed_linear.h"
 #include "quant/pipeline.h"
-#include "quant/quantized_model_io.h"
+#include "io/quantized_model_io.h"
 #include "testing/fixtures.h"
 
 namespace lowbit {

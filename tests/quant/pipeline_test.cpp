@@ -8,8 +8,8 @@
 #include <string>
 
 #include "core/error.h"
-#include "model/loader.h"
-#include "quant/fake_quant_linear.h"
+#include "io/model_loader.h"
+#include "layers/fake_quant_linear.h"
 #include "testing/fixtures.h"
 
 namespace lowbit {

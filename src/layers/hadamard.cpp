@@ -1,4 +1,4 @@
-#include "quant/hadamard.h"
+#include "layers/hadamard.h"
 
 #include <fmt/format.h>
 

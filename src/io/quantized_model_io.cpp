@@ -1,4 +1,4 @@
-#include "quant/quantized_model_io.h"
+#include "io/quantized_model_io.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -10,8 +10,8 @@
 #include "core/error.h"
 #include "io/hf_checkpoint.h"
 #include "io/lowbit_file.h"
-#include "quant/fake_quant_linear.h"
-#include "quant/packed_linear.h"
+#include "layers/fake_quant_linear.h"
+#include "layers/packed_linear.h"
 
 namespace lowbit {
 namespace fs = std::filesystem;

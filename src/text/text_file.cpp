@@ -1,4 +1,4 @@
-#include "io/text_file.h"
+#include "text/text_file.h"
 
 #include <fstream>
 #include <sstream>

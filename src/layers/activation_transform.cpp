@@ -1,4 +1,4 @@
-#include "quant/activation_transform.h"
+#include "layers/activation_transform.h"
 
 #include <fmt/format.h>
 
@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/sgemm.h"
-#include "quant/hadamard.h"
+#include "layers/hadamard.h"
 
 namespace lowbit {
 

@@ -1,9 +1,9 @@
-#include "model/loader.h"
+#include "io/model_loader.h"
 
 #include "core/error.h"
 #include "io/hf_checkpoint.h"
 #include "io/llama2c_checkpoint.h"
-#include "quant/quantized_model_io.h"
+#include "io/quantized_model_io.h"
 
 namespace lowbit {
 namespace fs = std::filesystem;

@@ -1,4 +1,4 @@
-#include "quant/hadamard.h"
+#include "layers/hadamard.h"
 
 #include <gtest/gtest.h>
 

@@ -1,11 +1,11 @@
-#include "quant/packed_linear.h"
+#include "layers/packed_linear.h"
 
 #include <fmt/format.h>
 
 #include "core/error.h"
 #include "kernels/qgemm.h"
 #include "kernels/quantize_activations.h"
-#include "quant/fake_quant_linear.h"
+#include "layers/fake_quant_linear.h"
 
 namespace lowbit {
 
@@ -115,36 +115,6 @@ QuantizedMatrix unpack_quantized(const kernels::PackedWeightsView& w, const Quan
   for (size_t i = 0; i < u.scales.size(); ++i)
     q.params[i] = {u.scales[i], spec.symmetric ? 0.0f : static_cast<float>(u.zeros[i])};
   return q;
-}
-
-namespace {
-
-// A PackedLinear owning its packed bytes, or nullptr when `l` is not a packable simulated layer.
-std::unique_ptr<Linear> packed_from(const Linear& l) {
-  const auto* fq = dynamic_cast<const FakeQuantLinear*>(&l);
-  if (fq == nullptr || fq->quantized_weight() == nullptr) return nullptr;
-  if (!PackedLinear::supports_activations(fq->act_spec())) return nullptr;
-  auto packed = std::make_shared<kernels::PackedWeights>(pack_quantized(*fq->quantized_weight()));
-  return std::make_unique<PackedLinear>(packed->view(), packed, fq->weight_spec(),
-                                        std::vector<float>(fq->bias().begin(), fq->bias().end()),
-                                        fq->act_spec(), fq->transform());
-}
-
-}  // namespace
-
-int pack_model(LlamaWeights& weights) {
-  int converted = 0;
-  auto convert = [&](std::unique_ptr<Linear>& slot) {
-    if (auto p = packed_from(*slot)) {
-      slot = std::move(p);
-      ++converted;
-    }
-  };
-  for (auto& L : weights.layers)
-    for (auto* slot : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) convert(*slot);
-  convert(weights.lm_head);
-  if (weights.quantized_embedding) convert(weights.quantized_embedding);
-  return converted;
 }
 
 }  // namespace lowbit

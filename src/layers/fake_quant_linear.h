@@ -5,9 +5,9 @@
 // the real integer kernels must reproduce it.
 #include <memory>
 
-#include "model/linear.h"
-#include "quant/activation_transform.h"
-#include "quant/quantizer.h"
+#include "layers/linear.h"
+#include "layers/activation_transform.h"
+#include "layers/quantizer.h"
 
 namespace lowbit {
 

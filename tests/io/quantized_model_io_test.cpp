@@ -1,6 +1,6 @@
 // Saving a quantized model and loading it back gives the same logits (simulated path: bit-exact;
 // integer kernels: within float summation error); bad files are rejected.
-#include "quant/quantized_model_io.h"
+#include "io/quantized_model_io.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 #include "io/lowbit_file.h"
-#include "model/loader.h"
+#include "io/model_loader.h"
 #include "quant/pipeline.h"
 #include "testing/fixtures.h"
 

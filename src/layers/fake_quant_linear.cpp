@@ -1,4 +1,4 @@
-#include "quant/fake_quant_linear.h"
+#include "layers/fake_quant_linear.h"
 
 #include <fmt/format.h>
 

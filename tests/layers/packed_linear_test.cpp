@@ -1,6 +1,6 @@
 // PackedLinear groups: layers reading one input (q/k/v, gate/up) share one transformed, quantized
 // copy of it, and the outputs are bit-identical to running each layer on its own.
-#include "quant/packed_linear.h"
+#include "layers/packed_linear.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Quantizer semantics against values computed by hand.
-#include "quant/quantizer.h"
+#include "layers/quantizer.h"
 
 #include <gtest/gtest.h>
 

@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 #include "core/mapped_file.h"
-#include "io/tokenizer.h"
+#include "text/tokenizer.h"
 
 namespace lowbit {
 namespace {

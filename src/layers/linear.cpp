@@ -1,4 +1,4 @@
-#include "model/linear.h"
+#include "layers/linear.h"
 
 #include <algorithm>
 

@@ -15,7 +15,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
-#include "io/tokenizer.h"
+#include "text/tokenizer.h"
 
 namespace lowbit {
 namespace {

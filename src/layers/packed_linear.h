@@ -10,10 +10,9 @@
 #include <memory>
 
 #include "kernels/packed_weights.h"
-#include "model/linear.h"
-#include "model/llama_weights.h"
-#include "quant/activation_transform.h"
-#include "quant/quantizer.h"
+#include "layers/linear.h"
+#include "layers/activation_transform.h"
+#include "layers/quantizer.h"
 
 namespace lowbit {
 
@@ -55,10 +54,5 @@ class PackedLinear final : public Linear {
 kernels::PackedWeights pack_quantized(const QuantizedMatrix& q);
 // The inverse: codes and parameters of a packed blob, with the spec they were made with.
 QuantizedMatrix unpack_quantized(const kernels::PackedWeightsView& w, const QuantSpec& spec);
-
-// Replaces every simulated projection (and the output head) of a quantized model by a
-// PackedLinear that owns its packed weights; projections whose spec the kernels do not take stay
-// simulated. Returns how many layers were converted.
-int pack_model(LlamaWeights& weights);
 
 }  // namespace lowbit

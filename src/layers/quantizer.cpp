@@ -1,4 +1,4 @@
-#include "quant/quantizer.h"
+#include "layers/quantizer.h"
 
 #include <fmt/format.h>
 

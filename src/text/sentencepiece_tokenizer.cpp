@@ -3,7 +3,7 @@
 #include <sentencepiece_processor.h>
 
 #include "core/error.h"
-#include "io/tokenizer.h"
+#include "text/tokenizer.h"
 
 namespace lowbit {
 namespace {
