@@ -9,7 +9,6 @@
 // round), and the speed ratios to FP32 are medians of per-round ratios, so a shared machine's
 // drifting speed weighs on every format alike.
 #include <fmt/format.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,8 +24,9 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/qgemm.h"
-#include "quant/pipeline.h"
 #include "io/quantized_model_io.h"
+#include "quant/bit_format.h"
+#include "quant/pipeline.h"
 
 namespace lowbit::cli {
 namespace {
@@ -44,12 +44,6 @@ struct BenchFlags {
   int head_bits = 8, head_group = 0;
   bool single = false;  // measure -m itself and print one machine-readable line (child mode)
 };
-
-double peak_rss_mib() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_maxrss) / 1024.0;
-}
 
 double seconds(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -139,15 +133,6 @@ Sample run_child(const std::string& format, const std::string& model, const Benc
   fail("bench: measuring {} failed (status {}): {}", format, status, output);
 }
 
-// "W4A8" -> weight and activation bits.
-std::pair<int, int> parse_format(const std::string& s) {
-  int w = 0, a = 0;
-  char tail = 0;
-  if (std::sscanf(s.c_str(), "W%dA%d%c", &w, &a, &tail) != 2)
-    fail("--formats: '{}' is not FP32 or W<bits>A<bits>", s);
-  return {w, a};
-}
-
 class TempFolder {
  public:
   TempFolder() : path_(fs::temp_directory_path() / fmt::format("lowbit-bench-{}", ::getpid())) {
@@ -165,6 +150,104 @@ class TempFolder {
   fs::path path_;
 };
 
+// A model to measure: its name in the table, the file a child process loads, its samples.
+struct Entry {
+  std::string name, path;
+  std::vector<Sample> samples;
+};
+
+// Step 1: the models to measure, each as a file a child process loads: the checkpoint itself for
+// FP32, RTN-quantized temporary .lowbit files (in `tmp`) for the low-bit formats; a .lowbit -m is
+// measured as it is.
+std::vector<Entry> make_files(const BenchFlags& f, const std::vector<std::string>& formats,
+                              std::optional<TempFolder>& tmp) {
+  std::vector<Entry> entries;
+  if (is_quantized_model_file(f.model.model)) {
+    entries.push_back({fs::path(f.model.model).filename().string(), f.model.model, {}});
+    return entries;
+  }
+  tmp.emplace();
+  for (const auto& name : formats) {
+    if (name == "FP32") {
+      entries.push_back({name, f.model.model, {}});
+      continue;
+    }
+    std::fprintf(stderr, "bench: quantizing %s...\n", name.c_str());
+    const BitFormat format = BitFormat::parse(name, "--formats");
+    LoadedModel m = load_model(f.model.model, f.model.tokenizer);
+    QuantizeOptions o;
+    o.weight = {.bits = format.wbits,
+                .symmetric = true,
+                .group_size = format.group > 0 ? format.group : f.group,
+                .mse_clip = true};
+    o.act = {.bits = format.abits};
+    o.kv = {.bits = format.kvbits, .symmetric = false};
+    // The head's activations are 8-bit whatever its weights (an A4 head costs accuracy where the
+    // logits are read, for no speed: prefill computes one row of logits).
+    o.head_weight = {.bits = f.head_bits, .group_size = f.head_group, .mse_clip = true};
+    o.head_act.bits = f.head_bits == 16 ? 16 : 8;
+    quantize_model(*m.model, *m.tokenizer, o);
+    const fs::path file = tmp->path() / (name + ".lowbit");
+    save_quantized_model(*m.model, f.model.model, file, {{"method", "rtn"}});
+    entries.push_back({name, file.string(), {}});
+  }
+  return entries;
+}
+
+// Step 2: rounds, every model once per round, in turn. A shared machine's speed drifts over
+// seconds; interleaving exposes every format to the same drift, and the ratios are taken within a
+// round.
+void measure(const BenchFlags& f, std::vector<Entry>& entries) {
+  for (int round = 0; round < f.reps; ++round)
+    for (auto& e : entries) {
+      std::fprintf(stderr, "bench: round %d/%d: %s...\n", round + 1, f.reps, e.name.c_str());
+      e.samples.push_back(run_child(e.name, e.path, f));
+    }
+}
+
+// Step 3: the Markdown table, with ratios to FP32 where FP32 was measured.
+void print_table(const BenchFlags& f, const std::vector<Entry>& entries) {
+  const Entry* base = nullptr;
+  for (const auto& e : entries)
+    if (e.name == "FP32") base = &e;
+  // Median over rounds of a per-sample quantity (of one entry, or of its ratio to the base's
+  // sample of the same round).
+  const auto median_of = [&](const Entry& e, auto&& value) {
+    std::vector<double> v;
+    for (size_t r = 0; r < e.samples.size(); ++r) v.push_back(value(r));
+    return median(v);
+  };
+  const auto peak_of = [](const Entry& e) {
+    double peak = 0;
+    for (const auto& x : e.samples) peak = std::max(peak, x.peak_mib);
+    return peak;
+  };
+  fmt::print(
+      "{} threads; kernels: {}; prefill {} tokens (last-token logits), decode {} tokens after "
+      "{}; medians of {} interleaved rounds of {} passes{}\n\n",
+      thread_pool().size(), kernels::isa_name(kernels::qgemm_isa()), f.prompt, f.decode, f.context,
+      f.reps, kPassesPerRound, base ? " (ratios: medians of the per-round ratios to FP32)" : "");
+  fmt::print("| format | prefill tok/s | decode tok/s | file MB | weights MB | peak RSS MiB |{}\n",
+             base ? " prefill x | decode x | peak x |" : "");
+  fmt::print("| --- | --- | --- | --- | --- | --- |{}\n", base ? " --- | --- | --- |" : "");
+  for (const auto& e : entries) {
+    const auto& s = e.samples;
+    fmt::print("| {} | {:.0f} | {:.1f} | {:.1f} | {:.1f} | {:.0f} |", e.name,
+               median_of(e, [&](size_t r) { return s[r].prefill; }),
+               median_of(e, [&](size_t r) { return s[r].decode; }),
+               static_cast<double>(s.front().file_bytes) / 1e6,
+               static_cast<double>(s.front().weight_bytes) / 1e6, peak_of(e));
+    if (base) {
+      const auto& b = base->samples;
+      fmt::print(" {:.2f} | {:.2f} | {:.2f} |",
+                 median_of(e, [&](size_t r) { return s[r].prefill / b[r].prefill; }),
+                 median_of(e, [&](size_t r) { return s[r].decode / b[r].decode; }),
+                 peak_of(e) / peak_of(*base));
+    }
+    fmt::print("\n");
+  }
+}
+
 void run_bench(const BenchFlags& f) {
   if (f.prompt < 16 || f.decode < 1 || f.reps < 1 || f.context < 1)
     fail("--prompt must be >= 16, --decode, --context and --reps >= 1");
@@ -179,89 +262,13 @@ void run_bench(const BenchFlags& f) {
   std::stringstream ss(f.formats);
   for (std::string s; std::getline(ss, s, ',');)
     if (!s.empty()) formats.push_back(s);
-  for (const auto& fmt_name : formats)
-    if (fmt_name != "FP32") parse_format(fmt_name);  // fail before any work
+  for (const auto& name : formats)
+    if (name != "FP32") BitFormat::parse(name, "--formats");  // fail before any work
 
-  // The models to measure, each as a file a child process loads: the checkpoint itself for FP32,
-  // RTN-quantized temporary .lowbit files for the low-bit formats.
-  struct Entry {
-    std::string name, path;
-    std::vector<Sample> samples;
-  };
-  std::vector<Entry> entries;
   std::optional<TempFolder> tmp;
-  if (is_quantized_model_file(f.model.model)) {
-    entries.push_back({fs::path(f.model.model).filename().string(), f.model.model, {}});
-  } else {
-    tmp.emplace();
-    for (const auto& name : formats) {
-      if (name == "FP32") {
-        entries.push_back({name, f.model.model, {}});
-        continue;
-      }
-      std::fprintf(stderr, "bench: quantizing %s...\n", name.c_str());
-      const auto [wbits, abits] = parse_format(name);
-      LoadedModel m = load_model(f.model.model, f.model.tokenizer);
-      QuantizeOptions o;
-      o.weight = QuantSpec{wbits, true, f.group, 1.0f, true};
-      o.act = QuantSpec{abits, true, 0, 1.0f, false};
-      // The head's activations are 8-bit whatever its weights (an A4 head costs accuracy where the
-      // logits are read, for no speed: prefill computes one row of logits).
-      o.head_weight = QuantSpec{f.head_bits, true, f.head_group, 1.0f, true};
-      o.head_act.bits = f.head_bits == 16 ? 16 : 8;
-      quantize_model(*m.model, *m.tokenizer, o);
-      const fs::path file = tmp->path() / (name + ".lowbit");
-      save_quantized_model(*m.model, f.model.model, file, {{"method", "rtn"}});
-      entries.push_back({name, file.string(), {}});
-    }
-  }
-
-  // Rounds: every model once per round, in turn. A shared machine's speed drifts over seconds;
-  // interleaving exposes every format to the same drift, and the ratios are taken within a round.
-  for (int round = 0; round < f.reps; ++round)
-    for (auto& e : entries) {
-      std::fprintf(stderr, "bench: round %d/%d: %s...\n", round + 1, f.reps, e.name.c_str());
-      e.samples.push_back(run_child(e.name, e.path, f));
-    }
-
-  const Entry* base = nullptr;
-  for (const auto& e : entries)
-    if (e.name == "FP32") base = &e;
-  // Median over rounds of a per-sample quantity (of one entry, or of its ratio to the base's
-  // sample of the same round).
-  const auto median_of = [&](const Entry& e, auto&& value) {
-    std::vector<double> v;
-    for (size_t r = 0; r < e.samples.size(); ++r) v.push_back(value(r));
-    return median(v);
-  };
-  fmt::print(
-      "{} threads; kernels: {}; prefill {} tokens (last-token logits), decode {} tokens after "
-      "{}; medians of {} interleaved rounds of {} passes{}\n\n",
-      thread_pool().size(), kernels::isa_name(kernels::qgemm_isa()), f.prompt, f.decode, f.context,
-      f.reps, kPassesPerRound, base ? " (ratios: medians of the per-round ratios to FP32)" : "");
-  fmt::print("| format | prefill tok/s | decode tok/s | file MB | weights MB | peak RSS MiB |{}\n",
-             base ? " prefill x | decode x | peak x |" : "");
-  fmt::print("| --- | --- | --- | --- | --- | --- |{}\n", base ? " --- | --- | --- |" : "");
-  for (const auto& e : entries) {
-    const auto& s = e.samples;
-    double peak = 0;
-    for (const auto& x : s) peak = std::max(peak, x.peak_mib);
-    fmt::print("| {} | {:.0f} | {:.1f} | {:.1f} | {:.1f} | {:.0f} |", e.name,
-               median_of(e, [&](size_t r) { return s[r].prefill; }),
-               median_of(e, [&](size_t r) { return s[r].decode; }),
-               static_cast<double>(s.front().file_bytes) / 1e6,
-               static_cast<double>(s.front().weight_bytes) / 1e6, peak);
-    if (base) {
-      const auto& b = base->samples;
-      double base_peak = 0;
-      for (const auto& x : b) base_peak = std::max(base_peak, x.peak_mib);
-      fmt::print(" {:.2f} | {:.2f} | {:.2f} |",
-                 median_of(e, [&](size_t r) { return s[r].prefill / b[r].prefill; }),
-                 median_of(e, [&](size_t r) { return s[r].decode / b[r].decode; }),
-                 peak / base_peak);
-    }
-    fmt::print("\n");
-  }
+  auto entries = make_files(f, formats, tmp);
+  measure(f, entries);
+  print_table(f, entries);
 }
 
 }  // namespace
@@ -271,7 +278,7 @@ void register_bench(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "bench", "prefill/decode speed, size and peak memory per weight/activation format");
   add_model_flags(*cmd, flags->model);
-  cmd->add_option("--formats", flags->formats, "comma-separated FP32 and W<b>A<b> formats");
+  cmd->add_option("--formats", flags->formats, "comma-separated FP32 and W<b>A<b>[KV<b>][g<group>] formats");
   cmd->add_option("--prompt", flags->prompt, "prefill window in tokens");
   cmd->add_option("--decode", flags->decode, "tokens to decode");
   cmd->add_option("--context", flags->context, "tokens in the KV cache when decoding starts");

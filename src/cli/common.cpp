@@ -1,5 +1,7 @@
 #include "cli/common.h"
 
+#include <sys/resource.h>
+
 #include "core/thread_pool.h"
 
 namespace lowbit::cli {
@@ -19,6 +21,12 @@ void add_model_flags(CLI::App& cmd, ModelFlags& flags) {
 LoadedModel load_from_flags(const ModelFlags& flags) {
   set_num_threads(flags.threads);
   return load_model(flags.model, flags.tokenizer, LoadOptions{flags.simulate});
+}
+
+double peak_rss_mib() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;
 }
 
 }  // namespace lowbit::cli

@@ -19,4 +19,7 @@ void add_model_flags(CLI::App& cmd, ModelFlags& flags);
 // Sets the thread count and loads the model named by the flags.
 LoadedModel load_from_flags(const ModelFlags& flags);
 
+// This process's peak resident memory so far, in MiB.
+double peak_rss_mib();
+
 }  // namespace lowbit::cli

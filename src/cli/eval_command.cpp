@@ -1,6 +1,5 @@
 #include <fmt/format.h>
 
-#include <regex>
 #include <sstream>
 
 #include "cli/commands.h"
@@ -10,6 +9,8 @@
 #include "core/thread_pool.h"
 #include "eval/perplexity.h"
 #include "eval/tasks.h"
+#include "quant/bit_format.h"
+#include "quant/pipeline.h"
 #include "core/atomic_file.h"
 #include "text/text_file.h"
 
@@ -32,21 +33,6 @@ struct EvalFlags {
   bool no_bos = false;
   bool quiet = false;
 };
-
-struct BitConfig {
-  std::string name;
-  int wbits, abits, kvbits, group;
-};
-
-// "W4A4KV4g128": weight, activation and KV bits (KV defaults to 16), optional weight group.
-BitConfig parse_config(const std::string& s) {
-  static const std::regex re(R"(W(\d+)A(\d+)(?:KV(\d+))?(?:g(\d+))?)");
-  std::smatch m;
-  if (!std::regex_match(s, m, re))
-    fail("--configs: '{}' is not of the form W<bits>A<bits>[KV<bits>][g<group>]", s);
-  return {s, std::stoi(m[1]), std::stoi(m[2]), m[3].matched ? std::stoi(m[3]) : 16,
-          m[4].matched ? std::stoi(m[4]) : 0};
-}
 
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;
@@ -96,8 +82,8 @@ void run_tasks(const EvalFlags& f) {
 
 void run_eval(const EvalFlags& f) {
   const std::string text = read_text_file(f.file);
-  std::vector<BitConfig> configs;
-  for (const auto& c : split(f.configs)) configs.push_back(parse_config(c));
+  std::vector<BitFormat> configs;
+  for (const auto& c : split(f.configs)) configs.push_back(BitFormat::parse(c, "--configs"));
   const auto methods = split(f.methods);
   for (const auto& m : methods) MethodSpec::parse(m);  // fail before any work
   if (methods.empty() || configs.empty()) fail("--methods and --configs must not be empty");
@@ -127,8 +113,8 @@ void run_eval(const EvalFlags& f) {
       q.kvbits = c.kvbits;
       q.group = c.group;
       auto opts = q.options(false);
-      if (opts.method.weight == WeightMethod::kAwq && c.abits < 16) {
-        row += " — |";  // AWQ is weight-only
+      if (opts.method.weight_only() && c.abits < 16) {
+        row += " — |";  // a weight-only method with quantized activations: not a cell
         continue;
       }
       auto m = load_model(f.model.model, f.model.tokenizer);

@@ -1,13 +1,12 @@
 #include "cli/quant_flags.h"
 
+#include <fmt/format.h>
+
 namespace lowbit::cli {
 
 void add_quant_flags(CLI::App& cmd, QuantFlags& f, bool with_bits) {
   if (with_bits) {
-    cmd.add_option(
-        "--method", f.method,
-        "passes joined by '+': a transform (smoothquant, hadamard, duquant) and a weight "
-        "quantizer (rtn, gptq, awq)");
+    cmd.add_option("--method", f.method, "passes joined by '+': " + describe_method_kinds());
     cmd.add_option("--wbits", f.wbits, "weight bits (2..8, 16 = full precision)");
     cmd.add_option("--abits", f.abits, "activation bits, per-token dynamic (2..8, 16 = off)");
     cmd.add_option("--kvbits", f.kvbits, "KV-cache bits, per token and head (2..8, 16 = off)");
@@ -24,14 +23,18 @@ void add_quant_flags(CLI::App& cmd, QuantFlags& f, bool with_bits) {
   cmd.add_flag("--kv-sym", f.kv_sym, "symmetric KV cache (default asymmetric)");
   cmd.add_flag("--no-mse-clip", f.no_mse_clip, "weights: plain min/max range, no MSE clip search");
   cmd.add_option("--a-clip", f.a_clip, "activation clipping ratio in (0, 1]");
-  cmd.add_option("--alpha", f.alpha, "smoothing strength of SmoothQuant and DuQuant");
-  cmd.add_option("--duquant-block", f.duquant_block, "DuQuant rotation block size");
-  cmd.add_option("--duquant-steps", f.duquant_steps, "DuQuant greedy rotation steps per block");
-  cmd.add_flag("--duquant-row-rule", f.duquant_row_rule,
-               "pick the outlier channel as the authors' code does (row index) instead of the "
-               "paper's column rule");
-  cmd.add_flag("--act-order", f.act_order, "GPTQ: quantize columns by decreasing Hessian diagonal");
-  cmd.add_option("--damp", f.damp, "GPTQ damping, fraction of the mean Hessian diagonal");
+  // The methods' tuning parameters, from the registry.
+  for (const MethodParam& p : method_params()) {
+    const std::string flag = "--" + std::string(p.name), name(p.name);
+    if (p.type == MethodParam::Type::kSwitch) {
+      cmd.add_flag_callback(flag, [&f, name] { f.params[name] = 1.0; }, std::string(p.help));
+    } else {
+      cmd.add_option_function<double>(
+             flag, [&f, name](const double& v) { f.params[name] = v; }, std::string(p.help))
+          ->type_name(p.type == MethodParam::Type::kInteger ? "INT" : "FLOAT")
+          ->default_str(fmt::format("{}", p.default_value));
+    }
+  }
   cmd.add_option("--calib", f.calib, "calibration text file");
   cmd.add_option("--calib-samples", f.calib_samples, "calibration sequences");
   cmd.add_option("--calib-len", f.calib_len, "tokens per calibration sequence");
@@ -41,17 +44,12 @@ void add_quant_flags(CLI::App& cmd, QuantFlags& f, bool with_bits) {
 QuantizeOptions QuantFlags::options(bool progress) const {
   QuantizeOptions o;
   o.method = MethodSpec::parse(method);
-  o.weight = QuantSpec{wbits, !w_asym, group, 1.0f, !no_mse_clip};
-  o.act = QuantSpec{abits, !a_asym, act_group, a_clip, false};
-  o.kv = QuantSpec{kvbits, kv_sym, 0, 1.0f, false};
-  o.head_weight = QuantSpec{head_bits, true, head_group, 1.0f, true};
-  o.head_act = QuantSpec{head_abits, true, 0, 1.0f, false};
-  o.smooth_alpha = alpha;
-  o.duquant_block = duquant_block;
-  o.duquant_steps = duquant_steps;
-  o.duquant_row_rule = duquant_row_rule;
-  o.gptq_act_order = act_order;
-  o.gptq_damp = damp;
+  o.weight = {.bits = wbits, .symmetric = !w_asym, .group_size = group, .mse_clip = !no_mse_clip};
+  o.act = {.bits = abits, .symmetric = !a_asym, .group_size = act_group, .clip = a_clip};
+  o.kv = {.bits = kvbits, .symmetric = kv_sym};
+  o.head_weight = {.bits = head_bits, .symmetric = true, .group_size = head_group, .mse_clip = true};
+  o.head_act = {.bits = head_abits, .symmetric = true};
+  for (const auto& [name, value] : params) o.params.set(name, value);
   o.seed = seed;
   o.calib.file = calib;
   o.calib.samples = calib_samples;

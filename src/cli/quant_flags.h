@@ -1,10 +1,12 @@
 #pragma once
-// Flags that describe a quantization run, shared by `quantize` and `eval`.
+// Flags that describe a quantization run, shared by `quantize` and `eval`. The methods' tuning
+// flags (--alpha, --damp, ...) come from the method registry's parameter table.
 #include <CLI/CLI.hpp>
 
+#include <map>
 #include <string>
 
-#include "quant/pipeline.h"
+#include "quant/quantize_options.h"
 
 namespace lowbit::cli {
 
@@ -15,12 +17,7 @@ struct QuantFlags {
   int head_bits = 8, head_abits = 8, head_group = 0;
   bool w_asym = false, a_asym = false, kv_sym = false, no_mse_clip = false;
   float a_clip = 1.0f;
-  float alpha = 0.5f;
-  size_t duquant_block = 128;
-  int duquant_steps = 256;
-  bool duquant_row_rule = false;
-  bool act_order = false;
-  double damp = 0.01;
+  std::map<std::string, double> params;  // registry parameters given on the command line
   std::string calib;
   int calib_samples = 128, calib_len = 512;
   uint64_t seed = 0;

@@ -1,11 +1,11 @@
 #include <fmt/format.h>
-#include <sys/resource.h>
 
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/quant_flags.h"
 #include "core/error.h"
 #include "io/quantized_model_io.h"
+#include "quant/pipeline.h"
 
 namespace lowbit::cli {
 namespace {
@@ -16,12 +16,6 @@ struct QuantizeFlags {
   std::string out;
   bool quiet = false;
 };
-
-double peak_rss_mib() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_maxrss) / 1024.0;
-}
 
 void run_quantize(const QuantizeFlags& f) {
   if (f.out.empty()) fail("-o/--output is required");

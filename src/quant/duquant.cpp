@@ -6,6 +6,8 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "quant/quant_pass.h"
+#include "quant/smoothquant.h"
 
 namespace lowbit {
 
@@ -136,16 +138,6 @@ std::vector<int32_t> zigzag_permutation(std::span<const float> channel_max, size
   return perm;
 }
 
-std::vector<float> smoothing_scales(std::span<const float> act_absmax,
-                                    std::span<const float> weight_absmax, float alpha) {
-  std::vector<float> s(act_absmax.size());
-  for (size_t j = 0; j < s.size(); ++j) {
-    const double a = std::max(1e-5f, act_absmax[j]), w = std::max(1e-5f, weight_absmax[j]);
-    s[j] = static_cast<float>(std::clamp(std::pow(a, alpha) / std::pow(w, 1.0 - alpha), 1e-5, 1e5));
-  }
-  return s;
-}
-
 ActivationTransform build_duquant_transform(std::span<const float> sample_rows, size_t rows,
                                             size_t dim, std::span<const float> act_absmax,
                                             std::span<const float> weight_absmax,
@@ -171,6 +163,49 @@ ActivationTransform build_duquant_transform(std::span<const float> sample_rows, 
   t.add_permutation(std::move(perm));
   t.add_block_rotation(o.block, greedy_block_rotation(permuted, rows, dim, o));
   return t;
+}
+
+namespace {
+
+// Smoothing + rotation + zigzag permutation + rotation per site, applied online to the input and
+// folded into the weights of the site's consumers.
+class DuQuantPass final : public QuantPass {
+ public:
+  explicit DuQuantPass(DuQuantOptions options) : options_(options) {}
+
+  void apply(LayerContext& ctx) override {
+    for (ActivationSite site : kSites) {
+      const auto& s = ctx.stats[static_cast<size_t>(site)];
+      auto consumers = ctx.work.at(site);
+      auto t = std::make_shared<ActivationTransform>(build_duquant_transform(
+          s.rows, s.num_rows(), s.dim, s.absmax, column_absmax(consumers), options_));
+      for (WorkLinear* p : consumers) {
+        t->apply_to_weight(p->w, static_cast<size_t>(p->out));
+        p->transform = t;
+      }
+    }
+  }
+
+ private:
+  DuQuantOptions options_;
+};
+
+}  // namespace
+
+void validate_duquant(const QuantizeOptions& o, const ModelConfig& c) {
+  const auto block = o.params.integer("duquant-block");
+  for (int in : {c.dim, c.q_dim(), c.hidden_dim})
+    if (block <= 0 || in % block != 0)
+      fail("--duquant-block {} does not divide the layer width {}", block, in);
+}
+
+std::unique_ptr<QuantPass> make_duquant_pass(const QuantizeOptions& o) {
+  DuQuantOptions d;
+  d.block = static_cast<size_t>(o.params.integer("duquant-block"));
+  d.max_steps = static_cast<int>(o.params.integer("duquant-steps"));
+  d.row_rule = o.params.enabled("duquant-row-rule");
+  d.alpha = static_cast<float>(o.params.real("alpha"));
+  return std::make_unique<DuQuantPass>(d);
 }
 
 }  // namespace lowbit

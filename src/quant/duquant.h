@@ -12,12 +12,17 @@
 // authors' public code takes the row index of the largest entry of the activation matrix modulo
 // the block size instead; `row_rule` reproduces that for comparison.
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
 #include "layers/activation_transform.h"
+#include "model/config.h"
 
 namespace lowbit {
+
+struct QuantizeOptions;
+class QuantPass;
 
 struct DuQuantOptions {
   size_t block = 128;
@@ -47,8 +52,8 @@ ActivationTransform build_duquant_transform(std::span<const float> sample_rows, 
                                             std::span<const float> weight_absmax,
                                             const DuQuantOptions& options);
 
-// SmoothQuant's scales s_j = max|X_j|^alpha / max|W_j|^(1-alpha), clamped to [1e-5, 1e5].
-std::vector<float> smoothing_scales(std::span<const float> act_absmax,
-                                    std::span<const float> weight_absmax, float alpha);
+// Fails unless --duquant-block divides every layer width.
+void validate_duquant(const QuantizeOptions& options, const ModelConfig& config);
+std::unique_ptr<QuantPass> make_duquant_pass(const QuantizeOptions& options);
 
 }  // namespace lowbit

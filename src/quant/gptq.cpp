@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "quant/quant_pass.h"
 
 namespace lowbit {
 namespace {
@@ -148,6 +149,37 @@ QuantizedMatrix GptqSolver::quantize(std::span<float> W, size_t out) const {
 QuantizedMatrix gptq_quantize(std::span<float> W, size_t out, size_t in, std::span<const double> H,
                               const GptqOptions& options) {
   return GptqSolver(H, in, options).quantize(W, out);
+}
+
+namespace {
+
+class GptqPass final : public QuantPass {
+ public:
+  explicit GptqPass(GptqOptions options) : options_(options) {}
+
+  void apply(LayerContext& ctx) override {
+    for (ActivationSite site : kSites) {
+      const auto& st = ctx.stats[static_cast<size_t>(site)];
+      auto consumers = ctx.work.at(site);
+      std::vector<double> h = st.gram;
+      if (consumers.front()->transform) consumers.front()->transform->transform_gram(h);
+      const GptqSolver solver(h, st.dim, options_);
+      for (WorkLinear* p : consumers) p->q = solver.quantize(p->w, static_cast<size_t>(p->out));
+    }
+  }
+
+ private:
+  GptqOptions options_;
+};
+
+}  // namespace
+
+std::unique_ptr<QuantPass> make_gptq_pass(const QuantizeOptions& o) {
+  GptqOptions g;
+  g.weight = o.weight;
+  g.damp = o.params.real("damp");
+  g.act_order = o.params.enabled("act-order");
+  return std::make_unique<GptqPass>(g);
 }
 
 }  // namespace lowbit

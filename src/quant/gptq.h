@@ -3,12 +3,16 @@
 // rounding error over the not-yet-quantized columns through the inverse Hessian of the layer's
 // inputs, so the layer's output error ||X W^T - X Q^T|| is (approximately) minimised.
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <vector>
 
 #include "layers/quantizer.h"
 
 namespace lowbit {
+
+struct QuantizeOptions;
+class QuantPass;
 
 struct GptqOptions {
   QuantSpec weight;        // bits, symmetric, group_size (0 = per output row), clip / mse_clip
@@ -40,5 +44,9 @@ class GptqSolver {
 // consecutive columns in the processing order, recorded so codes map back to original columns).
 QuantizedMatrix gptq_quantize(std::span<float> W, size_t out, size_t in, std::span<const double> H,
                               const GptqOptions& options);
+
+// The pass: layers that share an input (q/k/v, gate/up) share one solver; after a transform the
+// Gram matrix of the untransformed inputs is mapped through the transform analytically.
+std::unique_ptr<QuantPass> make_gptq_pass(const QuantizeOptions& options);
 
 }  // namespace lowbit

@@ -44,7 +44,7 @@ class QuantizedIoTest : public ::testing::Test {
     o.kv = {kvbits, false, 0, 1.0f, false};
     o.head_weight.bits = head_bits;
     o.head_act.bits = head_bits;
-    o.duquant_block = 32;
+    o.params.set("duquant-block", 32);
     o.calib = {dir_ / "calib.txt", 4, 64, 0, 64, true, false};
     quantize_model(*m.model, *m.tokenizer, o);
     save_quantized_model(*m.model, dir_ / "src", out(), {{"method", method}});

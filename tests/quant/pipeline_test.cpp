@@ -36,7 +36,7 @@ class PipelineTest : public ::testing::Test {
     o.weight.bits = wbits;
     o.act.bits = abits;
     o.kv.bits = kvbits;
-    o.duquant_block = 32;
+    o.params.set("duquant-block", 32);
     o.head_weight.bits = 16;  // these tests look at the projections; the head has its own test
     o.head_act.bits = 16;
     o.calib.file = dir_ / "calib.txt";
@@ -80,7 +80,7 @@ TEST_F(PipelineTest, DuQuantRowRuleIsAlsoExact) {
   LoadedModel ref = load_model(dir_.path());
   LoadedModel m = load_model(dir_.path());
   auto o = options("duquant", 16, 16);
-  o.duquant_row_rule = true;
+  o.params.set("duquant-row-rule", 1);
   quantize_model(*m.model, *m.tokenizer, o);
   EXPECT_LT(relative_error(logits(m), logits(ref)), 1e-4);
 }
@@ -167,7 +167,7 @@ TEST_F(PipelineTest, ImpossibleSettingsFailBeforeWork) {
   o.calib.seq_len = 100000;  // longer than the calibration text
   EXPECT_THROW(quantize_model(*m.model, *m.tokenizer, o), Error);
   o = options("duquant", 4, 4);
-  o.duquant_block = 48;
+  o.params.set("duquant-block", 48);
   EXPECT_THROW(quantize_model(*m.model, *m.tokenizer, o), Error);
   o = options("gptq", 4, 16);
   o.calib.file.clear();

@@ -1,0 +1,206 @@
+#include "quant/method_registry.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include "core/error.h"
+#include "quant/awq.h"
+#include "quant/duquant.h"
+#include "quant/gptq.h"
+#include "quant/hadamard_rotation.h"
+#include "quant/rtn.h"
+#include "quant/smoothquant.h"
+
+namespace lowbit {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+using Type = MethodParam::Type;
+
+// ---- The tuning parameters (flags) -----------------------------------------------------------
+constexpr MethodParam kParams[] = {
+    {"alpha", Type::kReal, 0.5, 0.0, 1.0, "smoothing strength of SmoothQuant and DuQuant"},
+    {"duquant-block", Type::kInteger, 128, 1, kInf, "DuQuant rotation block size"},
+    {"duquant-steps", Type::kInteger, 256, 0, kInf, "DuQuant greedy rotation steps per block"},
+    {"duquant-row-rule", Type::kSwitch, 0, 0, 1,
+     "pick the outlier channel as the authors' code does (row index) instead of the paper's "
+     "column rule"},
+    {"act-order", Type::kSwitch, 0, 0, 1, "GPTQ: quantize columns by decreasing Hessian diagonal"},
+    {"damp", Type::kReal, 0.01, 0.0, kInf, "GPTQ damping, fraction of the mean Hessian diagonal"},
+};
+
+constexpr std::string_view kSmoothQuantParams[] = {"alpha"};
+constexpr std::string_view kDuQuantParams[] = {"alpha", "duquant-block", "duquant-steps",
+                                               "duquant-row-rule"};
+constexpr std::string_view kGptqParams[] = {"damp", "act-order"};
+
+// ---- The methods -------------------------------------------------------------------------------
+// {name, kind, summary, needs {stats, gram, training data, gradients}, weight-only, params,
+//  validate, make}
+const MethodInfo kMethods[] = {
+    {"smoothquant", MethodKind::kTransform,
+     "SmoothQuant (Xiao et al. 2023): per-channel smoothing folded into the preceding ops",
+     {.activation_stats = true}, false, kSmoothQuantParams, nullptr, make_smoothquant_pass},
+    {"hadamard", MethodKind::kTransform,
+     "QuaRot-style Hadamard rotation (Ashkboos et al. 2024) of the residual stream, online "
+     "Hadamard on o_proj/down_proj inputs",
+     {}, false, {}, validate_hadamard_rotation,
+     make_hadamard_rotation_pass},
+    {"duquant", MethodKind::kTransform,
+     "DuQuant (Lin et al. 2024): smoothing, block rotation, zigzag permutation, block rotation",
+     {.activation_stats = true}, false, kDuQuantParams, validate_duquant, make_duquant_pass},
+    {"rtn", MethodKind::kWeightQuantizer, "round to nearest (no calibration)", {}, false,
+     {}, nullptr, make_rtn_pass},
+    {"gptq", MethodKind::kWeightQuantizer,
+     "GPTQ (Frantar et al. 2022): column-wise quantization with Hessian error feedback",
+     {.activation_stats = true, .gram = true}, false, kGptqParams, nullptr, make_gptq_pass},
+    {"awq", MethodKind::kWeightQuantizer,
+     "AWQ (Lin et al. 2024): activation-aware weight scales searched on calibration rows",
+     {.activation_stats = true}, true, {}, nullptr, make_awq_pass},
+};
+
+// What a run without a weight quantizer gets.
+constexpr std::string_view kDefaultWeightQuantizer = "rtn";
+
+// Names joined by `sep` (appended piecewise: gcc 12 warns falsely on `"" + std::string` here).
+template <class Range, class Name>
+std::string join(const Range& items, std::string_view sep, Name&& name) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += sep;
+    out += name(item);
+  }
+  return out;
+}
+
+std::string names_of_kind(MethodKind kind) {
+  std::vector<std::string_view> names;
+  for (const auto& m : kMethods)
+    if (m.kind == kind) names.push_back(m.name);
+  return join(names, ", ", [](std::string_view n) { return n; });
+}
+
+}  // namespace
+
+std::string_view kind_name(MethodKind kind) {
+  switch (kind) {
+    case MethodKind::kTransform:
+      return "transform";
+    case MethodKind::kWeightQuantizer:
+      return "weight quantizer";
+    case MethodKind::kCorrection:
+      return "correction";
+    case MethodKind::kLearned:
+      return "learned pass";
+    case MethodKind::kTokenPruning:
+      return "token pruning";
+  }
+  return "?";
+}
+
+std::span<const MethodInfo> method_registry() { return kMethods; }
+
+const MethodInfo* find_method(std::string_view name) {
+  for (const auto& m : kMethods)
+    if (m.name == name) return &m;
+  return nullptr;
+}
+
+std::span<const MethodParam> method_params() { return kParams; }
+
+const MethodParam& method_param(std::string_view name) {
+  for (const auto& p : kParams)
+    if (p.name == name) return p;
+  fail("unknown method parameter '{}'", name);
+}
+
+std::string describe_method_kinds() {
+  std::string out;
+  for (MethodKind kind : {MethodKind::kTransform, MethodKind::kWeightQuantizer,
+                          MethodKind::kCorrection, MethodKind::kLearned,
+                          MethodKind::kTokenPruning}) {
+    const std::string names = names_of_kind(kind);
+    if (names.empty()) continue;
+    if (!out.empty()) out += " and ";
+    out += fmt::format("a {} ({})", kind_name(kind), names);
+  }
+  return out;
+}
+
+// ---- MethodParams ------------------------------------------------------------------------------
+void MethodParams::set(std::string_view name, double value) {
+  values_[std::string(method_param(name).name)] = value;
+}
+
+double MethodParams::real(std::string_view name) const {
+  const auto it = values_.find(name);
+  return it != values_.end() ? it->second : method_param(name).default_value;
+}
+
+long long MethodParams::integer(std::string_view name) const {
+  return static_cast<long long>(real(name));
+}
+
+bool MethodParams::enabled(std::string_view name) const { return real(name) != 0.0; }
+
+void MethodParams::validate(std::string_view name) const {
+  const MethodParam& p = method_param(name);
+  const double v = real(name);
+  if (p.type == Type::kInteger && !(std::isfinite(v) && v == std::floor(v)))
+    fail("--{} must be an integer, got {}", p.name, v);
+  if (!(v >= p.min && v <= p.max)) {
+    if (p.max == kInf) fail("--{} must be >= {}, got {}", p.name, p.min, v);
+    fail("--{} must be in [{}, {}], got {}", p.name, p.min, p.max, v);
+  }
+}
+
+// ---- MethodSpec --------------------------------------------------------------------------------
+MethodSpec MethodSpec::parse(const std::string& text) {
+  if (text.empty()) fail("--method is empty");
+  MethodSpec m;
+  std::stringstream ss(text);
+  for (std::string part; std::getline(ss, part, '+');) {
+    const MethodInfo* info = find_method(part);
+    if (info == nullptr) {
+      fail("--method '{}': unknown method '{}' (known: {})", text, part,
+           join(kMethods, ", ", [](const MethodInfo& k) { return k.name; }));
+    }
+    if (m.pass_of_kind(info->kind) != nullptr)
+      fail("--method '{}': combine at most one of {}", text, names_of_kind(info->kind));
+    m.passes.push_back(info);
+  }
+  if (m.pass_of_kind(MethodKind::kWeightQuantizer) == nullptr)
+    m.passes.push_back(find_method(kDefaultWeightQuantizer));
+  std::stable_sort(m.passes.begin(), m.passes.end(),
+                   [](const MethodInfo* a, const MethodInfo* b) { return a->kind < b->kind; });
+  for (const MethodInfo* p : m.passes)
+    if (p->weight_only && m.pass_of_kind(MethodKind::kTransform) != nullptr)
+      fail("--method '{}': {} is a weight-only method and is not combined with a transform", text,
+           p->name);
+  return m;
+}
+
+std::string MethodSpec::name() const {
+  return join(passes, "+", [](const MethodInfo* p) { return p->name; });
+}
+
+bool MethodSpec::weight_only() const {
+  return std::any_of(passes.begin(), passes.end(),
+                     [](const MethodInfo* p) { return p->weight_only; });
+}
+
+bool MethodSpec::needs_calibration() const {
+  return std::any_of(passes.begin(), passes.end(), [](const MethodInfo* p) {
+    return p->needs.activation_stats || p->needs.gram || p->needs.training_data;
+  });
+}
+
+const MethodInfo* MethodSpec::pass_of_kind(MethodKind kind) const {
+  for (const MethodInfo* p : passes)
+    if (p->kind == kind) return p;
+  return nullptr;
+}
+
+}  // namespace lowbit

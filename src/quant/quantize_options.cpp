@@ -1,0 +1,24 @@
+#include "quant/quantize_options.h"
+
+#include "core/error.h"
+
+namespace lowbit {
+
+void QuantizeOptions::validate(const ModelConfig& c) const {
+  weight.validate("--wbits");
+  act.validate("--abits");
+  kv.validate("--kvbits");
+  head_weight.validate("--head-bits/--head-group", static_cast<size_t>(c.dim));
+  head_act.validate("--head-abits", static_cast<size_t>(c.dim));
+  for (int in : {c.dim, c.q_dim(), c.hidden_dim}) {
+    weight.validate("--wbits/--group", static_cast<size_t>(in));
+    act.validate("--abits/--act-group", static_cast<size_t>(in));
+  }
+  for (const MethodParam& p : method_params()) params.validate(p.name);
+  for (const MethodInfo* pass : method.passes)
+    if (pass->validate != nullptr) pass->validate(*this, c);
+  if (needs_calibration() && calib.file.empty())
+    fail("--method {} needs --calib FILE", method.name());
+}
+
+}  // namespace lowbit
