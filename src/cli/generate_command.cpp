@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/utf8.h"
 #include "model/generator.h"
+#include "text/document.h"
 
 namespace lowbit::cli {
 namespace {
@@ -25,10 +26,7 @@ void run_generate(const GenerateFlags& f) {
   if (const size_t bad = find_invalid_utf8(f.prompt); bad != std::string::npos)
     fail("prompt is not valid UTF-8 (byte offset {})", bad);
   LoadedModel m = load_from_flags(f.model);
-  std::vector<int32_t> ids;
-  if (m.tokenizer->add_bos && m.tokenizer->bos_id) ids.push_back(*m.tokenizer->bos_id);
-  const auto body = m.tokenizer->encode(f.prompt);
-  ids.insert(ids.end(), body.begin(), body.end());
+  const std::vector<int32_t> ids = tokenize_document(*m.tokenizer, f.prompt);
   if (ids.empty()) fail("prompt is empty and the tokenizer adds no BOS token");
 
   GenerateOptions opts;

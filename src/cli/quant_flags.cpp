@@ -2,10 +2,19 @@
 
 #include <fmt/format.h>
 
+#include "core/error.h"
+
 namespace lowbit::cli {
 
 void add_quant_flags(CLI::App& cmd, QuantFlags& f, bool with_bits) {
+  f.app = &cmd;
   if (with_bits) {
+    std::string presets;
+    for (const MethodPreset& p : method_presets())
+      presets += fmt::format("{}{} ({})", presets.empty() ? "" : ", ", p.name, p.source);
+    cmd.add_option("--preset", f.preset,
+                   "a paper's method and quantizer settings, overridden by flags given here: " +
+                       presets);
     cmd.add_option("--method", f.method, "passes joined by '+': " + describe_method_kinds());
     cmd.add_option("--wbits", f.wbits, "weight bits (2..8, 16 = full precision)");
     cmd.add_option("--abits", f.abits, "activation bits, per-token dynamic (2..8, 16 = off)");
@@ -39,6 +48,21 @@ void add_quant_flags(CLI::App& cmd, QuantFlags& f, bool with_bits) {
   cmd.add_option("--calib-samples", f.calib_samples, "calibration sequences");
   cmd.add_option("--calib-len", f.calib_len, "tokens per calibration sequence");
   cmd.add_option("--seed", f.seed, "seed for calibration sampling and random rotations");
+}
+
+void QuantFlags::apply_preset() {
+  if (preset.empty()) return;
+  const MethodPreset& p = find_preset(preset);
+  for (std::string_view setting : p.flags) {
+    const size_t eq = setting.find('=');
+    const std::string flag(setting.substr(0, eq));
+    const std::string value(eq == std::string_view::npos ? "true" : setting.substr(eq + 1));
+    CLI::Option* opt = app->get_option_no_throw(flag);
+    if (opt == nullptr) fail("--preset {}: sets {}, which this command does not take", preset, flag);
+    if (opt->count() > 0) continue;  // given on the command line
+    opt->add_result(value);
+    opt->run_callback();
+  }
 }
 
 QuantizeOptions QuantFlags::options(bool progress) const {

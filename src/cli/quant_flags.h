@@ -21,10 +21,15 @@ struct QuantFlags {
   std::string calib;
   int calib_samples = 128, calib_len = 512;
   uint64_t seed = 0;
+  std::string preset;      // --preset: a paper's settings (method_registry.h)
+  CLI::App* app = nullptr;  // the command the flags were added to
 
+  // Sets the flags of --preset that the command line did not give; call after parsing.
+  void apply_preset();
   QuantizeOptions options(bool progress) const;
 };
 
+// with_bits: the bit-width flags and --preset (quantize); eval takes bit widths from --configs.
 void add_quant_flags(CLI::App& cmd, QuantFlags& f, bool with_bits);
 
 }  // namespace lowbit::cli

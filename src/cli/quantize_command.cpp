@@ -36,7 +36,9 @@ void run_quantize(const QuantizeFlags& f) {
                            {"samples", opts.calib.samples},
                            {"seq_len", opts.calib.seq_len},
                            {"seed", opts.calib.seed}}}};
+  if (!f.quant.preset.empty()) info["preset"] = f.quant.preset;
   save_quantized_model(*m.model, f.model.model, f.out, info);
+  if (!f.quant.preset.empty()) fmt::print("preset: {}\n", f.quant.preset);
   fmt::print("method: {}\nweights: {}\nactivations: {}\nkv cache: {}\noutput head: W{}A{}\n",
              opts.method.name(), opts.weight.describe(), opts.act.describe(),
              m.model->kv_quant().describe(), opts.head_weight.bits, opts.head_act.bits);
@@ -57,7 +59,10 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("-o,--output", flags->out, "output .lowbit file (written atomically)")
       ->required();
   cmd->add_flag("-q,--quiet", flags->quiet, "no progress bar");
-  cmd->callback([flags] { run_quantize(*flags); });
+  cmd->callback([flags] {
+    flags->quant.apply_preset();
+    run_quantize(*flags);
+  });
 }
 
 }  // namespace lowbit::cli

@@ -306,13 +306,14 @@ std::string hellaswag_preprocess(std::string_view text) {
 
 const std::vector<TaskInfo>& task_registry() {
   static const std::vector<TaskInfo> tasks = {
-      {"piqa", "piqa.jsonl", TaskKind::kMultipleChoice, true},
-      {"arc_easy", "arc_easy.jsonl", TaskKind::kMultipleChoice, true},
-      {"arc_challenge", "arc_challenge.jsonl", TaskKind::kMultipleChoice, true},
-      {"hellaswag", "hellaswag_val_full.txt.bz2", TaskKind::kMultipleChoice, true},
-      {"winogrande", "winogrande.jsonl", TaskKind::kMultipleChoice, false},
-      {"boolq", "boolq.jsonl", TaskKind::kMultipleChoice, false},
-      {"lambada", "lambada_openai.jsonl", TaskKind::kLastWord, false},
+      {"piqa", "piqa.jsonl", TaskKind::kMultipleChoice, true, jsonl<parse_piqa>},
+      {"arc_easy", "arc_easy.jsonl", TaskKind::kMultipleChoice, true, jsonl<parse_arc>},
+      {"arc_challenge", "arc_challenge.jsonl", TaskKind::kMultipleChoice, true, jsonl<parse_arc>},
+      {"hellaswag", "hellaswag_val_full.txt.bz2", TaskKind::kMultipleChoice, true, parse_hellaswag},
+      {"winogrande", "winogrande.jsonl", TaskKind::kMultipleChoice, false,
+       jsonl<parse_winogrande>},
+      {"boolq", "boolq.jsonl", TaskKind::kMultipleChoice, false, jsonl<parse_boolq>},
+      {"lambada", "lambada_openai.jsonl", TaskKind::kLastWord, false, jsonl<parse_lambada>},
   };
   return tasks;
 }
@@ -349,22 +350,7 @@ std::string read_task_file(const std::filesystem::path& file) {
 TaskData load_task(std::string_view name, const std::filesystem::path& file) {
   TaskData task{task_info(name), file, {}};
   const std::string text = read_task_file(file);
-  const std::string& n = task.info.name;
-  if (n == "hellaswag") {
-    task.items = parse_hellaswag(file, text);
-  } else if (n == "piqa") {
-    task.items = parse_jsonl(file, text, parse_piqa);
-  } else if (n == "arc_easy" || n == "arc_challenge") {
-    task.items = parse_jsonl(file, text, parse_arc);
-  } else if (n == "boolq") {
-    task.items = parse_jsonl(file, text, parse_boolq);
-  } else if (n == "winogrande") {
-    task.items = parse_jsonl(file, text, parse_winogrande);
-  } else if (n == "lambada") {
-    task.items = parse_jsonl(file, text, parse_lambada);
-  } else {
-    fail("task '{}' has no parser", n);
-  }
+  task.items = task.info.parse(file, text);
   if (task.items.empty()) fail("{}: empty file, no items", file.string());
   return task;
 }

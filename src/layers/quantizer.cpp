@@ -107,16 +107,21 @@ std::vector<float> QuantizedMatrix::dequantize() const {
   return out;
 }
 
-QuantizedMatrix quantize_rows(std::span<const float> x, size_t rows, size_t cols,
-                              const QuantSpec& spec) {
-  if (!spec.enabled()) fail("quantize_rows: quantization is disabled (16 bits)");
+QuantizedMatrix QuantizedMatrix::allocate(size_t rows, size_t cols, const QuantSpec& spec) {
   QuantizedMatrix m;
   m.rows = rows;
   m.cols = cols;
   m.spec = spec;
   m.codes.resize(rows * cols);
+  m.params.resize(rows * m.groups_per_row());
+  return m;
+}
+
+QuantizedMatrix quantize_rows(std::span<const float> x, size_t rows, size_t cols,
+                              const QuantSpec& spec) {
+  if (!spec.enabled()) fail("quantize_rows: quantization is disabled (16 bits)");
+  QuantizedMatrix m = QuantizedMatrix::allocate(rows, cols, spec);
   const size_t g = m.group_size(), groups = m.groups_per_row();
-  m.params.resize(rows * groups);
   const int qmin = spec.qmin(), qmax = spec.qmax();
   thread_pool().parallel_for(rows, 4, [&](size_t r0, size_t r1) {
     for (size_t r = r0; r < r1; ++r)

@@ -2,7 +2,7 @@
 // Uniform integer quantization, the primitive every method builds on.
 //
 // Semantics (documented here once, tested against hand-computed values in
-// tests/quant/quantizer_test.cpp):
+// tests/layers/quantizer_test.cpp):
 // - Symmetric, b bits: scale s = clip * max|x| / (2^(b-1) - 1); q = clamp(round(x / s),
 //   -2^(b-1), 2^(b-1) - 1); x' = q * s.
 // - Asymmetric, b bits: lo = clip * min(x, 0), hi = clip * max(x, 0); s = (hi - lo) / (2^b - 1);
@@ -78,6 +78,8 @@ struct QuantizedMatrix {
   }
   size_t groups_per_row() const { return cols / group_size(); }
   std::vector<float> dequantize() const;
+  // A rows x cols matrix of `spec` with codes and parameters allocated (zero), to be filled.
+  static QuantizedMatrix allocate(size_t rows, size_t cols, const QuantSpec& spec);
 };
 
 // Quantizes each row in groups of spec.group_size (spec must be enabled).

@@ -6,7 +6,7 @@
 // point per (token, kv head): one byte per value at 5..8 bits, two values per byte at 2..4 bits.
 // Attention reads the cache through `load`, which returns fp32 rows (a view of the fp32 storage,
 // or codes dequantized into a scratch buffer), or, for a quantized cache, through `head_codes`.
-// Quantization uses src/quant/quantizer.h, so dequantized values equal what fake quantization would
+// Quantization uses src/layers/quantizer.h, so dequantized values equal what fake quantization would
 // have produced, bit for bit.
 #include <cstddef>
 #include <cstdint>

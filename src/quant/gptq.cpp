@@ -102,13 +102,8 @@ QuantizedMatrix GptqSolver::quantize(std::span<float> W, size_t out) const {
   const size_t in = in_;
   if (W.size() != out * in) fail("GPTQ: weight has {} values, expected {}x{}", W.size(), out, in);
   const QuantSpec& spec = options_.weight;
-  QuantizedMatrix q;
-  q.rows = out;
-  q.cols = in;
-  q.spec = spec;
-  q.codes.resize(out * in);
+  QuantizedMatrix q = QuantizedMatrix::allocate(out, in, spec);
   const size_t g = q.group_size(), groups = q.groups_per_row();
-  q.params.resize(out * groups);
   const int qmin = spec.qmin(), qmax = spec.qmax();
   // With act_order, groups are fixed from the original weights ("static groups"), so a group is
   // still a run of consecutive original columns.

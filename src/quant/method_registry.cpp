@@ -61,6 +61,29 @@ const MethodInfo kMethods[] = {
      {.activation_stats = true}, true, {}, nullptr, make_awq_pass},
 };
 
+// ---- Presets: the authors' settings -------------------------------------------------------------
+// GPTQ, IST-DASLab/gptq llama.py: Quantizer.configure(wbits, perchannel=True, sym=args.sym (off by
+// default), mse=False); --percdamp .01; --nsamples 128 of model.seqlen (2048) tokens.
+constexpr std::string_view kGptqPresetFlags[] = {"--method=gptq",        "--w-asym",
+                                                 "--group=0",            "--no-mse-clip",
+                                                 "--damp=0.01",          "--calib-samples=128",
+                                                 "--calib-len=2048",     "--abits=16"};
+// AWQ, mit-han-lab/llm-awq entry.py: w_bit 4, q_group_size 128, zero_point on; run_awq with
+// n_samples=128, seqlen=512.
+constexpr std::string_view kAwqPresetFlags[] = {"--method=awq",       "--wbits=4",
+                                                "--w-asym",           "--group=128",
+                                                "--calib-samples=128", "--calib-len=512",
+                                                "--abits=16"};
+
+const MethodPreset kPresets[] = {
+    {"gptq-paper", "IST-DASLab/gptq (llama.py)", kGptqPresetFlags,
+     "calibration text is --calib (the reference samples C4 or WikiText-2 train); --wbits is the "
+     "caller's"},
+    {"awq-paper", "mit-han-lab/llm-awq (entry.py, pre_quant.py)", kAwqPresetFlags,
+     "the reference searches a per-group weight clip (auto_clip) after the scales; lowbit's MSE "
+     "clip search stands in for it; calibration text is --calib (the reference uses Pile val)"},
+};
+
 // What a run without a weight quantizer gets.
 constexpr std::string_view kDefaultWeightQuantizer = "rtn";
 
@@ -114,6 +137,15 @@ const MethodParam& method_param(std::string_view name) {
   for (const auto& p : kParams)
     if (p.name == name) return p;
   fail("unknown method parameter '{}'", name);
+}
+
+std::span<const MethodPreset> method_presets() { return kPresets; }
+
+const MethodPreset& find_preset(std::string_view name) {
+  for (const auto& p : kPresets)
+    if (p.name == name) return p;
+  fail("--preset '{}': unknown preset (known: {})", name,
+       join(kPresets, ", ", [](const MethodPreset& p) { return p.name; }));
 }
 
 std::string describe_method_kinds() {

@@ -72,6 +72,21 @@ const MethodParam& method_param(std::string_view name);
 // "a transform (smoothquant, hadamard, duquant) and a weight quantizer (rtn, gptq, awq)".
 std::string describe_method_kinds();
 
+// A named run as a paper's authors made it: a method with the quantizer settings of their
+// reference code, written as the `lowbit quantize` flags that set them ("--w-asym",
+// "--group=128"). `--preset NAME` applies them; a flag given on the command line wins. Where
+// lowbit cannot follow the reference, `differences` says how.
+struct MethodPreset {
+  std::string_view name;
+  std::string_view source;  // the reference code the settings come from
+  std::span<const std::string_view> flags;
+  std::string_view differences;
+};
+
+std::span<const MethodPreset> method_presets();
+// Throws lowbit::Error listing the known presets for an unknown name.
+const MethodPreset& find_preset(std::string_view name);
+
 // The values of the tuning parameters of one run; a parameter not set has its table default.
 class MethodParams {
  public:
