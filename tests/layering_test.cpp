@@ -17,8 +17,8 @@ namespace fs = std::filesystem;
 
 // Bottom to top. `train` (distillation QAT's gradients) and `serve` (the HTTP server) are named
 // now so they land in the right place when they arrive.
-const std::vector<std::string> kLayers = {"core", "kernels", "text",  "layers", "model", "io",
-                                          "train", "quant",  "eval", "serve",  "cli"};
+const std::vector<std::string> kLayers = {"core",  "kernels", "text", "layers", "model", "io",
+                                          "train", "quant",   "eval", "serve",  "cli"};
 
 // Includes of one file, as written ("core/error.h").
 using IncludeMap = std::map<std::string, std::vector<std::string>>;
@@ -28,7 +28,9 @@ int layer_of(const std::string& folder) {
   return it == kLayers.end() ? -1 : static_cast<int>(it - kLayers.begin());
 }
 
-std::string top_folder(const std::string& path) { return path.substr(0, path.find('/')); }
+std::string top_folder(const std::string& path) {
+  return path.substr(0, path.find('/'));
+}
 
 // Every violation as "file: message"; `files` maps paths relative to src/ to their includes.
 std::vector<std::string> layering_violations(const IncludeMap& files) {
@@ -80,12 +82,12 @@ TEST(Layering, AcceptsDownwardAndSameFolderIncludes) {
 
 TEST(Layering, RejectsUpwardUnknownAndLooseFiles) {
   const IncludeMap files = {
-      {"model/kv_cache.h", {"quant/pipeline.h"}},  // upward
-      {"io/hf_checkpoint.h", {"model/config.h"}},  // fine
+      {"model/kv_cache.h", {"quant/pipeline.h"}},    // upward
+      {"io/hf_checkpoint.h", {"model/config.h"}},    // fine
       {"model/loader.cpp", {"io/hf_checkpoint.h"}},  // upward: the old model <-> io loop
-      {"kernels/qgemm.cpp", {"third/party.h"}},    // unknown folder
-      {"misc/thing.cpp", {}},                      // folder not placed in the order
-      {"loose.cpp", {}},                           // no folder at all
+      {"kernels/qgemm.cpp", {"third/party.h"}},      // unknown folder
+      {"misc/thing.cpp", {}},                        // folder not placed in the order
+      {"loose.cpp", {}},                             // no folder at all
   };
   const auto v = layering_violations(files);
   ASSERT_EQ(v.size(), 5u);

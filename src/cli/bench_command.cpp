@@ -23,8 +23,8 @@
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
-#include "kernels/qgemm.h"
 #include "io/quantized_model_io.h"
+#include "kernels/qgemm.h"
 #include "quant/bit_format.h"
 #include "quant/pipeline.h"
 
@@ -278,7 +278,8 @@ void register_bench(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "bench", "prefill/decode speed, size and peak memory per weight/activation format");
   add_model_flags(*cmd, flags->model);
-  cmd->add_option("--formats", flags->formats, "comma-separated FP32 and W<b>A<b>[KV<b>][g<group>] formats");
+  cmd->add_option("--formats", flags->formats,
+                  "comma-separated FP32 and W<b>A<b>[KV<b>][g<group>] formats");
   cmd->add_option("--prompt", flags->prompt, "prefill window in tokens");
   cmd->add_option("--decode", flags->decode, "tokens to decode");
   cmd->add_option("--context", flags->context, "tokens in the KV cache when decoding starts");

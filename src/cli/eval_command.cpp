@@ -5,13 +5,13 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/quant_flags.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "eval/perplexity.h"
 #include "eval/tasks.h"
 #include "quant/bit_format.h"
 #include "quant/pipeline.h"
-#include "core/atomic_file.h"
 #include "text/text_file.h"
 
 namespace lowbit::cli {

@@ -12,9 +12,9 @@ void add_quant_flags(CLI::App& cmd, QuantFlags& f, bool with_bits) {
     std::string presets;
     for (const MethodPreset& p : method_presets())
       presets += fmt::format("{}{} ({})", presets.empty() ? "" : ", ", p.name, p.source);
-    cmd.add_option("--preset", f.preset,
-                   "a paper's method and quantizer settings, overridden by flags given here: " +
-                       presets);
+    cmd.add_option(
+        "--preset", f.preset,
+        "a paper's method and quantizer settings, overridden by flags given here: " + presets);
     cmd.add_option("--method", f.method, "passes joined by '+': " + describe_method_kinds());
     cmd.add_option("--wbits", f.wbits, "weight bits (2..8, 16 = full precision)");
     cmd.add_option("--abits", f.abits, "activation bits, per-token dynamic (2..8, 16 = off)");
@@ -36,7 +36,8 @@ void add_quant_flags(CLI::App& cmd, QuantFlags& f, bool with_bits) {
   for (const MethodParam& p : method_params()) {
     const std::string flag = "--" + std::string(p.name), name(p.name);
     if (p.type == MethodParam::Type::kSwitch) {
-      cmd.add_flag_callback(flag, [&f, name] { f.params[name] = 1.0; }, std::string(p.help));
+      cmd.add_flag_callback(
+          flag, [&f, name] { f.params[name] = 1.0; }, std::string(p.help));
     } else {
       cmd.add_option_function<double>(
              flag, [&f, name](const double& v) { f.params[name] = v; }, std::string(p.help))
@@ -58,7 +59,8 @@ void QuantFlags::apply_preset() {
     const std::string flag(setting.substr(0, eq));
     const std::string value(eq == std::string_view::npos ? "true" : setting.substr(eq + 1));
     CLI::Option* opt = app->get_option_no_throw(flag);
-    if (opt == nullptr) fail("--preset {}: sets {}, which this command does not take", preset, flag);
+    if (opt == nullptr)
+      fail("--preset {}: sets {}, which this command does not take", preset, flag);
     if (opt->count() > 0) continue;  // given on the command line
     opt->add_result(value);
     opt->run_callback();
@@ -71,7 +73,8 @@ QuantizeOptions QuantFlags::options(bool progress) const {
   o.weight = {.bits = wbits, .symmetric = !w_asym, .group_size = group, .mse_clip = !no_mse_clip};
   o.act = {.bits = abits, .symmetric = !a_asym, .group_size = act_group, .clip = a_clip};
   o.kv = {.bits = kvbits, .symmetric = kv_sym};
-  o.head_weight = {.bits = head_bits, .symmetric = true, .group_size = head_group, .mse_clip = true};
+  o.head_weight = {
+      .bits = head_bits, .symmetric = true, .group_size = head_group, .mse_clip = true};
   o.head_act = {.bits = head_abits, .symmetric = true};
   for (const auto& [name, value] : params) o.params.set(name, value);
   o.seed = seed;

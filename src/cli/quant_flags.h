@@ -21,7 +21,7 @@ struct QuantFlags {
   std::string calib;
   int calib_samples = 128, calib_len = 512;
   uint64_t seed = 0;
-  std::string preset;      // --preset: a paper's settings (method_registry.h)
+  std::string preset;       // --preset: a paper's settings (method_registry.h)
   CLI::App* app = nullptr;  // the command the flags were added to
 
   // Sets the flags of --preset that the command line did not give; call after parsing.

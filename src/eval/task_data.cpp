@@ -310,8 +310,7 @@ const std::vector<TaskInfo>& task_registry() {
       {"arc_easy", "arc_easy.jsonl", TaskKind::kMultipleChoice, true, jsonl<parse_arc>},
       {"arc_challenge", "arc_challenge.jsonl", TaskKind::kMultipleChoice, true, jsonl<parse_arc>},
       {"hellaswag", "hellaswag_val_full.txt.bz2", TaskKind::kMultipleChoice, true, parse_hellaswag},
-      {"winogrande", "winogrande.jsonl", TaskKind::kMultipleChoice, false,
-       jsonl<parse_winogrande>},
+      {"winogrande", "winogrande.jsonl", TaskKind::kMultipleChoice, false, jsonl<parse_winogrande>},
       {"boolq", "boolq.jsonl", TaskKind::kMultipleChoice, false, jsonl<parse_boolq>},
       {"lambada", "lambada_openai.jsonl", TaskKind::kLastWord, false, jsonl<parse_lambada>},
   };

@@ -45,8 +45,8 @@ struct TaskInfo {
   TaskKind kind = TaskKind::kMultipleChoice;
   bool acc_norm = false;  // report length-normalised accuracy too
   // Reads the task file's items (text already read, decompressed and checked as UTF-8).
-  std::vector<TaskItem> (*parse)(const std::filesystem::path& file, std::string_view text) =
-      nullptr;
+  std::vector<TaskItem> (*parse)(const std::filesystem::path& file,
+                                 std::string_view text) = nullptr;
 };
 
 // The supported tasks, in the order results are reported.

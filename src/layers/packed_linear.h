@@ -10,8 +10,8 @@
 #include <memory>
 
 #include "kernels/packed_weights.h"
-#include "layers/linear.h"
 #include "layers/activation_transform.h"
+#include "layers/linear.h"
 #include "layers/quantizer.h"
 
 namespace lowbit {

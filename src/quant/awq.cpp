@@ -14,8 +14,8 @@ class AwqPass final : public QuantPass {
   explicit AwqPass(const QuantizeOptions& o) : weight_(o.weight), rtn_(make_rtn_pass(o)) {}
 
   void apply(LayerContext& ctx) override {
-    for (ActivationSite site : kSites) search_scales(ctx.stats[static_cast<size_t>(site)],
-                                                      ctx.work.at(site));
+    for (ActivationSite site : kSites)
+      search_scales(ctx.stats[static_cast<size_t>(site)], ctx.work.at(site));
     rtn_->apply(ctx);
   }
 

@@ -13,8 +13,8 @@
 #include <functional>
 #include <vector>
 
-#include "text/tokenizer.h"
 #include "model/llama.h"
+#include "text/tokenizer.h"
 
 namespace lowbit {
 

@@ -40,40 +40,68 @@ constexpr std::string_view kGptqParams[] = {"damp", "act-order"};
 // {name, kind, summary, needs {stats, gram, training data, gradients}, weight-only, params,
 //  validate, make}
 const MethodInfo kMethods[] = {
-    {"smoothquant", MethodKind::kTransform,
+    {"smoothquant",
+     MethodKind::kTransform,
      "SmoothQuant (Xiao et al. 2023): per-channel smoothing folded into the preceding ops",
-     {.activation_stats = true}, false, kSmoothQuantParams, nullptr, make_smoothquant_pass},
-    {"hadamard", MethodKind::kTransform,
+     {.activation_stats = true},
+     false,
+     kSmoothQuantParams,
+     nullptr,
+     make_smoothquant_pass},
+    {"hadamard",
+     MethodKind::kTransform,
      "QuaRot-style Hadamard rotation (Ashkboos et al. 2024) of the residual stream, online "
      "Hadamard on o_proj/down_proj inputs",
-     {}, false, {}, validate_hadamard_rotation,
+     {},
+     false,
+     {},
+     validate_hadamard_rotation,
      make_hadamard_rotation_pass},
-    {"duquant", MethodKind::kTransform,
+    {"duquant",
+     MethodKind::kTransform,
      "DuQuant (Lin et al. 2024): smoothing, block rotation, zigzag permutation, block rotation",
-     {.activation_stats = true}, false, kDuQuantParams, validate_duquant, make_duquant_pass},
-    {"rtn", MethodKind::kWeightQuantizer, "round to nearest (no calibration)", {}, false,
-     {}, nullptr, make_rtn_pass},
-    {"gptq", MethodKind::kWeightQuantizer,
+     {.activation_stats = true},
+     false,
+     kDuQuantParams,
+     validate_duquant,
+     make_duquant_pass},
+    {"rtn",
+     MethodKind::kWeightQuantizer,
+     "round to nearest (no calibration)",
+     {},
+     false,
+     {},
+     nullptr,
+     make_rtn_pass},
+    {"gptq",
+     MethodKind::kWeightQuantizer,
      "GPTQ (Frantar et al. 2022): column-wise quantization with Hessian error feedback",
-     {.activation_stats = true, .gram = true}, false, kGptqParams, nullptr, make_gptq_pass},
-    {"awq", MethodKind::kWeightQuantizer,
+     {.activation_stats = true, .gram = true},
+     false,
+     kGptqParams,
+     nullptr,
+     make_gptq_pass},
+    {"awq",
+     MethodKind::kWeightQuantizer,
      "AWQ (Lin et al. 2024): activation-aware weight scales searched on calibration rows",
-     {.activation_stats = true}, true, {}, nullptr, make_awq_pass},
+     {.activation_stats = true},
+     true,
+     {},
+     nullptr,
+     make_awq_pass},
 };
 
 // ---- Presets: the authors' settings -------------------------------------------------------------
 // GPTQ, IST-DASLab/gptq llama.py: Quantizer.configure(wbits, perchannel=True, sym=args.sym (off by
 // default), mse=False); --percdamp .01; --nsamples 128 of model.seqlen (2048) tokens.
-constexpr std::string_view kGptqPresetFlags[] = {"--method=gptq",        "--w-asym",
-                                                 "--group=0",            "--no-mse-clip",
-                                                 "--damp=0.01",          "--calib-samples=128",
-                                                 "--calib-len=2048",     "--abits=16"};
+constexpr std::string_view kGptqPresetFlags[] = {
+    "--method=gptq",       "--w-asym",         "--group=0", "--no-mse-clip", "--damp=0.01",
+    "--calib-samples=128", "--calib-len=2048", "--abits=16"};
 // AWQ, mit-han-lab/llm-awq entry.py: w_bit 4, q_group_size 128, zero_point on; run_awq with
 // n_samples=128, seqlen=512.
-constexpr std::string_view kAwqPresetFlags[] = {"--method=awq",       "--wbits=4",
-                                                "--w-asym",           "--group=128",
-                                                "--calib-samples=128", "--calib-len=512",
-                                                "--abits=16"};
+constexpr std::string_view kAwqPresetFlags[] = {
+    "--method=awq",        "--wbits=4",       "--w-asym",  "--group=128",
+    "--calib-samples=128", "--calib-len=512", "--abits=16"};
 
 const MethodPreset kPresets[] = {
     {"gptq-paper", "IST-DASLab/gptq (llama.py)", kGptqPresetFlags,
@@ -123,7 +151,9 @@ std::string_view kind_name(MethodKind kind) {
   return "?";
 }
 
-std::span<const MethodInfo> method_registry() { return kMethods; }
+std::span<const MethodInfo> method_registry() {
+  return kMethods;
+}
 
 const MethodInfo* find_method(std::string_view name) {
   for (const auto& m : kMethods)
@@ -131,7 +161,9 @@ const MethodInfo* find_method(std::string_view name) {
   return nullptr;
 }
 
-std::span<const MethodParam> method_params() { return kParams; }
+std::span<const MethodParam> method_params() {
+  return kParams;
+}
 
 const MethodParam& method_param(std::string_view name) {
   for (const auto& p : kParams)
@@ -139,7 +171,9 @@ const MethodParam& method_param(std::string_view name) {
   fail("unknown method parameter '{}'", name);
 }
 
-std::span<const MethodPreset> method_presets() { return kPresets; }
+std::span<const MethodPreset> method_presets() {
+  return kPresets;
+}
 
 const MethodPreset& find_preset(std::string_view name) {
   for (const auto& p : kPresets)
@@ -150,9 +184,9 @@ const MethodPreset& find_preset(std::string_view name) {
 
 std::string describe_method_kinds() {
   std::string out;
-  for (MethodKind kind : {MethodKind::kTransform, MethodKind::kWeightQuantizer,
-                          MethodKind::kCorrection, MethodKind::kLearned,
-                          MethodKind::kTokenPruning}) {
+  for (MethodKind kind :
+       {MethodKind::kTransform, MethodKind::kWeightQuantizer, MethodKind::kCorrection,
+        MethodKind::kLearned, MethodKind::kTokenPruning}) {
     const std::string names = names_of_kind(kind);
     if (names.empty()) continue;
     if (!out.empty()) out += " and ";
@@ -175,7 +209,9 @@ long long MethodParams::integer(std::string_view name) const {
   return static_cast<long long>(real(name));
 }
 
-bool MethodParams::enabled(std::string_view name) const { return real(name) != 0.0; }
+bool MethodParams::enabled(std::string_view name) const {
+  return real(name) != 0.0;
+}
 
 void MethodParams::validate(std::string_view name) const {
   const MethodParam& p = method_param(name);

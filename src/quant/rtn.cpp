@@ -12,7 +12,8 @@ class RtnPass final : public QuantPass {
   void apply(LayerContext& ctx) override {
     for (ActivationSite site : kSites)
       for (WorkLinear* p : ctx.work.at(site))
-        p->q = quantize_rows(p->w, static_cast<size_t>(p->out), static_cast<size_t>(p->in), weight_);
+        p->q =
+            quantize_rows(p->w, static_cast<size_t>(p->out), static_cast<size_t>(p->in), weight_);
   }
 
  private:

@@ -39,8 +39,8 @@ class SmoothQuantPass final : public QuantPass {
     }
     // down_proj input = silu(gate) * up: fold 1/s into up_proj's rows.
     {
-      const auto s = smoothing_scales(at(ActivationSite::kDownInput).absmax,
-                                      column_absmax({&L.down}), alpha_);
+      const auto s =
+          smoothing_scales(at(ActivationSite::kDownInput).absmax, column_absmax({&L.down}), alpha_);
       divide_rows(L.up, s);
       scale_columns(L.down, s);
     }

@@ -34,8 +34,9 @@ TEST(BitFormat, RejectsMalformedTextNamingTheFlag) {
       BitFormat::parse(bad, "--configs");
       ADD_FAILURE() << "accepted '" << bad << "'";
     } catch (const Error& e) {
-      EXPECT_EQ(std::string(e.what()), std::string("--configs: '") + bad +
-                                           "' is not of the form W<bits>A<bits>[KV<bits>][g<group>]");
+      EXPECT_EQ(std::string(e.what()),
+                std::string("--configs: '") + bad +
+                    "' is not of the form W<bits>A<bits>[KV<bits>][g<group>]");
     }
   }
 }

@@ -29,7 +29,8 @@ std::string rtn_file_hash(const std::string& flags) {
   const std::filesystem::path root = LOWBIT_SOURCE_DIR;
   testing::TempDir tmp;
   const auto out = (tmp / "model.lowbit").string();
-  const std::string cmd = "cd '" + root.string() + "' && LOWBIT_ISA=scalar '" LOWBIT_BINARY
+  const std::string cmd = "cd '" + root.string() +
+                          "' && LOWBIT_ISA=scalar '" LOWBIT_BINARY
                           "' quantize -q -t 2 -m ../shared/models/ref-llama-s --method rtn " +
                           flags + " -o '" + out + "' >/dev/null && sha256sum '" + out + "'";
   return run(cmd).substr(0, 64);

@@ -57,12 +57,14 @@ TEST(MethodRegistry, ParseOrdersByKindAndAddsTheDefaultWeightQuantizer) {
 }
 
 TEST(MethodRegistry, ParseErrorsNameTheTextAndTheChoices) {
-  EXPECT_NE(error_of([] { MethodSpec::parse("rtn+frobnicate"); }).find("unknown method 'frobnicate'"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([] { MethodSpec::parse("rtn+frobnicate"); }).find("unknown method 'frobnicate'"),
+      std::string::npos);
   EXPECT_NE(error_of([] { MethodSpec::parse("rtn+frobnicate"); }).find("known: smoothquant"),
             std::string::npos);
-  EXPECT_NE(error_of([] { MethodSpec::parse("hadamard+duquant"); })
-                .find("at most one of smoothquant, hadamard, duquant"),
+  EXPECT_NE(error_of([] {
+              MethodSpec::parse("hadamard+duquant");
+            }).find("at most one of smoothquant, hadamard, duquant"),
             std::string::npos);
   EXPECT_NE(error_of([] { MethodSpec::parse("gptq+awq"); }).find("at most one of rtn, gptq, awq"),
             std::string::npos);
@@ -103,8 +105,7 @@ TEST(MethodParams, DefaultsSetAndValidation) {
   p.set("alpha", 1.5);
   EXPECT_EQ(error_of([&] { p.validate("alpha"); }), "--alpha must be in [0, 1], got 1.5");
   p.set("duquant-steps", -1);
-  EXPECT_EQ(error_of([&] { p.validate("duquant-steps"); }),
-            "--duquant-steps must be >= 0, got -1");
+  EXPECT_EQ(error_of([&] { p.validate("duquant-steps"); }), "--duquant-steps must be >= 0, got -1");
   p.set("duquant-block", 12.5);
   EXPECT_EQ(error_of([&] { p.validate("duquant-block"); }),
             "--duquant-block must be an integer, got 12.5");
