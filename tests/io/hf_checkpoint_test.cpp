@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 
 #include "core/error.h"
@@ -39,14 +40,46 @@ TEST(HfCheckpoint, LoadsTinyModelAndRuns) {
   for (float v : last_logits(m, {1, 5, 9, 300})) EXPECT_TRUE(std::isfinite(v));
 }
 
+// The loader widens BF16 to fp32 exactly (the low 16 bits become zero), so a BF16 checkpoint and
+// the F32 checkpoint of the same rounded values give the same logits, bit for bit.
 TEST(HfCheckpoint, Bf16MatchesF32OfRoundedWeights) {
   TinyModelSpec spec;
   spec.dtype = "BF16";
-  TempDir dir;
-  testing::write_tiny_checkpoint(dir.path(), spec);
-  LoadedModel m = load_model(dir.path());
-  EXPECT_EQ(m.dtype_params.at("BF16"), m.model->config().parameter_count());
-  for (float v : last_logits(m, {1, 2, 3})) EXPECT_TRUE(std::isfinite(v));
+  TempDir bf16, f32;
+  testing::write_tiny_checkpoint(bf16.path(), spec);
+  testing::write_tiny_checkpoint(f32.path(), spec);
+  auto tensors = testing::tiny_tensors(spec);
+  for (auto& [name, t] : tensors) {
+    ASSERT_EQ(t.dtype, "BF16") << name;
+    std::vector<float> widened(t.bytes.size() / 2);
+    for (size_t i = 0; i < widened.size(); ++i) {
+      const uint32_t hi = t.bytes[2 * i] | (uint32_t{t.bytes[2 * i + 1]} << 8);
+      widened[i] = std::bit_cast<float>(hi << 16);
+    }
+    t = testing::f32_tensor(t.shape, widened);
+  }
+  testing::write_file(f32 / "model.safetensors", testing::safetensors_bytes(tensors));
+  LoadedModel mb = load_model(bf16.path());
+  LoadedModel mf = load_model(f32.path());
+  EXPECT_EQ(mb.dtype_params.at("BF16"), mb.model->config().parameter_count());
+  EXPECT_EQ(mf.dtype_params.at("F32"), mf.model->config().parameter_count());
+  const std::vector<int32_t> ids = {1, 2, 3, 200, 511, 40, 7};
+  KVCache cb = mb.model->make_cache(16), cf = mf.model->make_cache(16);
+  const auto lb = mb.model->forward(ids, cb, LogitsFor::kAllTokens);
+  const std::vector<float> logits_b(lb.begin(), lb.end());
+  const auto lf = mf.model->forward(ids, cf, LogitsFor::kAllTokens);
+  ASSERT_EQ(logits_b.size(), lf.size());
+  for (size_t i = 0; i < lf.size(); ++i) ASSERT_EQ(logits_b[i], lf[i]) << i;
+  // The rounding is real: the unrounded F32 model differs.
+  TempDir full;
+  testing::write_tiny_checkpoint(full.path(), TinyModelSpec{});
+  LoadedModel mu = load_model(full.path());
+  KVCache cu = mu.model->make_cache(16);
+  const auto lu = mu.model->forward(ids, cu, LogitsFor::kAllTokens);
+  double max_diff = 0;
+  for (size_t i = 0; i < lu.size(); ++i)
+    max_diff = std::max(max_diff, std::fabs(double(lu[i]) - logits_b[i]));
+  EXPECT_GT(max_diff, 1e-3);
 }
 
 TEST(HfCheckpoint, UntiedWithBiases) {
