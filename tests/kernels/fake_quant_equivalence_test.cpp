@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <random>
 
 #include "kernels/kernel_test_util.h"
@@ -20,6 +21,10 @@ struct Config {
   bool symmetric;
   int group;
 };
+
+// Largest |kernel - simulated| / (1 + |simulated|) over the configurations: measured 4.7e-6 with
+// activation codes and 6.5e-6 at A16 (AVX-512 VNNI); the bound leaves a factor 3.
+constexpr double kTolerance = 2e-5;
 
 TEST(KernelFakeQuantEquivalence, MatchesFakeQuantizedGemm) {
   std::mt19937 rng(4);
@@ -56,12 +61,18 @@ TEST(KernelFakeQuantEquivalence, MatchesFakeQuantizedGemm) {
     qgemm(qa.view(), packed.view(), {}, got, n);
     sgemm_nt(m, n, k, x.data(), k, wq.data(), k, want16.data(), n);
     qgemm_f32(x, m, k, packed.view(), {}, got16, n);
+    // Same products, different summation order (int32 exact, then one scale multiply; fp32
+    // sgemm in its own blocking), so the difference is fp32 rounding of a k = 256 sum.
+    double worst = 0, worst16 = 0;
     for (size_t i = 0; i < m * n; ++i) {
-      EXPECT_NEAR(got[i], want[i], 1e-4f * (1.0f + std::fabs(want[i])))
-          << "W" << c.wbits << "A" << c.abits;
-      EXPECT_NEAR(got16[i], want16[i], 1e-4f * (1.0f + std::fabs(want16[i])))
-          << "W" << c.wbits << "A16";
+      worst = std::max(worst, std::fabs(double(got[i]) - want[i]) / (1.0 + std::fabs(want[i])));
+      worst16 =
+          std::max(worst16, std::fabs(double(got16[i]) - want16[i]) / (1.0 + std::fabs(want16[i])));
     }
+    std::printf("[ measured ] W%dA%d %.3g, W%dA16 %.3g\n", c.wbits, c.abits, worst, c.wbits,
+                worst16);
+    EXPECT_LT(worst, kTolerance) << "W" << c.wbits << "A" << c.abits;
+    EXPECT_LT(worst16, kTolerance) << "W" << c.wbits << "A16";
   }
 }
 
