@@ -2,9 +2,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 
+#include "eval/perplexity.h"
+#include "io/model_loader.h"
 #include "testing/fixtures.h"
+#include "text/text_file.h"
 
 namespace lowbit {
 namespace {
@@ -25,6 +30,27 @@ std::string q(const std::filesystem::path& p) {
   std::string s(1, '\'');
   s.append(p.string()).push_back('\'');
   return s;
+}
+
+// The number after `label` in `out` (NaN when the label is missing).
+double printed_number(const std::string& out, const std::string& label) {
+  const size_t at = out.find(label);
+  if (at == std::string::npos) return std::nan("");
+  return std::strtod(out.c_str() + at + label.size(), nullptr);
+}
+
+// `lowbit perplexity -f FILE --ctx CTX` printed what the library computes for the same model and
+// file: the token and window counts, and the perplexity to its 4 printed decimals.
+void expect_library_perplexity(const testing::CommandResult& r, const std::filesystem::path& model,
+                               const std::filesystem::path& file, int ctx) {
+  LoadedModel m = load_model(model);
+  const auto ids = tokenize_document(*m.tokenizer, read_text_file(file));
+  const auto want = evaluate_perplexity(*m.model, ids, {ctx, 0, false});
+  EXPECT_EQ(printed_number(r.out, "tokens: "), static_cast<double>(want.document_tokens)) << r.out;
+  EXPECT_NE(r.out.find("windows: " + std::to_string(want.windows) + " x " + std::to_string(ctx)),
+            std::string::npos)
+      << r.out;
+  EXPECT_NEAR(printed_number(r.out, "perplexity: "), want.perplexity, 0.5e-4 + 1e-12) << r.out;
 }
 
 TEST(Cli, HelpAndVersion) {
@@ -96,7 +122,7 @@ TEST(Cli, PerplexityAndInspectOnTinyModel) {
   auto r =
       run_lowbit("perplexity -q -m " + q(dir.path()) + " -f " + q(dir / "t.txt") + " --ctx 32");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("perplexity: "), std::string::npos);
+  expect_library_perplexity(r, dir.path(), dir / "t.txt", 32);
   r = run_lowbit("inspect -m " + q(dir.path()));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("GQA"), std::string::npos);
@@ -165,6 +191,7 @@ TEST(CliQuantize, QuantizedModelRunsEverywhere) {
   r = testing::run_lowbit("perplexity -q -m " + out + " -f '" + (dir / "t.txt").string() +
                           "' --ctx 32");
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_library_perplexity(r, dir / "out.lowbit", dir / "t.txt", 32);
   r = testing::run_lowbit("generate -m " + out + " -p Once -n 4");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   r = testing::run_lowbit("inspect -m " + out);
@@ -175,6 +202,14 @@ TEST(CliQuantize, QuantizedModelRunsEverywhere) {
                           (dir / "t.txt").string() + "' --calib-samples 2 --calib-len 32");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("| awq |"), std::string::npos) << r.out;
+  {
+    // The matrix's baseline row is the library's fp32 perplexity, to its 3 printed decimals.
+    LoadedModel fp = load_model(dir / "m");
+    const auto ids = tokenize_document(*fp.tokenizer, read_text_file(dir / "t.txt"));
+    EXPECT_NEAR(printed_number(r.out, "FP32 perplexity: "),
+                evaluate_perplexity(*fp.model, ids, {32, 0, false}).perplexity, 0.5e-3 + 1e-12)
+        << r.out;
+  }
 }
 
 TEST(CliBench, MeasuresEveryFormatInItsOwnProcessInInterleavedRounds) {
