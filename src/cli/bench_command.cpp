@@ -188,7 +188,7 @@ std::vector<Entry> make_files(const BenchFlags& f, const std::vector<std::string
     o.head_act.bits = f.head_bits == 16 ? 16 : 8;
     quantize_model(*m.model, *m.tokenizer, o);
     const fs::path file = tmp->path() / (name + ".lowbit");
-    save_quantized_model(*m.model, f.model.model, file, {{"method", "rtn"}});
+    save_quantized_model(*m.model, f.model.model, file, {{"method", o.method.name()}});
     entries.push_back({name, file.string(), {}});
   }
   return entries;

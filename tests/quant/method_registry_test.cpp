@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "quant/quant_pass.h"
 #include "quant/quantize_options.h"
 
 namespace lowbit {
@@ -29,7 +30,9 @@ TEST(MethodRegistry, RowsAreComplete) {
     EXPECT_EQ(find_method(m.name), &m);
     EXPECT_NE(m.make, nullptr) << m.name;
     EXPECT_FALSE(m.summary.empty()) << m.name;
-    if (m.needs.gram) EXPECT_TRUE(m.needs.activation_stats) << m.name;
+    if (m.needs.gram) {
+      EXPECT_TRUE(m.needs.activation_stats) << m.name;
+    }
     for (std::string_view p : m.params) EXPECT_NO_THROW(method_param(p)) << m.name << ": " << p;
     // Every row makes a pass.
     QuantizeOptions o;
