@@ -43,6 +43,17 @@ for f in tests/kernels/*_test.cpp; do
   esac
 done
 
+# An ISA file's target flags: the row of its suffix (kv_attention_<suffix>.cpp) in the top-level
+# CMakeLists.txt's LOWBIT_ISA_FLAGS list ("<suffix>: <flags>"), so both builds use the same ones.
+isa_flags() {
+  local suffix=${1##*_} row
+  suffix=${suffix%.cpp}
+  row=$(grep -E "^ *\"$suffix:" "$ROOT/CMakeLists.txt") ||
+    { echo "test_arm: no LOWBIT_ISA_FLAGS row for $1 in CMakeLists.txt" >&2; return 1; }
+  row=${row#*\"$suffix:}
+  echo ${row%%\"*}
+}
+
 # A generated Makefile gives parallel, incremental builds (header dependencies via -MMD).
 {
   echo "CXX := $CXX"
@@ -53,9 +64,11 @@ done
   echo "OBJS :="
   obj() { echo "$OUT/obj/${1%.cpp}.o"; }
   for f in "${SRCS[@]}" "${TESTS[@]}"; do
-    flags=""
-    case "$f" in *_neondot.cpp) flags="-march=armv8.2-a+dotprod" ;; esac
-    case "$f" in tests/*) flags="\$(GTINC)" ;; esac
+    case "$f" in
+      src/kernels/arm/*) flags=$(isa_flags "$f") ;;
+      tests/*) flags="\$(GTINC)" ;;
+      *) flags="" ;;
+    esac
     o=$(obj "$f")
     echo "OBJS += $o"
     echo "$o: $ROOT/$f"

@@ -3,6 +3,7 @@
 #include <array>
 #include <atomic>
 #include <cstdlib>
+#include <iterator>
 #include <string>
 
 #include "core/error.h"
@@ -21,8 +22,25 @@
 namespace lowbit::kernels {
 namespace {
 
-constexpr std::array<Isa, 8> kAllIsas = {Isa::kScalar,     Isa::kAvx2, Isa::kAvx512, Isa::kAvxVnni,
-                                         Isa::kAvx512Vnni, Isa::kAmx,  Isa::kNeon,   Isa::kNeonDot};
+constexpr size_t kIsaCount = std::size(kIsaTable);
+
+// The table's rows are in enum order (the enum is generated from them), so a level's row is at
+// its enum value.
+constexpr bool rows_in_enum_order() {
+  for (size_t i = 0; i < kIsaCount; ++i)
+    if (static_cast<size_t>(kIsaTable[i].isa) != i) return false;
+  return true;
+}
+static_assert(rows_in_enum_order());
+static_assert(kIsaTable[0].isa == Isa::kScalar && kIsaTable[0].features == 0,
+              "the scalar reference comes first and needs nothing");
+
+constexpr std::array<Isa, kIsaCount> make_all_isas() {
+  std::array<Isa, kIsaCount> out{};
+  for (size_t i = 0; i < kIsaCount; ++i) out[i] = kIsaTable[i].isa;
+  return out;
+}
+constexpr std::array<Isa, kIsaCount> kAllIsas = make_all_isas();
 
 #if defined(__x86_64__) || defined(__i386__)
 // XCR0: which register states the OS saves on context switch. A CPU can report AVX-512 while the
@@ -95,20 +113,21 @@ CpuFeatures detect() {
 }
 #endif
 
+uint32_t detected_mask() {
+  static const uint32_t mask = cpu_features().mask();
+  return mask;
+}
+
 // The ceiling: CpuFeature bits plus kCeilingSet once initialised, so 0 means "not yet read".
 constexpr uint32_t kCeilingSet = 1u << 31;
 std::atomic<uint32_t> g_ceiling{0};
 
 uint32_t default_ceiling() {
-  const uint32_t detected = cpu_features().mask();
+  const uint32_t detected = detected_mask();
   const char* env = std::getenv("LOWBIT_ISA");
   if (env == nullptr || *env == '\0') return detected;
   const auto isa = parse_isa(env);
-  if (!isa)
-    fail(
-        "LOWBIT_ISA: unknown ISA '{}' (scalar, avx2, avx512, avxvnni, avx512vnni, amx, neon, "
-        "neondot)",
-        env);
+  if (!isa) fail("LOWBIT_ISA: unknown ISA '{}' ({})", env, isa_names());
   if (!cpu_supports(*isa)) fail("LOWBIT_ISA: this CPU does not support '{}'", env);
   return isa_features(*isa);
 }
@@ -119,43 +138,57 @@ std::span<const Isa> all_isas() {
   return kAllIsas;
 }
 
+const IsaInfo& isa_info(Isa isa) {
+  const auto i = static_cast<size_t>(isa);
+  if (i >= kIsaCount) fail("unknown ISA {}", i);
+  return kIsaTable[i];
+}
+
 std::string_view isa_name(Isa isa) {
-  switch (isa) {
-    case Isa::kScalar:
-      return "scalar";
-    case Isa::kAvx2:
-      return "avx2";
-    case Isa::kAvx512:
-      return "avx512";
-    case Isa::kAvxVnni:
-      return "avxvnni";
-    case Isa::kAvx512Vnni:
-      return "avx512vnni";
-    case Isa::kAmx:
-      return "amx";
-    case Isa::kNeon:
-      return "neon";
-    case Isa::kNeonDot:
-      return "neondot";
-  }
-  return "?";
+  return isa_info(isa).name;
 }
 
 std::optional<Isa> parse_isa(std::string_view name) {
-  for (Isa isa : kAllIsas)
-    if (isa_name(isa) == name) return isa;
+  for (const IsaInfo& row : kIsaTable)
+    if (row.name == name) return row.isa;
   return std::nullopt;
 }
 
+std::string isa_names() {
+  std::string out;
+  for (const IsaInfo& row : kIsaTable) {
+    if (!out.empty()) out += ", ";
+    out += row.name;
+  }
+  return out;
+}
+
+std::vector<Isa> build_isas() {
+  std::vector<Isa> out;
+  for (const IsaInfo& row : kIsaTable)
+    if (row.arch == IsaArch::kAny || row.arch == kBuildArch) out.push_back(row.isa);
+  return out;
+}
+
+uint32_t CpuFeatures::bits() const {
+  uint32_t b = 0;
+  if (avx2 && fma) b |= kFeatAvx2;
+  if (avx512f && avx512bw && avx512vl && avx512dq) b |= kFeatAvx512;
+  if (avx512vnni) b |= kFeatAvx512Vnni;
+  if (avxvnni) b |= kFeatAvxVnni;
+  if (amx_int8) b |= kFeatAmx;
+  if (neon) b |= kFeatNeon;
+  if (dotprod) b |= kFeatNeonDot;
+  return b;
+}
+
 uint32_t CpuFeatures::mask() const {
+  // A bit counts only as part of a complete level (e.g. AVX-512 VNNI reported without AVX-512 BW
+  // enables nothing).
+  const uint32_t present = bits();
   uint32_t m = 0;
-  if (avx2 && fma) m |= kFeatAvx2;
-  if ((m & kFeatAvx2) && avx512f && avx512bw && avx512vl && avx512dq) m |= kFeatAvx512;
-  if ((m & kFeatAvx512) && avx512vnni) m |= kFeatAvx512Vnni;
-  if ((m & kFeatAvx512Vnni) && amx_int8) m |= kFeatAmx;
-  if ((m & kFeatAvx2) && avxvnni) m |= kFeatAvxVnni;
-  if (neon) m |= kFeatNeon;
-  if (neon && dotprod) m |= kFeatNeonDot;
+  for (const IsaInfo& row : kIsaTable)
+    if ((present & row.features) == row.features) m |= row.features;
   return m;
 }
 
@@ -165,30 +198,12 @@ const CpuFeatures& cpu_features() {
 }
 
 uint32_t isa_features(Isa isa) {
-  switch (isa) {
-    case Isa::kScalar:
-      return 0;
-    case Isa::kAvx2:
-      return kFeatAvx2;
-    case Isa::kAvx512:
-      return kFeatAvx2 | kFeatAvx512;
-    case Isa::kAvxVnni:
-      return kFeatAvx2 | kFeatAvxVnni;
-    case Isa::kAvx512Vnni:
-      return kFeatAvx2 | kFeatAvx512 | kFeatAvx512Vnni;
-    case Isa::kAmx:
-      return kFeatAvx2 | kFeatAvx512 | kFeatAvx512Vnni | kFeatAmx;
-    case Isa::kNeon:
-      return kFeatNeon;
-    case Isa::kNeonDot:
-      return kFeatNeon | kFeatNeonDot;
-  }
-  return ~0u;
+  return isa_info(isa).features;
 }
 
 bool cpu_supports(Isa isa) {
   const uint32_t need = isa_features(isa);
-  return (cpu_features().mask() & need) == need;
+  return (detected_mask() & need) == need;
 }
 
 std::vector<Isa> supported_isas() {
@@ -227,7 +242,7 @@ ScopedIsa::~ScopedIsa() {
 }
 
 Isa select_isa(std::span<const Isa> implemented) {
-  const uint32_t allowed = isa_ceiling() & cpu_features().mask();
+  const uint32_t allowed = isa_ceiling() & detected_mask();
   for (Isa isa : implemented) {
     const uint32_t need = isa_features(isa);
     if ((allowed & need) == need) return isa;

@@ -35,15 +35,10 @@ class ForcedVariantTest : public ::testing::TestWithParam<Isa> {
   std::unique_ptr<ScopedIsa> guard_;
 };
 
-// The ISAs worth forcing on this architecture; those the CPU lacks are skipped by the tests.
+// The ISAs worth forcing on this architecture (cpu_features.h's table); those the CPU lacks are
+// skipped by the tests.
 inline std::vector<Isa> arch_isas() {
-#if defined(__x86_64__)
-  return {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAvxVnni, Isa::kAvx512Vnni, Isa::kAmx};
-#elif defined(__aarch64__)
-  return {Isa::kScalar, Isa::kNeon, Isa::kNeonDot};
-#else
-  return {Isa::kScalar};
-#endif
+  return build_isas();
 }
 
 inline std::string isa_param_name(const ::testing::TestParamInfo<Isa>& info) {
