@@ -4,17 +4,12 @@
 // reference's per-output operation order, so the results match it bit for bit.
 #include <arm_neon.h>
 
+#include "kernels/isa_common.h"
 #include "kernels/kernel_variants.h"
 #include "kernels/tile_dispatch.h"
 
-#define LOWBIT_UNROLL _Pragma("GCC unroll 16")
-
 namespace lowbit::kernels::detail {
 namespace {
-
-inline size_t min_size(size_t a, size_t b) {
-  return a < b ? a : b;
-}
 
 // The code at bit offset SHIFT of each lane (MASK: 0xf or 0xff), minus z, as fp32.
 template <int SHIFT, uint32_t MASK>

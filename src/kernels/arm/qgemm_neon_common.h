@@ -7,16 +7,11 @@
 
 #include <cstring>
 
+#include "kernels/isa_common.h"
 #include "kernels/kernel_variants.h"
-
-#define LOWBIT_UNROLL _Pragma("GCC unroll 16")
 
 namespace lowbit::kernels::detail {
 namespace {
-
-inline size_t min_size(size_t a, size_t b) {
-  return a < b ? a : b;
-}
 
 inline int8x8_t load4x2(const int8_t* p) {  // 4 bytes, duplicated into both halves
   int32_t v;

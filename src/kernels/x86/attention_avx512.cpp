@@ -13,10 +13,9 @@
 #include "kernels/x86/avx512_intrinsics.h"
 #include "kernels/x86/exp_avx512.h"
 
+#include "kernels/isa_common.h"
 #include "kernels/kernel_variants.h"
 #include "kernels/tile_dispatch.h"
-
-#define LOWBIT_UNROLL _Pragma("GCC unroll 16")
 
 namespace lowbit::kernels::detail {
 namespace {
@@ -24,10 +23,6 @@ namespace {
 constexpr int kRows = 6;      // query rows per tile
 constexpr size_t kKeys = 64;  // keys per block: 4 vectors of 16
 constexpr size_t kMaxHeadDim = 256;
-
-inline size_t min_size(size_t a, size_t b) {
-  return a < b ? a : b;
-}
 
 // Lanes of the vector holding keys first .. first + 15 that lie below `limit`.
 inline __mmask16 lanes_below(size_t limit, size_t first) {

@@ -24,6 +24,7 @@
 
 #include <cstring>
 
+#include "kernels/isa_common.h"
 #include "kernels/kernel_variants.h"
 
 namespace lowbit::kernels::detail {
@@ -32,10 +33,6 @@ namespace {
 constexpr size_t kTileK = 64;                      // k-values (bytes) per A tile row
 constexpr size_t kTileBytes = 16 * kTileK;         // one B tile: 16 chunks of 64 bytes
 constexpr size_t kPanelBytes = size_t{256} << 10;  // unpacked weights of one panel (L2-resident)
-
-inline size_t min_size(size_t a, size_t b) {
-  return a < b ? a : b;
-}
 
 // The palette-1 tile configuration (64 bytes, the layout ldtilecfg reads).
 struct alignas(64) TileConfig {

@@ -12,27 +12,10 @@
 //
 // Register tiles: GEMM 8 rows x 16 outputs (8 int32 accumulators, 8 fp32 ones), GEMV (m = 1)
 // 1 row x 64 outputs (four independent weight streams, two accumulators each).
-#include "kernels/x86/avx512_intrinsics.h"
-
-#include "kernels/kernel_variants.h"
-#include "kernels/tile_dispatch.h"
-
-#define LOWBIT_UNROLL _Pragma("GCC unroll 16")
+#include "kernels/x86/qgemm_x86_common.h"
 
 namespace lowbit::kernels::detail {
 namespace {
-
-constexpr size_t kPanelBytes = size_t{256} << 10;  // weights of one panel (L2-resident)
-
-inline size_t min_size(size_t a, size_t b) {
-  return a < b ? a : b;
-}
-
-inline __m512i broadcast4(const int8_t* p) {
-  int32_t v;
-  __builtin_memcpy(&v, p, sizeof(v));
-  return _mm512_set1_epi32(v);
-}
 
 // One register tile: rows row0.. (MR) x output blocks blk0.. (NB). `codes` points at block blk0's
 // codes in w's layout (the packed blob, or a panel unpacked to int8 by unpack_panel).
@@ -71,7 +54,7 @@ void tile(const QgemmArgs& p, const PackedArgs& w, const uint8_t* codes, size_t 
                          : _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
         }
         LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
-          const __m512i al = broadcast4(a[r] + c * 8), ah = broadcast4(a[r] + c * 8 + 4);
+          const __m512i al = broadcast4_zmm(a[r] + c * 8), ah = broadcast4_zmm(a[r] + c * 8 + 4);
           LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
             acc0[r][b] = _mm512_dpbusd_epi32(acc0[r][b], lo[b], al);
             if constexpr (kSplit)
@@ -95,7 +78,7 @@ void tile(const QgemmArgs& p, const PackedArgs& w, const uint8_t* codes, size_t 
             v1[b] = _mm512_loadu_si512(wb[b] + c * 64 + 64);
           }
           LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
-            const __m512i x0 = broadcast4(a[r] + c * 4), x1 = broadcast4(a[r] + c * 4 + 4);
+            const __m512i x0 = broadcast4_zmm(a[r] + c * 4), x1 = broadcast4_zmm(a[r] + c * 4 + 4);
             LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
               acc0[r][b] = _mm512_dpbusd_epi32(acc0[r][b], v0[b], x0);
               acc1[r][b] = _mm512_dpbusd_epi32(acc1[r][b], v1[b], x1);
@@ -109,7 +92,7 @@ void tile(const QgemmArgs& p, const PackedArgs& w, const uint8_t* codes, size_t 
         __m512i v0[NB];
         LOWBIT_UNROLL for (int b = 0; b < NB; ++b) v0[b] = _mm512_loadu_si512(wb[b] + c * 64);
         LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
-          const __m512i x0 = broadcast4(a[r] + c * 4);
+          const __m512i x0 = broadcast4_zmm(a[r] + c * 4);
           LOWBIT_UNROLL for (int b = 0; b < NB; ++b) acc0[r][b] =
               _mm512_dpbusd_epi32(acc0[r][b], v0[b], x0);
         }
@@ -120,8 +103,7 @@ void tile(const QgemmArgs& p, const PackedArgs& w, const uint8_t* codes, size_t 
       const size_t gi = ((blk0 + b) * w.groups + g) * 16;
       const __m512 sw = _mm512_loadu_ps(w.scales + gi);
       [[maybe_unused]] __m512i zv = _mm512_setzero_si512();
-      if constexpr (kAsym)
-        zv = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.zeros + gi)));
+      if constexpr (kAsym) zv = zeros_zmm(w, gi);
       LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
         __m512i s = acc0[r][b];
         const int32_t asum = p.a_sums[(row0 + r) * w.groups + g];
@@ -136,17 +118,7 @@ void tile(const QgemmArgs& p, const PackedArgs& w, const uint8_t* codes, size_t 
     }
   }
 
-  LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
-    const size_t n0 = (blk0 + b) * 16;
-    const size_t valid = min_size(16, w.n - n0);
-    const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
-    const __m512 bias = p.bias ? _mm512_maskz_loadu_ps(mask, p.bias + n0) : _mm512_setzero_ps();
-    LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
-      const __m512 sum = _mm512_load_ps(y[r][b]);
-      const __m512 v = p.bias ? _mm512_add_ps(sum, bias) : sum;
-      _mm512_mask_storeu_ps(p.y + (row0 + r) * p.ldy + n0, mask, v);
-    }
-  }
+  store_blocks_zmm<MR, NB>(p, row0, blk0, [&](int r, int b) { return _mm512_load_ps(y[r][b]); });
 }
 
 // int4 blocks [b0, b1) rewritten in the int8 layout (low nibbles of chunk c -> chunk 2c, high
@@ -167,35 +139,27 @@ void unpack_panel(const PackedArgs& w, size_t b0, size_t b1, uint8_t* out) {
 }
 
 // Panels of blocks whose weights stay in L2 are swept by every row tile before moving on; the row
-// tile's activations (8 rows) stay in L1 across the panel.
+// tile's activations (8 rows) stay in L1 across the panel. `codes` holds blocks from b0 on.
 template <int kBits, bool kAsym>
 void run_panels(const QgemmArgs& p, const PackedArgs& w, const uint8_t* codes, size_t b0,
                 size_t b1) {
-  const size_t panel = w.block_bytes >= kPanelBytes ? 1 : kPanelBytes / w.block_bytes;
-  for (size_t pb = b0; pb < b1; pb += panel) {
-    const size_t pe = min_size(b1, pb + panel);
-    for (size_t r = 0; r < p.m; r += 8) {
-      const size_t rows = min_size(8, p.m - r);
-      with_count<8>(rows, [&]<int R>() {
-        size_t b = pb;
-        for (; b + 2 <= pe; b += 2)
-          tile<kBits, kAsym, R, 2>(p, w, codes + (b - b0) * w.block_bytes, r, b);
-        if (b < pe) tile<kBits, kAsym, R, 1>(p, w, codes + (b - b0) * w.block_bytes, r, b);
-      });
-    }
-  }
+  sweep_panels<8>(p.m, b0, b1, w.block_bytes, kBlockPanelBytes,
+                  [&]<int R>(size_t r, size_t pb, size_t pe) {
+                    size_t b = pb;
+                    for (; b + 2 <= pe; b += 2)
+                      tile<kBits, kAsym, R, 2>(p, w, codes + (b - b0) * w.block_bytes, r, b);
+                    if (b < pe)
+                      tile<kBits, kAsym, R, 1>(p, w, codes + (b - b0) * w.block_bytes, r, b);
+                  });
 }
 
 template <int kBits, bool kAsym>
 void run(const QgemmArgs& p, size_t b0, size_t b1) {
   const PackedArgs& w = p.w;
   if (p.m == 1) {
-    size_t b = b0;
-    for (; b + 4 <= b1; b += 4) tile<kBits, kAsym, 1, 4>(p, w, w.codes + b * w.block_bytes, 0, b);
-    if (b < b1)
-      with_count<3>(b1 - b, [&]<int NB>() {
-        tile<kBits, kAsym, 1, NB>(p, w, w.codes + b * w.block_bytes, 0, b);
-      });
+    sweep_gemv<4>(b0, b1, [&]<int NB>(size_t b) {
+      tile<kBits, kAsym, 1, NB>(p, w, w.codes + b * w.block_bytes, 0, b);
+    });
     return;
   }
   if constexpr (kBits == 4) {
@@ -206,9 +170,9 @@ void run(const QgemmArgs& p, size_t b0, size_t b1) {
     u.chunks = 2 * w.chunks;
     u.chunks_per_group = 2 * w.chunks_per_group;
     u.block_bytes = 2 * w.block_bytes;
-    if (p.m >= 16 && u.block_bytes <= kPanelBytes) {
-      alignas(64) uint8_t buffer[kPanelBytes];
-      const size_t panel = kPanelBytes / u.block_bytes;
+    if (p.m >= 16 && u.block_bytes <= kBlockPanelBytes) {
+      alignas(64) uint8_t buffer[kBlockPanelBytes];
+      const size_t panel = kBlockPanelBytes / u.block_bytes;
       for (size_t pb = b0; pb < b1; pb += panel) {
         const size_t pe = min_size(b1, pb + panel);
         unpack_panel(w, pb, pe, buffer);

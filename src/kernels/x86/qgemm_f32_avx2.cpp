@@ -3,24 +3,10 @@
 // per-output operation order as the scalar reference.
 //
 // Register tiles: 4 rows x 8 outputs for m > 1, 1 row x 16 outputs for m = 1.
-#include <immintrin.h>
-
-#include "kernels/kernel_variants.h"
-#include "kernels/tile_dispatch.h"
-
-#define LOWBIT_UNROLL _Pragma("GCC unroll 16")
+#include "kernels/x86/qgemm_x86_common.h"
 
 namespace lowbit::kernels::detail {
 namespace {
-
-inline size_t min_size(size_t a, size_t b) {
-  return a < b ? a : b;
-}
-
-inline __m256i lane_mask(size_t valid) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(valid)),
-                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 
 template <int J>
 inline __m256i lane_byte(__m256i v) {
@@ -40,15 +26,21 @@ inline void step(const float* const* x, size_t kidx, __m256i src, const __m256i*
       _mm256_fmadd_ps(_mm256_set1_ps(x[r][kidx]), wf, acc[r][u]);
 }
 
+// The register tile that qgemm_x86_common.h's run_ymm_gemm runs: MR rows x NU units of 8
+// outputs from unit0 (unit u is half u % 2 of block u / 2).
+struct F32Avx2 {
+  template <int kBits, bool kAsym, int MR, int NU>
+  static void tile(const QgemmF32Args& p, size_t row0, size_t unit0);
+};
+
 template <int kBits, bool kAsym, int MR, int NU>
-void tile(const QgemmF32Args& p, size_t row0, size_t unit0) {
+void F32Avx2::tile(const QgemmF32Args& p, size_t row0, size_t unit0) {
   const PackedArgs& w = p.w;
   constexpr size_t kc = kBits == 4 ? 8 : 4;
   const float* x[MR];
   LOWBIT_UNROLL for (int r = 0; r < MR; ++r) x[r] = p.x + (row0 + r) * p.ldx;
   const uint8_t* wb[NU];
-  LOWBIT_UNROLL for (int u = 0; u < NU; ++u) wb[u] =
-      w.codes + ((unit0 + u) / 2) * w.block_bytes + ((unit0 + u) % 2) * 32;
+  LOWBIT_UNROLL for (int u = 0; u < NU; ++u) wb[u] = unit_codes(w, unit0 + u);
 
   __m256 y[MR][NU];
   LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int u = 0; u < NU; ++u) y[r][u] =
@@ -60,10 +52,8 @@ void tile(const QgemmF32Args& p, size_t row0, size_t unit0) {
     __m256 acc[MR][NU];
     __m256i zv[NU];
     LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
-      const size_t gi = (((unit0 + u) / 2) * w.groups + g) * 16 + ((unit0 + u) % 2) * 8;
       if constexpr (kAsym)
-        zv[u] =
-            _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.zeros + gi)));
+        zv[u] = zeros_ymm(w, unit_params(w, unit0 + u, g));
       else
         zv[u] = _mm256_set1_epi32(w.zero);
       LOWBIT_UNROLL for (int r = 0; r < MR; ++r) acc[r][u] = _mm256_setzero_ps();
@@ -109,49 +99,18 @@ void tile(const QgemmF32Args& p, size_t row0, size_t unit0) {
       }
     }
     LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
-      const size_t gi = (((unit0 + u) / 2) * w.groups + g) * 16 + ((unit0 + u) % 2) * 8;
-      const __m256 sw = _mm256_loadu_ps(w.scales + gi);
+      const __m256 sw = _mm256_loadu_ps(w.scales + unit_params(w, unit0 + u, g));
       LOWBIT_UNROLL for (int r = 0; r < MR; ++r) y[r][u] = _mm256_fmadd_ps(acc[r][u], sw, y[r][u]);
     }
   }
 
-  LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
-    const size_t n0 = (unit0 + u) * 8;
-    if (n0 >= w.n) continue;
-    const __m256i mask = lane_mask(min_size(8, w.n - n0));
-    const __m256 bias = p.bias ? _mm256_maskload_ps(p.bias + n0, mask) : _mm256_setzero_ps();
-    LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
-      const __m256 v = p.bias ? _mm256_add_ps(y[r][u], bias) : y[r][u];
-      _mm256_maskstore_ps(p.y + (row0 + r) * p.ldy + n0, mask, v);
-    }
-  }
-}
-
-template <int kBits, bool kAsym>
-void run(const QgemmF32Args& p, size_t b0, size_t b1) {
-  const size_t u0 = b0 * 2, u1 = min_size(b1 * 2, (p.w.n + 7) / 8);
-  if (p.m == 1) {
-    size_t u = u0;
-    for (; u + 2 <= u1; u += 2) tile<kBits, kAsym, 1, 2>(p, 0, u);
-    if (u < u1) tile<kBits, kAsym, 1, 1>(p, 0, u);
-    return;
-  }
-  const size_t unit_bytes = p.w.block_bytes / 2;
-  const size_t panel = unit_bytes >= (size_t{128} << 10) ? 1 : (size_t{128} << 10) / unit_bytes;
-  for (size_t pu = u0; pu < u1; pu += panel) {
-    const size_t pe = min_size(u1, pu + panel);
-    for (size_t r = 0; r < p.m; r += 4) {
-      const size_t rows = min_size(4, p.m - r);
-      for (size_t u = pu; u < pe; ++u)
-        with_count<4>(rows, [&]<int R>() { tile<kBits, kAsym, R, 1>(p, r, u); });
-    }
-  }
+  store_units_ymm(p, row0, unit0, y);
 }
 
 }  // namespace
 
 void qgemm_f32_avx2(const QgemmF32Args& p, size_t block_begin, size_t block_end) {
-  with_format(p.w, [&]<int kBits, bool kAsym>() { run<kBits, kAsym>(p, block_begin, block_end); });
+  run_ymm_gemm<F32Avx2>(p, block_begin, block_end);
 }
 
 }  // namespace lowbit::kernels::detail

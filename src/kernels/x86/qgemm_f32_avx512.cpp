@@ -10,19 +10,10 @@
 //
 // Register tiles: 8 rows x 16 outputs for m > 1 (the code expansion is shared by 8 rows), 1 row x
 // 128 outputs for m = 1.
-#include "kernels/x86/avx512_intrinsics.h"
-
-#include "kernels/kernel_variants.h"
-#include "kernels/tile_dispatch.h"
-
-#define LOWBIT_UNROLL _Pragma("GCC unroll 16")
+#include "kernels/x86/qgemm_x86_common.h"
 
 namespace lowbit::kernels::detail {
 namespace {
-
-inline size_t min_size(size_t a, size_t b) {
-  return a < b ? a : b;
-}
 
 // Byte j (0..3) of every 32-bit lane, as int32.
 template <int J>
@@ -78,8 +69,7 @@ void tile(const QgemmF32Args& p, size_t row0, size_t blk0) {
     LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
       const size_t gi = ((blk0 + b) * w.groups + g) * 16;
       if constexpr (kAsym)
-        zv[b] =
-            _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.zeros + gi)));
+        zv[b] = zeros_zmm(w, gi);
       else
         zv[b] = _mm512_set1_epi32(w.zero);
       zf[b] = _mm512_cvtepi32_ps(zv[b]);
@@ -132,16 +122,7 @@ void tile(const QgemmF32Args& p, size_t row0, size_t blk0) {
     }
   }
 
-  LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
-    const size_t n0 = (blk0 + b) * 16;
-    const size_t valid = min_size(16, w.n - n0);
-    const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
-    const __m512 bias = p.bias ? _mm512_maskz_loadu_ps(mask, p.bias + n0) : _mm512_setzero_ps();
-    LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
-      const __m512 v = p.bias ? _mm512_add_ps(y[r][b], bias) : y[r][b];
-      _mm512_mask_storeu_ps(p.y + (row0 + r) * p.ldy + n0, mask, v);
-    }
-  }
+  store_blocks_zmm<MR, NB>(p, row0, blk0, [&](int r, int b) { return y[r][b]; });
 }
 
 template <int kBits, bool kAsym>
@@ -155,16 +136,10 @@ void run(const QgemmF32Args& p, size_t b0, size_t b1) {
     for (; b < b1; ++b) tile<kBits, kAsym, 1, 1>(p, 0, b);
     return;
   }
-  const size_t panel =
-      p.w.block_bytes >= (size_t{256} << 10) ? 1 : (size_t{256} << 10) / p.w.block_bytes;
-  for (size_t pb = b0; pb < b1; pb += panel) {
-    const size_t pe = min_size(b1, pb + panel);
-    for (size_t r = 0; r < p.m; r += 8) {
-      const size_t rows = min_size(8, p.m - r);
-      for (size_t b = pb; b < pe; ++b)
-        with_count<8>(rows, [&]<int R>() { tile<kBits, kAsym, R, 1>(p, r, b); });
-    }
-  }
+  sweep_panels<8>(p.m, b0, b1, p.w.block_bytes, kBlockPanelBytes,
+                  [&]<int R>(size_t r, size_t pb, size_t pe) {
+                    for (size_t b = pb; b < pe; ++b) tile<kBits, kAsym, R, 1>(p, r, b);
+                  });
 }
 
 }  // namespace
