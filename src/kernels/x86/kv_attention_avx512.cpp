@@ -1,117 +1,52 @@
-// Attention products over integer KV codes, AVX-512F/BW: codes widened to fp32 in registers, 16 at
-// a time, and multiplied against the queries (scores) or accumulated under the probabilities
-// (weighted sum), with the zero point and scale folded out of the inner loops:
-//   q . value_t = s_t (q . c_t + (qmin - z_t) sum(q))
-//   sum_t p_t value_t = sum_t (p_t s_t) c_t + sum_t p_t s_t (qmin - z_t)
-// Rows are taken four at a time; head_dim must be a multiple of 16 (others use the reference).
+// Attention products over integer KV codes, AVX-512F/BW: kv_attention_simd.h on 16-lane zmm
+// vectors (codes widened 16 at a time; head_dim a multiple of 16, others use the reference).
 #include "kernels/x86/avx512_intrinsics.h"
 
-#include "kernels/kernel_variants.h"
+#include <cstdint>
+
+#include "kernels/kv_attention_simd.h"
 
 namespace lowbit::kernels::detail {
 namespace {
 
-constexpr size_t kRows = 4;  // query rows per pass (a decode step has one per head of the group)
+struct Zmm {
+  using F = __m512;
+  static constexpr size_t kLanes = 16;
+  static constexpr size_t kVecs = 4;  // 64 outputs of a row per pass: 16 accumulators for 4 rows
 
-inline size_t min_size(size_t a, size_t b) {
-  return a < b ? a : b;
-}
+  static F zero() { return _mm512_setzero_ps(); }
+  static F broadcast(float x) { return _mm512_set1_ps(x); }
+  static F load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
+  static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  static float reduce_add(F v) { return _mm512_reduce_add_ps(v); }
 
-// Codes d0 .. d0 + 15 of a row as fp32.
-template <int kBits>
-inline __m512 codes16(const uint8_t* row, size_t d0) {
-  if constexpr (kBits == 8) {
-    return _mm512_cvtepi32_ps(
-        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + d0))));
-  } else {
-    const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + d0 / 2));
-    const __m128i low4 = _mm_set1_epi8(0x0f);
-    const __m128i lo = _mm_and_si128(b, low4);
-    const __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 4), low4);
-    return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi)));
-  }
-}
-
-template <int kBits>
-void scores(const float* q, size_t rows, size_t ldq, const KvCodesArgs& k, size_t n, float* out,
-            size_t lds) {
-  const size_t hd = k.head_dim;
-  for (size_t r0 = 0; r0 < rows; r0 += kRows) {
-    const size_t nr = min_size(kRows, rows - r0);
-    float qsum[kRows] = {};
-    for (size_t r = 0; r < nr; ++r)
-      for (size_t d = 0; d < hd; ++d) qsum[r] += q[(r0 + r) * ldq + d];
-    for (size_t t = 0; t < n; ++t) {
-      const uint8_t* row = k.codes + t * k.row_bytes;
-      __m512 acc[kRows];
-      for (size_t r = 0; r < kRows; ++r) acc[r] = _mm512_setzero_ps();
-      for (size_t d0 = 0; d0 < hd; d0 += 16) {
-        const __m512 c = codes16<kBits>(row, d0);
-        for (size_t r = 0; r < nr; ++r)
-          acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(q + (r0 + r) * ldq + d0), c, acc[r]);
-      }
-      const float* p = k.params + t * k.param_stride;
-      const float offset = k.qmin - p[1];
-      for (size_t r = 0; r < nr; ++r)
-        out[(r0 + r) * lds + t] = p[0] * (_mm512_reduce_add_ps(acc[r]) + offset * qsum[r]);
+  template <int kBits>
+  static F codes(const uint8_t* row, size_t d0) {
+    if constexpr (kBits == 8) {
+      return _mm512_cvtepi32_ps(
+          _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + d0))));
+    } else {
+      const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + d0 / 2));
+      const __m128i low4 = _mm_set1_epi8(0x0f);
+      const __m128i lo = _mm_and_si128(b, low4);
+      const __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 4), low4);
+      return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi)));
     }
   }
-}
-
-template <int kBits>
-void weighted_sum(const float* pr, size_t rows, size_t ldp, const KvCodesArgs& v, size_t n,
-                  float* out, size_t ldo) {
-  const size_t hd = v.head_dim;
-  constexpr size_t kVecs = 4;  // 64 outputs of a row per pass: 16 accumulators for 4 rows
-  for (size_t r0 = 0; r0 < rows; r0 += kRows) {
-    const size_t nr = min_size(kRows, rows - r0);
-    for (size_t d0 = 0; d0 < hd; d0 += 16 * kVecs) {
-      const size_t nv = min_size(kVecs, (hd - d0) / 16);
-      __m512 acc[kRows][kVecs];
-      float constant[kRows] = {};
-      for (size_t r = 0; r < kRows; ++r)
-        for (size_t j = 0; j < kVecs; ++j) acc[r][j] = _mm512_setzero_ps();
-      for (size_t t = 0; t < n; ++t) {
-        const uint8_t* row = v.codes + t * v.row_bytes;
-        const float* p = v.params + t * v.param_stride;
-        const float offset = v.qmin - p[1];
-        __m512 w[kRows];
-        for (size_t r = 0; r < nr; ++r) {
-          const float wt = pr[(r0 + r) * ldp + t] * p[0];
-          constant[r] += wt * offset;
-          w[r] = _mm512_set1_ps(wt);
-        }
-        for (size_t j = 0; j < nv; ++j) {
-          const __m512 c = codes16<kBits>(row, d0 + 16 * j);
-          for (size_t r = 0; r < nr; ++r) acc[r][j] = _mm512_fmadd_ps(w[r], c, acc[r][j]);
-        }
-      }
-      for (size_t r = 0; r < nr; ++r)
-        for (size_t j = 0; j < nv; ++j)
-          _mm512_storeu_ps(out + (r0 + r) * ldo + d0 + 16 * j,
-                           _mm512_add_ps(acc[r][j], _mm512_set1_ps(constant[r])));
-    }
-  }
-}
+};
 
 }  // namespace
 
 void kv_scores_avx512(const float* q, size_t rows, size_t ldq, const KvCodesArgs& k, size_t n,
                       float* out, size_t lds) {
-  if (k.head_dim % 16 != 0) return kv_scores_scalar(q, rows, ldq, k, n, out, lds);
-  if (k.bits == 8)
-    scores<8>(q, rows, ldq, k, n, out, lds);
-  else
-    scores<4>(q, rows, ldq, k, n, out, lds);
+  kv_scores_simd<Zmm>(q, rows, ldq, k, n, out, lds);
 }
 
 void kv_weighted_sum_avx512(const float* p, size_t rows, size_t ldp, const KvCodesArgs& v, size_t n,
                             float* out, size_t ldo) {
-  if (v.head_dim % 16 != 0) return kv_weighted_sum_scalar(p, rows, ldp, v, n, out, ldo);
-  if (v.bits == 8)
-    weighted_sum<8>(p, rows, ldp, v, n, out, ldo);
-  else
-    weighted_sum<4>(p, rows, ldp, v, n, out, ldo);
+  kv_weighted_sum_simd<Zmm>(p, rows, ldp, v, n, out, ldo);
 }
 
 }  // namespace lowbit::kernels::detail
