@@ -282,6 +282,12 @@ std::vector<TaskItem> parse_hellaswag(const std::filesystem::path& file, std::st
   return items;
 }
 
+// A JSON-lines task with one item per line.
+template <TaskItem (*ParseItem)(const JsonLine&)>
+std::vector<TaskItem> jsonl(const std::filesystem::path& file, std::string_view text) {
+  return parse_jsonl(file, text, ParseItem);
+}
+
 }  // namespace
 
 std::string hellaswag_preprocess(std::string_view text) {

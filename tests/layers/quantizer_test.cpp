@@ -102,12 +102,12 @@ TEST(Quantizer, Int8ErrorBound) {
 }
 
 TEST(Quantizer, ValidateRejectsImpossibleSettings) {
-  EXPECT_THROW((QuantSpec{1, true, 0, 1.0f, false}.validate("--abits")), Error);
-  EXPECT_THROW((QuantSpec{9, true, 0, 1.0f, false}.validate("--wbits")), Error);
-  EXPECT_THROW((QuantSpec{4, true, 100, 1.0f, false}.validate("--wbits", 384)), Error);
-  EXPECT_THROW((QuantSpec{4, true, 0, 0.0f, false}.validate("--clip")), Error);
-  EXPECT_NO_THROW((QuantSpec{4, true, 128, 1.0f, false}.validate("--wbits", 384)));
-  EXPECT_NO_THROW((QuantSpec{16, true, 0, 1.0f, false}.validate("--abits")));
+  EXPECT_THROW((QuantSpec{.bits = 1}.validate("--abits")), Error);
+  EXPECT_THROW((QuantSpec{.bits = 9}.validate("--wbits")), Error);
+  EXPECT_THROW((QuantSpec{.bits = 4, .group_size = 100}.validate("--wbits", 384)), Error);
+  EXPECT_THROW((QuantSpec{.bits = 4, .clip = 0.0f}.validate("--clip")), Error);
+  EXPECT_NO_THROW((QuantSpec{.bits = 4, .group_size = 128}.validate("--wbits", 384)));
+  EXPECT_NO_THROW((QuantSpec{.bits = 16}.validate("--abits")));
 }
 
 }  // namespace

@@ -68,8 +68,8 @@ TEST(KVCache, QuantizedStorageMatchesFakeQuantizationBitExactly) {
 TEST(KVCache, QuantizedStorageIsSmaller) {
   const auto c = small_config();
   const size_t f32 = KVCache(c, 64).bytes();
-  const size_t i8 = KVCache(c, 64, QuantSpec{8, false, 0, 1.0f, false}).bytes();
-  const size_t i4 = KVCache(c, 64, QuantSpec{4, false, 0, 1.0f, false}).bytes();
+  const size_t i8 = KVCache(c, 64, QuantSpec{.bits = 8, .symmetric = false}).bytes();
+  const size_t i4 = KVCache(c, 64, QuantSpec{.bits = 4, .symmetric = false}).bytes();
   // Codes plus one (scale, zero) pair per 12-value head.
   EXPECT_EQ(i8, 2 * 2 * 64 * (24 + 2 * sizeof(QuantParams)));
   EXPECT_EQ(i4, 2 * 2 * 64 * (12 + 2 * sizeof(QuantParams)));
@@ -82,7 +82,7 @@ TEST(KVCache, RejectsOverflowAndBadSpecs) {
   const std::vector<float> rows(5 * static_cast<size_t>(c.kv_dim()));
   EXPECT_THROW(cache.store(0, 0, 5, rows, rows), Error);
   EXPECT_THROW(KVCache(c, 0), Error);
-  EXPECT_THROW(KVCache(c, 4, QuantSpec{1, false, 0, 1.0f, false}), Error);
+  EXPECT_THROW(KVCache(c, 4, QuantSpec{.bits = 1, .symmetric = false}), Error);
 }
 
 }  // namespace
