@@ -104,10 +104,10 @@ constexpr std::string_view kAwqPresetFlags[] = {
     "--calib-samples=128", "--calib-len=512", "--abits=16"};
 
 const MethodPreset kPresets[] = {
-    {"gptq-paper", "IST-DASLab/gptq (llama.py)", kGptqPresetFlags,
+    {"gptq", "IST-DASLab/gptq (llama.py)", kGptqPresetFlags,
      "calibration text is --calib (the reference samples C4 or WikiText-2 train); --wbits is the "
      "caller's"},
-    {"awq-paper", "mit-han-lab/llm-awq (entry.py, pre_quant.py)", kAwqPresetFlags,
+    {"awq", "mit-han-lab/llm-awq (entry.py, pre_quant.py)", kAwqPresetFlags,
      "the reference searches a per-group weight clip (auto_clip) after the scales; lowbit's MSE "
      "clip search stands in for it; calibration text is --calib (the reference uses Pile val)"},
 };

@@ -35,19 +35,19 @@ class QuantizePreset : public ::testing::Test {
 };
 
 TEST_F(QuantizePreset, AppliesTheAuthorsSettings) {
-  const auto r = quantize("--preset awq-paper");
+  const auto r = quantize("--preset awq");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("preset: awq-paper"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("preset: awq"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("method: awq"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("weights: int4 asym g128"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("activations: fp"), std::string::npos) << r.out;
-  EXPECT_EQ(load_model(dir_ / "out.lowbit").quant_info.value("preset", ""), "awq-paper");
+  EXPECT_EQ(load_model(dir_ / "out.lowbit").quant_info.value("preset", ""), "awq");
 }
 
 TEST_F(QuantizePreset, CommandLineFlagsWin) {
-  // gptq-paper sets per-channel asymmetric weights without MSE clipping and 2048-token samples;
-  // the command line asks for groups of 32 and keeps its 64-token samples.
-  const auto r = quantize("--preset gptq-paper --group 32 --wbits 3");
+  // The gptq preset sets per-channel asymmetric weights without MSE clipping and 2048-token
+  // samples; the command line asks for groups of 32 and keeps its 64-token samples.
+  const auto r = quantize("--preset gptq --group 32 --wbits 3");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("method: gptq"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("weights: int3 asym g32\n"), std::string::npos) << r.out;
@@ -57,7 +57,7 @@ TEST_F(QuantizePreset, CommandLineFlagsWin) {
 TEST_F(QuantizePreset, UnknownPresetIsOneLineNamingTheKnownOnes) {
   const auto r = quantize("--preset frobnicate");
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.err.find("--preset 'frobnicate': unknown preset (known: gptq-paper, awq-paper)"),
+  EXPECT_NE(r.err.find("--preset 'frobnicate': unknown preset (known: gptq, awq)"),
             std::string::npos)
       << r.err;
 }
