@@ -15,7 +15,7 @@ namespace {
 // outputs from unit0 (unit u is half u % 2 of block u / 2).
 struct Avx2 {
   template <int kBits, bool kAsym, int MR, int NU>
-  static void tile(const QgemmArgs& p, size_t row0, size_t unit0);
+  [[gnu::noinline]] static void tile(const QgemmArgs& p, size_t row0, size_t unit0);
 };
 
 template <int kBits, bool kAsym, int MR, int NU>

@@ -20,7 +20,8 @@ namespace {
 // One register tile: rows row0.. (MR) x output blocks blk0.. (NB). `codes` points at block blk0's
 // codes in w's layout (the packed blob, or a panel unpacked to int8 by unpack_panel).
 template <int kBits, bool kAsym, int MR, int NB>
-void tile(const QgemmArgs& p, const PackedArgs& w, const uint8_t* codes, size_t row0, size_t blk0) {
+[[gnu::noinline]] void tile(const QgemmArgs& p, const PackedArgs& w, const uint8_t* codes,
+                            size_t row0, size_t blk0) {
   // Small tiles (the GEMV) split each output's sum over two accumulators so enough independent
   // vpdpbusd chains are in flight; big tiles have enough chains and need the registers (with 24+
   // accumulators GCC starts shuffling them between registers every iteration).

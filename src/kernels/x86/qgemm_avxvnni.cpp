@@ -12,7 +12,7 @@ namespace {
 // outputs from unit0 (unit u is half u % 2 of block u / 2).
 struct AvxVnni {
   template <int kBits, bool kAsym, int MR, int NU>
-  static void tile(const QgemmArgs& p, size_t row0, size_t unit0);
+  [[gnu::noinline]] static void tile(const QgemmArgs& p, size_t row0, size_t unit0);
 };
 
 template <int kBits, bool kAsym, int MR, int NU>

@@ -30,7 +30,7 @@ inline void step(const float* const* x, size_t kidx, __m256i src, const __m256i*
 // outputs from unit0 (unit u is half u % 2 of block u / 2).
 struct F32Avx2 {
   template <int kBits, bool kAsym, int MR, int NU>
-  static void tile(const QgemmF32Args& p, size_t row0, size_t unit0);
+  [[gnu::noinline]] static void tile(const QgemmF32Args& p, size_t row0, size_t unit0);
 };
 
 template <int kBits, bool kAsym, int MR, int NU>

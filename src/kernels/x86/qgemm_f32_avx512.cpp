@@ -46,7 +46,7 @@ inline void step4(const float* const* x, size_t kidx, __m512i v, __m512 table, c
 }
 
 template <int kBits, bool kAsym, int MR, int NB>
-void tile(const QgemmF32Args& p, size_t row0, size_t blk0) {
+[[gnu::noinline]] void tile(const QgemmF32Args& p, size_t row0, size_t blk0) {
   const PackedArgs& w = p.w;
   constexpr size_t kc = kBits == 4 ? 8 : 4;
   const float* x[MR];
