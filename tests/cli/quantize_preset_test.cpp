@@ -16,8 +16,8 @@ class QuantizePreset : public ::testing::Test {
  protected:
   void SetUp() override {
     testing::TinyModelSpec spec;
-    spec.dim = 64;
-    spec.hidden = 128;
+    spec.dim = 128;  // the awq preset's groups of 128 must divide every width
+    spec.hidden = 256;
     testing::write_tiny_checkpoint(dir_ / "model", spec);
     std::string text;
     for (int i = 0; i < 400; ++i) text += "Once upon a time there was a little girl named Lily. ";
