@@ -24,16 +24,16 @@ constexpr MethodParam kParams[] = {
     {"alpha", Type::kReal, 0.5, 0.0, 1.0, "smoothing strength of SmoothQuant and DuQuant"},
     {"duquant-block", Type::kInteger, 128, 1, kInf, "DuQuant rotation block size"},
     {"duquant-steps", Type::kInteger, 256, 0, kInf, "DuQuant greedy rotation steps per block"},
-    {"duquant-row-rule", Type::kSwitch, 0, 0, 1,
-     "pick the outlier channel as the authors' code does (row index) instead of the paper's "
-     "column rule"},
+    {"duquant-code-compat", Type::kSwitch, 0, 0, 1,
+     "DuQuant as the authors' code does it (row-index outlier rule, one rotation shared by all "
+     "blocks, max - min peak, their R~ and QR) instead of the paper's algorithm"},
     {"act-order", Type::kSwitch, 0, 0, 1, "GPTQ: quantize columns by decreasing Hessian diagonal"},
     {"damp", Type::kReal, 0.01, 0.0, kInf, "GPTQ damping, fraction of the mean Hessian diagonal"},
 };
 
 constexpr std::string_view kSmoothQuantParams[] = {"alpha"};
 constexpr std::string_view kDuQuantParams[] = {"alpha", "duquant-block", "duquant-steps",
-                                               "duquant-row-rule"};
+                                               "duquant-code-compat"};
 constexpr std::string_view kGptqParams[] = {"damp", "act-order"};
 
 // ---- The methods -------------------------------------------------------------------------------

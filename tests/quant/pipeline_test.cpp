@@ -76,11 +76,11 @@ TEST_F(PipelineTest, TransformsAreExactInFullPrecision) {
   }
 }
 
-TEST_F(PipelineTest, DuQuantRowRuleIsAlsoExact) {
+TEST_F(PipelineTest, DuQuantCodeCompatIsAlsoExact) {
   LoadedModel ref = load_model(dir_.path());
   LoadedModel m = load_model(dir_.path());
   auto o = options("duquant", 16, 16);
-  o.params.set("duquant-row-rule", 1);
+  o.params.set("duquant-code-compat", 1);
   quantize_model(*m.model, *m.tokenizer, o);
   EXPECT_LT(relative_error(logits(m), logits(ref)), 1e-4);
 }
