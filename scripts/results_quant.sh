@@ -27,7 +27,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 RAW=${RAW:-$WORK/cells.tsv}
 
-# Rows: label|--method|extra flags. "duquant (row rule)" is the authors'-code outlier choice.
+# Rows: label|--method|extra flags. "DuQuant (authors' code)" is --duquant-code-compat, the authors' code path.
 ROWS=(
   "RTN|rtn|"
   "RTN + GPTQ|gptq|"
@@ -37,8 +37,8 @@ ROWS=(
   "Hadamard + GPTQ|hadamard+gptq|"
   "DuQuant|duquant|"
   "DuQuant + GPTQ|duquant+gptq|"
-  "DuQuant (row rule)|duquant|--duquant-row-rule"
-  "DuQuant (row rule) + GPTQ|duquant+gptq|--duquant-row-rule"
+  "DuQuant (authors' code)|duquant|--duquant-code-compat"
+  "DuQuant (authors' code) + GPTQ|duquant+gptq|--duquant-code-compat"
   "AWQ|awq|"
 )
 # Columns: label|wbits abits kvbits group. W4A16 uses groups of 128 (weight-only convention);

@@ -14,7 +14,7 @@ OUT=${2:-$(mktemp -d)}
 MODEL=../shared/models/ref-llama-s
 CALIB=../shared/data/corpus/calib.txt
 METHODS=(rtn gptq awq smoothquant smoothquant+gptq hadamard hadamard+gptq duquant duquant+gptq
-         duquant-row-rule duquant-row-rule+gptq)
+         duquant-code-compat duquant-code-compat+gptq)
 CONFIGS=("W4A4:--wbits 4 --abits 4" "W4A16g128:--wbits 4 --abits 16 --group 128")
 mkdir -p "$OUT"
 echo "# $($BIN --version 2>/dev/null || echo lowbit) at $(git rev-parse --short HEAD); $MODEL, 16 x 512 calibration tokens"
@@ -23,7 +23,7 @@ for m in "${METHODS[@]}"; do
     name=${c%%:*}
     flags=${c#*:}
     method=$m extra=""
-    if [[ $m == duquant-row-rule* ]]; then method=duquant${m#duquant-row-rule}; extra=--duquant-row-rule; fi
+    if [[ $m == duquant-code-compat* ]]; then method=duquant${m#duquant-code-compat}; extra=--duquant-code-compat; fi
     file="$OUT/$m-$name.lowbit"
     # shellcheck disable=SC2086
     "$BIN" quantize -q -t 2 -m "$MODEL" --method "$method" $extra $flags --calib "$CALIB" \

@@ -31,6 +31,8 @@ void add_quant_flags(CLI::App& cmd, QuantFlags& f, bool with_bits) {
   cmd.add_flag("--a-asym", f.a_asym, "asymmetric activations");
   cmd.add_flag("--kv-sym", f.kv_sym, "symmetric KV cache (default asymmetric)");
   cmd.add_flag("--no-mse-clip", f.no_mse_clip, "weights: plain min/max range, no MSE clip search");
+  cmd.add_option("--w-clip", f.w_clip,
+                 "weights: a fixed clipping ratio in (0, 1] instead of the MSE clip search");
   cmd.add_option("--a-clip", f.a_clip, "activation clipping ratio in (0, 1]");
   // The methods' tuning parameters, from the registry.
   for (const MethodParam& p : method_params()) {
@@ -70,7 +72,15 @@ void QuantFlags::apply_preset() {
 QuantizeOptions QuantFlags::options(bool progress) const {
   QuantizeOptions o;
   o.method = MethodSpec::parse(method);
-  o.weight = {.bits = wbits, .symmetric = !w_asym, .group_size = group, .mse_clip = !no_mse_clip};
+  if (!(a_clip > 0.0f && a_clip <= 1.0f)) fail("--a-clip must be in (0, 1], got {}", a_clip);
+  const bool fixed_clip = w_clip.has_value();
+  if (fixed_clip && !(*w_clip > 0.0f && *w_clip <= 1.0f))
+    fail("--w-clip must be in (0, 1], got {}", *w_clip);
+  o.weight = {.bits = wbits,
+              .symmetric = !w_asym,
+              .group_size = group,
+              .clip = w_clip.value_or(1.0f),
+              .mse_clip = !no_mse_clip && !fixed_clip};
   o.act = {.bits = abits, .symmetric = !a_asym, .group_size = act_group, .clip = a_clip};
   o.kv = {.bits = kvbits, .symmetric = kv_sym};
   o.head_weight = {

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "quant/quantize_options.h"
@@ -17,6 +18,7 @@ struct QuantFlags {
   int head_bits = 8, head_abits = 8, head_group = 0;
   bool w_asym = false, a_asym = false, kv_sym = false, no_mse_clip = false;
   float a_clip = 1.0f;
+  std::optional<float> w_clip;           // not given: the MSE clip search, unless --no-mse-clip
   std::map<std::string, double> params;  // registry parameters given on the command line
   std::string calib;
   int calib_samples = 128, calib_len = 512;

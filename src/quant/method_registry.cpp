@@ -103,7 +103,53 @@ constexpr std::string_view kAwqPresetFlags[] = {
     "--method=awq",        "--wbits=4",       "--w-asym",  "--group=128",
     "--calib-samples=128", "--calib-len=512", "--abits=16"};
 
+// DuQuant, Hsu1023/DuQuant run.sh and main.py: W4A4, --block_size 128, --max_rotation_step 256,
+// --alpha 0.6 --smooth, --lac 0.9 (activations), --swc 0.8 (weights; it takes precedence over
+// --lwc in their quantizer), weights per channel and activations per token, both asymmetric
+// (symmetric False); K and V at the activation bits, asymmetric; 128 samples of 2048 tokens,
+// --seed 2; the head in full precision.
+constexpr std::string_view kDuQuantPresetFlags[] = {"--method=duquant",
+                                                    "--wbits=4",
+                                                    "--abits=4",
+                                                    "--kvbits=4",
+                                                    "--w-asym",
+                                                    "--w-clip=0.8",
+                                                    "--a-asym",
+                                                    "--a-clip=0.9",
+                                                    "--alpha=0.6",
+                                                    "--duquant-block=128",
+                                                    "--duquant-steps=256",
+                                                    "--calib-samples=128",
+                                                    "--calib-len=2048",
+                                                    "--seed=2",
+                                                    "--head-bits=16",
+                                                    "--head-abits=16"};
+// QuaRot, spcl/QuaRot fake_quant (README's W4A4KV4 command: --rotate --a_bits 4 --v_bits 4
+// --k_bits 4 --w_bits 4 --w_clip; utils.py defaults): GPTQ weights (symmetric, per channel, the
+// clip searched), --percdamp .01, 128 samples of model.seqlen; activations and K/V symmetric,
+// clip ratio 1.0; the head in full precision.
+constexpr std::string_view kQuaRotPresetFlags[] = {"--method=hadamard+gptq",
+                                                   "--wbits=4",
+                                                   "--abits=4",
+                                                   "--kvbits=4",
+                                                   "--kv-sym",
+                                                   "--group=0",
+                                                   "--damp=0.01",
+                                                   "--calib-samples=128",
+                                                   "--calib-len=2048",
+                                                   "--head-bits=16",
+                                                   "--head-abits=16"};
+
 const MethodPreset kPresets[] = {
+    {"duquant", "Hsu1023/DuQuant (run.sh, main.py)", kDuQuantPresetFlags,
+     "the authors fit the rotations on the mean calibration sequence propagated through the "
+     "quantized earlier layers and quantize q and k to 4 bits after a Hadamard; lowbit fits them "
+     "on sampled rows of full-precision propagation and does not quantize q/k; lowbit's KV "
+     "quantizer is per token and head; calibration text is --calib (theirs: WikiText-2 train)"},
+    {"quarot", "spcl/QuaRot fake_quant (README, utils.py)", kQuaRotPresetFlags,
+     "QuaRot rotates q and k by a Hadamard after RoPE before the K cache is quantized; lowbit "
+     "does not yet; lowbit's KV quantizer is per token and head; calibration text is --calib "
+     "(theirs: WikiText-2 train); sequences are capped by the model's positions"},
     {"gptq", "IST-DASLab/gptq (llama.py)", kGptqPresetFlags,
      "calibration text is --calib (the reference samples C4 or WikiText-2 train); --wbits is the "
      "caller's"},

@@ -2,6 +2,7 @@
 // command line taking precedence, recorded in the output file.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <string>
 
 #include "core/error.h"
@@ -57,9 +58,32 @@ TEST_F(QuantizePreset, CommandLineFlagsWin) {
 TEST_F(QuantizePreset, UnknownPresetIsOneLineNamingTheKnownOnes) {
   const auto r = quantize("--preset frobnicate");
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.err.find("--preset 'frobnicate': unknown preset (known: gptq, awq)"),
+  EXPECT_NE(r.err.find("--preset 'frobnicate': unknown preset (known: duquant, quarot, gptq, awq)"),
             std::string::npos)
       << r.err;
+}
+
+TEST_F(QuantizePreset, DuQuantPresetSetsTheAuthorsQuantizer) {
+  const auto r = quantize("--preset duquant --duquant-block 64");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("method: duquant+rtn"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("weights: int4 asym clip0.80\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("activations: int4 asym clip0.90\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("output head: W16A16"), std::string::npos) << r.out;
+}
+
+TEST_F(QuantizePreset, ClipRatiosOutsideTheUnitIntervalFailBeforeWork) {
+  for (const char* flags :
+       {"--w-clip 0", "--w-clip 1.5", "--w-clip -0.2", "--a-clip 0", "--a-clip 1.01"}) {
+    const auto r = quantize(flags);
+    EXPECT_NE(r.exit_code, 0) << flags;
+    EXPECT_EQ(r.err.rfind("lowbit: error: --", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find("must be in (0, 1]"), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir_ / "out.lowbit")) << flags;
+  }
+  const auto ok = quantize("--w-clip 0.85");
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_NE(ok.out.find("weights: int4 sym clip0.85\n"), std::string::npos) << ok.out;
 }
 
 TEST(MethodPresets, EveryPresetNamesAMethodAndKnownFlags) {
