@@ -37,16 +37,31 @@ class StatsObserver final : public ActivationObserver {
     for (size_t r = 0; r < rows; ++r)
       for (size_t c = 0; c < cols; ++c)
         s.absmax[c] = std::max(s.absmax[c], std::fabs(x[r * cols + c]));
+    const size_t window = rows > 0 ? s.tokens / rows : 0;  // every window has the same length
     s.tokens += rows;
     if (options_.gram) accumulate_gram(s, x, rows, cols);
-    // Keep an even share of rows from every window: evenly spaced positions.
+    // Keep an even share of rows from every window, at positions drawn at random (the same for
+    // every layer and site): fixed positions would over-represent the window's first token, whose
+    // attention-sink activations are unlike the others.
     const size_t share = (static_cast<size_t>(options_.sample_rows) + windows_ - 1) / windows_;
-    for (size_t k = 0; k < share && k < rows; ++k) {
+    for (size_t r : sample_positions(window, rows, share)) {
       if (s.num_rows() >= static_cast<size_t>(options_.sample_rows)) break;
-      const size_t r = k * rows / share;
       s.rows.insert(s.rows.end(), x.begin() + static_cast<std::ptrdiff_t>(r * cols),
                     x.begin() + static_cast<std::ptrdiff_t>((r + 1) * cols));
     }
+  }
+
+  // `count` distinct positions of 0..rows-1 (all of them if count >= rows), ascending, drawn from
+  // the calibration seed and the window index.
+  std::vector<size_t> sample_positions(size_t window, size_t rows, size_t count) const {
+    std::vector<size_t> idx(rows);
+    for (size_t i = 0; i < rows; ++i) idx[i] = i;
+    count = std::min(count, rows);
+    std::mt19937_64 rng(options_.seed * 0x9e3779b97f4a7c15ull + window + 1);
+    for (size_t i = 0; i < count; ++i) std::swap(idx[i], idx[i + rng() % (rows - i)]);
+    idx.resize(count);
+    std::sort(idx.begin(), idx.end());
+    return idx;
   }
 
  private:
