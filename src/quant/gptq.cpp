@@ -1,5 +1,7 @@
 #include "quant/gptq.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -98,6 +100,19 @@ GptqSolver::GptqSolver(std::span<const double> H, size_t in, const GptqOptions& 
   }
 }
 
+namespace {
+
+// Lazy-batch width: columns are quantized in blocks; inside a block every row's error updates the
+// block's later columns at once, and the trailing columns receive the whole block's updates as one
+// matrix product. A block holds whole groups (a group's parameters are taken from its values when
+// it starts, so every one of them must have received all earlier updates by then).
+size_t lazy_block(size_t block_size, size_t group, bool static_groups) {
+  if (static_groups || group >= block_size) return static_groups ? block_size : group;
+  return group * (block_size / group);
+}
+
+}  // namespace
+
 QuantizedMatrix GptqSolver::quantize(std::span<float> W, size_t out) const {
   const size_t in = in_;
   if (W.size() != out * in) fail("GPTQ: weight has {} values, expected {}x{}", W.size(), out, in);
@@ -108,36 +123,60 @@ QuantizedMatrix GptqSolver::quantize(std::span<float> W, size_t out) const {
   // With act_order, groups are fixed from the original weights ("static groups"), so a group is
   // still a run of consecutive original columns.
   const bool static_groups = options_.act_order || spec.group_size == 0;
+  const size_t B =
+      lazy_block(static_cast<size_t>(std::max(options_.block_size, 1)), g, static_groups);
 
-  thread_pool().parallel_for(out, 4, [&](size_t r0, size_t r1) {
-    std::vector<double> w(in);
+  // The weights in processing order, in double: w[r * in + i] is column order_[i] of row r.
+  std::vector<double> w(out * in);
+  thread_pool().parallel_for(out, 8, [&](size_t r0, size_t r1) {
     for (size_t r = r0; r < r1; ++r) {
       float* row = W.data() + r * in;
       for (size_t c = 0; c < in; ++c)
         if (dead_[c]) row[c] = 0.0f;
-      QuantParams* params = q.params.data() + r * groups;
       if (static_groups)
         for (size_t k = 0; k < groups; ++k)
-          params[k] = choose_params(std::span(row + k * g, g), spec);
-      for (size_t i = 0; i < in; ++i) w[i] = row[order_[i]];
-      std::vector<float> group_values(g);
-      for (size_t i = 0; i < in; ++i) {
-        const size_t col = order_[i];
-        if (!static_groups && col % g == 0) {  // a group starts: parameters from current values
-          for (size_t k = 0; k < g; ++k) group_values[k] = static_cast<float>(w[i + k]);
-          params[col / g] = choose_params(group_values, spec);
-        }
-        const QuantParams p = params[col / g];
-        const int code = quantize_value(static_cast<float>(w[i]), p, qmin, qmax);
-        const float deq = dequantize_value(code, p);
-        q.codes[r * in + col] = static_cast<uint8_t>(code - qmin);
-        row[col] = deq;
-        const double err = (w[i] - deq) / U_[i * in + i];
-        const double* u = U_.data() + i * in;
-        for (size_t j = i + 1; j < in; ++j) w[j] -= err * u[j];
-      }
+          q.params[r * groups + k] = choose_params(std::span(row + k * g, g), spec);
+      for (size_t i = 0; i < in; ++i) w[r * in + i] = row[order_[i]];
     }
   });
+
+  std::vector<double> err(out * B);  // the block's scaled errors, [out, block width]
+  for (size_t i1 = 0; i1 < in; i1 += B) {
+    const size_t i2 = std::min(i1 + B, in), nb = i2 - i1;
+    thread_pool().parallel_for(out, 4, [&](size_t r0, size_t r1) {
+      std::vector<float> group_values(g);
+      for (size_t r = r0; r < r1; ++r) {
+        double* wr = w.data() + r * in;
+        float* row = W.data() + r * in;
+        QuantParams* params = q.params.data() + r * groups;
+        for (size_t i = i1; i < i2; ++i) {
+          const size_t col = order_[i];
+          if (!static_groups && col % g == 0) {  // a group starts: parameters from current values
+            for (size_t k = 0; k < g; ++k) group_values[k] = static_cast<float>(wr[i + k]);
+            params[col / g] = choose_params(group_values, spec);
+          }
+          const QuantParams p = params[col / g];
+          const int code = quantize_value(static_cast<float>(wr[i]), p, qmin, qmax);
+          const float deq = dequantize_value(code, p);
+          q.codes[r * in + col] = static_cast<uint8_t>(code - qmin);
+          row[col] = deq;
+          const double e = (wr[i] - deq) / U_[i * in + i];
+          err[r * nb + (i - i1)] = e;
+          const double* u = U_.data() + i * in;
+          for (size_t j = i + 1; j < i2; ++j) wr[j] -= e * u[j];
+        }
+      }
+    });
+    if (i2 == in) break;
+    // w[:, i2:] -= err U[i1:i2, i2:]: the block's updates of the trailing columns, a slice of rows
+    // per task (OpenBLAS runs single-threaded inside lowbit's pool).
+    thread_pool().parallel_for(out, 16, [&](size_t r0, size_t r1) {
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(r1 - r0),
+                  static_cast<int>(in - i2), static_cast<int>(nb), -1.0, err.data() + r0 * nb,
+                  static_cast<int>(nb), U_.data() + i1 * in + i2, static_cast<int>(in), 1.0,
+                  w.data() + r0 * in + i2, static_cast<int>(in));
+    });
+  }
   return q;
 }
 

@@ -5,6 +5,7 @@
 
 #include <random>
 #include <set>
+#include <string>
 
 #include "core/error.h"
 
@@ -47,6 +48,38 @@ struct Layer {
     return e;
   }
 };
+
+// Lazy batches change only when the trailing columns receive their updates, not what they
+// receive: with one block as wide as the row, the solver is the unblocked column-by-column GPTQ of
+// before, and blocked runs must give the same codes (up to the order of the double-precision sums,
+// which moves no code on this layer).
+TEST(Gptq, LazyBatchesGiveTheUnblockedCodes) {
+  const Layer layer(11);
+  for (int bits : {3, 4})
+    for (int group : {0, 16, 32})
+      for (bool act_order : {false, true})
+        for (int block : {8, 16, 24}) {
+          GptqOptions o;
+          o.weight = {.bits = bits, .symmetric = false, .group_size = group, .mse_clip = true};
+          o.act_order = act_order;
+          o.block_size = 1 << 20;  // one block: the unblocked algorithm
+          auto unblocked_w = layer.w;
+          const auto unblocked = gptq_quantize(unblocked_w, layer.out, layer.in, layer.h, o);
+          o.block_size = block;
+          auto blocked_w = layer.w;
+          const auto blocked = gptq_quantize(blocked_w, layer.out, layer.in, layer.h, o);
+          const std::string what = "bits " + std::to_string(bits) + " group " +
+                                   std::to_string(group) + " act_order " +
+                                   std::to_string(act_order) + " block " + std::to_string(block);
+          EXPECT_EQ(blocked.codes, unblocked.codes) << what;
+          ASSERT_EQ(blocked.params.size(), unblocked.params.size());
+          for (size_t i = 0; i < blocked.params.size(); ++i) {
+            EXPECT_EQ(blocked.params[i].scale, unblocked.params[i].scale) << what;
+            EXPECT_EQ(blocked.params[i].zero, unblocked.params[i].zero) << what;
+          }
+          EXPECT_EQ(blocked_w, unblocked_w) << what;
+        }
+}
 
 TEST(Gptq, BeatsRoundToNearestOnLayerOutput) {
   const Layer layer(7);
