@@ -19,6 +19,9 @@ void add_quant_flags(CLI::App& cmd, QuantFlags& f, bool with_bits) {
     cmd.add_option("--wbits", f.wbits, "weight bits (2..8, 16 = full precision)");
     cmd.add_option("--abits", f.abits, "activation bits, per-token dynamic (2..8, 16 = off)");
     cmd.add_option("--kvbits", f.kvbits, "KV-cache bits, per token and head (2..8, 16 = off)");
+    cmd.add_option("--qbits", f.qbits,
+                   "query bits after RoPE, per token and head (2..8, 16 = off; symmetric unless "
+                   "--a-asym)");
     cmd.add_option("--group", f.group, "weight group size (0 = per output channel)");
   }
   cmd.add_option("--head-bits", f.head_bits,
@@ -83,6 +86,7 @@ QuantizeOptions QuantFlags::options(bool progress) const {
               .mse_clip = !no_mse_clip && !fixed_clip};
   o.act = {.bits = abits, .symmetric = !a_asym, .group_size = act_group, .clip = a_clip};
   o.kv = {.bits = kvbits, .symmetric = kv_sym};
+  o.query = {.bits = qbits, .symmetric = !a_asym};
   o.head_weight = {
       .bits = head_bits, .symmetric = true, .group_size = head_group, .mse_clip = true};
   o.head_act = {.bits = head_abits, .symmetric = true};

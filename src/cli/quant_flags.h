@@ -13,7 +13,7 @@ namespace lowbit::cli {
 
 struct QuantFlags {
   std::string method = "rtn";
-  int wbits = 4, abits = 16, kvbits = 16;
+  int wbits = 4, abits = 16, kvbits = 16, qbits = 16;
   int group = 0, act_group = 0;
   int head_bits = 8, head_abits = 8, head_group = 0;
   bool w_asym = false, a_asym = false, kv_sym = false, no_mse_clip = false;

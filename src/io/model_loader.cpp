@@ -26,6 +26,7 @@ LoadedModel load_model(const fs::path& path, const fs::path& tokenizer_path,
   LoadedModel out;
   LlamaWeights weights;
   QuantSpec kv_spec;
+  LlamaModel::AttentionQuant attention;
   bool quantized = false;
   std::unique_ptr<Tokenizer> embedded_tokenizer;
   if (is_quantized_model_file(path)) {
@@ -33,6 +34,7 @@ LoadedModel load_model(const fs::path& path, const fs::path& tokenizer_path,
         path, options.simulate ? QuantExecution::kSimulated : QuantExecution::kPacked);
     weights = std::move(q.weights);
     kv_spec = q.kv;
+    attention = q.attention;
     out.quant_info = std::move(q.info);
     out.file_bytes = q.file_bytes;
     embedded_tokenizer = std::move(q.tokenizer);
@@ -74,7 +76,10 @@ LoadedModel load_model(const fs::path& path, const fs::path& tokenizer_path,
   // llama2.c models separate documents with BOS; its run.c stops generating there.
   if (out.format == "llama2.c") out.stop_ids.push_back(*out.tokenizer->bos_id);
   out.model = std::make_unique<LlamaModel>(std::move(weights));
-  if (quantized) out.model->set_kv_quant(kv_spec);
+  if (quantized) {
+    out.model->set_kv_quant(kv_spec);
+    out.model->set_attention_quant(attention);
+  }
   return out;
 }
 

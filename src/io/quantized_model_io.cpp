@@ -237,6 +237,10 @@ void save_quantized_model(const LlamaModel& model, const fs::path& source_dir,
   meta["tokenizer_files"] = tokenizer_files;
   meta["embedding"] = wts.embedding ? "f32" : wts.quantized_embedding ? "linear" : "head";
   meta["kv"] = spec_json(model.kv_quant());
+  // Written only when used, so files of models without it are unchanged.
+  if (model.attention_quant() != LlamaModel::AttentionQuant{})
+    meta["attention"] = {{"qk_hadamard", model.attention_quant().qk_hadamard},
+                         {"query", spec_json(model.attention_quant().query)}};
   meta["linears"] = linears;
   meta["transforms"] = transforms;
   w.write(out_file);
@@ -259,6 +263,13 @@ QuantizedModel load_quantized_model(const fs::path& path, QuantExecution exec) {
            kQuantFormatVersion);
     out.info = meta.at("info");
     out.kv = spec_from_json(meta.at("kv"), where + ": kv");
+    if (meta.contains("attention")) {
+      const json& a = meta.at("attention");
+      if (!a.is_object() || !a.contains("qk_hadamard") || !a.at("qk_hadamard").is_boolean())
+        fail("{}: attention: expected {{\"qk_hadamard\": bool, \"query\": spec}}", where);
+      out.attention.qk_hadamard = a.at("qk_hadamard").get<bool>();
+      out.attention.query = spec_from_json(a.at("query"), where + ": attention.query");
+    }
 
     // config.json and the tokenizer go through the same parsers as a checkpoint folder.
     ScratchDir scratch;

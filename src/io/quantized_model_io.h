@@ -9,8 +9,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "text/tokenizer.h"
 #include "model/llama.h"
+#include "text/tokenizer.h"
 
 namespace lowbit {
 
@@ -31,6 +31,7 @@ enum class QuantExecution { kPacked, kSimulated };
 struct QuantizedModel {
   LlamaWeights weights;
   QuantSpec kv;
+  LlamaModel::AttentionQuant attention;
   nlohmann::json info;  // method, source, calibration, ...
   std::unique_ptr<Tokenizer> tokenizer;
   size_t file_bytes = 0;

@@ -10,6 +10,7 @@
 #include "kernels/kv_attention.h"
 #include "kernels/sgemm.h"
 #include "kernels/vmath.h"
+#include "layers/hadamard.h"
 
 namespace lowbit {
 namespace {
@@ -93,6 +94,13 @@ LlamaModel::LlamaModel(LlamaWeights weights) : w_(std::move(weights)) {
 void LlamaModel::set_kv_quant(const QuantSpec& spec) {
   spec.validate("--kvbits", static_cast<size_t>(w_.config.kv_dim()));
   kv_quant_ = spec;
+}
+
+void LlamaModel::set_attention_quant(const AttentionQuant& a) {
+  const size_t hd = static_cast<size_t>(w_.config.head_dim);
+  a.query.validate("--qbits", hd);
+  if (a.qk_hadamard) plan_hadamard(hd);
+  attention_quant_ = a;
 }
 
 void LlamaModel::observe(int layer, ActivationSite site, std::span<const float> x, size_t rows,
@@ -309,6 +317,15 @@ void LlamaModel::run_layer(int l, float* x, size_t n, int pos0, KVCache& cache, 
   forward_group(std::span(xn_).first(n * dim), n, qkv);
   apply_rope(q_.data(), n, c.n_heads, pos0);
   apply_rope(k_.data(), n, c.n_kv_heads, pos0);
+  if (attention_quant_.qk_hadamard) {
+    const size_t hd = static_cast<size_t>(c.head_dim);
+    hadamard_transform_rows(std::span(q_).first(n * q_dim), n * static_cast<size_t>(c.n_heads), hd);
+    hadamard_transform_rows(std::span(k_).first(n * kv_dim), n * static_cast<size_t>(c.n_kv_heads),
+                            hd);
+  }
+  if (attention_quant_.query.enabled())
+    fake_quantize_rows(std::span(q_).first(n * q_dim), n * static_cast<size_t>(c.n_heads),
+                       static_cast<size_t>(c.head_dim), attention_quant_.query);
   // A quantized cache stores integer codes; attention reads them back dequantized.
   cache.store(slot, pos0, n, std::span(k_).first(n * kv_dim), std::span(v_).first(n * kv_dim));
   attention(slot, n, pos0, cache);

@@ -6,9 +6,9 @@
 #include <span>
 #include <vector>
 
+#include "layers/quantizer.h"
 #include "model/kv_cache.h"
 #include "model/llama_weights.h"
-#include "layers/quantizer.h"
 
 namespace lowbit {
 
@@ -45,6 +45,18 @@ class LlamaModel {
   void set_kv_quant(const QuantSpec& spec);
   const QuantSpec& kv_quant() const { return kv_quant_; }
 
+  // Attention as the W4A4KV4 papers quantize it. qk_hadamard: q and k get an orthonormal Hadamard
+  // per head after RoPE (QuaRot's rotation before the K cache is quantized; scores are unchanged
+  // in full precision since (qH)(kH)^T = q k^T, but k's outliers are spread before quantization).
+  // query: q quantize-dequantized per token and head after that (DuQuant's code quantizes it).
+  struct AttentionQuant {
+    bool qk_hadamard = false;
+    QuantSpec query;  // bits 16 = full precision
+    bool operator==(const AttentionQuant&) const = default;
+  };
+  void set_attention_quant(const AttentionQuant& a);
+  const AttentionQuant& attention_quant() const { return attention_quant_; }
+
   // A cache for this model: quantized storage when set_kv_quant enabled it.
   KVCache make_cache(int capacity) const { return KVCache(w_.config, capacity, kv_quant_); }
 
@@ -73,6 +85,7 @@ class LlamaModel {
   LlamaWeights w_;
   ActivationObserver* observer_ = nullptr;  // not owned
   QuantSpec kv_quant_;
+  AttentionQuant attention_quant_;
   std::vector<float> rope_cos_, rope_sin_;  // [max_seq_len, head_dim / 2]
   // Scratch buffers reused across calls (sized for the largest batch seen).
   std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, logits_;

@@ -56,7 +56,8 @@ const MethodInfo kMethods[] = {
      false,
      {},
      validate_hadamard_rotation,
-     make_hadamard_rotation_pass},
+     make_hadamard_rotation_pass,
+     /*rotates_qk=*/true},
     {"duquant",
      MethodKind::kTransform,
      "DuQuant (Lin et al. 2024): smoothing, block rotation, zigzag permutation, block rotation",
@@ -64,7 +65,8 @@ const MethodInfo kMethods[] = {
      false,
      kDuQuantParams,
      validate_duquant,
-     make_duquant_pass},
+     make_duquant_pass,
+     /*rotates_qk=*/true},
     {"rtn",
      MethodKind::kWeightQuantizer,
      "round to nearest (no calibration)",
@@ -122,6 +124,7 @@ constexpr std::string_view kDuQuantPresetFlags[] = {"--method=duquant",
                                                     "--calib-samples=128",
                                                     "--calib-len=2048",
                                                     "--seed=2",
+                                                    "--qbits=4",
                                                     "--head-bits=16",
                                                     "--head-abits=16"};
 // QuaRot, spcl/QuaRot fake_quant (README's W4A4KV4 command: --rotate --a_bits 4 --v_bits 4
@@ -309,6 +312,11 @@ bool MethodSpec::needs_calibration() const {
   return std::any_of(passes.begin(), passes.end(), [](const MethodInfo* p) {
     return p->needs.activation_stats || p->needs.gram || p->needs.training_data;
   });
+}
+
+bool MethodSpec::rotates_qk() const {
+  return std::any_of(passes.begin(), passes.end(),
+                     [](const MethodInfo* p) { return p->rotates_qk; });
 }
 
 const MethodInfo* MethodSpec::pass_of_kind(MethodKind kind) const {

@@ -59,6 +59,9 @@ struct MethodInfo {
   // Method-specific checks against the model before any work (may be null).
   void (*validate)(const QuantizeOptions& options, const ModelConfig& config);
   std::unique_ptr<QuantPass> (*make)(const QuantizeOptions& options);
+  // A rotation method: when the K cache is quantized, q and k also get a per-head Hadamard after
+  // RoPE (QuaRot's rotation before K is quantized; DuQuant's authors do the same).
+  bool rotates_qk = false;
 };
 
 // Every method, transforms first, in the order the help lists them.
@@ -111,6 +114,7 @@ struct MethodSpec {
   bool weight_only() const;  // some pass is weight-only
   bool needs_calibration() const;
   const MethodInfo* pass_of_kind(MethodKind kind) const;  // nullptr if none
+  bool rotates_qk() const;  // some pass asks for the q/k Hadamard under a quantized K cache
 };
 
 }  // namespace lowbit

@@ -98,6 +98,8 @@ QuantizeReport quantize_model(LlamaModel& model, const Tokenizer& tokenizer,
   QuantSpec kv = o.kv;
   kv.group_size = c.head_dim;
   model.set_kv_quant(kv);
+  model.set_attention_quant(
+      {.qk_hadamard = kv.enabled() && o.method.rotates_qk(), .query = o.query});
   report.calibration_seconds = calibration;
   report.quantize_seconds = seconds_since(t0) - calibration;
   return report;

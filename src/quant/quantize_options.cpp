@@ -8,6 +8,7 @@ void QuantizeOptions::validate(const ModelConfig& c) const {
   weight.validate("--wbits");
   act.validate("--abits");
   kv.validate("--kvbits");
+  query.validate("--qbits", static_cast<size_t>(c.head_dim));
   head_weight.validate("--head-bits/--head-group", static_cast<size_t>(c.dim));
   head_act.validate("--head-abits", static_cast<size_t>(c.dim));
   for (int in : {c.dim, c.q_dim(), c.hidden_dim}) {

@@ -15,6 +15,8 @@ struct QuantizeOptions {
   QuantSpec weight{.bits = 4, .symmetric = true, .mse_clip = true};
   QuantSpec act{.bits = 16};
   QuantSpec kv{.bits = 16, .symmetric = false};  // group size is set to head_dim
+  // The query after RoPE (and the q/k Hadamard of a rotation method), per token and head.
+  QuantSpec query{.bits = 16};
   // The output head: int8 weights (per row, MSE clip) and int8 per-token activations by default.
   // A tied model then also reads its embeddings from the quantized head. 16 keeps it fp32 (the
   // papers' protocol).

@@ -51,6 +51,7 @@ class QuantizedIoTest : public ::testing::Test {
     LoadedModel back = load_model(out(), {}, LoadOptions{true});
     EXPECT_EQ(back.format, "lowbit-quantized");
     EXPECT_EQ(back.model->kv_quant().bits, kvbits);
+    EXPECT_EQ(back.model->attention_quant(), m.model->attention_quant()) << method;
     EXPECT_EQ(back.quant_info["method"], method);
     const auto expected = logits(m);
     EXPECT_EQ(logits(back), expected) << method;
@@ -71,6 +72,20 @@ class QuantizedIoTest : public ::testing::Test {
 
   testing::TempDir dir_;
 };
+
+TEST_F(QuantizedIoTest, AttentionQuantizationRoundTrips) {
+  LoadedModel m = load_model(dir_ / "src");
+  QuantizeOptions o;
+  o.method = MethodSpec::parse("hadamard");
+  o.kv = {.bits = 4, .symmetric = false};
+  o.query = {.bits = 4, .symmetric = false};
+  quantize_model(*m.model, *m.tokenizer, o);
+  ASSERT_TRUE(m.model->attention_quant().qk_hadamard);
+  save_quantized_model(*m.model, dir_ / "src", out(), {{"method", "hadamard+rtn"}});
+  LoadedModel back = load_model(out(), {}, LoadOptions{true});
+  EXPECT_EQ(back.model->attention_quant(), m.model->attention_quant());
+  EXPECT_EQ(logits(back), logits(m));
+}
 
 TEST_F(QuantizedIoTest, RoundTripsEveryTransform) {
   round_trip("rtn", 4, 4, 4, 32);

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <string>
+#include <tuple>
 
 #include "core/error.h"
 #include "io/model_loader.h"
@@ -151,6 +152,32 @@ TEST_F(PipelineTest, UntiedEmbeddingIsStoredWithTheHeadSpec) {
   const double err = relative_error(logits(m), logits(ref));
   EXPECT_GT(err, 0.0);
   EXPECT_LT(err, 0.05);
+}
+
+// QuaRot and DuQuant rotate q and k per head after RoPE when the K cache is quantized: exact in
+// full precision, so the logits do not move; the registry says which methods do it.
+TEST_F(PipelineTest, RotationMethodsRotateQueriesAndKeysUnderAQuantizedKCache) {
+  LoadedModel ref = load_model(dir_.path());
+  const auto want = logits(ref);
+  auto rotated = LlamaModel::AttentionQuant{.qk_hadamard = true, .query = {}};
+  ref.model->set_attention_quant(rotated);
+  EXPECT_LT(relative_error(logits(ref), want), 1e-5);
+
+  for (const auto& [method, kvbits, expect] :
+       {std::tuple{"hadamard+rtn", 4, true}, std::tuple{"duquant+rtn", 8, true},
+        std::tuple{"hadamard+rtn", 16, false}, std::tuple{"rtn", 4, false},
+        std::tuple{"smoothquant+rtn", 4, false}}) {
+    LoadedModel m = load_model(dir_.path());
+    quantize_model(*m.model, *m.tokenizer, options(method, 4, 8, kvbits));
+    EXPECT_EQ(m.model->attention_quant().qk_hadamard, expect) << method << " KV" << kvbits;
+    EXPECT_FALSE(m.model->attention_quant().query.enabled());
+  }
+  // A 4-bit query moves the logits (by 22% on this random 16-wide-head model), not wildly.
+  LoadedModel m = load_model(dir_.path());
+  m.model->set_attention_quant({.qk_hadamard = true, .query = {.bits = 4}});
+  const double err = relative_error(logits(m), want);
+  EXPECT_GT(err, 1e-4);
+  EXPECT_LT(err, 0.5);
 }
 
 TEST_F(PipelineTest, ImpossibleSettingsFailBeforeWork) {
