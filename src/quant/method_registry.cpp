@@ -146,13 +146,11 @@ constexpr std::string_view kQuaRotPresetFlags[] = {"--method=hadamard+gptq",
 const MethodPreset kPresets[] = {
     {"duquant", "Hsu1023/DuQuant (run.sh, main.py)", kDuQuantPresetFlags,
      "the authors fit the rotations on the mean calibration sequence propagated through the "
-     "quantized earlier layers and quantize q and k to 4 bits after a Hadamard; lowbit fits them "
-     "on sampled rows of full-precision propagation and does not quantize q/k; lowbit's KV "
-     "quantizer is per token and head; calibration text is --calib (theirs: WikiText-2 train)"},
+     "quantized earlier layers; lowbit fits them on sampled rows of full-precision propagation; "
+     "calibration text is --calib (theirs: WikiText-2 train)"},
     {"quarot", "spcl/QuaRot fake_quant (README, utils.py)", kQuaRotPresetFlags,
-     "QuaRot rotates q and k by a Hadamard after RoPE before the K cache is quantized; lowbit "
-     "does not yet; lowbit's KV quantizer is per token and head; calibration text is --calib "
-     "(theirs: WikiText-2 train); sequences are capped by the model's positions"},
+     "lowbit's KV quantizer is per token and head; calibration text is --calib (theirs: "
+     "WikiText-2 train); sequences are capped by the model's positions"},
     {"gptq", "IST-DASLab/gptq (llama.py)", kGptqPresetFlags,
      "calibration text is --calib (the reference samples C4 or WikiText-2 train); --wbits is the "
      "caller's"},
