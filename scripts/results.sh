@@ -317,9 +317,7 @@ section_lowbit() {
   echo
   echo "### Perplexity cost against FP32 (integer kernels, whole test file)"
   echo
-  echo "RTN with the default W8A8 head, on all windows of the test file (L=512). For orientation,"
-  echo "llama.cpp's Q4_0 costs +2.5% by its own protocol (see the issue); the protocols differ (it"
-  echo "scores the second half of each window), so compare the relative costs only loosely."
+  echo "RTN with the default W8A8 head, on all windows of the test file (L=512)."
   echo
   echo "| model | ppl | vs FP32 |"
   echo "| --- | --- | --- |"
