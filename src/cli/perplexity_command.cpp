@@ -1,8 +1,12 @@
 #include <fmt/format.h>
 
+#include <set>
+#include <string>
+
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "eval/perplexity.h"
+#include "layers/packed_linear.h"
 #include "text/text_file.h"
 
 namespace lowbit::cli {
@@ -16,10 +20,37 @@ struct PerplexityFlags {
   bool quiet = false;
 };
 
+// What runs the projections: the integer kernels' ISA (e.g. "avx512vnni"), "simulated" (fp32
+// GEMMs on dequantized weights: --simulate, or layers the kernels do not take), or "fp32".
+std::string kernels_used(const LoadedModel& m) {
+  const LlamaWeights& w = m.model->weights();
+  std::set<std::string> isas;
+  size_t packed = 0, other = 0;
+  auto visit = [&](const Linear* l) {
+    if (l == nullptr) return;
+    if (const auto* p = dynamic_cast<const PackedLinear*>(l)) {
+      ++packed;
+      isas.insert(std::string(kernels::isa_name(p->kernel_isa())));
+    } else {
+      ++other;
+    }
+  };
+  for (const auto& L : w.layers)
+    for (const Linear* l : {L.wq.get(), L.wk.get(), L.wv.get(), L.wo.get(), L.w_gate.get(),
+                            L.w_up.get(), L.w_down.get()})
+      visit(l);
+  if (packed == 0) return m.format == "lowbit-quantized" ? "simulated" : "fp32";
+  std::string out;
+  for (const auto& i : isas) out += (out.empty() ? "" : "+") + i;
+  if (other > 0) out += fmt::format(" ({} of {} layers simulated)", other, packed + other);
+  return out;
+}
+
 void run_perplexity(const PerplexityFlags& f) {
   const std::string text = read_text_file(f.file);  // before loading: bad input fails fast
   LoadedModel m = load_from_flags(f.model);
   const auto ids = tokenize_document(*m.tokenizer, text);
+  fmt::print("kernels: {}\n", kernels_used(m));
   PerplexityOptions opts{f.ctx, f.max_windows, !f.quiet};
   const auto r = evaluate_perplexity(*m.model, ids, opts);
   fmt::print("file: {}\ntokens: {}\nwindows: {} x {}\nperplexity: {:.4f}\n", f.file,

@@ -11,17 +11,30 @@
 namespace lowbit::kernels::detail {
 
 // ---- activation quantization: one row -------------------------------------------------------
-// out[0, cols) = clamp(rne(x / s), -qmax - 1, qmax) with s = max|x| / qmax (1 if all zero);
-// returns s. Bytes of `out` past cols are left alone.
-using QuantizeRowFn = float (*)(const float* x, size_t cols, int qmax, int8_t* out);
+// The driver (quantize_activations.cpp) computes a row's parameters from its range, the same way
+// on every ISA; the variants do the two passes over the row:
+// range: *lo = min(0, min x), *hi = max(0, max x) over x[0, cols).
+// codes: out[i] = rne(clamp(x[i] / scale, qlo, qhi)) + shift for i < cols (qlo <= qhi integers,
+//   qlo + shift >= -128, qhi + shift <= 127); bytes of `out` past cols are left alone.
+using RowRangeFn = void (*)(const float* x, size_t cols, float* lo, float* hi);
+using QuantizeCodesFn = void (*)(const float* x, size_t cols, float scale, int qlo, int qhi,
+                                 int shift, int8_t* out);
 
-float quantize_row_scalar(const float* x, size_t cols, int qmax, int8_t* out);
+void row_range_scalar(const float* x, size_t cols, float* lo, float* hi);
+void quantize_codes_scalar(const float* x, size_t cols, float scale, int qlo, int qhi, int shift,
+                           int8_t* out);
 #if defined(__x86_64__)
-float quantize_row_avx2(const float* x, size_t cols, int qmax, int8_t* out);
-float quantize_row_avx512(const float* x, size_t cols, int qmax, int8_t* out);
+void row_range_avx2(const float* x, size_t cols, float* lo, float* hi);
+void quantize_codes_avx2(const float* x, size_t cols, float scale, int qlo, int qhi, int shift,
+                         int8_t* out);
+void row_range_avx512(const float* x, size_t cols, float* lo, float* hi);
+void quantize_codes_avx512(const float* x, size_t cols, float scale, int qlo, int qhi, int shift,
+                           int8_t* out);
 #endif
 #if defined(__aarch64__)
-float quantize_row_neon(const float* x, size_t cols, int qmax, int8_t* out);
+void row_range_neon(const float* x, size_t cols, float* lo, float* hi);
+void quantize_codes_neon(const float* x, size_t cols, float scale, int qlo, int qhi, int shift,
+                         int8_t* out);
 #endif
 
 // ---- exp-based row functions (vmath.h) ---------------------------------------------------------
@@ -121,14 +134,21 @@ struct PackedArgs {
 };
 
 // ---- integer GEMM: y = (a * sa) (W)^T + bias -------------------------------------------------
-// The exact result every variant must produce, per output (i, j):
-//   acc_g = sum over k in group g of a[i][k] * (u[j][k] - z[j][g])        (int32, exact)
+// The exact result every variant must produce, per output (i, j), with o[i] the row's activation
+// offset (0 without a_offsets):
+//   acc_g = sum over k in group g of (a[i][k] + o[i]) * (u[j][k] - z[j][g])        (int32, exact)
 //   y = 0; for g in order: y = fma(float(acc_g), sa[i] * s[j][g], y);  y = y + bias[j]
+// The SIMD variants sum a * u, then add o[i] * ws[j][g] - z[j][g] * sum(a) per group.
 struct QgemmArgs {
   const int8_t* a;  // m x lda int8 activations, zero past k up to k_padded
   size_t lda;
   const float* a_scales;  // m
   const int32_t* a_sums;  // m x groups: sum of a over each group (for the zero-point term)
+  // Asymmetric 8-bit activations (codes shifted into int8): per row, the integer added back to
+  // every code (m), or nullptr; then w_sums holds sum over the group of (u - z) per output,
+  // blocks x groups x 16 like the scales.
+  const int32_t* a_offsets;
+  const int32_t* w_sums;
   size_t m;
   PackedArgs w;
   const float* bias;  // n, or nullptr

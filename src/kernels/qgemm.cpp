@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "core/error.h"
@@ -88,8 +89,39 @@ void run_blocks(const Args& args, Fn fn, size_t m, size_t n, size_t k, bool para
   thread_pool().parallel_for(blocks, 1, [&](size_t b0, size_t b1) { fn(args, b0, b1); });
 }
 
+// The largest |u - z| of the weights' format (the container's codes against its zero points).
+int64_t max_weight_value(const PackedLayout& l) {
+  const int64_t top = (int64_t{1} << l.bits) - 1;
+  if (l.asymmetric) return top;
+  return std::max<int64_t>(l.zero, top - l.zero);
+}
+
+void weight_sums_into(const PackedWeightsView& w, std::span<int32_t> out) {
+  const PackedLayout& l = w.layout();
+  const size_t groups = l.groups(), chunks = l.chunks();
+  const size_t cpg = groups == 1 ? chunks : l.chunks_per_group();
+  const uint8_t* zeros = w.zeros();
+  std::fill(out.begin(), out.end(), 0);
+  for (size_t b = 0; b < l.blocks(); ++b) {
+    const uint8_t* block = w.codes() + b * l.block_bytes();
+    for (size_t c = 0; c < chunks; ++c) {
+      const size_t g = c / cpg;
+      int32_t* sums = out.data() + (b * groups + g) * kPackRows;
+      for (size_t r = 0; r < kPackRows; ++r) {
+        const uint8_t* q = block + c * kPackChunkBytes + 4 * r;
+        const int z = zeros ? zeros[(b * groups + g) * kPackRows + r] : l.zero;
+        int32_t s = 0;
+        for (size_t j = 0; j < 4; ++j)
+          s += l.bits == 8 ? q[j] - z : (q[j] & 15) - z + (q[j] >> 4) - z;
+        sums[r] += s;
+      }
+    }
+  }
+}
+
 void qgemm_impl(const QuantizedRowsView& a, const PackedWeightsView& w, std::span<const float> bias,
-                std::span<float> y, size_t ldy, bool parallel) {
+                std::span<float> y, size_t ldy, std::span<const int32_t> weight_sums,
+                bool parallel) {
   const PackedLayout& l = w.layout();
   if (a.cols != l.k) fail("qgemm: activations of {} columns for weights of {}", a.cols, l.k);
   if (a.stride < l.k_padded())
@@ -97,6 +129,23 @@ void qgemm_impl(const QuantizedRowsView& a, const PackedWeightsView& w, std::spa
   if (a.rows > 0 && (a.codes.size() < a.rows * a.stride || a.scales.size() < a.rows))
     fail("qgemm: activation buffers too small for {} rows", a.rows);
   check_output("qgemm", a.rows, l.n, bias, y, ldy);
+  const bool offsets = !a.offsets.empty();
+  if (offsets && a.offsets.size() < a.rows)
+    fail("qgemm: {} activation offsets for {} rows", a.offsets.size(), a.rows);
+  if (offsets) {
+    // The exact sums (q - z_a)(u - z_w) must fit int32: |q - z_a| <= 255 (8-bit asymmetric).
+    const int64_t group = static_cast<int64_t>(std::min(l.group_size, l.k));
+    const int64_t wmax = max_weight_value(l);
+    if (255 * wmax * group > std::numeric_limits<int32_t>::max())
+      fail(
+          "qgemm: 8-bit asymmetric activations with {}-bit {} weights take groups of at most {} "
+          "values (int32 sums), not {}",
+          l.bits, l.asymmetric ? "asymmetric" : "symmetric",
+          std::numeric_limits<int32_t>::max() / (255 * wmax), group);
+  }
+  const size_t wsums_size = l.blocks() * l.groups() * kPackRows;
+  if (offsets && !weight_sums.empty() && weight_sums.size() != wsums_size)
+    fail("qgemm: {} weight sums for {} (blocks x groups x 16)", weight_sums.size(), wsums_size);
   if (a.rows == 0) return;
 
   // Per (row, group) sums of the activations, for the zero-point term z * sum(a) that lets the
@@ -115,8 +164,20 @@ void qgemm_impl(const QuantizedRowsView& a, const PackedWeightsView& w, std::spa
     }
   }
 
+  thread_local std::vector<int32_t> wsums;
+  const int32_t* wsums_ptr = nullptr;
+  if (offsets && !weight_sums.empty()) {
+    wsums_ptr = weight_sums.data();
+  } else if (offsets) {
+    wsums.resize(wsums_size);
+    weight_sums_into(w, wsums);
+    wsums_ptr = wsums.data();
+  }
+
   detail::QgemmArgs args{};
   args.a = a.codes.data();
+  args.a_offsets = offsets ? a.offsets.data() : nullptr;
+  args.w_sums = wsums_ptr;
   args.lda = a.stride;
   args.a_scales = a.scales.data();
   args.a_sums = have_sums ? a.row_sums.data() : sums.data();
@@ -149,14 +210,22 @@ void qgemm_f32_impl(std::span<const float> x, size_t m, size_t ldx, const Packed
 
 }  // namespace
 
+std::vector<int32_t> packed_weight_sums(const PackedWeightsView& w) {
+  const PackedLayout& l = w.layout();
+  std::vector<int32_t> out(l.blocks() * l.groups() * kPackRows);
+  weight_sums_into(w, out);
+  return out;
+}
+
 void qgemm(const QuantizedRowsView& a, const PackedWeightsView& w, std::span<const float> bias,
-           std::span<float> y, size_t ldy) {
-  qgemm_impl(a, w, bias, y, ldy, true);
+           std::span<float> y, size_t ldy, std::span<const int32_t> weight_sums) {
+  qgemm_impl(a, w, bias, y, ldy, weight_sums, true);
 }
 
 void qgemm_serial(const QuantizedRowsView& a, const PackedWeightsView& w,
-                  std::span<const float> bias, std::span<float> y, size_t ldy) {
-  qgemm_impl(a, w, bias, y, ldy, false);
+                  std::span<const float> bias, std::span<float> y, size_t ldy,
+                  std::span<const int32_t> weight_sums) {
+  qgemm_impl(a, w, bias, y, ldy, weight_sums, false);
 }
 
 void qgemm_f32(std::span<const float> x, size_t m, size_t ldx, const PackedWeightsView& w,

@@ -7,7 +7,10 @@
 //   accumulated exactly in int32 per weight group and rescaled once per group:
 //     acc_g = sum_{k in g} a[i][k] * (u[j][k] - z[j][g])
 //     y[i][j] = fma(float(acc_g), sa[i] * s[j][g], y[i][j]) over the groups in order, then + bias
-//   Every ISA variant gives the same bits as the scalar reference.
+//   Every ISA variant gives the same bits as the scalar reference. With 8-bit asymmetric
+//   activations (a.offsets: codes stored as q - 128, value q - z_a = code + offset) the sum is
+//   of (a[i][k] + o[i]) * (u - z): the kernels add o[i] * sum_g(u - z) per group, from
+//   `weight_sums` (packed_weight_sums, computed once per layer) or, when empty, computed per call.
 // qgemm_f32: the same weights against fp32 activations (W4A16 / W8A16), dequantized in registers:
 //     acc_g = sum_{k in g} fma(x[i][k], float(u[j][k] - z[j][g])) ; y = fma(acc_g, s[j][g], y)
 //   (the SIMD variants follow the same per-output operation order as the scalar reference).
@@ -16,7 +19,9 @@
 // is small or they are called from inside a parallel region via the *_serial variants. The
 // packed blob must be 4-byte aligned (PackedWeights and mmap are). y has row stride ldy >= n.
 #include <cstddef>
+#include <cstdint>
 #include <span>
+#include <vector>
 
 #include "kernels/cpu_features.h"
 #include "kernels/packed_weights.h"
@@ -25,9 +30,14 @@
 namespace lowbit::kernels {
 
 void qgemm(const QuantizedRowsView& a, const PackedWeightsView& w, std::span<const float> bias,
-           std::span<float> y, size_t ldy);
+           std::span<float> y, size_t ldy, std::span<const int32_t> weight_sums = {});
 void qgemm_serial(const QuantizedRowsView& a, const PackedWeightsView& w,
-                  std::span<const float> bias, std::span<float> y, size_t ldy);
+                  std::span<const float> bias, std::span<float> y, size_t ldy,
+                  std::span<const int32_t> weight_sums = {});
+
+// Per (block, group, block row): the sum over the group of (u - z), blocks x groups x 16 (the
+// layout of the scales): what qgemm needs for activations with offsets.
+std::vector<int32_t> packed_weight_sums(const PackedWeightsView& w);
 
 // x: m rows of w.k() floats at row stride ldx.
 void qgemm_f32(std::span<const float> x, size_t m, size_t ldx, const PackedWeightsView& w,

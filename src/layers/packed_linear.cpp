@@ -22,14 +22,27 @@ PackedLinear::PackedLinear(kernels::PackedWeightsView weights, std::shared_ptr<c
   if (!bias_.empty() && bias_.size() != weights_.n())
     fail("PackedLinear: bias has {} values for {} outputs", bias_.size(), weights_.n());
   if (act_.enabled() && !supports_activations(act_))
-    fail("PackedLinear: the integer kernels take symmetric per-token activations, not {}",
-         act_.describe());
+    fail(
+        "PackedLinear: the integer kernels ({}) have no variant for activations {}: they quantize "
+        "per token (symmetric or asymmetric, with a fixed clip ratio); run with --simulate",
+        kernels::isa_name(kernels::qgemm_isa()), act_.describe());
   if (transform_ && transform_->dim() != weights_.k())
     fail("PackedLinear: transform of {} channels for {} inputs", transform_->dim(), weights_.k());
 }
 
 bool PackedLinear::supports_activations(const QuantSpec& act) {
-  return !act.enabled() || (act.symmetric && act.group_size == 0 && act.clip == 1.0f);
+  return !act.enabled() || (act.bits >= 2 && act.bits <= 8 && act.group_size == 0 &&
+                            !act.mse_clip && act.clip > 0.0f && act.clip <= 1.0f);
+}
+
+kernels::Isa PackedLinear::kernel_isa() const {
+  return act_.enabled() ? kernels::qgemm_isa() : kernels::qgemm_f32_isa();
+}
+
+std::span<const int32_t> PackedLinear::weight_sums() const {
+  if (!(act_.enabled() && act_.bits == 8 && !act_.symmetric)) return {};
+  std::call_once(wsums_once_, [&] { wsums_ = kernels::packed_weight_sums(weights_); });
+  return wsums_;
 }
 
 std::span<const float> PackedLinear::transformed_input(std::span<const float> x,
@@ -67,10 +80,12 @@ void PackedLinear::forward_group(std::span<const float> x, size_t rows,
   const std::span<const float> input = transformed_input(x, rows);
   if (act_.enabled()) {
     thread_local kernels::QuantizedActivations qa;
-    qa.quantize(input, rows, static_cast<size_t>(in_), act_.bits);
+    qa.quantize(input, rows, static_cast<size_t>(in_),
+                kernels::ActivationFormat{act_.bits, act_.symmetric, act_.clip});
     for (const LinearOutput& m : group) {
       const auto& p = static_cast<const PackedLinear&>(*m.layer);
-      kernels::qgemm(qa.view(), p.weights_, p.bias_, m.y, static_cast<size_t>(p.out_));
+      kernels::qgemm(qa.view(), p.weights_, p.bias_, m.y, static_cast<size_t>(p.out_),
+                     p.weight_sums());
     }
   } else {
     for (const LinearOutput& m : group)

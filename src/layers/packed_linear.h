@@ -2,13 +2,18 @@
 // The real low-bit linear layer: packed int4/int8 weights (used in place, e.g. from a memory-mapped
 // .lowbit file) multiplied by the integer kernels of src/kernels. Per call the input gets the
 // layer's online transform (DuQuant / Hadamard / smoothing), then is quantized per token to int8
-// codes on the fly and multiplied with int32 accumulation (W4A4, W4A8, W8A8), or multiplied in fp32
-// against weights dequantized in registers (W4A16, W8A16).
+// codes on the fly (symmetric or asymmetric, with the spec's clip ratio) and multiplied with int32
+// accumulation (W4A4, W4A8, W8A8), or multiplied in fp32 against weights dequantized in registers
+// (W4A16, W8A16).
 //
 // It reproduces FakeQuantLinear up to float summation order: the same codes, scales and
 // activation quantizer (tests/kernels/fake_quant_equivalence_test.cpp checks both paths agree).
 #include <memory>
+#include <mutex>
+#include <span>
+#include <vector>
 
+#include "kernels/cpu_features.h"
 #include "kernels/packed_weights.h"
 #include "layers/activation_transform.h"
 #include "layers/linear.h"
@@ -32,15 +37,20 @@ class PackedLinear final : public Linear {
   std::string format() const override;
   void weight_row(size_t row, std::span<float> out) const override;
 
-  // Whether the integer kernels take this activation spec (symmetric, per token, no clipping);
-  // other specs run on the simulated path.
+  // Whether the integer kernels take this activation spec: per token (group_size 0), symmetric
+  // or asymmetric, any clip ratio in (0, 1], no MSE clip search. The constructor fails, naming the
+  // spec and the kernels' ISA, on any other enabled spec.
   static bool supports_activations(const QuantSpec& act);
+  // The ISA of the kernel this layer runs (integer GEMM, or the fp32-activation one for A16).
+  kernels::Isa kernel_isa() const;
 
  private:
   // x transformed by this layer's online transform (x itself when there is none).
   std::span<const float> transformed_input(std::span<const float> x, size_t rows) const;
   // y = fp32 input times the packed weights (W4A16 / W8A16).
   void multiply(std::span<const float> input, size_t rows, std::span<float> y) const;
+  // Per-group weight sums for 8-bit asymmetric activations (computed on first use), else empty.
+  std::span<const int32_t> weight_sums() const;
 
   kernels::PackedWeightsView weights_;
   std::shared_ptr<const void> storage_;
@@ -48,6 +58,8 @@ class PackedLinear final : public Linear {
   std::vector<float> bias_;
   QuantSpec act_;
   std::shared_ptr<const ActivationTransform> transform_;
+  mutable std::once_flag wsums_once_;
+  mutable std::vector<int32_t> wsums_;
 };
 
 // Packs a quantized matrix into the kernels' layout (int4 container for <= 4 bits, else int8).

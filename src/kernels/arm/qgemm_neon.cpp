@@ -69,8 +69,7 @@ void tile(const QgemmArgs& p, size_t row0, size_t unit0) {
       const int32x4_t zc = zero_terms<kAsym>(w, gi, kOff);
       LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
         const int32x4_t s = vpaddq_s32(acc01[r][u], acc23[r][u]);
-        y[r][u] =
-            rescale(s, zc, p.a_sums[(row0 + r) * w.groups + g], p.a_scales[row0 + r], sw, y[r][u]);
+        y[r][u] = rescale(p, gi, row0 + r, g, s, zc, sw, y[r][u]);
       }
     }
   }

@@ -23,11 +23,14 @@ inline int8x8_t load8(const int8_t* p) {  // k 0..3 in lane 0, k 4..7 in lane 1 
   return vld1_s8(p);
 }
 
-// Rescales exact per-unit sums s (sum of a * u') into y: s' = s - zc * asum, where the caller's
-// code offset makes u - z = u' - zc; then y = fma(float(s'), sa * sw, y).
-inline float32x4_t rescale(int32x4_t s, int32x4_t zc, int32_t asum, float sa, float32x4_t sw,
-                           float32x4_t y) {
-  s = vsubq_s32(s, vmulq_n_s32(zc, asum));
+// Rescales exact per-unit sums s (sum of a * u') of row `row`, group g into y: s' = s - zc * asum,
+// where the caller's code offset makes u - z = u' - zc; then y = fma(float(s'), sa * sw, y).
+// With activation offsets (8-bit asymmetric), o * sum(u - z) of the unit's outputs is added.
+inline float32x4_t rescale(const QgemmArgs& p, size_t gi, size_t row, size_t g, int32x4_t s,
+                           int32x4_t zc, float32x4_t sw, float32x4_t y) {
+  s = vsubq_s32(s, vmulq_n_s32(zc, p.a_sums[row * p.w.groups + g]));
+  if (p.a_offsets) s = vmlaq_n_s32(s, vld1q_s32(p.w_sums + gi), p.a_offsets[row]);
+  const float sa = p.a_scales[row];
   return vfmaq_f32(y, vcvtq_f32_s32(s), vmulq_f32(vdupq_n_f32(sa), sw));
 }
 

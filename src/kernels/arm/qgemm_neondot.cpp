@@ -59,8 +59,8 @@ void tile(const QgemmArgs& p, size_t row0, size_t unit0) {
       const size_t gi = (((unit0 + u) / 4) * w.groups + g) * 16 + ((unit0 + u) % 4) * 4;
       const float32x4_t sw = vld1q_f32(w.scales + gi);
       const int32x4_t zc = zero_terms<kAsym>(w, gi, kOff);
-      LOWBIT_UNROLL for (int r = 0; r < MR; ++r) y[r][u] = rescale(
-          acc[r][u], zc, p.a_sums[(row0 + r) * w.groups + g], p.a_scales[row0 + r], sw, y[r][u]);
+      LOWBIT_UNROLL for (int r = 0; r < MR; ++r) y[r][u] =
+          rescale(p, gi, row0 + r, g, acc[r][u], zc, sw, y[r][u]);
     }
   }
 

@@ -1,6 +1,7 @@
 // Reference integer GEMM on packed weights: the exact result every SIMD variant reproduces (see
 // kernel_variants.h). It reads the packed layout through the same offsets as the SIMD kernels but
-// computes sum a * (u - z) directly, without their zero-point algebra, so it checks that too.
+// computes sum (a + o) * (u - z) directly (o: the row's activation offset, 8-bit asymmetric
+// activations only), without their zero-point and offset algebra, so it checks that too.
 #include <cmath>
 #include <vector>
 
@@ -29,12 +30,13 @@ void qgemm_scalar(const QgemmArgs& p, size_t block_begin, size_t block_end) {
       }
       for (size_t i = 0; i < p.m; ++i) {
         const int8_t* a = p.a + i * p.lda;
+        const int32_t off = p.a_offsets ? p.a_offsets[i] : 0;
         float y = 0.0f;
         for (size_t g = 0; g < w.groups; ++g) {
           const size_t k0 = g * w.chunks_per_group * kc;
           const size_t k1 = g + 1 == w.groups ? k_padded : k0 + w.chunks_per_group * kc;
           int32_t acc = 0;
-          for (size_t k = k0; k < k1; ++k) acc += a[k] * wrow[k];
+          for (size_t k = k0; k < k1; ++k) acc += (a[k] + off) * wrow[k];
           const float s = p.a_scales[i] * w.scales[(b * w.groups + g) * 16 + r];
           y = std::fma(static_cast<float>(acc), s, y);
         }

@@ -5,21 +5,30 @@
 
 namespace lowbit::kernels::detail {
 
-float quantize_row_scalar(const float* x, size_t cols, int qmax, int8_t* out) {
-  float amax = 0.0f;
-  for (size_t i = 0; i < cols; ++i) amax = std::fmax(amax, std::fabs(x[i]));
-  const float scale = amax > 0.0f ? amax / static_cast<float>(qmax) : 1.0f;
-  const float lo = static_cast<float>(-qmax - 1), hi = static_cast<float>(qmax);
+void row_range_scalar(const float* x, size_t cols, float* lo, float* hi) {
+  float mn = 0.0f, mx = 0.0f;
+  for (size_t i = 0; i < cols; ++i) {
+    mn = x[i] < mn ? x[i] : mn;
+    mx = x[i] > mx ? x[i] : mx;
+  }
+  *lo = mn;
+  *hi = mx;
+}
+
+void quantize_codes_scalar(const float* x, size_t cols, float scale, int qlo, int qhi, int shift,
+                           int8_t* out) {
+  const float lo = static_cast<float>(qlo), hi = static_cast<float>(qhi);
   // Adding and subtracting 1.5 * 2^23 rounds to nearest-even in the default FP environment (as
-  // quant::round_half_even); |x / scale| <= qmax here, far inside the exact range.
+  // round_half_even in layers/quantizer.h). Clamping to the integer bounds before rounding gives
+  // the same integer as rounding first (rounding is monotonic and keeps integers), and keeps the
+  // value far inside the magic number's exact range whatever the clip ratio.
   constexpr float kMagic = 12582912.0f;
   for (size_t i = 0; i < cols; ++i) {
-    float q = (x[i] / scale + kMagic) - kMagic;
-    q = q < lo ? lo : q;
-    q = q > hi ? hi : q;
-    out[i] = static_cast<int8_t>(q);
+    float v = x[i] / scale;
+    v = v < lo ? lo : v;
+    v = v > hi ? hi : v;
+    out[i] = static_cast<int8_t>(static_cast<int>((v + kMagic) - kMagic) + shift);
   }
-  return scale;
 }
 
 }  // namespace lowbit::kernels::detail

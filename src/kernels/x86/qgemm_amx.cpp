@@ -155,6 +155,9 @@ void tile_step(const QgemmArgs& p, const PanelShape& shape, const uint8_t* codes
           if constexpr (kAsym)
             s = _mm512_sub_epi32(
                 s, _mm512_mullo_epi32(zv, _mm512_set1_epi32(p.a_sums[row * w.groups + g])));
+          if (p.a_offsets)  // 8-bit asymmetric activations: + o * sum(u - z)
+            s = _mm512_add_epi32(s, _mm512_mullo_epi32(_mm512_loadu_si512(p.w_sums + gi),
+                                                       _mm512_set1_epi32(p.a_offsets[row])));
           const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(p.a_scales[row]), sw);
           const __m512 prev = g == 0 ? _mm512_setzero_ps() : _mm512_load_ps(y[i][j][r]);
           const __m512 sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scale, prev);
@@ -227,6 +230,7 @@ void qgemm_amx(const QgemmArgs& p, size_t block_begin, size_t block_end) {
     rest.a = p.a + amx_rows * p.lda;
     rest.a_scales = p.a_scales + amx_rows;
     rest.a_sums = p.a_sums + amx_rows * w.groups;
+    if (p.a_offsets) rest.a_offsets = p.a_offsets + amx_rows;
     rest.m = p.m - amx_rows;
     rest.y = p.y + amx_rows * p.ldy;
     qgemm_avx512vnni(rest, block_begin, block_end);

@@ -99,7 +99,7 @@ template <int kBits, bool kAsym, int MR, int NB>
         }
       }
     }
-    // Group epilogue: exact int32 sum of a * (u - z), then one fma with sa * sw.
+    // Group epilogue: exact int32 sum of (a + o) * (u - z), then one fma with sa * sw.
     LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
       const size_t gi = ((blk0 + b) * w.groups + g) * 16;
       const __m512 sw = _mm512_loadu_ps(w.scales + gi);
@@ -112,6 +112,7 @@ template <int kBits, bool kAsym, int MR, int NB>
           s = _mm512_sub_epi32(s, _mm512_mullo_epi32(zv, _mm512_set1_epi32(asum)));
         else
           s = _mm512_sub_epi32(s, _mm512_set1_epi32(w.zero * asum));
+        s = add_offset_zmm(p, gi, row0 + r, s);
         const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(p.a_scales[row0 + r]), sw);
         const __m512 prev = g == 0 ? _mm512_setzero_ps() : _mm512_load_ps(y[r][b]);
         _mm512_store_ps(y[r][b], _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scale, prev));

@@ -70,8 +70,8 @@ inline __m256i zeros_ymm(const PackedArgs& w, size_t gi) {
   return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.zeros + gi)));
 }
 
-// Integer group epilogue: y = fma(float(acc - z * sum(a)), sa * sw, y) for group g (the exact
-// int32 sums acc of a * u over the group).
+// Integer group epilogue: y = fma(float(acc - z * sum(a) + o * ws), sa * sw, y) for group g (the
+// exact int32 sums acc of a * u over the group; o * ws only with activation offsets).
 template <bool kAsym, int MR, int NU>
 inline void rescale_group_ymm(const QgemmArgs& p, size_t row0, size_t unit0, size_t g,
                               const __m256i (&acc)[MR][NU], __m256 (&y)[MR][NU]) {
@@ -88,6 +88,11 @@ inline void rescale_group_ymm(const QgemmArgs& p, size_t row0, size_t unit0, siz
         s = _mm256_sub_epi32(s, _mm256_mullo_epi32(zv, _mm256_set1_epi32(asum)));
       else
         s = _mm256_sub_epi32(s, _mm256_set1_epi32(w.zero * asum));
+      if (p.a_offsets)
+        s = _mm256_add_epi32(
+            s,
+            _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.w_sums + gi)),
+                               _mm256_set1_epi32(p.a_offsets[row0 + r])));
       const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(p.a_scales[row0 + r]), sw);
       y[r][u] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), scale, y[r][u]);
     }
@@ -156,6 +161,14 @@ inline __mmask16 lane_mask_zmm(size_t valid) {
 // The asymmetric zero points of 16 rows (at w.zeros + gi) as int32.
 inline __m512i zeros_zmm(const PackedArgs& w, size_t gi) {
   return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.zeros + gi)));
+}
+
+// The activation-offset term o[row] * ws of 16 outputs (w_sums at gi), added to s when the
+// activations have offsets (8-bit asymmetric).
+inline __m512i add_offset_zmm(const QgemmArgs& p, size_t gi, size_t row, __m512i s) {
+  if (!p.a_offsets) return s;
+  return _mm512_add_epi32(s, _mm512_mullo_epi32(_mm512_loadu_si512(p.w_sums + gi),
+                                                _mm512_set1_epi32(p.a_offsets[row])));
 }
 
 // Output epilogue: sum(r, b) (+ bias) stored to the outputs of blocks blk0 .. blk0 + NB - 1 below

@@ -1,6 +1,7 @@
 // Activation quantization, AVX2 (compiled with -mavx2 -mfma). Bit-exact with the scalar
-// reference: a true division by the scale and vcvtps2dq, which rounds half to even in the
-// default MXCSR mode like the reference's magic-number rounding.
+// reference: a true division by the scale, clamping to the integer bounds in float, and
+// vcvtps2dq, which rounds half to even in the default MXCSR mode like the reference's
+// magic-number rounding.
 #include <immintrin.h>
 
 #include "kernels/kernel_variants.h"
@@ -15,40 +16,50 @@ inline float hmax256(__m256 v) {
   return _mm_cvtss_f32(m);
 }
 
-inline float round_clamp(float v, float lo, float hi) {
-  constexpr float kMagic = 12582912.0f;
-  float q = (v + kMagic) - kMagic;
-  q = q < lo ? lo : q;
-  return q > hi ? hi : q;
+inline float hmin256(__m256 v) {
+  __m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_min_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
 }
 
 }  // namespace
 
-float quantize_row_avx2(const float* x, size_t cols, int qmax, int8_t* out) {
-  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+void row_range_avx2(const float* x, size_t cols, float* lo, float* hi) {
+  __m256 n0 = _mm256_setzero_ps(), n1 = _mm256_setzero_ps();
   __m256 m0 = _mm256_setzero_ps(), m1 = _mm256_setzero_ps();
   size_t i = 0;
   for (; i + 16 <= cols; i += 16) {
-    m0 = _mm256_max_ps(m0, _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask));
-    m1 = _mm256_max_ps(m1, _mm256_and_ps(_mm256_loadu_ps(x + i + 8), abs_mask));
+    const __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);
+    n0 = _mm256_min_ps(n0, a);
+    n1 = _mm256_min_ps(n1, b);
+    m0 = _mm256_max_ps(m0, a);
+    m1 = _mm256_max_ps(m1, b);
   }
-  float amax = hmax256(_mm256_max_ps(m0, m1));
+  float mn = hmin256(_mm256_min_ps(n0, n1)), mx = hmax256(_mm256_max_ps(m0, m1));
   for (; i < cols; ++i) {
-    const float a = x[i] < 0.0f ? -x[i] : x[i];
-    amax = a > amax ? a : amax;
+    mn = x[i] < mn ? x[i] : mn;
+    mx = x[i] > mx ? x[i] : mx;
   }
-  const float scale = amax > 0.0f ? amax / static_cast<float>(qmax) : 1.0f;
+  *lo = mn;
+  *hi = mx;
+}
 
+void quantize_codes_avx2(const float* x, size_t cols, float scale, int qlo, int qhi, int shift,
+                         int8_t* out) {
   const __m256 vs = _mm256_set1_ps(scale);
-  const __m256i vlo = _mm256_set1_epi32(-qmax - 1), vhi = _mm256_set1_epi32(qmax);
+  const float flo = static_cast<float>(qlo), fhi = static_cast<float>(qhi);
+  const __m256 vlo = _mm256_set1_ps(flo), vhi = _mm256_set1_ps(fhi);
+  const __m256i vshift = _mm256_set1_epi32(shift);
   // packs interleave 128-bit lanes; this permutation puts the 8 dwords back in order.
   const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-  i = 0;
+  size_t i = 0;
   for (; i + 32 <= cols; i += 32) {
     __m256i q[4];
     for (int j = 0; j < 4; ++j) {
-      const __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i + 8 * j), vs);
-      q[j] = _mm256_min_epi32(_mm256_max_epi32(_mm256_cvtps_epi32(v), vlo), vhi);
+      __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i + 8 * j), vs);
+      v = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);
+      q[j] = _mm256_add_epi32(_mm256_cvtps_epi32(v), vshift);
     }
     const __m256i p16a = _mm256_packs_epi32(q[0], q[1]);
     const __m256i p16b = _mm256_packs_epi32(q[2], q[3]);
@@ -56,9 +67,13 @@ float quantize_row_avx2(const float* x, size_t cols, int qmax, int8_t* out) {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i),
                         _mm256_permutevar8x32_epi32(p8, order));
   }
-  const float lo = static_cast<float>(-qmax - 1), hi = static_cast<float>(qmax);
-  for (; i < cols; ++i) out[i] = static_cast<int8_t>(round_clamp(x[i] / scale, lo, hi));
-  return scale;
+  constexpr float kMagic = 12582912.0f;
+  for (; i < cols; ++i) {
+    float v = x[i] / scale;
+    v = v < flo ? flo : v;
+    v = v > fhi ? fhi : v;
+    out[i] = static_cast<int8_t>(static_cast<int>((v + kMagic) - kMagic) + shift);
+  }
 }
 
 }  // namespace lowbit::kernels::detail
