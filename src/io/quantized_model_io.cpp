@@ -292,6 +292,8 @@ QuantizedModel load_quantized_model(const fs::path& path, QuantExecution exec) {
       if (t.shape != shape) fail("{}: tensor \"{}\" has the wrong shape", where, name);
       return to_vector(t.f32());
     };
+    int simulated = 0;  // layers that run simulated although the kernels were asked for
+    std::string simulated_spec;
     std::map<std::string, std::shared_ptr<ActivationTransform>> transforms;
     for (const auto& [key, desc] : meta.at("transforms").items())
       transforms[key] = read_transform(*file, key, desc);
@@ -316,8 +318,15 @@ QuantizedModel load_quantized_model(const fs::path& path, QuantExecution exec) {
         fail("{}: {} is packed as {}x{}, expected {}x{}", where, name, view.n(), view.k(), outf,
              in);
       wspec.validate(where + ": " + name, view.k());
-      if (exec == QuantExecution::kPacked && PackedLinear::supports_activations(act))
+      // Per-group activations have no integer kernel: those layers run on the simulated path,
+      // announced once below (any other spec the kernels lack fails in PackedLinear).
+      const bool per_group = act.enabled() && act.group_size != 0;
+      if (exec == QuantExecution::kPacked && !per_group)
         return std::make_unique<PackedLinear>(view, file, wspec, std::move(bias), act, t);
+      if (exec == QuantExecution::kPacked) {
+        ++simulated;
+        simulated_spec = act.describe();
+      }
       return std::make_unique<FakeQuantLinear>(unpack_quantized(view, wspec), std::move(bias), act,
                                                t);
     };
@@ -356,6 +365,11 @@ QuantizedModel load_quantized_model(const fs::path& path, QuantExecution exec) {
         *linear_slot(L, i) = make_linear(p + kLinearNames[i], dims[i][0], dims[i][1]);
       w.layers.push_back(std::move(L));
     }
+    if (simulated > 0)
+      fmt::print(stderr,
+                 "note: {}: {} layers quantize activations per group ({}), which the integer "
+                 "kernels do not: they run on the simulated fp32 path\n",
+                 where, simulated, simulated_spec);
   } catch (const json::exception& e) {
     fail("{}: missing or malformed metadata: {}", where, e.what());
   }
