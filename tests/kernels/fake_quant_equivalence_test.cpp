@@ -20,6 +20,8 @@ struct Config {
   int wbits, abits;
   bool symmetric;
   int group;
+  bool a_symmetric = true;
+  float a_clip = 1.0f;
 };
 
 // Largest |kernel - simulated| / (1 + |simulated|) over the configurations: measured 4.7e-6 with
@@ -32,8 +34,14 @@ TEST(KernelFakeQuantEquivalence, MatchesFakeQuantizedGemm) {
   const std::vector<float> w = testing::random_floats(rng, n * k);
   std::vector<float> x = testing::random_floats(rng, m * k, 2.0f);
   x[5] = 9.0f;  // an outlier channel
-  for (const Config c : {Config{4, 8, true, 128}, Config{4, 4, true, 0}, Config{8, 8, true, 0},
-                         Config{4, 8, false, 64}, Config{3, 8, true, 32}, Config{8, 4, false, 0}}) {
+  for (const Config c :
+       {Config{4, 8, true, 128}, Config{4, 4, true, 0}, Config{8, 8, true, 0},
+        Config{4, 8, false, 64}, Config{3, 8, true, 32}, Config{8, 4, false, 0},
+        // Asymmetric and clipped activations (DuQuant's --a-asym --a-clip 0.9, QuaRot's clip).
+        Config{4, 4, false, 0, false, 0.9f}, Config{4, 8, false, 0, false, 0.9f},
+        Config{4, 8, true, 128, false, 1.0f}, Config{8, 8, false, 64, false, 0.9f},
+        Config{4, 4, true, 0, true, 0.9f}, Config{8, 8, true, 0, true, 0.8f},
+        Config{3, 6, true, 32, false, 0.9f}}) {
     QuantSpec ws;
     ws.bits = c.wbits;
     ws.symmetric = c.symmetric;
@@ -46,14 +54,17 @@ TEST(KernelFakeQuantEquivalence, MatchesFakeQuantizedGemm) {
 
     QuantSpec as;
     as.bits = c.abits;
+    as.symmetric = c.a_symmetric;
+    as.clip = c.a_clip;
     std::vector<float> xq = x;
     fake_quantize_rows(xq, m, k, as);
     QuantizedActivations qa;
-    qa.quantize(x, m, k, c.abits);
-    // Same dequantized activations, bit for bit.
+    qa.quantize(x, m, k, ActivationFormat{c.abits, c.a_symmetric, c.a_clip});
+    // Same dequantized activations, bit for bit (the value of a code is code + the row's offset).
     for (size_t i = 0; i < m; ++i)
       for (size_t j = 0; j < k; ++j)
-        ASSERT_EQ(static_cast<float>(qa.row(i)[j]) * qa.scale(i), xq[i * k + j]) << i << "," << j;
+        ASSERT_EQ(static_cast<float>(qa.row(i)[j] + qa.offset(i)) * qa.scale(i), xq[i * k + j])
+            << as.describe() << " " << i << "," << j;
 
     const std::vector<float> wq = qw.dequantize();
     std::vector<float> want(m * n), got(m * n), got16(m * n), want16(m * n);
@@ -69,8 +80,8 @@ TEST(KernelFakeQuantEquivalence, MatchesFakeQuantizedGemm) {
       worst16 =
           std::max(worst16, std::fabs(double(got16[i]) - want16[i]) / (1.0 + std::fabs(want16[i])));
     }
-    std::printf("[ measured ] W%dA%d %.3g, W%dA16 %.3g\n", c.wbits, c.abits, worst, c.wbits,
-                worst16);
+    std::printf("[ measured ] W%dA%d (%s) %.3g, W%dA16 %.3g\n", c.wbits, c.abits,
+                as.describe().c_str(), worst, c.wbits, worst16);
     EXPECT_LT(worst, kTolerance) << "W" << c.wbits << "A" << c.abits;
     EXPECT_LT(worst16, kTolerance) << "W" << c.wbits << "A16";
   }

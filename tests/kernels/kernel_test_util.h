@@ -87,12 +87,16 @@ inline WeightCase random_weights(std::mt19937& rng, size_t n, size_t k, size_t g
 }
 
 // Quantized activations built directly (codes over the full range of `bits`, extremes included).
+// With offsets (8-bit asymmetric activations), the value of a code is code + offset[row].
 struct ActCase {
   size_t rows = 0, cols = 0, stride = 0;
   std::vector<int8_t> codes;  // rows x stride, zero padded
   std::vector<float> scales;
-  QuantizedRowsView view() const { return {codes, scales, rows, cols, stride}; }
-  int code(size_t r, size_t c) const { return codes[r * stride + c]; }
+  std::vector<int32_t> offsets;  // rows, or empty
+  QuantizedRowsView view() const { return {codes, scales, rows, cols, stride, {}, offsets}; }
+  int code(size_t r, size_t c) const {
+    return codes[r * stride + c] + (offsets.empty() ? 0 : offsets[r]);
+  }
 };
 
 inline ActCase random_acts(std::mt19937& rng, size_t rows, size_t cols, int bits) {
@@ -108,6 +112,16 @@ inline ActCase random_acts(std::mt19937& rng, size_t rows, size_t cols, int bits
     for (size_t c = 0; c < cols; ++c) a.codes[r * a.stride + c] = static_cast<int8_t>(code(rng));
   a.scales.resize(rows);
   for (auto& s : a.scales) s = scale(rng);
+  return a;
+}
+
+// 8-bit asymmetric activations as quantize_activations stores them: codes q - 128 over the whole
+// int8 range and offsets 128 - z for zero points z in [0, 255] (both extremes included).
+inline ActCase random_acts_with_offsets(std::mt19937& rng, size_t rows, size_t cols) {
+  ActCase a = random_acts(rng, rows, cols, 8);
+  std::uniform_int_distribution<int> zero(0, 255);
+  a.offsets.resize(rows);
+  for (size_t r = 0; r < rows; ++r) a.offsets[r] = 128 - (r == 0 ? 255 : r == 1 ? 0 : zero(rng));
   return a;
 }
 

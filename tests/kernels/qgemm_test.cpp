@@ -117,6 +117,98 @@ TEST_P(QgemmIsaTest, IntegerGemmExtremeValues) {
       }
 }
 
+// 8-bit asymmetric activations: codes shifted into int8 with a per-row offset, which the kernels
+// fold out as offset * sum(u - z) per group; the weight sums are passed in or computed per call.
+TEST_P(QgemmIsaTest, IntegerGemmActivationOffsetsBitExact) {
+  if (qgemm_isa() != GetParam()) GTEST_SKIP() << "no integer GEMM variant for this ISA";
+  std::mt19937 rng(21);
+  size_t cases = 0;
+  for (const Shape& s : kShapes)
+    for (int bits : {4, 8})
+      for (bool asym : {false, true}) {
+        const WeightCase w = testing::random_weights(rng, s.n, s.k, s.group, bits, asym);
+        const PackedWeights packed = w.pack();
+        const std::vector<int32_t> wsums = packed_weight_sums(packed.view());
+        const std::vector<float> bias = testing::random_floats(rng, s.n);
+        for (size_t m : kRows) {
+          const ActCase a = testing::random_acts_with_offsets(rng, m, s.k);
+          const bool with_bias = (cases % 3) != 0;
+          const std::vector<float> want =
+              testing::reference_qgemm(a, w, with_bias ? bias : std::vector<float>{});
+          const size_t ldy = s.n + 2;
+          std::vector<float> y(m * ldy, -7.0f);
+          const auto bias_span =
+              with_bias ? std::span<const float>(bias) : std::span<const float>();
+          const auto sums =
+              (cases % 4) < 2 ? std::span<const int32_t>(wsums) : std::span<const int32_t>();
+          if (cases % 2)
+            qgemm(a.view(), packed.view(), bias_span, y, ldy, sums);
+          else
+            qgemm_serial(a.view(), packed.view(), bias_span, y, ldy, sums);
+          const std::string what = "n=" + std::to_string(s.n) + " k=" + std::to_string(s.k) +
+                                   " g=" + std::to_string(s.group) + " W" + std::to_string(bits) +
+                                   "A8 asym-act" + (asym ? " asym" : " sym") +
+                                   " m=" + std::to_string(m);
+          expect_bit_exact(want, y, m, s.n, ldy, what);
+          for (size_t i = 0; i < m; ++i)
+            for (size_t j = s.n; j < ldy; ++j) ASSERT_EQ(y[i * ldy + j], -7.0f) << what;
+          ++cases;
+        }
+      }
+  // Threaded GEMM and GEMV over many blocks.
+  for (size_t m : {33, 1}) {
+    const WeightCase w = testing::random_weights(rng, 3000 - 8 * m, 384, 128, 4, m == 1);
+    const PackedWeights packed = w.pack();
+    const ActCase a = testing::random_acts_with_offsets(rng, m, w.k);
+    std::vector<float> y(m * w.n);
+    qgemm(a.view(), packed.view(), {}, y, w.n);
+    expect_bit_exact(testing::reference_qgemm(a, w, {}), y, m, w.n, w.n,
+                     "offsets parallel m=" + std::to_string(m));
+  }
+}
+
+// The int32 bound with activation offsets: values q - z = +-255 against asymmetric int8 weights
+// u - z = +-255 over the longest group that fits (33024 values: 255 * 255 * 33024 < 2^31), and
+// one of 33032 rejected.
+TEST_P(QgemmIsaTest, IntegerGemmActivationOffsetsExtremeValues) {
+  if (qgemm_isa() != GetParam()) GTEST_SKIP() << "no integer GEMM variant for this ISA";
+  for (int wv : {-255, 255})
+    for (int av : {-255, 255}) {
+      WeightCase w;
+      w.n = 20;
+      w.k = 33024;
+      w.bits = 8;
+      w.asym = true;
+      w.codes.assign(w.n * w.k, static_cast<uint8_t>(wv > 0 ? 255 : 0));
+      w.zeros.assign(w.n, static_cast<uint8_t>(wv > 0 ? 0 : 255));
+      w.scales.assign(w.n, 1.0f);
+      ActCase a;
+      a.rows = 3;
+      a.cols = w.k;
+      a.stride = activation_stride(w.k);
+      a.codes.assign(a.rows * a.stride, 0);
+      // q - 128 with q = 255, z = 0 (offset 128) or q = 0, z = 255 (offset -127).
+      for (size_t r = 0; r < a.rows; ++r)
+        for (size_t c = 0; c < w.k; ++c)
+          a.codes[r * a.stride + c] = static_cast<int8_t>(av > 0 ? 127 : -128);
+      a.offsets.assign(a.rows, av > 0 ? 128 : -127);
+      a.scales.assign(a.rows, 1.0f);
+      const PackedWeights packed = w.pack();
+      std::vector<float> y(a.rows * w.n);
+      qgemm_serial(a.view(), packed.view(), {}, y, w.n);
+      const float want = static_cast<float>(int64_t{av} * wv * int64_t(w.k));
+      for (float v : y) ASSERT_EQ(v, want) << "w " << wv << " a " << av;
+      if (wv == 255 && av == 255) {
+        w.k += 8;
+        w.codes.assign(w.n * w.k, 255);
+        a.cols = w.k;
+        a.stride = activation_stride(w.k);
+        a.codes.assign(a.rows * a.stride, 0);
+        EXPECT_THROW(qgemm_serial(a.view(), w.pack().view(), {}, y, w.n), Error);
+      }
+    }
+}
+
 TEST_P(QgemmIsaTest, F32GemmBitExact) {
   if (qgemm_f32_isa() != GetParam()) GTEST_SKIP() << "no W4A16 variant for this ISA";
   std::mt19937 rng(7);

@@ -2,9 +2,11 @@
 // padding), and every ISA bit-exact with the scalar reference on odd lengths.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <random>
+#include <string>
 
 #include "core/error.h"
 #include "kernels/kernel_test_util.h"
@@ -92,6 +94,102 @@ TEST_P(KernelQuantizeActivationsIsa, MatchesScalarBitExact) {
     }
 }
 
+// The quantizer of layers/quantizer.h written out (choose_params + quantize_value), returning the
+// value q - z (q for symmetric) of each column and the scale: what the simulated path computes.
+struct QuantizerRow {
+  std::vector<int> values;
+  float scale;
+};
+QuantizerRow quantizer_row(const float* x, size_t cols, const ActivationFormat& f) {
+  constexpr float kMagic = 12582912.0f;
+  auto rne = [](float v) { return (v + kMagic) - kMagic; };
+  QuantizerRow out;
+  float zero = 0.0f, qmin, qmax;
+  if (f.symmetric) {
+    float amax = 0.0f;
+    for (size_t i = 0; i < cols; ++i) amax = std::max(amax, std::fabs(x[i]));
+    amax *= f.clip;
+    qmax = static_cast<float>((1 << (f.bits - 1)) - 1);
+    qmin = -qmax - 1;
+    out.scale = amax > 0.0f ? amax / qmax : 1.0f;
+  } else {
+    float lo = 0.0f, hi = 0.0f;
+    for (size_t i = 0; i < cols; ++i) {
+      lo = std::min(lo, x[i]);
+      hi = std::max(hi, x[i]);
+    }
+    lo *= f.clip;
+    hi *= f.clip;
+    qmin = 0.0f;
+    qmax = static_cast<float>((1 << f.bits) - 1);
+    out.scale = hi > lo ? (hi - lo) / qmax : 1.0f;
+    zero = rne(-lo / out.scale);
+  }
+  for (size_t i = 0; i < cols; ++i) {
+    float q = rne(x[i] / out.scale) + zero;
+    q = q < qmin ? qmin : q;
+    q = q > qmax ? qmax : q;
+    out.values.push_back(static_cast<int>(q - zero));
+  }
+  return out;
+}
+
+// Asymmetric and clipped formats: every ISA bit-exact with the scalar reference (codes, scales,
+// offsets, row sums), and code + offset equal to the quantizer's q - z, on odd lengths, all-zero
+// rows, rows of one sign only, exact ties, and values clipped away.
+TEST_P(KernelQuantizeActivationsIsa, AllFormatsMatchScalarAndQuantizer) {
+  std::mt19937 rng(17);
+  size_t checked = 0;
+  for (size_t cols : {1, 7, 8, 17, 31, 33, 64, 100, 385})
+    for (int bits : {8, 7, 4, 3, 2})
+      for (bool symmetric : {false, true})
+        for (float clip : {1.0f, 0.9f, 0.5f}) {
+          const ActivationFormat f{bits, symmetric, clip};
+          const size_t rows = 6, ldx = cols + 3;
+          std::vector<float> x = testing::random_floats(rng, rows * ldx, 4.0f);
+          for (size_t c = 0; c < cols; ++c) {
+            x[1 * ldx + c] = 0.0f;                               // all zero
+            x[2 * ldx + c] = std::fabs(x[2 * ldx + c]) + 0.25f;  // positive only
+            x[3 * ldx + c] = -std::fabs(x[3 * ldx + c]) - 0.5f;  // negative only
+            // Range [-qmax', qmax'] in steps of 0.5 at scale 1: exact ties.
+            x[4 * ldx + c] = static_cast<float>(static_cast<int>(c % 11) - 5) * 0.5f;
+          }
+          x[5 * ldx] = 300.0f;  // one outlier (clipped away with clip < 1)
+          const size_t stride = activation_stride(cols);
+          std::vector<int8_t> got(rows * stride, 99), want(rows * stride, 99);
+          std::vector<float> gs(rows), ws(rows);
+          std::vector<int32_t> gsum(rows), wsum(rows), goff(rows, 7), woff(rows, 7);
+          const std::span<int32_t> go =
+              f.has_offsets() ? std::span<int32_t>(goff) : std::span<int32_t>();
+          const std::span<int32_t> wo =
+              f.has_offsets() ? std::span<int32_t>(woff) : std::span<int32_t>();
+          quantize_activations(x, rows, cols, ldx, f, got, stride, gs, gsum, go);
+          {
+            ScopedIsa scalar(Isa::kScalar);
+            quantize_activations(x, rows, cols, ldx, f, want, stride, ws, wsum, wo);
+          }
+          const std::string what = std::to_string(cols) + " cols, " + std::to_string(bits) +
+                                   " bits " + (symmetric ? "sym" : "asym") + " clip " +
+                                   std::to_string(clip);
+          ASSERT_EQ(got, want) << what;
+          ASSERT_EQ(gs, ws) << what;
+          ASSERT_EQ(gsum, wsum) << what;
+          ASSERT_EQ(goff, woff) << what;
+          for (size_t r = 0; r < rows; ++r) {
+            const QuantizerRow q = quantizer_row(x.data() + r * ldx, cols, f);
+            ASSERT_EQ(ws[r], q.scale) << what << " row " << r;
+            const int off = f.has_offsets() ? woff[r] : 0;
+            for (size_t c = 0; c < cols; ++c) {
+              ASSERT_EQ(want[r * stride + c] + off, q.values[c]) << what << " row " << r;
+              ++checked;
+            }
+            for (size_t c = cols; c < stride; ++c) ASSERT_EQ(want[r * stride + c], 0);
+          }
+          ASSERT_EQ(ws[1], 1.0f) << what;  // all-zero row: scale 1, values 0
+        }
+  EXPECT_GT(checked, 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Isas, KernelQuantizeActivationsIsa,
                          ::testing::ValuesIn(testing::arch_isas()), testing::isa_param_name);
 
@@ -108,6 +206,18 @@ TEST(KernelQuantizeActivations, RejectsBadArguments) {
   scales.resize(2);
   sums.resize(1);
   EXPECT_THROW(quantize_activations(x, 2, 16, 16, 8, codes, 64, scales, sums), Error);
+  // 8-bit asymmetric needs row offsets; the others take none; the clip ratio is in (0, 1].
+  std::vector<int32_t> offsets(2);
+  sums.resize(2);
+  EXPECT_THROW(quantize_activations(x, 2, 16, 16, {8, false, 1.0f}, codes, 64, scales, sums, {}),
+               Error);
+  EXPECT_THROW(
+      quantize_activations(x, 2, 16, 16, {4, false, 1.0f}, codes, 64, scales, sums, offsets),
+      Error);
+  EXPECT_THROW(quantize_activations(x, 2, 16, 16, {4, true, 0.0f}, codes, 64, scales, sums, {}),
+               Error);
+  EXPECT_NO_THROW(
+      quantize_activations(x, 2, 16, 16, {8, false, 0.9f}, codes, 64, scales, sums, offsets));
 }
 
 }  // namespace

@@ -6,8 +6,10 @@
 
 #include <memory>
 #include <random>
+#include <string>
 
 #include "core/error.h"
+#include "kernels/qgemm.h"
 
 namespace lowbit {
 namespace {
@@ -39,10 +41,17 @@ TEST(PackedLinearGroup, SharedInputEqualsSeparateCalls) {
   const size_t rows = 37;
   auto hadamard = std::make_shared<ActivationTransform>(static_cast<size_t>(in));
   hadamard->add_hadamard();
-  for (int abits : {4, 8, 16})
+  // Symmetric, asymmetric (8-bit: codes with row offsets and cached weight sums) and clipped.
+  const int kBits[] = {4, 8, 16, 4, 8, 8};
+  const bool kSym[] = {true, true, true, false, false, true};
+  const float kClip[] = {1.0f, 1.0f, 1.0f, 0.9f, 0.9f, 0.8f};
+  for (int s = 0; s < 6; ++s)
     for (bool with_transform : {false, true}) {
+      const int abits = kBits[s];
       QuantSpec act;
       act.bits = abits;
+      act.symmetric = kSym[s];
+      act.clip = kClip[s];
       const std::shared_ptr<const ActivationTransform> t =
           with_transform ? hadamard : std::shared_ptr<const ActivationTransform>{};
       std::vector<std::unique_ptr<PackedLinear>> layers;
@@ -60,6 +69,33 @@ TEST(PackedLinearGroup, SharedInputEqualsSeparateCalls) {
       for (size_t i = 0; i < layers.size(); ++i)
         EXPECT_EQ(grouped[i], separate[i]) << "abits " << abits << " transform " << with_transform;
     }
+}
+
+// Per-token specs of every kind are taken; per-group or MSE-clipped activations fail with the
+// spec and the ISA named (never a silent fall-back).
+TEST(PackedLinear, ActivationSpecs) {
+  QuantSpec a;
+  a.bits = 4;
+  a.symmetric = false;
+  a.clip = 0.9f;
+  EXPECT_TRUE(PackedLinear::supports_activations(a));
+  a.symmetric = true;
+  EXPECT_TRUE(PackedLinear::supports_activations(a));
+  QuantSpec g = a;
+  g.group_size = 32;
+  EXPECT_FALSE(PackedLinear::supports_activations(g));
+  QuantSpec mse = a;
+  mse.mse_clip = true;
+  EXPECT_FALSE(PackedLinear::supports_activations(mse));
+  std::mt19937 rng(8);
+  try {
+    make_layer(rng, 64, 16, 4, g, nullptr);
+    ADD_FAILURE() << "per-group activations accepted";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(g.describe()), std::string::npos) << msg;
+    EXPECT_NE(msg.find(kernels::isa_name(kernels::qgemm_isa())), std::string::npos) << msg;
+  }
 }
 
 TEST(PackedLinearGroup, MembersPreparedDifferentlyRunOnTheirOwn) {
