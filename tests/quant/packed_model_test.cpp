@@ -55,7 +55,7 @@ struct CodeFlips {
 // one window of 512 tokens), quantizes every linear layer's input of both to `abits` per-token
 // codes, as the layers do, and counts the codes that differ.
 CodeFlips count_code_flips(const std::filesystem::path& file, const std::vector<int32_t>& ids,
-                           int abits) {
+                           const kernels::ActivationFormat& af) {
   LoadedModel sim = load_model(file, {}, LoadOptions{true});
   LoadedModel real = load_model(file, {}, LoadOptions{false});
   const size_t n = 512, dim = static_cast<size_t>(sim.model->config().dim);
@@ -77,11 +77,11 @@ CodeFlips count_code_flips(const std::filesystem::path& file, const std::vector<
     for (const auto& [site, in] : a.inputs) {
       const auto [rows, cols] = a.shape[site];
       kernels::QuantizedActivations qa, qb;
-      qa.quantize(in, rows, cols, abits);
-      qb.quantize(b.inputs.at(site), rows, cols, abits);
+      qa.quantize(in, rows, cols, af);
+      qb.quantize(b.inputs.at(site), rows, cols, af);
       for (size_t r = 0; r < rows; ++r)
         for (size_t j = 0; j < cols; ++j) {
-          const int d = std::abs(qa.row(r)[j] - qb.row(r)[j]);
+          const int d = std::abs((qa.row(r)[j] + qa.offset(r)) - (qb.row(r)[j] + qb.offset(r)));
           f.codes++;
           if (d == 0) continue;
           f.flipped++;
@@ -100,16 +100,31 @@ TEST(PackedModel, KernelsMatchSimulationOnRefLlama) {
   LoadedModel fp = load_model(testing::ref_llama_dir());
   const auto ids = tokenize_document(
       *fp.tokenizer, read_text_file(testing::shared_dir() / "data/wikitext-2/wiki.test.raw"));
-  for (auto [wbits, abits, group] : {std::tuple{4, 4, 0}, {4, 8, 0}, {8, 8, 0}, {4, 16, 128}}) {
+  // The last two: asymmetric per-token activations with clip ratio 0.9 (`--a-asym --a-clip 0.9`,
+  // DuQuant's setting), 4-bit (codes q - z) and 8-bit (codes q - 128 with row offsets).
+  for (auto [wbits, abits, group, a_sym, a_clip] : {std::tuple{4, 4, 0, true, 1.0f},
+                                                    {4, 8, 0, true, 1.0f},
+                                                    {8, 8, 0, true, 1.0f},
+                                                    {4, 16, 128, true, 1.0f},
+                                                    {4, 4, 0, false, 0.9f},
+                                                    {4, 8, 0, false, 0.9f}}) {
     LoadedModel m = load_model(testing::ref_llama_dir());
     QuantizeOptions o;
     o.weight = {wbits, true, group, 1.0f, true};
-    o.act = {abits, true, 0, 1.0f, false};
+    o.act = {abits, a_sym, 0, a_clip, false};
     quantize_model(*m.model, *m.tokenizer, o);
     const auto file = dir / "m.lowbit";
     save_quantized_model(*m.model, testing::ref_llama_dir(), file, {});
     std::string name(1, 'W');  // (appended: GCC 12 warns falsely on "W" + std::string)
     name.append(std::to_string(wbits)).append(1, 'A').append(std::to_string(abits));
+    if (!a_sym) name.append(" asym clip0.9");
+    {
+      // Every projection runs on the integer kernels (no fall-back to the simulated path).
+      LoadedModel real = load_model(file, {}, LoadOptions{false});
+      const LayerWeights& L = real.model->weights().layers[0];
+      for (const Linear* l : {L.wq.get(), L.wo.get(), L.w_gate.get(), L.w_down.get()})
+        EXPECT_NE(dynamic_cast<const PackedLinear*>(l), nullptr) << name;
+    }
     if (abits < 16) {
       // A flip needs an input within fp32 rounding (~1e-6 of the row's absmax) of a rounding
       // boundary, so its chance per code grows with the number of levels qmax = 2^(abits-1) - 1:
@@ -117,13 +132,15 @@ TEST(PackedModel, KernelsMatchSimulationOnRefLlama) {
       // AVX2 / scalar: W4A4 26 / 12 / 12 flips, W4A8 409 / 305 / 562, W8A8 340 / 778 / 515).
       // The bound, 2e-6 x qmax of the codes, is three times that; a wrong scale, clip or rounding
       // rule changes a large share of the codes, or by more than one step.
-      const CodeFlips f = count_code_flips(file, ids, abits);
+      // Asymmetric codes have 2^b - 1 steps over the row's range, about twice the symmetric
+      // ones' qmax, which the bound takes as its level count.
+      const CodeFlips f = count_code_flips(file, ids, {abits, a_sym, a_clip});
       std::printf("[ measured ] %s: %zu of %zu activation codes differ (%.3g), max step %d\n",
                   name.c_str(), f.flipped, f.codes, double(f.flipped) / double(f.codes),
                   f.max_step);
       EXPECT_EQ(f.qkv_flipped, 0u) << name << ": same input, same normalisation, same codes";
       EXPECT_LE(f.max_step, 1) << name;
-      const double qmax = (1 << (abits - 1)) - 1;
+      const double qmax = a_sym ? (1 << (abits - 1)) - 1 : (1 << abits) - 1;
       EXPECT_LT(double(f.flipped), 2e-6 * qmax * double(f.codes)) << name;
     }
     if (abits != 4) {
@@ -149,14 +166,20 @@ TEST(PackedModel, LongW4A4KernelsMatchSimulationOnFullWikiText2) {
   LoadedModel m = load_model(testing::ref_llama_dir());
   const auto ids = tokenize_document(
       *m.tokenizer, read_text_file(testing::shared_dir() / "data/wikitext-2/wiki.test.raw"));
-  QuantizeOptions o;
-  o.weight = {4, true, 0, 1.0f, true};
-  o.act = {4, true, 0, 1.0f, false};
-  quantize_model(*m.model, *m.tokenizer, o);
-  const auto file = dir / "m.lowbit";
-  save_quantized_model(*m.model, testing::ref_llama_dir(), file, {});
-  const double real = perplexity(file, false, ids, 0), sim = perplexity(file, true, ids, 0);
-  EXPECT_LT(std::abs(real - sim) / sim, 0.005) << real << " vs " << sim;
+  // Symmetric, and asymmetric with clip 0.9 (DuQuant's activation setting).
+  for (auto [a_sym, a_clip] : {std::pair{true, 1.0f}, {false, 0.9f}}) {
+    LoadedModel q = load_model(testing::ref_llama_dir());
+    QuantizeOptions o;
+    o.weight = {4, true, 0, 1.0f, true};
+    o.act = {4, a_sym, 0, a_clip, false};
+    quantize_model(*q.model, *q.tokenizer, o);
+    const auto file = dir / "m.lowbit";
+    save_quantized_model(*q.model, testing::ref_llama_dir(), file, {});
+    const double real = perplexity(file, false, ids, 0), sim = perplexity(file, true, ids, 0);
+    std::printf("[ measured ] W4A4%s: %.6g (kernels) vs %.6g (simulated)\n",
+                a_sym ? "" : " asym clip0.9", real, sim);
+    EXPECT_LT(std::abs(real - sim) / sim, 0.005) << real << " vs " << sim;
+  }
 }
 
 }  // namespace
