@@ -4,6 +4,9 @@
 //   ./build/bench/lowbit_bench_qgemm [--benchmark_filter=W4A8]
 // Names: <path>/<isa>/m:<m>/n:<n>/k:<k>[/g:<group>]. W4A4 runs the W4A8 kernel (4-bit values in
 // int8), so it is not measured separately; "+quant" adds the on-the-fly activation quantization.
+// "asym" paths quantize activations asymmetrically (clip 0.9, DuQuant's setting): 4-bit ones run
+// the same kernel with codes q - z, 8-bit ones add the per-row offset term in the epilogue (weight
+// sums precomputed, as PackedLinear caches them).
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -51,16 +54,18 @@ void set_gops(benchmark::State& state, size_t m, size_t n, size_t k) {
 }
 
 void bench_int(benchmark::State& state, Isa isa, size_t m, Shape s, int wbits, size_t group,
-               bool with_quant) {
+               bool with_quant, ActivationFormat af = {}) {
   ScopedIsa force(isa);
   const PackedWeights w = random_packed(s.n, s.k, wbits, group);
+  const std::vector<int32_t> wsums =
+      af.has_offsets() ? packed_weight_sums(w.view()) : std::vector<int32_t>{};
   const std::vector<float> x = random_floats(m * s.k);
   QuantizedActivations a;
-  a.quantize(x, m, s.k, 8);
+  a.quantize(x, m, s.k, af);
   std::vector<float> y(m * s.n);
   for (auto _ : state) {
-    if (with_quant) a.quantize(x, m, s.k, 8);
-    qgemm(a.view(), w.view(), {}, y, s.n);
+    if (with_quant) a.quantize(x, m, s.k, af);
+    qgemm(a.view(), w.view(), {}, y, s.n, wsums);
     benchmark::DoNotOptimize(y.data());
   }
   set_gops(state, m, s.n, s.k);
@@ -123,6 +128,17 @@ void register_all() {
           [=](benchmark::State& st) { bench_int(st, best, m, s, 4, 128, false); });
       reg(name("W4A8+quant", isa_name(best), m, s),
           [=](benchmark::State& st) { bench_int(st, best, m, s, 4, 0, true); });
+      const ActivationFormat a8asym{8, false, 0.9f}, a4sym{4, true, 1.0f}, a4asym{4, false, 0.9f};
+      reg(name("W4A8asym", isa_name(best), m, s),
+          [=](benchmark::State& st) { bench_int(st, best, m, s, 4, 0, false, a8asym); });
+      reg(name("W4A8asym+quant", isa_name(best), m, s),
+          [=](benchmark::State& st) { bench_int(st, best, m, s, 4, 0, true, a8asym); });
+      reg(name("W4A4+quant", isa_name(best), m, s),
+          [=](benchmark::State& st) { bench_int(st, best, m, s, 4, 0, true, a4sym); });
+      reg(name("W4A4asym+quant", isa_name(best), m, s),
+          [=](benchmark::State& st) { bench_int(st, best, m, s, 4, 0, true, a4asym); });
+      reg(name("W8A8asym", isa_name(best), m, s),
+          [=](benchmark::State& st) { bench_int(st, best, m, s, 8, 0, false, a8asym); });
       for (Isa isa : int_isas)
         reg(name("W8A8", isa_name(isa), m, s),
             [=](benchmark::State& st) { bench_int(st, isa, m, s, 8, 0, false); });
