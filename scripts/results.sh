@@ -138,6 +138,8 @@ section_quant() {
   echo
   awk '/^\| method \|/ { on = 1 } on && /^$/ { exit } on' "$TMP/quant_40.md"
   echo
+  grep -E '^(Cells are cached|[0-9]+ other cell)' "$TMP/quant_40.md" || true
+  echo
   sed -n '/^### Cost/,$p' "$TMP/quant_40.md"
   echo
   echo "The quantize runs do not depend on the evaluation protocol; these costs were measured in"

@@ -25,8 +25,8 @@ END {
   head = "| method |"; rule = "| --- |"
   for (c = 1; c <= nc; c++) { head = head " " label(configs[c]) " |"; rule = rule " --- |" }
   print head; print rule
+  # Every row, measured or not: a row whose cells were dropped as stale shows as dashes.
   for (r = 1; r <= nr; r++) {
-    if (!((r - 1) in have_row)) continue
     line = "| " label(rows[r]) " |"
     for (c = 1; c <= nc; c++) {
       key = (r - 1) SUBSEP (c - 1)
