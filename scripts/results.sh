@@ -6,10 +6,13 @@
 #   engine  FP32 perplexity against the transformers reference        (~5 min on 2 cores)
 #   speed   FP32 prefill/decode/GEMM benchmark                          (~2 min)
 #   kernels low-bit GEMM throughput per ISA variant, one thread         (~3 min)
-#   quant   method x bit-width perplexity matrix on WikiText-2, on the full test file (~4 h on 2
-#           cores) and on its first 40 windows (~25 min); cells are cached in docs/data (FRESH=1
+#   quant   method x bit-width perplexity matrix on WikiText-2: the W4A4 columns on the full test
+#           file (~2 h on 2 cores) and every cell on its first 40 windows (~50 min); cells are
+#           cached in docs/data keyed on the binary's source tree (FRESH=1
 #           re-measures everything, CACHED_ONLY=1 formats the cached cells without measuring the
 #           missing ones); see scripts/results_quant.sh
+#   outliers per-site channel and token max-to-median ratios of what each method's quantizer
+#           sees (`lowbit outliers`)                                     (~5 min)
 #   tasks   zero-shot tasks, FP32 and W4A4 (RTN, Hadamard+GPTQ, DuQuant+GPTQ) on TASK_LIMIT items
 #           per task (default 500, seeded; 0 = every item): ~20 min; then, unless TASK_FULL_FP32=0,
 #           FP32 on every item as the speed benchmark: ~25 min
@@ -20,8 +23,22 @@
 # text from docs/results.md, so a slow section need not be re-measured to refresh a fast one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ALL_SECTIONS=(engine speed kernels quant tasks lowbit)
-[ -x build/lowbit ] && [ -x build/bench/lowbit_bench ] || bash scripts/setup.sh
+ALL_SECTIONS=(engine speed kernels quant outliers tasks lowbit)
+# Measure what the checkout builds: configure if needed, then bring the binaries up to date.
+if [ -f build/CMakeCache.txt ]; then
+  cmake --build build -j"$(nproc)" --target lowbit lowbit_bench lowbit_bench_qgemm \
+    lowbit_bench_attention > /dev/null
+else
+  bash scripts/setup.sh
+fi
+# Every section is stamped with the commit and source tree of the binary (`lowbit --version`);
+# a binary built from uncommitted changes is refused unless ALLOW_UNCOMMITTED=1 (the stamps then
+# say "+changes").
+BUILD=$(./build/lowbit --version | sed -n 's/.*(\(commit .*\))$/\1/p')
+if [[ "$BUILD" == *changes* && "${ALLOW_UNCOMMITTED:-0}" != 1 ]]; then
+  echo "results.sh: the binary is built from uncommitted changes ($BUILD): commit first" >&2
+  exit 1
+fi
 SHARED=${LOWBIT_SHARED:-../shared}
 MODEL=$SHARED/models/ref-llama-s
 WIKI=$SHARED/data/wikitext-2/wiki.test.raw
@@ -30,7 +47,7 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
 machine() {
-  echo "$(date -u +%Y-%m-%d), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'))"
+  echo "$(date -u +%Y-%m-%d) at $BUILD, on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'))"
 }
 
 ref() {  # value of wikitext2_test.$1 in reference.json
@@ -124,31 +141,69 @@ section_kernels() {
 section_quant() {
   mkdir -p docs/data
   [ -n "${FRESH:-}" ] && rm -f docs/data/quant_cells_40.tsv docs/data/quant_cells_full.tsv
-  # The protocol of the issue: every cell on the whole test file. Cells are cached in docs/data
-  # (one line each), so an interrupted run resumes where it stopped.
-  RAW=$PWD/docs/data/quant_cells_full.tsv MAX_WINDOWS=0 bash scripts/results_quant.sh \
-    > "$TMP/quant_full.md"
+  # The issue's protocol: the W4A4 columns on the whole test file, every cell on its first 40
+  # windows. Cells are cached in docs/data keyed on the binary's source tree (one line each), so
+  # an interrupted run resumes where it stopped and a source change re-measures everything.
+  RAW=$PWD/docs/data/quant_cells_full.tsv MAX_WINDOWS=0 CONFIG_FILTER='^W4A4' \
+    COLUMNS_SHOWN='^W4A4' bash scripts/results_quant.sh > "$TMP/quant_full.md"
   RAW=$PWD/docs/data/quant_cells_40.tsv MAX_WINDOWS=40 bash scripts/results_quant.sh \
     > "$TMP/quant_40.md"
   sed '/^### Cost/,$d' "$TMP/quant_full.md"
-  echo "### The first 40 windows"
+  echo "### The first 40 windows, every format"
   echo
   echo "The reference's own short protocol (20,480 tokens, \`MAX_WINDOWS=40\`): the whole matrix in"
-  echo "about 25 minutes, for checking a change quickly. Same models, same script."
+  echo "under an hour, for checking a change quickly. Same models, same script."
   echo
   awk '/^\| method \|/ { on = 1 } on && /^$/ { exit } on' "$TMP/quant_40.md"
   echo
-  grep -E '^(Cells are cached|[0-9]+ other cell)' "$TMP/quant_40.md" || true
+  grep -E '^(Cells are cached|[0-9]+ cell)' "$TMP/quant_40.md" || true
   echo
   sed -n '/^### Cost/,$p' "$TMP/quant_40.md"
   echo
   echo "The quantize runs do not depend on the evaluation protocol; these costs were measured in"
   echo "the 40-window run. Calibration streams layer by layer (docs/quantization.md): peak memory"
   echo "is the loaded model and the checkpoint mapping, plus one calibration stream (128 x 512 x 384"
-  echo "fp32 = 96 MiB; two for a transform followed by GPTQ), plus one layer's statistics — it does"
-  echo "not grow with the number of layers."
+  echo "fp32 = 96 MiB; two for a transform followed by GPTQ; the presets' 2048-token sequences"
+  echo "are capped by the model's positions), plus one layer's statistics — it does not grow with"
+  echo "the number of layers."
   echo
-  echo "Measured $(machine)."
+  echo "Section written $(machine)."
+}
+
+# Outlier statistics per site of what each method's quantizer sees (`lowbit outliers`): why the
+# rotations win where they do.
+section_outliers() {
+  local windows=${OUTLIER_WINDOWS:-8} calib=$SHARED/data/corpus/calib.txt
+  echo "## Outliers per site: what each method leaves for the 4-bit quantizer (ref-llama-s)"
+  echo
+  echo "Measured $(machine) by \`lowbit outliers\` on the first $windows windows of 512 tokens of"
+  echo "the WikiText-2 test file: for every layer's four linear-input sites, the activation as the"
+  echo "quantizer sees it (after the method's folded and online transforms). **channel** = largest"
+  echo "per-channel max |x| over the median channel's (normal outliers: what a per-token scale must"
+  echo "cover); **token** = largest per-token max |x| over the median token's (massive outliers)."
+  echo "Each cell: median over the $(./build/lowbit inspect -m "$MODEL" | sed -n 's/^layers: *\([0-9]*\).*/\1/p') layers / worst layer. Methods"
+  echo "quantized W4A4 as in the quantization section (the transforms do not depend on the bits"
+  echo "except DuQuant's peak rule under \`--a-asym\`)."
+  echo
+  local specs=("FP32|" "SmoothQuant|--method smoothquant" "Hadamard (QuaRot)|--method hadamard"
+    "DuQuant|--method duquant" "DuQuant, authors' code|--method duquant --duquant-code-compat"
+    "--preset duquant|--preset duquant") spec label flags f
+  echo "| method | qkv_input channel | qkv_input token | o_input channel | o_input token | up_input channel | up_input token | down_input channel | down_input token |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  for spec in "${specs[@]}"; do
+    IFS='|' read -r label flags <<< "$spec"
+    f=$MODEL
+    if [ -n "$flags" ]; then
+      f=$TMP/outliers.lowbit
+      # shellcheck disable=SC2086  # a flag list
+      ./build/lowbit quantize -q -m "$MODEL" $flags --wbits 4 --abits 4 --kvbits 16 \
+        --head-bits 16 --head-abits 16 --calib "$calib" -o "$f" > /dev/null
+    fi
+    ./build/lowbit outliers -m "$f" --simulate -f "$WIKI" --windows "$windows" |
+      awk -F'|' -v l="$label" '/^\| [a-z_]+ \| [0-9]/ {
+        gsub(/ /, ""); cell = cell sprintf(" %s / %s | %s / %s |", $4, $5, $6, $7) }
+        END { print "| " l " |" cell }'
+  done
 }
 
 section_tasks() {
@@ -309,6 +364,15 @@ section_lowbit() {
   w4a4_whole=$(lowbit_ppl "$f" 0 "")
   awk -v r="$w4a4_whole" -v s="$(lowbit_ppl "$f" 0 --simulate)" 'BEGIN {
     printf "| W4A4, whole test file | %.3f | %.3f | %+.2f%% | | |\n", r, s, 100 * (r - s) / s }'
+  # The authors' settings (asymmetric, clipped activations for DuQuant; the query and K/V at 4
+  # bits) on the kernels, whole file: the presets must agree with their simulation within 0.5%.
+  local preset
+  for preset in duquant quarot; do
+    ./build/lowbit quantize -q -m "$MODEL" --preset "$preset" --calib "$calib" -o "$f" > /dev/null
+    awk -v l="--preset $preset (W4A4KV4), whole test file" -v r="$(lowbit_ppl "$f" 0 "")" \
+      -v s="$(lowbit_ppl "$f" 0 --simulate)" -v b="$(stat -c %s "$f")" -v c="$ckpt_bytes" 'BEGIN {
+      printf "| %s | %.3f | %.3f | %+.2f%% | %.1f | %.2f |\n", l, r, s, 100 * (r - s) / s, b / 1e6, b / c }'
+  done
   echo
   echo "\"head FP32\" keeps the output head in full precision (the papers' protocol); the default"
   echo "W8A8 head costs the perplexity difference between those rows and saves its memory. The"

@@ -10,5 +10,6 @@ void register_inspect(CLI::App& app);
 void register_quantize(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_outliers(CLI::App& app);
 
 }  // namespace lowbit::cli

@@ -7,19 +7,23 @@
 #include <exception>
 #include <string>
 
+#include "cli/build_info.h"
 #include "cli/commands.h"
 #include "core/error.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"lowbit: 4-bit LLM quantization and CPU inference"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "lowbit 0.1.0");
+  // The commit and source tree the binary is built from: results are keyed on them.
+  app.set_version_flag(
+      "--version", "lowbit 0.1.0 (commit " LOWBIT_BUILD_COMMIT ", source " LOWBIT_BUILD_SOURCE ")");
   lowbit::cli::register_generate(app);
   lowbit::cli::register_perplexity(app);
   lowbit::cli::register_inspect(app);
   lowbit::cli::register_quantize(app);
   lowbit::cli::register_eval(app);
   lowbit::cli::register_bench(app);
+  lowbit::cli::register_outliers(app);
   try {
     // CLI11 would only say "A subcommand is required" for a misspelt command; name it instead.
     std::string names;

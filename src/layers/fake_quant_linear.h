@@ -5,8 +5,8 @@
 // the real integer kernels must reproduce it.
 #include <memory>
 
-#include "layers/linear.h"
 #include "layers/activation_transform.h"
+#include "layers/linear.h"
 #include "layers/quantizer.h"
 
 namespace lowbit {
@@ -25,6 +25,7 @@ class FakeQuantLinear final : public Linear {
   size_t weight_bytes() const override;
   std::string format() const override;
   void weight_row(size_t row, std::span<float> out) const override;
+  const ActivationTransform* input_transform() const override { return transform_.get(); }
 
   const QuantSpec& act_spec() const { return act_; }
   const QuantSpec& weight_spec() const { return wspec_; }

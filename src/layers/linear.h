@@ -11,6 +11,7 @@
 namespace lowbit {
 
 class Linear;
+class ActivationTransform;
 
 // One member of a group of layers that read the same input (q/k/v, gate/up) and its output.
 struct LinearOutput {
@@ -44,6 +45,9 @@ class Linear {
   // Called concurrently (one row per token across the pool): implementations must not write
   // shared state.
   virtual void weight_row(size_t row, std::span<float> out) const = 0;
+  // The online transform applied to every input before it is quantized (smoothing, rotations,
+  // permutation), or null. Analyses use it to see the activations as the quantizer sees them.
+  virtual const ActivationTransform* input_transform() const { return nullptr; }
 
  protected:
   int in_;

@@ -36,6 +36,7 @@ class PackedLinear final : public Linear {
   size_t weight_bytes() const override { return weights_.blob().size(); }
   std::string format() const override;
   void weight_row(size_t row, std::span<float> out) const override;
+  const ActivationTransform* input_transform() const override { return transform_.get(); }
 
   // Whether the integer kernels take this activation spec: per token (group_size 0), symmetric
   // or asymmetric, any clip ratio in (0, 1], no MSE clip search. The constructor fails, naming the

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <random>
 
 #include "core/error.h"
@@ -155,22 +156,55 @@ CalibrationStream::CalibrationStream(const LlamaModel& model,
     model.embed(windows[i], std::span(x_).subspan(i * seq_len_ * dim_, seq_len_ * dim_));
 }
 
+CalibrationStream CalibrationStream::mean_of(const LlamaModel& model,
+                                             const std::vector<std::vector<int32_t>>& windows) {
+  const CalibrationStream all(model, windows);  // validates the windows
+  CalibrationStream mean(1, all.seq_len_, all.dim_);
+  const size_t n = all.seq_len_ * all.dim_;
+  std::vector<double> sum(n, 0.0);
+  for (size_t w = 0; w < all.windows_; ++w)
+    for (size_t i = 0; i < n; ++i) sum[i] += all.x_[w * n + i];
+  for (size_t i = 0; i < n; ++i)
+    mean.x_[i] = static_cast<float>(sum[i] / static_cast<double>(all.windows_));
+  return mean;
+}
+
+void CalibrationStream::forward(LlamaModel& model, int layer, std::span<float> x,
+                                ActivationObserver* observer,
+                                const std::function<void()>& on_window) const {
+  if (layer != next_layer_)
+    fail("calibration: layer {} run out of order (next is {})", layer, next_layer_);
+  std::optional<ObserverScope> scope;
+  if (observer) scope.emplace(model, *observer);
+  KVCache cache = model.make_layer_cache(static_cast<int>(seq_len_));
+  for (size_t i = 0; i < windows_; ++i) {
+    model.forward_layer(layer, x.subspan(i * seq_len_ * dim_, seq_len_ * dim_), seq_len_, cache);
+    if (on_window) on_window();
+  }
+}
+
 LayerStats CalibrationStream::run_layer(LlamaModel& model, int layer,
                                         const CalibrationOptions& options,
                                         const std::function<void()>& on_window) {
-  if (layer != next_layer_)
-    fail("calibration: layer {} run out of order (next is {})", layer, next_layer_);
   LayerStats stats;
   StatsObserver observer(std::span(&stats, 1), layer, options, windows_);
-  const ObserverScope scope(model, observer);
-  KVCache cache = model.make_layer_cache(static_cast<int>(seq_len_));
-  for (size_t i = 0; i < windows_; ++i) {
-    model.forward_layer(layer, std::span(x_).subspan(i * seq_len_ * dim_, seq_len_ * dim_),
-                        seq_len_, cache);
-    if (on_window) on_window();
-  }
+  forward(model, layer, x_, &observer, on_window);
   ++next_layer_;
   return stats;
+}
+
+LayerStats CalibrationStream::observe_layer(LlamaModel& model, int layer,
+                                            const CalibrationOptions& options) const {
+  LayerStats stats;
+  StatsObserver observer(std::span(&stats, 1), layer, options, windows_);
+  std::vector<float> x = x_;  // the layer's output is thrown away
+  forward(model, layer, x, &observer, {});
+  return stats;
+}
+
+void CalibrationStream::advance_layer(LlamaModel& model, int layer) {
+  forward(model, layer, x_, nullptr, {});
+  ++next_layer_;
 }
 
 }  // namespace lowbit

@@ -72,16 +72,36 @@ class CalibrationStream {
   // Embeds every window (all of one length) with the model's embedding table as it is now.
   CalibrationStream(const LlamaModel& model, const std::vector<std::vector<int32_t>>& windows);
 
+  // One sequence: the mean over the windows of their embeddings (DuQuant's authors fit their
+  // rotations on the mean calibration sequence, propagated layer by layer).
+  static CalibrationStream mean_of(const LlamaModel& model,
+                                   const std::vector<std::vector<int32_t>>& windows);
+
   // Runs layer `layer` over every window, observing its inputs (Gram matrices when options.gram)
   // and replacing the stream by the layer's output. Layers must come in order 0, 1, ...
   // `on_window` is called after each window (progress).
   LayerStats run_layer(LlamaModel& model, int layer, const CalibrationOptions& options,
                        const std::function<void()>& on_window = {});
 
+  // Observes layer `layer` as it is installed now without advancing the stream; advance_layer
+  // then runs it (perhaps after it was quantized) without observing. Together they replace
+  // run_layer where the statistics must come from one version of a layer and the stream must
+  // continue through another.
+  LayerStats observe_layer(LlamaModel& model, int layer, const CalibrationOptions& options) const;
+  void advance_layer(LlamaModel& model, int layer);
+
   int next_layer() const { return next_layer_; }
+  size_t windows() const { return windows_; }
+  size_t seq_len() const { return seq_len_; }
   size_t bytes() const { return x_.size() * sizeof(float); }
 
  private:
+  CalibrationStream(size_t windows, size_t seq_len, size_t dim)
+      : windows_(windows), seq_len_(seq_len), dim_(dim), x_(windows * seq_len * dim) {}
+  // Runs layer `layer` over every window of `x` (in place), observed by `observer` if not null.
+  void forward(LlamaModel& model, int layer, std::span<float> x, ActivationObserver* observer,
+               const std::function<void()>& on_window) const;
+
   size_t windows_ = 0, seq_len_ = 0, dim_ = 0;
   int next_layer_ = 0;
   std::vector<float> x_;

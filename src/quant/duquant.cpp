@@ -336,15 +336,22 @@ class DuQuantPass final : public QuantPass {
  public:
   explicit DuQuantPass(DuQuantOptions options) : options_(options) {}
 
+  bool needs_quantized_sequence() const override { return options_.mean_sequence; }
+
   void apply(LayerContext& ctx) override {
+    if (options_.mean_sequence && !ctx.sequence)
+      fail("DuQuant: --duquant-mean-seq but the pipeline gave no mean sequence");
     for (ActivationSite site : kSites) {
       const auto& s = ctx.stats[static_cast<size_t>(site)];
+      // Smoothing reads the per-channel maxima over every calibration token (the authors' act
+      // scales); the rotations are fitted on the sampled rows or on the mean sequence.
+      const auto& fit = options_.mean_sequence ? (*ctx.sequence)[static_cast<size_t>(site)] : s;
       auto consumers = ctx.work.at(site);
       DuQuantOptions o = options_;  // the random factors: a stream per layer and site
       o.seed =
           mix(mix(options_.seed, static_cast<uint64_t>(ctx.index)), static_cast<uint64_t>(site));
       auto t = std::make_shared<ActivationTransform>(build_duquant_transform(
-          s.rows, s.num_rows(), s.dim, s.absmax, column_absmax(consumers), o));
+          fit.rows, fit.num_rows(), s.dim, s.absmax, column_absmax(consumers), o));
       for (WorkLinear* p : consumers) {
         t->apply_to_weight(p->w, static_cast<size_t>(p->out));
         p->transform = t;
@@ -370,6 +377,7 @@ std::unique_ptr<QuantPass> make_duquant_pass(const QuantizeOptions& o) {
   d.block = static_cast<size_t>(o.params.integer("duquant-block"));
   d.max_steps = static_cast<int>(o.params.integer("duquant-steps"));
   d.code_compat = o.params.enabled("duquant-code-compat");
+  d.mean_sequence = o.params.enabled("duquant-mean-seq");
   d.asymmetric = !o.act.symmetric;
   d.alpha = static_cast<float>(o.params.real("alpha"));
   d.seed = o.seed;

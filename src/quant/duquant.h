@@ -37,9 +37,13 @@ struct DuQuantOptions {
   size_t block = 128;
   int max_steps = 256;
   bool code_compat = false;  // the authors' code path, see above
-  bool asymmetric = false;   // activations quantized with a zero point: peak = max - min
-  float alpha = 0.5f;        // smoothing strength; 0 disables smoothing
-  uint64_t seed = 0;         // the random orthogonal factors (mixed with the site by the caller)
+  // Fit the rotations on the mean calibration sequence propagated through the quantized earlier
+  // layers (the authors' code) instead of rows sampled from every window, propagated in full
+  // precision (lowbit's default).
+  bool mean_sequence = false;
+  bool asymmetric = false;  // activations quantized with a zero point: peak = max - min
+  float alpha = 0.5f;       // smoothing strength; 0 disables smoothing
+  uint64_t seed = 0;        // the random orthogonal factors (mixed with the site by the caller)
 };
 
 // R~ of the paper's variant: the Householder reflection that maps e_0 to the uniform vector

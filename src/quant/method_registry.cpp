@@ -27,13 +27,17 @@ constexpr MethodParam kParams[] = {
     {"duquant-code-compat", Type::kSwitch, 0, 0, 1,
      "DuQuant as the authors' code does it (row-index outlier rule, one rotation shared by all "
      "blocks, max - min peak, their R~ and QR) instead of the paper's algorithm"},
+    {"duquant-mean-seq", Type::kSwitch, 0, 0, 1,
+     "DuQuant: fit the rotations on the mean calibration sequence propagated through the "
+     "already-quantized layers, as the authors' code does (default: rows sampled from every "
+     "calibration window, full-precision propagation)"},
     {"act-order", Type::kSwitch, 0, 0, 1, "GPTQ: quantize columns by decreasing Hessian diagonal"},
     {"damp", Type::kReal, 0.01, 0.0, kInf, "GPTQ damping, fraction of the mean Hessian diagonal"},
 };
 
 constexpr std::string_view kSmoothQuantParams[] = {"alpha"};
 constexpr std::string_view kDuQuantParams[] = {"alpha", "duquant-block", "duquant-steps",
-                                               "duquant-code-compat"};
+                                               "duquant-code-compat", "duquant-mean-seq"};
 constexpr std::string_view kGptqParams[] = {"damp", "act-order"};
 
 // ---- The methods -------------------------------------------------------------------------------
@@ -121,6 +125,7 @@ constexpr std::string_view kDuQuantPresetFlags[] = {"--method=duquant",
                                                     "--alpha=0.6",
                                                     "--duquant-block=128",
                                                     "--duquant-steps=256",
+                                                    "--duquant-mean-seq",
                                                     "--calib-samples=128",
                                                     "--calib-len=2048",
                                                     "--seed=2",
@@ -145,9 +150,9 @@ constexpr std::string_view kQuaRotPresetFlags[] = {"--method=hadamard+gptq",
 
 const MethodPreset kPresets[] = {
     {"duquant", "Hsu1023/DuQuant (run.sh, main.py)", kDuQuantPresetFlags,
-     "the authors fit the rotations on the mean calibration sequence propagated through the "
-     "quantized earlier layers; lowbit fits them on sampled rows of full-precision propagation; "
-     "calibration text is --calib (theirs: WikiText-2 train)"},
+     "the mean sequence runs through lowbit's quantized earlier layers with the KV cache in full "
+     "precision, and a layer's own sites are observed before it is quantized (theirs: during "
+     "its quantized forward); calibration text is --calib (theirs: WikiText-2 train)"},
     {"quarot", "spcl/QuaRot fake_quant (README, utils.py)", kQuaRotPresetFlags,
      "lowbit's KV quantizer is per token and head; calibration text is --calib (theirs: "
      "WikiText-2 train); sequences are capped by the model's positions"},

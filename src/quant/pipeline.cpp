@@ -58,7 +58,18 @@ QuantizeReport quantize_model(LlamaModel& model, const Tokenizer& tokenizer,
     if (info->kind != MethodKind::kWeightQuantizer || o.weight.enabled())
       runs.push_back({info, info->make(o), std::nullopt, o.calib});
   size_t streams = 0;
+  // The mean calibration sequence, for passes that fit on it: it is advanced through each layer
+  // after the layer is quantized, so later layers see the quantized model's activations.
+  std::optional<CalibrationStream> sequence;
+  CalibrationOptions sequence_calib = o.calib;
   for (auto& run : runs) {
+    if (run.pass->needs_quantized_sequence() && !sequence) {
+      const auto t = std::chrono::steady_clock::now();
+      sequence.emplace(CalibrationStream::mean_of(model, windows));
+      sequence_calib.gram = false;
+      sequence_calib.sample_rows = static_cast<int>(sequence->seq_len());  // every row
+      calibration += seconds_since(t);
+    }
     if (run.info->needs.activation_stats || run.info->needs.gram) {
       const auto t = std::chrono::steady_clock::now();
       run.stream.emplace(model, windows);
@@ -77,19 +88,24 @@ QuantizeReport quantize_model(LlamaModel& model, const Tokenizer& tokenizer,
     auto& W = model.weights().layers[static_cast<size_t>(l)];
     WorkLayer L = take_layer(W, static_cast<size_t>(l));
     for (size_t i = 0; i < runs.size(); ++i) {
-      LayerStats stats;
-      if (runs[i].stream) {
-        // The layer as the earlier passes left it, in full precision (their online transforms
-        // included: the statistics are of the inputs before them).
-        if (i > 0) install_layer(W, L, QuantSpec{});
-        const auto t = std::chrono::steady_clock::now();
-        stats = runs[i].stream->run_layer(model, l, runs[i].calib, tick);
-        calibration += seconds_since(t);
-      }
-      LayerContext ctx{c, l, W, L, stats};
+      LayerStats stats, sequence_stats;
+      const bool wants_sequence = runs[i].pass->needs_quantized_sequence();
+      // The layer as the earlier passes left it, in full precision (their online transforms
+      // included: the statistics are of the inputs before them).
+      if (i > 0 && (runs[i].stream || wants_sequence)) install_layer(W, L, QuantSpec{});
+      const auto t = std::chrono::steady_clock::now();
+      if (runs[i].stream) stats = runs[i].stream->run_layer(model, l, runs[i].calib, tick);
+      if (wants_sequence) sequence_stats = sequence->observe_layer(model, l, sequence_calib);
+      calibration += seconds_since(t);
+      LayerContext ctx{c, l, W, L, stats, wants_sequence ? &sequence_stats : nullptr};
       runs[i].pass->apply(ctx);
     }
     install_layer(W, L, o.act);
+    if (sequence) {
+      const auto t = std::chrono::steady_clock::now();
+      sequence->advance_layer(model, l);  // through the quantized layer
+      calibration += seconds_since(t);
+    }
   }
   progress.finish();
   runs.clear();

@@ -18,6 +18,10 @@ struct LayerContext {
   // Statistics of the layer's inputs as the earlier passes left the model (full precision);
   // empty unless the row's MethodNeeds asks for them.
   const LayerStats& stats;
+  // Statistics of the mean calibration sequence (every one of its rows kept), propagated through
+  // the earlier layers as quantized, then through this layer as the earlier passes left it (full
+  // precision); null unless the pass asks for it (needs_quantized_sequence).
+  const LayerStats* sequence = nullptr;
 };
 
 class QuantPass {
@@ -27,6 +31,8 @@ class QuantPass {
   // embeddings and the head).
   virtual void begin(LlamaModel& /*model*/) {}
   virtual void apply(LayerContext& layer) = 0;
+  // Whether apply() wants LayerContext::sequence (DuQuant's authors fit their rotations on it).
+  virtual bool needs_quantized_sequence() const { return false; }
 };
 
 }  // namespace lowbit

@@ -61,6 +61,11 @@ TEST(Cli, HelpAndVersion) {
   r = run_lowbit("generate --help");
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("--top-p"), std::string::npos);
+  // The build's identity, which the results scripts key their caches on.
+  r = run_lowbit("--version");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out.rfind("lowbit 0.1.0 (commit ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find(", source "), std::string::npos) << r.out;
 }
 
 TEST(Cli, UnknownSubcommandAndFlag) {
@@ -110,6 +115,23 @@ TEST(Cli, TextShorterThanOneWindow) {
   testing::write_file(dir / "short.txt", "Hello there.");
   expect_one_line_error(
       run_lowbit("perplexity -q -m " + q(dir.path()) + " -f " + q(dir / "short.txt") + " --ctx 64"),
+      "fewer than one window");
+}
+
+TEST(Cli, OutliersReportsEverySiteAndRejectsShortText) {
+  TempDir dir;
+  testing::write_tiny_checkpoint(dir.path(), {});
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += "Once upon a time there was a little girl. ";
+  testing::write_file(dir / "t.txt", text);
+  auto r = run_lowbit("outliers -m " + q(dir.path()) + " -f " + q(dir / "t.txt") +
+                      " --ctx 32 --windows 2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* site : {"| qkv_input | 2 |", "| o_input |", "| up_input |", "| down_input |"})
+    EXPECT_NE(r.out.find(site), std::string::npos) << site << "\n" << r.out;
+  testing::write_file(dir / "short.txt", "Hello there.");
+  expect_one_line_error(
+      run_lowbit("outliers -m " + q(dir.path()) + " -f " + q(dir / "short.txt") + " --ctx 64"),
       "fewer than one window");
 }
 

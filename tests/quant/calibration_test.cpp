@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "io/model_loader.h"
@@ -76,6 +78,60 @@ TEST_F(CalibrationTest, StreamSeesChangesToLaterLayersOnly) {
   const LayerStats l1 = stream.run_layer(*m.model, 1, options_);
   expect_same(l0[0], whole.at(0, ActivationSite::kQkvInput), "layer 0");
   for (float v : l1[0].absmax) EXPECT_EQ(v, 0.0f);
+}
+
+TEST_F(CalibrationTest, MeanSequenceIsTheMeanOfTheEmbeddedWindows) {
+  LoadedModel m = load_model(dir_.path());
+  const auto windows = sample_calibration_windows(*m.tokenizer, options_);
+  CalibrationStream mean = CalibrationStream::mean_of(*m.model, windows);
+  EXPECT_EQ(mean.windows(), 1u);
+  EXPECT_EQ(mean.seq_len(), 48u);
+  // Layer 0's q/k/v input is the RMS norm of the stream: observe it with every row kept and
+  // compare with the norm of the mean computed here.
+  CalibrationOptions all_rows = options_;
+  all_rows.sample_rows = 48;
+  all_rows.gram = false;
+  const LayerStats got = mean.observe_layer(*m.model, 0, all_rows);
+  const auto& qkv = got[static_cast<size_t>(ActivationSite::kQkvInput)];
+  ASSERT_EQ(qkv.num_rows(), 48u);
+  const size_t dim = 64;
+  std::vector<float> one(48 * dim);
+  std::vector<double> sum(48 * dim, 0.0);
+  for (const auto& w : windows) {
+    m.model->embed(w, one);
+    for (size_t i = 0; i < one.size(); ++i) sum[i] += one[i];
+  }
+  const auto& norm = m.model->weights().layers[0].attn_norm;
+  const double n = static_cast<double>(windows.size());
+  for (size_t t : {0, 17, 47}) {
+    double ss = 0;
+    for (size_t j = 0; j < dim; ++j) {
+      const double v = sum[t * dim + j] / n;
+      ss += v * v;
+    }
+    const double inv = 1.0 / std::sqrt(ss / static_cast<double>(dim) + m.model->config().norm_eps);
+    for (size_t j = 0; j < dim; ++j)
+      EXPECT_NEAR(qkv.rows[t * dim + j], sum[t * dim + j] / n * inv * norm[j], 1e-4)
+          << "token " << t << " channel " << j;
+  }
+}
+
+TEST_F(CalibrationTest, ObserveThenAdvanceEqualsRunLayer) {
+  LoadedModel m = load_model(dir_.path());
+  const auto windows = sample_calibration_windows(*m.tokenizer, options_);
+  CalibrationStream a(*m.model, windows), b(*m.model, windows);
+  for (int l = 0; l < m.model->config().n_layers; ++l) {
+    const LayerStats want = a.run_layer(*m.model, l, options_);
+    const LayerStats peek = b.observe_layer(*m.model, l, options_);
+    const LayerStats again = b.observe_layer(*m.model, l, options_);  // did not advance
+    b.advance_layer(*m.model, l);
+    for (size_t s = 0; s < kNumSites; ++s) {
+      expect_same(peek[s], want[s], "observe, layer " + std::to_string(l));
+      expect_same(again[s], want[s], "observe twice, layer " + std::to_string(l));
+    }
+  }
+  EXPECT_EQ(b.next_layer(), m.model->config().n_layers);
+  EXPECT_THROW(b.observe_layer(*m.model, 0, options_), Error);  // out of order
 }
 
 TEST_F(CalibrationTest, MisuseFails) {

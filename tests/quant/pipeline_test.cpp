@@ -86,6 +86,29 @@ TEST_F(PipelineTest, DuQuantCodeCompatIsAlsoExact) {
   EXPECT_LT(relative_error(logits(m), logits(ref)), 1e-4);
 }
 
+TEST_F(PipelineTest, DuQuantOnTheMeanSequence) {
+  // Exact in full precision like every transform; quantized, the rotations fitted on the mean
+  // sequence through the quantized layers are not those fitted on sampled rows.
+  LoadedModel ref = load_model(dir_.path());
+  const auto want = logits(ref);
+  auto o = options("duquant", 16, 16);
+  o.params.set("duquant-mean-seq", 1);
+  LoadedModel exact = load_model(dir_.path());
+  quantize_model(*exact.model, *exact.tokenizer, o);
+  EXPECT_LT(relative_error(logits(exact), want), 1e-4);
+
+  auto q = options("duquant", 4, 4);
+  LoadedModel sampled = load_model(dir_.path());
+  quantize_model(*sampled.model, *sampled.tokenizer, q);
+  q.params.set("duquant-mean-seq", 1);
+  LoadedModel mean = load_model(dir_.path());
+  quantize_model(*mean.model, *mean.tokenizer, q);
+  const double err = relative_error(logits(mean), want);
+  EXPECT_GT(err, 0.0);
+  EXPECT_LT(err, 1.0);
+  EXPECT_GT(relative_error(logits(mean), logits(sampled)), 1e-4);
+}
+
 TEST_F(PipelineTest, QuantizationErrorShrinksWithBits) {
   LoadedModel ref = load_model(dir_.path());
   const auto want = logits(ref);

@@ -1,0 +1,44 @@
+#pragma once
+// Outlier statistics of the activations each linear layer quantizes, as it sees them (after the
+// site's online transform: smoothing, rotations, permutation). Two numbers per layer and site:
+//   channel ratio = max over channels / median over channels of the per-channel max |x|
+//                   ("normal" outliers: a few channels large on every token),
+//   token ratio   = max over tokens / median over tokens of the per-token max |x|
+//                   ("massive" outliers: a few tokens large on every channel).
+// Per-token quantization suffers from the first (one scale per token must cover the outlier
+// channel); the second costs nothing per token but breaks per-tensor scales. A transform that
+// works brings the channel ratio towards that of Gaussian noise (about 3-4 for a few thousand
+// tokens).
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "model/llama.h"
+
+namespace lowbit {
+
+struct OutlierOptions {
+  int context = 512;  // window length L: [BOS] + text in non-overlapping windows, as perplexity
+  int windows = 8;    // the first N windows (fewer if the text is shorter)
+};
+
+struct SiteOutliers {
+  int layer = 0;
+  ActivationSite site = ActivationSite::kQkvInput;
+  size_t channels = 0;
+  size_t tokens = 0;
+  float absmax = 0;          // max |x| over the site
+  double channel_ratio = 0;  // see above
+  double token_ratio = 0;
+};
+
+// Runs the windows through the model (outputs discarded) and returns one row per layer and site,
+// in layer order. Throws if the ids hold less than one window.
+std::vector<SiteOutliers> measure_outliers(LlamaModel& model, std::span<const int32_t> ids,
+                                           const OutlierOptions& options);
+
+// max / median of `values` (median of an even count: the mean of the middle two); 0 if empty or
+// the median is 0.
+double max_to_median(std::vector<float> values);
+
+}  // namespace lowbit
