@@ -5,6 +5,10 @@
 function label(s) { split(s, parts, "|"); return parts[1] }
 function flags(s) { split(s, parts, "|"); return parts[3] }
 function rel(a, b) { return 100 * (a - b) / b }
+# The cell `key` against the cell `base`, or a dash when either is not measured.
+function vs(key, base) {
+  return (key in ppl) && (base in ppl) ? sprintf("%+.1f%%", rel(ppl[key], ppl[base])) : "—"
+}
 BEGIN {
   nr = split(ENVIRON["ROWS_STR"], rows, "\n")
   nc = split(ENVIRON["CONFIGS_STR"], configs, "\n")
@@ -82,8 +86,8 @@ END {
     for (r = 1; r <= nr; r++) {
       key = (r - 1) SUBSEP w4a4
       if (!(key in ppl)) continue
-      printf "| %s | %.3f | %+.1f%% | %+.1f%% | %+.1f%% | %+.1f%% |\n", label(rows[r]), ppl[key],
-        rel(ppl[key], fp), rel(ppl[key], ppl[rtn]), rel(ppl[key], ppl[had]), rel(ppl[key], ppl[hadg])
+      printf "| %s | %.3f | %+.1f%% | %s | %s | %s |\n", label(rows[r]), ppl[key],
+        rel(ppl[key], fp), vs(key, rtn), vs(key, had), vs(key, hadg)
     }
     print ""
   }
