@@ -53,7 +53,12 @@ void run_tasks(const EvalFlags& f) {
   const auto names = parse_task_list(f.tasks, opts);
   // Every task file is parsed before the model loads, so a malformed one fails at once.
   std::vector<TaskData> tasks;
-  for (const auto& name : names) tasks.push_back(load_task(name, task_file(name, opts)));
+  std::vector<std::filesystem::path> inputs = {f.model.model};
+  for (const auto& name : names) {
+    inputs.push_back(task_file(name, opts));
+    tasks.push_back(load_task(name, inputs.back()));
+  }
+  if (!f.json.empty()) check_not_an_input(f.json, inputs, "--json");
 
   auto m = load_from_flags(f.model);
   std::vector<TaskResult> results;

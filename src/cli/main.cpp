@@ -5,13 +5,17 @@
 
 #include <cstdio>
 #include <exception>
+#include <new>
 #include <string>
 
 #include "cli/build_info.h"
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/signal_cleanup.h"
+#include "core/utf8.h"
 
 int main(int argc, char** argv) {
+  lowbit::install_signal_cleanup();  // interrupted writes leave no temporary files
   CLI::App app{"lowbit: 4-bit LLM quantization and CPU inference"};
   app.require_subcommand(1);
   // The commit and source tree the binary is built from: results are keyed on them.
@@ -40,15 +44,22 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    fmt::print(stderr, "lowbit: error: {}\n", e.what());
+    fmt::print(stderr, "lowbit: error: {}\n", lowbit::escape_nonprintable(e.what()));
     return 2;
   } catch (const lowbit::Error& e) {
+    // Messages quote file names, keys and values from inputs: escape what a terminal would act on.
     std::fflush(stdout);
-    fmt::print(stderr, "lowbit: error: {}\n", e.what());
+    fmt::print(stderr, "lowbit: error: {}\n", lowbit::escape_nonprintable(e.what()));
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fflush(stdout);
+    fmt::print(stderr,
+               "lowbit: error: out of memory (see docs/input-limits.md for the sizes "
+               "lowbit accepts)\n");
     return 1;
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    fmt::print(stderr, "lowbit: error: {}\n", e.what());
+    fmt::print(stderr, "lowbit: error: {}\n", lowbit::escape_nonprintable(e.what()));
     return 1;
   }
 }

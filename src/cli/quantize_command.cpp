@@ -3,6 +3,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/quant_flags.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "io/quantized_model_io.h"
 #include "quant/pipeline.h"
@@ -22,6 +23,11 @@ void run_quantize(const QuantizeFlags& f) {
   // Output problems surface now, not after minutes of calibration.
   const std::filesystem::path out(f.out);
   if (std::filesystem::is_directory(out)) fail("{}: is a folder; give a file name", f.out);
+  {
+    std::vector<std::filesystem::path> inputs = {f.model.model};
+    if (!f.quant.calib.empty()) inputs.push_back(f.quant.calib);
+    check_not_an_input(out, inputs, "-o");
+  }
   if (std::filesystem::exists(out) && !is_quantized_model_file(out))
     fail("{}: exists and is not a lowbit model; not overwriting", f.out);
   const auto parent = std::filesystem::absolute(out).parent_path();

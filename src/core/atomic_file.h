@@ -2,6 +2,8 @@
 #include <filesystem>
 #include <functional>
 #include <ostream>
+#include <span>
+#include <string_view>
 
 namespace lowbit {
 
@@ -11,5 +13,12 @@ namespace lowbit {
 // exceptions from `write` propagate after the temporary file is removed.
 void write_file_atomically(const std::filesystem::path& path,
                            const std::function<void(std::ostream&)>& write);
+
+// Fails, naming `flag`, if `out` exists and is one of `inputs` (the same file by any path:
+// fs::equivalent), or a checkpoint file (config.json, tokenizer*, *.safetensors) of an input
+// folder, or is not a regular file: an output never replaces what the command reads. Call before
+// any work.
+void check_not_an_input(const std::filesystem::path& out,
+                        std::span<const std::filesystem::path> inputs, std::string_view flag);
 
 }  // namespace lowbit

@@ -54,4 +54,40 @@ size_t complete_utf8_prefix(std::string_view s) {
   return s.size();
 }
 
+std::string escape_nonprintable(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  auto hex = [&](unsigned char c) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    out += "\\x";
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  };
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      if (c < 0x20 || c == 0x7f)
+        hex(c);
+      else
+        out.push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    // A multi-byte sequence: kept if valid (and not a C1 control, U+0080..U+009F), else escaped
+    // byte by byte.
+    const size_t len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    const std::string_view seq = len && i + len <= s.size() ? s.substr(i, len) : std::string_view{};
+    const bool c1 = len == 2 && c == 0xC2 && static_cast<unsigned char>(s[i + 1]) < 0xA0;
+    if (!seq.empty() && find_invalid_utf8(seq) == std::string_view::npos && !c1) {
+      out.append(seq);
+      i += len;
+    } else {
+      hex(c);
+      ++i;
+    }
+  }
+  return out;
+}
+
 }  // namespace lowbit

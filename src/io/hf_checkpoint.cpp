@@ -2,41 +2,17 @@
 
 #include <fmt/ranges.h>
 
-#include <fstream>
-#include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/error.h"
+#include "core/json.h"
+#include "core/limits.h"
 #include "io/safetensors.h"
 
 namespace lowbit {
 namespace fs = std::filesystem;
-using nlohmann::json;
 
 namespace {
-
-json read_json_file(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) fail("{}: cannot open", path.string());
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    fail("{}: invalid JSON: {}", path.string(), e.what());
-  }
-}
-
-template <class T>
-T get_field(const json& j, const char* field, const std::string& file, T fallback, bool required) {
-  if (!j.contains(field) || j[field].is_null()) {
-    if (required) fail("{}: missing field \"{}\"", file, field);
-    return fallback;
-  }
-  try {
-    return j[field].get<T>();
-  } catch (const json::exception&) {
-    fail("{}: field \"{}\" has the wrong type: {}", file, field, j[field].dump());
-  }
-}
 
 // Opens every shard once; tensors are looked up by name across them.
 class ShardSet {
@@ -47,11 +23,10 @@ class ShardSet {
     if (fs::exists(single)) {
       open(single);
     } else if (fs::exists(index)) {
-      const json j = read_json_file(index);
-      if (!j.contains("weight_map") || !j["weight_map"].is_object())
-        fail("{}: missing object \"weight_map\"", index.string());
+      const Json j = read_json_file(index);
+      const JsonFields map = JsonFields(j, index.string()).object("weight_map");
       std::set<std::string> files;
-      for (const auto& [name, file] : j["weight_map"].items()) {
+      for (const auto& [name, file] : map.json().items()) {
         if (!file.is_string()) fail("{}: weight_map[\"{}\"] is not a string", index.string(), name);
         const std::string f = file.get<std::string>();
         if (f.find('/') != std::string::npos || f == "..")
@@ -102,48 +77,54 @@ class ShardSet {
 
 ModelConfig read_hf_config(const fs::path& config_json) {
   const std::string file = config_json.string();
-  const json j = read_json_file(config_json);
-  if (!j.is_object()) fail("{}: expected a JSON object", file);
+  const Json doc = read_json_file(config_json);
+  const JsonFields j(doc, file);
   ModelConfig c;
-  c.architecture = get_field<std::string>(j, "model_type", file, "", true);
+  c.architecture = j.string("model_type");
   if (c.architecture != "llama")
     fail("{}: model_type \"{}\" is not supported (supported: llama)", file, c.architecture);
-  const auto act = get_field<std::string>(j, "hidden_act", file, "silu", false);
+  const auto act = j.string_or("hidden_act", "silu");
   if (act != "silu") fail("{}: hidden_act \"{}\" is not supported (supported: silu)", file, act);
-  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null())
-    fail("{}: rope_scaling {} is not supported", file, j["rope_scaling"].dump());
+  if (j.has("rope_scaling"))
+    fail("{}: rope_scaling {} is not supported", file, j.at("rope_scaling").dump());
 
-  c.dim = get_field<int>(j, "hidden_size", file, 0, true);
-  c.hidden_dim = get_field<int>(j, "intermediate_size", file, 0, true);
-  c.n_layers = get_field<int>(j, "num_hidden_layers", file, 0, true);
-  c.n_heads = get_field<int>(j, "num_attention_heads", file, 0, true);
-  c.n_kv_heads = get_field<int>(j, "num_key_value_heads", file, c.n_heads, false);
-  c.vocab_size = get_field<int>(j, "vocab_size", file, 0, true);
-  c.max_seq_len = get_field<int>(j, "max_position_embeddings", file, 2048, false);
-  c.norm_eps = get_field<float>(j, "rms_norm_eps", file, 1e-6f, false);
-  c.tied_embeddings = get_field<bool>(j, "tie_word_embeddings", file, false, false);
-  c.attention_bias = get_field<bool>(j, "attention_bias", file, false, false);
-  c.mlp_bias = get_field<bool>(j, "mlp_bias", file, false, false);
-  c.bos_id = get_field<int>(j, "bos_token_id", file, 1, false);
-  if (j.contains("eos_token_id") && j["eos_token_id"].is_array()) {
-    if (j["eos_token_id"].empty()) fail("{}: eos_token_id is an empty list", file);
-    c.eos_id = j["eos_token_id"][0].get<int>();
+  // Integers are read exactly (a fraction or an out-of-range value is an error, not a cast), in
+  // the ranges of limits.h; ModelConfig::validate checks how they fit together.
+  using namespace limits;
+  auto integer = [&](const char* key, int64_t max) {
+    return static_cast<int>(j.integer(key, 1, max));
+  };
+  c.dim = integer("hidden_size", kMaxModelWidth);
+  c.hidden_dim = integer("intermediate_size", kMaxModelWidth);
+  c.n_layers = integer("num_hidden_layers", kMaxLayers);
+  c.n_heads = integer("num_attention_heads", kMaxModelWidth);
+  c.n_kv_heads =
+      static_cast<int>(j.integer_or("num_key_value_heads", c.n_heads, 1, kMaxModelWidth));
+  c.vocab_size = integer("vocab_size", kMaxVocab);
+  c.max_seq_len = static_cast<int>(j.integer_or("max_position_embeddings", 2048, 1, kMaxPositions));
+  c.norm_eps = static_cast<float>(j.real_or("rms_norm_eps", 1e-6));
+  c.tied_embeddings = j.boolean_or("tie_word_embeddings", false);
+  c.attention_bias = j.boolean_or("attention_bias", false);
+  c.mlp_bias = j.boolean_or("mlp_bias", false);
+  c.bos_id = static_cast<int>(j.integer_or("bos_token_id", 1, 0, kMaxVocab - 1));
+  if (j.has("eos_token_id") && j.at("eos_token_id").is_array()) {
+    const Json& list = j.at("eos_token_id");
+    if (list.empty()) fail("{}: eos_token_id is an empty list", file);
+    c.eos_id = static_cast<int>(json_integer(list[0], 0, kMaxVocab - 1, file, "eos_token_id[0]"));
   } else {
-    c.eos_id = get_field<int>(j, "eos_token_id", file, 2, false);
+    c.eos_id = static_cast<int>(j.integer_or("eos_token_id", 2, 0, kMaxVocab - 1));
   }
-  if (c.n_heads <= 0) fail("{}: num_attention_heads must be positive, got {}", file, c.n_heads);
-  c.head_dim = get_field<int>(j, "head_dim", file, c.dim / c.n_heads, false);
+  c.head_dim = static_cast<int>(j.integer_or("head_dim", c.dim / c.n_heads, 1, kMaxModelWidth));
 
   // transformers 4.x writes rope_theta at top level; 5.x nests it in rope_parameters.
-  c.rope_theta = get_field<double>(j, "rope_theta", file, 10000.0, false);
-  if (j.contains("rope_parameters") && j["rope_parameters"].is_object()) {
-    const auto& rp = j["rope_parameters"];
-    const std::string where = file + ": rope_parameters";
-    const auto type = get_field<std::string>(rp, "rope_type", where, "default", false);
+  c.rope_theta = j.real_or("rope_theta", 10000.0);
+  if (j.has("rope_parameters")) {
+    const JsonFields rp = j.object("rope_parameters");
+    const auto type = rp.string_or("rope_type", "default");
     if (type != "default")
       fail("{}: rope_parameters.rope_type \"{}\" is not supported (supported: default)", file,
            type);
-    c.rope_theta = get_field<double>(rp, "rope_theta", where, c.rope_theta, false);
+    c.rope_theta = rp.real_or("rope_theta", c.rope_theta);
   }
   c.validate(file);
   return c;

@@ -1,5 +1,6 @@
 #include "io/llama2c_checkpoint.h"
 
+#include <cstdint>
 #include <cstring>
 
 #include "core/error.h"
@@ -69,6 +70,7 @@ LlamaWeights load_llama2c_checkpoint(const std::filesystem::path& bin_file) {
   int32_t h[7];
   std::memcpy(h, bytes.data(), kHeader);
 
+  if (h[5] == INT32_MIN) fail("{}: header vocab_size {} is out of range", file, h[5]);
   ModelConfig c;
   c.architecture = "llama2.c";
   c.dim = h[0];

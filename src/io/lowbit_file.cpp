@@ -6,8 +6,10 @@
 #include <cstring>
 #include <fstream>
 
-#include "core/error.h"
 #include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/json.h"
+#include "core/limits.h"
 
 namespace lowbit {
 namespace {
@@ -15,8 +17,6 @@ namespace {
 constexpr std::array<char, 8> kMagic = {'L', 'O', 'W', 'B', 'I', 'T', '\0', '\x1a'};
 constexpr size_t kPrefixBytes = 24;
 constexpr size_t kAlign = 64;
-// A header is a few hundred bytes per tensor; anything past this is corruption, not a model.
-constexpr uint64_t kMaxHeaderBytes = uint64_t{1} << 30;
 
 uint32_t crc32_of(std::span<const std::byte> data) {
   // zlib's crc32 takes a uInt length: feed large tensors in chunks.
@@ -184,7 +184,7 @@ LowbitFile::LowbitFile(const std::filesystem::path& path, bool verify_data)
          version, kLowbitFileVersion);
   const auto crc = read_le<uint32_t>(bytes.data() + 12);
   const auto hlen = read_le<uint64_t>(bytes.data() + 16);
-  if (hlen > kMaxHeaderBytes || hlen > bytes.size() - kPrefixBytes)
+  if (hlen > limits::kMaxLowbitHeaderBytes || hlen > bytes.size() - kPrefixBytes)
     fail("{}: header length {} exceeds the file size {}", where, hlen, bytes.size());
   const auto header = bytes.subspan(kPrefixBytes, hlen);
   if (crc32_of(header) != crc) fail("{}: header checksum mismatch (file corrupted)", where);
@@ -192,36 +192,48 @@ LowbitFile::LowbitFile(const std::filesystem::path& path, bool verify_data)
   if (data_start > bytes.size()) fail("{}: truncated before the data section", where);
   const auto data = bytes.subspan(data_start);
 
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(reinterpret_cast<const char*>(header.data()),
-                              reinterpret_cast<const char*>(header.data()) + header.size());
-    metadata_ = j.at("metadata");
-    for (const auto& [name, t] : j.at("tensors").items()) {
-      const std::string tw = where + ": tensor \"" + name + "\"";
-      LowbitTensorView v;
-      v.dtype = dtype_from_name(t.at("dtype").get<std::string>(), tw);
-      v.shape = t.at("shape").get<std::vector<int64_t>>();
-      const auto off = t.at("offset").get<uint64_t>();
-      const auto n = t.at("bytes").get<uint64_t>();
-      if (off % kAlign != 0) fail("{}: offset {} is not {}-byte aligned", tw, off, kAlign);
-      if (off > data.size() || n > data.size() - off)
-        fail("{}: bytes [{}, {}) lie outside the data section ({} bytes)", tw, off, off + n,
-             data.size());
-      size_t elements = 1;
-      for (int64_t d : v.shape) {
-        if (d < 0) fail("{}: negative dimension", tw);
-        elements *= static_cast<size_t>(d);
-      }
-      if (elements * lowbit_dtype_size(v.dtype) != n)
-        fail("{}: {} bytes do not match shape x {}", tw, n, lowbit_dtype_name(v.dtype));
-      v.data = data.subspan(off, n);
-      if (verify_data && crc32_of(v.data) != t.at("crc32").get<uint32_t>())
-        fail("{}: data checksum mismatch (file corrupted)", tw);
-      tensors_.emplace(name, std::move(v));
+  const Json j =
+      parse_json(std::string_view(reinterpret_cast<const char*>(header.data()), header.size()),
+                 where + ": header");
+  const JsonFields top(j, where + ": header");
+  metadata_ = top.object("metadata").json();
+  const JsonFields table = top.object("tensors");
+  if (table.json().size() > limits::kMaxTensors)
+    fail("{}: {} tensors, more than the limit of {}", where, table.json().size(),
+         limits::kMaxTensors);
+  for (const auto& [name, entry] : table.json().items()) {
+    const std::string tw = where + ": tensor \"" + name + "\"";
+    const JsonFields t(entry, tw);
+    LowbitTensorView v;
+    v.dtype = dtype_from_name(t.string("dtype"), tw);
+    const Json& shape = t.at("shape");
+    if (!shape.is_array() || shape.size() > limits::kMaxRank)
+      fail("{}: shape must be a list of at most {} dimensions, got {}", tw, limits::kMaxRank,
+           shape.dump());
+    // Dimensions and sizes are exact integers; the element count cannot overflow: each
+    // dimension is below 2^31 and the running product is checked against the data section.
+    size_t elements = 1;
+    for (size_t k = 0; k < shape.size(); ++k) {
+      const int64_t d =
+          json_integer(shape[k], 0, limits::kMaxDimension, tw, "shape[" + std::to_string(k) + "]");
+      v.shape.push_back(d);
+      if (d != 0 && elements > data.size() / static_cast<size_t>(d))
+        fail("{}: shape {} holds more elements than the file has bytes", tw, shape.dump());
+      elements *= static_cast<size_t>(d);
     }
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: malformed header: {}", where, e.what());
+    const auto off = static_cast<uint64_t>(t.integer("offset", 0, INT64_MAX));
+    const auto n = static_cast<uint64_t>(t.integer("bytes", 0, INT64_MAX));
+    if (off % kAlign != 0) fail("{}: offset {} is not {}-byte aligned", tw, off, kAlign);
+    if (off > data.size() || n > data.size() - off)
+      fail("{}: bytes [{}, {}) lie outside the data section ({} bytes)", tw, off, off + n,
+           data.size());
+    if (elements * lowbit_dtype_size(v.dtype) != n)
+      fail("{}: {} bytes do not match shape x {}", tw, n, lowbit_dtype_name(v.dtype));
+    v.data = data.subspan(off, n);
+    const auto crc32 = static_cast<uint32_t>(t.integer("crc32", 0, UINT32_MAX));
+    if (verify_data && crc32_of(v.data) != crc32)
+      fail("{}: data checksum mismatch (file corrupted)", tw);
+    tensors_.emplace(name, std::move(v));
   }
 }
 

@@ -3,11 +3,15 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <random>
 
 #include "core/error.h"
+#include "core/json.h"
+#include "core/limits.h"
+#include "core/signal_cleanup.h"
 #include "io/hf_checkpoint.h"
 #include "io/lowbit_file.h"
 #include "layers/fake_quant_linear.h"
@@ -40,18 +44,15 @@ json spec_json(const QuantSpec& s) {
 }
 
 QuantSpec spec_from_json(const json& j, const std::string& where) {
-  try {
-    QuantSpec s;
-    s.bits = j.at("bits").get<int>();
-    s.symmetric = j.at("symmetric").get<bool>();
-    s.group_size = j.at("group_size").get<int>();
-    s.clip = j.value("clip", 1.0f);
-    s.mse_clip = j.value("mse_clip", false);
-    s.validate(where);
-    return s;
-  } catch (const json::exception& e) {
-    fail("{}: invalid quantization spec {}: {}", where, j.dump(), e.what());
-  }
+  const JsonFields f(j, where);
+  QuantSpec s;
+  s.bits = static_cast<int>(f.integer("bits", 1, 32));
+  s.symmetric = f.boolean("symmetric");
+  s.group_size = static_cast<int>(f.integer("group_size", 0, limits::kMaxModelWidth));
+  s.clip = static_cast<float>(f.real_or("clip", 1.0));
+  s.mse_clip = f.boolean_or("mse_clip", false);
+  s.validate(where);
+  return s;
 }
 
 std::vector<uint8_t> read_bytes(const fs::path& p) {
@@ -94,16 +95,19 @@ std::vector<float> to_vector(std::span<const float> s) {
 std::shared_ptr<ActivationTransform> read_transform(const LowbitFile& f, const std::string& key,
                                                     const json& desc) {
   const std::string where = f.path().string() + ": transform " + key;
-  const auto dim = desc.at("dim").get<size_t>();
+  const JsonFields fields(desc, where);
+  const auto dim = static_cast<size_t>(fields.integer("dim", 1, limits::kMaxModelWidth));
   auto t = std::make_shared<ActivationTransform>(dim);
-  if (desc.at("smooth").get<bool>()) {
+  if (fields.boolean("smooth")) {
     const auto& s = f.tensor(key + ".smooth");
     if (s.elements() != dim)
       fail("{}: smoothing has {} values, expected {}", where, s.elements(), dim);
     t->set_smooth(to_vector(s.f32()));
   }
   size_t i = 0;
-  for (const auto& kind : desc.at("stages")) {
+  const Json& stages = fields.at("stages");
+  if (!stages.is_array()) fail("{}: stages is not a list", where);
+  for (const auto& kind : stages) {
     const std::string name = fmt::format("{}.stage{}", key, i++);
     if (kind == "rotation") {
       const auto& r = f.tensor(name);
@@ -159,6 +163,7 @@ class ScratchDir {
     std::random_device rd;
     path_ = fs::temp_directory_path() / fmt::format("lowbit-{}-{:x}", ::getpid(), rd());
     fs::create_directories(path_);
+    guards_.push_back(std::make_unique<RemoveOnSignal>(path_, /*directory=*/true));
   }
   ~ScratchDir() {
     std::error_code ec;
@@ -166,10 +171,20 @@ class ScratchDir {
   }
   ScratchDir(const ScratchDir&) = delete;
   ScratchDir& operator=(const ScratchDir&) = delete;
+
+  // Writes `bytes` to the file `name` in the folder (removed with it, also on a signal).
+  void write(const std::string& name, std::string_view bytes) {
+    const fs::path p = path_ / name;
+    guards_.push_back(std::make_unique<RemoveOnSignal>(p));
+    std::ofstream out(p, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out) fail("{}: cannot write (temporary folder full?)", p.string());
+  }
   const fs::path& path() const { return path_; }
 
  private:
   fs::path path_;
+  std::vector<std::unique_ptr<RemoveOnSignal>> guards_;
 };
 
 }  // namespace
@@ -250,17 +265,19 @@ bool is_quantized_model_file(const fs::path& path) {
   return fs::is_regular_file(path) && is_lowbit_file(path);
 }
 
-QuantizedModel load_quantized_model(const fs::path& path, QuantExecution exec) {
-  auto file = std::make_shared<const LowbitFile>(path);
+QuantizedModel load_quantized_model(const fs::path& path, QuantExecution exec,
+                                    bool verify_checksums) {
+  auto file = std::make_shared<const LowbitFile>(path, verify_checksums);
   const std::string where = path.string();
   const json& meta = file->metadata();
   QuantizedModel out;
   out.file_bytes = fs::file_size(path);
   try {
-    if (meta.value("format", "") != kFormatName) fail("{}: format is not {}", where, kFormatName);
-    if (meta.value("version", 0) != kQuantFormatVersion)
-      fail("{}: version {} is not supported (expected {})", where, meta.value("version", 0),
-           kQuantFormatVersion);
+    const JsonFields top(meta, where + ": metadata");
+    if (top.string_or("format", "") != kFormatName)
+      fail("{}: format is not {}", where, kFormatName);
+    if (const auto version = top.integer("version", 0, INT32_MAX); version != kQuantFormatVersion)
+      fail("{}: version {} is not supported (expected {})", where, version, kQuantFormatVersion);
     out.info = meta.at("info");
     out.kv = spec_from_json(meta.at("kv"), where + ": kv");
     if (meta.contains("attention")) {
@@ -273,14 +290,16 @@ QuantizedModel load_quantized_model(const fs::path& path, QuantExecution exec) {
 
     // config.json and the tokenizer go through the same parsers as a checkpoint folder.
     ScratchDir scratch;
-    std::ofstream(scratch.path() / "config.json") << meta.at("config").dump();
+    scratch.write("config.json", meta.at("config").dump());
     for (const auto& name : meta.at("tokenizer_files")) {
+      if (!name.is_string()) fail("{}: tokenizer_files: {} is not a name", where, name.dump());
       const auto n = name.get<std::string>();
-      if (n.find('/') != std::string::npos) fail("{}: bad tokenizer file name {}", where, n);
+      // Only the names the writer stores (kTokenizerFiles): nothing else lands in the folder.
+      const bool known = std::any_of(std::begin(kTokenizerFiles), std::end(kTokenizerFiles),
+                                     [&](const char* k) { return n == k; });
+      if (!known) fail("{}: tokenizer_files: unexpected file name \"{}\"", where, n);
       const auto bytes = file->tensor("tokenizer/" + n).u8();
-      std::ofstream(scratch.path() / n, std::ios::binary)
-          .write(reinterpret_cast<const char*>(bytes.data()),
-                 static_cast<std::streamsize>(bytes.size()));
+      scratch.write(n, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
     }
     out.tokenizer = load_tokenizer_for(scratch.path());
     LlamaWeights& w = out.weights;
@@ -304,9 +323,12 @@ QuantizedModel load_quantized_model(const fs::path& path, QuantExecution exec) {
       const QuantSpec wspec = spec_from_json(e.at("weight"), where + ": " + name);
       std::shared_ptr<const ActivationTransform> t;
       if (e.contains("transform")) {
+        if (!e["transform"].is_string()) fail("{}: {}.transform is not a name", where, name);
         auto it = transforms.find(e["transform"].get<std::string>());
         if (it == transforms.end()) fail("{}: {} names an unknown transform", where, name);
         t = it->second;
+        if (t->dim() != static_cast<size_t>(in))
+          fail("{}: {} has {} inputs but its transform has {}", where, name, in, t->dim());
       }
       std::vector<float> bias =
           file->has(name + ".bias") ? f32(name + ".bias", {outf}) : std::vector<float>{};

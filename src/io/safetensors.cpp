@@ -1,12 +1,13 @@
 #include "io/safetensors.h"
 
-#include <nlohmann/json.hpp>
-
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
 #include "core/error.h"
 #include "core/float16.h"
+#include "core/json.h"
+#include "core/limits.h"
 
 namespace lowbit {
 namespace {
@@ -36,7 +37,7 @@ uint64_t read_le_u64(const std::byte* p) {
   return v;
 }
 
-uint64_t as_u64(const nlohmann::json& j, const std::string& where) {
+uint64_t as_u64(const Json& j, const std::string& where) {
   if (!j.is_number_unsigned() && !(j.is_number_integer() && j.get<int64_t>() >= 0))
     fail("{}: expected a non-negative integer, got {}", where, j.dump());
   return j.get<uint64_t>();
@@ -70,18 +71,35 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : file_(path
   if (header_len > bytes.size() - 8)
     fail("{}: header length {} exceeds the file size {}", file, header_len, bytes.size());
 
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(reinterpret_cast<const char*>(bytes.data() + 8),
-                                   reinterpret_cast<const char*>(bytes.data() + 8 + header_len));
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: header is not valid JSON: {}", file, e.what());
-  }
+  // As strict as the reference implementation (huggingface/safetensors, Metadata::validate):
+  // the header starts with '{' (trailing spaces pad it), the tensors' byte ranges, in offset
+  // order, tile the data section exactly from 0 to its end, each range holds exactly its shape,
+  // and __metadata__ maps strings to strings. Duplicate names are rejected by the JSON reader.
+  if (header_len > limits::kMaxHeaderBytes)
+    fail("{}: header length {} exceeds the limit of {} bytes", file, header_len,
+         limits::kMaxHeaderBytes);
+  const std::string_view text(reinterpret_cast<const char*>(bytes.data() + 8), header_len);
+  if (text.empty() || text.front() != '{')
+    fail("{}: header does not start with '{{' (not a safetensors file?)", file);
+  const Json header = parse_json(text, file + ": header");
   if (!header.is_object()) fail("{}: header is not a JSON object", file);
+  if (header.size() > limits::kMaxTensors)
+    fail("{}: {} tensors, more than the limit of {}", file, header.size(), limits::kMaxTensors);
 
   const auto data = bytes.subspan(8 + header_len);
+  struct Range {
+    uint64_t begin, end;
+    const std::string* name;
+  };
+  std::vector<Range> ranges;
   for (const auto& [name, entry] : header.items()) {
-    if (name == "__metadata__") continue;
+    if (name == "__metadata__") {
+      if (!entry.is_object()) fail("{}: __metadata__ is not an object", file);
+      for (const auto& [key, value] : entry.items())
+        if (!value.is_string())
+          fail("{}: __metadata__[\"{}\"] is not a string: {}", file, key, value.dump());
+      continue;
+    }
     const std::string where = file + ": tensor \"" + name + "\"";
     if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
         !entry.contains("data_offsets"))
@@ -91,6 +109,9 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : file_(path
     info.name = name;
     info.dtype = parse_dtype(entry["dtype"].get<std::string>(), where);
     if (!entry["shape"].is_array()) fail("{}: shape is not an array", where);
+    if (entry["shape"].size() > limits::kMaxRank)
+      fail("{}: shape has {} dimensions, more than {}", where, entry["shape"].size(),
+           limits::kMaxRank);
     uint64_t numel = 1;
     for (const auto& d : entry["shape"]) {
       const uint64_t dim = as_u64(d, where + " shape");
@@ -111,8 +132,24 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : file_(path
       fail("{}: data_offsets span {} bytes but shape {} of {} needs {}", where, end - begin,
            entry["shape"].dump(), dtype_name(info.dtype), numel * dtype_size(info.dtype));
     info.data = data.subspan(begin, end - begin);
-    tensors_.emplace(name, std::move(info));
+    auto [it, inserted] = tensors_.emplace(name, std::move(info));
+    ranges.push_back({begin, end, &it->first});
   }
+  std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  uint64_t covered = 0;
+  for (const Range& r : ranges) {
+    if (r.begin < covered)
+      fail("{}: tensor \"{}\" at data offset {} overlaps the tensor before it (which ends at {})",
+           file, *r.name, r.begin, covered);
+    if (r.begin > covered)
+      fail("{}: {} unused bytes before tensor \"{}\" at data offset {}", file, r.begin - covered,
+           *r.name, r.begin);
+    covered = r.end;
+  }
+  if (covered != data.size())
+    fail("{}: the tensors cover {} bytes of the {}-byte data section", file, covered, data.size());
 }
 
 const TensorInfo& SafetensorsFile::tensor(const std::string& name) const {

@@ -1,6 +1,7 @@
 #include "model/config.h"
 
 #include "core/error.h"
+#include "core/limits.h"
 
 namespace lowbit {
 
@@ -16,6 +17,20 @@ void ModelConfig::validate(const std::string& source) const {
   positive("head_dim", head_dim);
   positive("vocab_size", vocab_size);
   positive("max_position_embeddings", max_seq_len);
+  // Upper bounds (core/limits.h) keep every size product below 2^63 and allocations honest.
+  auto at_most = [&](const char* field, int64_t v, int64_t max) {
+    if (v > max) fail("{}: {} = {} exceeds the limit of {}", source, field, v, max);
+  };
+  at_most("hidden_size", dim, limits::kMaxModelWidth);
+  at_most("intermediate_size", hidden_dim, limits::kMaxModelWidth);
+  at_most("num_hidden_layers", n_layers, limits::kMaxLayers);
+  at_most("num_attention_heads", n_heads, limits::kMaxModelWidth);
+  at_most("head_dim", head_dim, limits::kMaxModelWidth);
+  at_most("num_attention_heads x head_dim", int64_t{n_heads} * head_dim, limits::kMaxModelWidth);
+  at_most("vocab_size", vocab_size, limits::kMaxVocab);
+  at_most("max_position_embeddings", max_seq_len, limits::kMaxPositions);
+  if (n_kv_heads > n_heads)
+    fail("{}: num_key_value_heads {} exceeds num_attention_heads {}", source, n_kv_heads, n_heads);
   if (n_heads % n_kv_heads != 0)
     fail("{}: num_attention_heads {} is not a multiple of num_key_value_heads {}", source, n_heads,
          n_kv_heads);

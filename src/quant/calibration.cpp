@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "core/limits.h"
 #include "core/progress.h"
 #include "core/thread_pool.h"
 #include "text/document.h"
@@ -102,8 +103,10 @@ class ObserverScope {
 
 std::vector<std::vector<int32_t>> sample_calibration_windows(const Tokenizer& tokenizer,
                                                              const CalibrationOptions& o) {
-  if (o.samples <= 0) fail("--calib-samples must be positive, got {}", o.samples);
-  if (o.seq_len < 2) fail("--calib-len must be at least 2, got {}", o.seq_len);
+  if (o.samples <= 0 || o.samples > limits::kMaxCalibrationSamples)
+    fail("--calib-samples must be in [1, {}], got {}", limits::kMaxCalibrationSamples, o.samples);
+  if (o.seq_len < 2 || o.seq_len > limits::kMaxPositions)
+    fail("--calib-len must be in [2, {}], got {}", limits::kMaxPositions, o.seq_len);
   const std::string text = read_text_file(o.file);
   const auto ids = tokenize_document(tokenizer, text);
   const size_t L = static_cast<size_t>(o.seq_len);

@@ -8,19 +8,21 @@
 #include <pcre2.h>
 
 #include <algorithm>
-#include <fstream>
 #include <memory>
 #include <mutex>
-#include <nlohmann/json.hpp>
+#include <optional>
 #include <unordered_map>
 
 #include "core/error.h"
+#include "core/json.h"
+#include "core/limits.h"
+#include "text/bpe_merge.h"
 #include "text/tokenizer.h"
 
 namespace lowbit {
 namespace {
 
-using nlohmann::json;
+constexpr size_t kMaxCachedPiece = 256;  // bytes
 
 constexpr const char* kGpt2Pattern =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
@@ -150,33 +152,34 @@ std::vector<std::string_view> split_isolated(std::string_view s, const Regex& re
 class ByteLevelBpe final : public Tokenizer {
  public:
   explicit ByteLevelBpe(const std::filesystem::path& path) : file_(path.string()) {
-    std::ifstream in(path);
-    if (!in) fail("{}: cannot open", file_);
-    json j;
-    try {
-      j = json::parse(in);
-    } catch (const json::exception& e) {
-      fail("{}: invalid JSON: {}", file_, e.what());
-    }
-    if (!j.is_object() || !j.contains("model") || !j["model"].is_object())
-      fail("{}: missing object \"model\"", file_);
-    load_model(j["model"]);
-    if (j.contains("normalizer") && !j["normalizer"].is_null())
-      fail("{}: normalizer {} is not supported", file_, j["normalizer"].value("type", "?"));
-    if (j.contains("pre_tokenizer") && !j["pre_tokenizer"].is_null())
-      add_pre_tokenizer(j["pre_tokenizer"]);
-    if (j.contains("added_tokens")) load_added_tokens(j["added_tokens"]);
+    const Json j = read_json_file(path);
+    const JsonFields root(j, file_);
+    load_model(root.object("model"));
+    if (root.has("normalizer"))
+      fail("{}: normalizer {} is not supported", file_,
+           root.object("normalizer").string_or("type", "?"));
+    if (root.has("pre_tokenizer")) add_pre_tokenizer(root.object("pre_tokenizer"));
+    if (root.has("added_tokens")) load_added_tokens(root.at("added_tokens"));
   }
 
   std::vector<int32_t> encode(std::string_view text) const override {
     std::vector<int32_t> ids;
     size_t pos = 0;
+    // Each added token's next occurrence at or after pos, searched again only once pos passes
+    // it: linear in the text per added token, however many occurrences there are.
+    std::vector<size_t> next_at(added_.size(), 0);
+    std::vector<bool> searched(added_.size(), false);
     while (pos < text.size()) {
       // Next added token at or after pos (longest content first at the same position).
       size_t best_at = text.size(), best_len = 0;
       int32_t best_id = -1;
-      for (const auto& [content, id] : added_) {
-        const size_t at = text.find(content, pos);
+      for (size_t k = 0; k < added_.size(); ++k) {
+        const auto& [content, id] = added_[k];
+        if (!searched[k] || (next_at[k] != std::string_view::npos && next_at[k] < pos)) {
+          next_at[k] = text.find(content, pos);
+          searched[k] = true;
+        }
+        const size_t at = std::min(next_at[k], text.size());
         if (at < best_at || (at == best_at && at != text.size() && content.size() > best_len)) {
           best_at = at;
           best_len = content.size();
@@ -211,27 +214,27 @@ class ByteLevelBpe final : public Tokenizer {
   int32_t vocab_size() const override { return static_cast<int32_t>(pieces_.size()); }
 
  private:
-  void load_model(const json& m) {
-    if (m.value("type", "") != "BPE")
-      fail("{}: model.type \"{}\" is not supported (supported: BPE)", file_, m.value("type", ""));
+  void load_model(const JsonFields& m) {
+    if (m.string_or("type", "") != "BPE")
+      fail("{}: model.type \"{}\" is not supported (supported: BPE)", file_,
+           m.string_or("type", ""));
     for (const char* field : {"dropout", "continuing_subword_prefix", "end_of_word_suffix"})
-      if (m.contains(field) && !m[field].is_null())
-        fail("{}: model.{} = {} is not supported", file_, field, m[field].dump());
-    if (m.value("byte_fallback", false)) fail("{}: model.byte_fallback is not supported", file_);
-    if (!m.contains("vocab") || !m["vocab"].is_object())
-      fail("{}: model.vocab is not an object", file_);
-    for (const auto& [piece, id] : m["vocab"].items()) {
-      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > (1 << 24))
-        fail("{}: model.vocab[\"{}\"] is not a valid id: {}", file_, piece, id.dump());
-      const auto i = static_cast<size_t>(id.get<int64_t>());
+      if (m.has(field))
+        fail("{}: model.{} = {} is not supported", file_, field, m.at(field).dump());
+    if (m.boolean_or("byte_fallback", false))
+      fail("{}: model.byte_fallback is not supported", file_);
+    const JsonFields vocab = m.object("vocab");
+    for (const auto& [piece, id] : vocab.json().items()) {
+      const auto i = static_cast<size_t>(
+          json_integer(id, 0, limits::kMaxVocab - 1, file_, "model.vocab[\"" + piece + "\"]"));
       if (pieces_.size() <= i) pieces_.resize(i + 1);
       pieces_[i] = piece;
       vocab_[piece] = static_cast<int32_t>(i);
     }
-    if (!m.contains("merges") || !m["merges"].is_array())
-      fail("{}: model.merges is not an array", file_);
+    const Json& merges = m.at("merges");
+    if (!merges.is_array()) fail("{}: model.merges is not an array", file_);
     int rank = 0;
-    for (const auto& mg : m["merges"]) {
+    for (const auto& mg : merges) {
       std::string a, b;
       if (mg.is_string()) {
         const std::string s = mg.get<std::string>();
@@ -253,47 +256,50 @@ class ByteLevelBpe final : public Tokenizer {
     }
   }
 
-  void add_pre_tokenizer(const json& p) {
-    const std::string type = p.value("type", "");
+  void add_pre_tokenizer(const JsonFields& p) {
+    const std::string type = p.string_or("type", "");
     if (type == "Sequence") {
-      for (const auto& q : p.at("pretokenizers")) add_pre_tokenizer(q);
+      // Recursion is bounded by the parser's nesting limit (limits::kMaxJsonDepth).
+      const Json& list = p.at("pretokenizers");
+      if (!list.is_array()) fail("{}: {} is not an array", file_, p.field_name("pretokenizers"));
+      for (size_t i = 0; i < list.size(); ++i)
+        add_pre_tokenizer(
+            JsonFields(list[i], file_, p.field_name("pretokenizers[" + std::to_string(i) + "]")));
     } else if (type == "Digits") {
-      pre_.push_back({PreTokenizer::Kind::kDigits, p.value("individual_digits", false), nullptr});
+      pre_.push_back(
+          {PreTokenizer::Kind::kDigits, p.boolean_or("individual_digits", false), nullptr});
     } else if (type == "ByteLevel") {
-      if (p.value("add_prefix_space", false)) add_prefix_space_ = true;
-      if (p.value("use_regex", true))
+      if (p.boolean_or("add_prefix_space", false)) add_prefix_space_ = true;
+      if (p.boolean_or("use_regex", true))
         pre_.push_back({PreTokenizer::Kind::kByteLevelRegex, false,
                         std::make_shared<Regex>(kGpt2Pattern, file_ + ": ByteLevel")});
     } else if (type == "Split") {
-      const std::string behavior = p.value("behavior", "Isolated");
+      const std::string behavior = p.string_or("behavior", "Isolated");
       if (behavior != "Isolated")
         fail("{}: pre_tokenizer Split behavior \"{}\" is not supported", file_, behavior);
-      if (!p.contains("pattern") || !p["pattern"].contains("Regex"))
+      if (!p.has("pattern") || !p.object("pattern").has("Regex"))
         fail("{}: pre_tokenizer Split needs pattern.Regex", file_);
-      if (p.value("invert", false))
+      if (p.boolean_or("invert", false))
         fail("{}: pre_tokenizer Split with invert is not supported", file_);
       pre_.push_back(
           {PreTokenizer::Kind::kSplit, false,
-           std::make_shared<Regex>(p["pattern"]["Regex"].get<std::string>(), file_ + ": Split")});
+           std::make_shared<Regex>(p.object("pattern").string("Regex"), file_ + ": Split")});
     } else {
       fail("{}: pre_tokenizer type \"{}\" is not supported", file_, type);
     }
   }
 
-  void load_added_tokens(const json& list) {
+  void load_added_tokens(const Json& list) {
     if (!list.is_array()) fail("{}: added_tokens is not an array", file_);
-    for (const auto& t : list) {
-      if (!t.is_object() || !t.contains("id") || !t.contains("content") ||
-          !t["content"].is_string())
-        fail("{}: added_tokens entry {} needs id and content", file_, t.dump());
-      const auto id = t["id"].get<int32_t>();
-      const auto content = t["content"].get<std::string>();
-      if (id < 0) fail("{}: added token \"{}\" has id {}", file_, content, id);
+    for (size_t k = 0; k < list.size(); ++k) {
+      const JsonFields t(list[k], file_, "added_tokens[" + std::to_string(k) + "]");
+      const auto id = static_cast<int32_t>(t.integer("id", 0, limits::kMaxVocab - 1));
+      const auto content = t.string("content");
       if (pieces_.size() <= static_cast<size_t>(id)) pieces_.resize(static_cast<size_t>(id) + 1);
       pieces_[static_cast<size_t>(id)] = content;
       if (!content.empty()) added_.emplace_back(content, id);
       added_ids_.insert({id, true});
-      if (t.value("special", false)) special_.insert({id, true});
+      if (t.boolean_or("special", false)) special_.insert({id, true});
     }
   }
 
@@ -339,20 +345,16 @@ class ByteLevelBpe final : public Tokenizer {
     }
     std::vector<std::string> sym;
     for (unsigned char b : piece) sym.push_back(alphabet().encoded[b]);
-    while (sym.size() > 1) {
-      int best = -1;
-      size_t at = 0;
-      for (size_t i = 0; i + 1 < sym.size(); ++i) {
-        auto it = ranks_.find(sym[i] + ' ' + sym[i + 1]);
-        if (it != ranks_.end() && (best < 0 || it->second < best)) {
-          best = it->second;
-          at = i;
-        }
-      }
-      if (best < 0) break;
-      sym[at] += sym[at + 1];
-      sym.erase(sym.begin() + static_cast<std::ptrdiff_t>(at) + 1);
-    }
+    // The lowest-ranked merge first, the leftmost among equal ranks (O(n log n); see bpe_merge.h).
+    std::string key;
+    sym = bpe_merge(std::move(sym),
+                    [&](const std::string& a,
+                        const std::string& b) -> std::optional<MergeCandidate<std::string>> {
+                      key.assign(a).append(1, ' ').append(b);
+                      const auto it = ranks_.find(key);
+                      if (it == ranks_.end()) return std::nullopt;
+                      return MergeCandidate<std::string>{static_cast<double>(it->second), a + b};
+                    });
     std::vector<int32_t> out;
     for (const auto& s : sym) {
       auto it = vocab_.find(s);
@@ -360,6 +362,9 @@ class ByteLevelBpe final : public Tokenizer {
       out.push_back(it->second);
     }
     ids.insert(ids.end(), out.begin(), out.end());
+    // Long pieces are not cached (as Hugging Face's reference): they are rare and would pin
+    // their text in memory.
+    if (piece.size() > kMaxCachedPiece) return;
     std::lock_guard lock(cache_mutex_);
     if (cache_.size() < 100000) cache_.emplace(std::string(piece), std::move(out));
   }

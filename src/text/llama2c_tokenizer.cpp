@@ -3,16 +3,19 @@
 // code point (bytes + 3 as fallback), then repeatedly merge the adjacent pair whose concatenation
 // is in the vocabulary with the highest score.
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 
 #include "core/error.h"
 #include "core/mapped_file.h"
+#include "text/bpe_merge.h"
 #include "text/tokenizer.h"
 
 namespace lowbit {
 namespace {
 
 constexpr int32_t kByteTokenOffset = 3;  // <unk>, <s>, </s>, then <0x00>..<0xFF>
+constexpr float kNoMerge = -1e30f;       // the initial best score of the merge scan
 
 // The byte a "<0xXX>" piece stands for, or -1.
 int raw_byte(std::string_view piece) {
@@ -91,25 +94,19 @@ class Llama2cTokenizer final : public Tokenizer {
       }
       i += len;
     }
-    for (;;) {
-      float best_score = -1e30f;
-      int32_t best_id = -1;
-      size_t best_at = 0;
-      for (size_t i = 0; i + 1 < tokens.size(); ++i) {
-        const std::string merged =
-            pieces_[static_cast<size_t>(tokens[i])] + pieces_[static_cast<size_t>(tokens[i + 1])];
-        auto it = ids_.find(merged);
-        if (it != ids_.end() && scores_[static_cast<size_t>(it->second)] > best_score) {
-          best_score = scores_[static_cast<size_t>(it->second)];
-          best_id = it->second;
-          best_at = i;
-        }
-      }
-      if (best_id < 0) break;
-      tokens[best_at] = best_id;
-      tokens.erase(tokens.begin() + static_cast<std::ptrdiff_t>(best_at) + 1);
-    }
-    return tokens;
+    // run.c's rule: merge the pair with the highest score (the leftmost among equal scores)
+    // until none is in the vocabulary; a heap makes it O(n log n) instead of a rescan per merge.
+    // Scores at or below the scan's initial best (kNoMerge) never merge.
+    std::string merged;
+    return bpe_merge(
+        std::move(tokens), [&](int32_t a, int32_t b) -> std::optional<MergeCandidate<int32_t>> {
+          merged.assign(pieces_[static_cast<size_t>(a)]).append(pieces_[static_cast<size_t>(b)]);
+          const auto it = ids_.find(merged);
+          if (it == ids_.end()) return std::nullopt;
+          const float score = scores_[static_cast<size_t>(it->second)];
+          if (!(score > kNoMerge)) return std::nullopt;
+          return MergeCandidate<int32_t>{-static_cast<double>(score), it->second};
+        });
   }
 
   // As run.c prints: "<0xXX>" pieces are raw bytes, and the leading space of the first piece (the

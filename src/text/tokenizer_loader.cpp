@@ -1,8 +1,8 @@
 // Finds the tokenizer that belongs to a checkpoint and applies tokenizer_config.json.
-#include <fstream>
-#include <nlohmann/json.hpp>
+#include <optional>
 
 #include "core/error.h"
+#include "core/json.h"
 #include "text/tokenizer.h"
 
 namespace lowbit {
@@ -11,11 +11,13 @@ namespace fs = std::filesystem;
 namespace {
 
 // tokenizer_config.json names special tokens either as strings or as {"content": ...} objects.
-std::optional<std::string> token_content(const nlohmann::json& j, const char* field) {
-  if (!j.contains(field) || j[field].is_null()) return std::nullopt;
-  if (j[field].is_string()) return j[field].get<std::string>();
-  if (j[field].is_object() && j[field].contains("content") && j[field]["content"].is_string())
-    return j[field]["content"].get<std::string>();
+std::optional<std::string> token_content(const JsonFields& j, const char* field) {
+  if (!j.has(field)) return std::nullopt;
+  if (j.at(field).is_string()) return j.string(field);
+  if (j.at(field).is_object()) {
+    const JsonFields token = j.object(field);
+    if (token.has("content")) return token.string("content");
+  }
   return std::nullopt;
 }
 
@@ -27,21 +29,9 @@ std::optional<int32_t> single_token_id(const Tokenizer& tok, const std::string& 
 }
 
 void apply_tokenizer_config(Tokenizer& tok, const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) fail("{}: cannot open", path.string());
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: invalid JSON: {}", path.string(), e.what());
-  }
-  if (!j.is_object()) fail("{}: expected a JSON object", path.string());
-  if (j.contains("add_bos_token")) {
-    if (!j["add_bos_token"].is_boolean())
-      fail("{}: add_bos_token must be true or false, got {}", path.string(),
-           j["add_bos_token"].dump());
-    tok.add_bos = j["add_bos_token"].get<bool>();
-  }
+  const Json doc = read_json_file(path);
+  const JsonFields j(doc, path.string());
+  if (j.has("add_bos_token")) tok.add_bos = j.boolean("add_bos_token");
   // SentencePiece models know their BOS/EOS; byte-level BPE files learn them from here.
   if (!tok.bos_id)
     if (auto s = token_content(j, "bos_token")) tok.bos_id = single_token_id(tok, *s);

@@ -135,6 +135,32 @@ TEST(Cli, OutliersReportsEverySiteAndRejectsShortText) {
       "fewer than one window");
 }
 
+TEST(Cli, EvalJsonNeverOverwritesAnInput) {
+  // Before: `eval --json` replaced whatever the path was, the task file being read included.
+  TempDir dir;
+  testing::write_tiny_checkpoint(dir / "model", {});
+  std::filesystem::create_directories(dir / "tasks");
+  const std::string piqa = testing::read_file(testing::shared_dir() / "data/tasks/piqa.jsonl");
+  const std::string few = piqa.substr(0, piqa.find('\n', piqa.find('\n') + 1) + 1);
+  testing::write_file(dir / "tasks" / "piqa.jsonl", few);
+  expect_one_line_error(run_lowbit("eval -q -m " + q(dir / "model") + " --tasks piqa --tasks-dir " +
+                                   q(dir / "tasks") + " --json " + q(dir / "tasks" / "piqa.jsonl")),
+                        "is an input of this command");
+  EXPECT_EQ(testing::read_file(dir / "tasks" / "piqa.jsonl"), few);
+  expect_one_line_error(
+      run_lowbit("eval -q -m " + q(dir / "model") + " --tasks piqa --tasks-dir " +
+                 q(dir / "tasks") + " --json " + q(dir / "model" / "config.json")),
+      "is a file of the input folder");
+}
+
+TEST(Cli, ErrorsEscapeControlCharacters) {
+  TempDir dir;
+  const auto r = run_lowbit("perplexity -m " + q(dir.path()) + " -f " + q(dir / "evil\x1b[2Jname"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("\\x1b[2J"), std::string::npos) << r.err;
+}
+
 TEST(Cli, PerplexityAndInspectOnTinyModel) {
   TempDir dir;
   testing::write_tiny_checkpoint(dir.path(), {});

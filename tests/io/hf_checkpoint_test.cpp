@@ -205,7 +205,7 @@ TEST(HfCheckpoint, MissingRequiredField) {
   auto cfg = testing::tiny_config({});
   cfg.erase("hidden_size");
   testing::write_file(dir / "config.json", cfg.dump());
-  expect_load_error(dir.path(), "\"hidden_size\"");
+  expect_load_error(dir.path(), "missing field hidden_size");
 }
 
 TEST(HfCheckpoint, HeadsNotDividingKvHeads) {

@@ -108,7 +108,7 @@ TEST(LowbitFile, RejectsHeaderCorruption) {
   const uint64_t huge = ok.size() * 2;
   std::memcpy(bad.data() + 16, &huge, 8);
   expect_error(bad, "exceeds the file size");
-  expect_error(with_header(ok, "\"metadata\"", "\"metadatX\""), "malformed header");
+  expect_error(with_header(ok, "\"metadata\"", "\"metadatX\""), "missing field metadata");
 }
 
 TEST(LowbitFile, RejectsTensorsOutsideTheFileAndWrongSizes) {

@@ -66,11 +66,11 @@ TEST(Safetensors, HeaderLengthLargerThanFile) {
 }
 
 TEST(Safetensors, HeaderNotJson) {
-  expect_error(header_file("{not json", 0), "not valid JSON");
+  expect_error(header_file("{not json", 0), "invalid JSON");
 }
 
 TEST(Safetensors, HeaderNotObject) {
-  expect_error(header_file("[1,2]", 0), "not a JSON object");
+  expect_error(header_file("[1,2]", 0), "does not start with '{'");
 }
 
 TEST(Safetensors, UnknownDtype) {
@@ -108,6 +108,64 @@ TEST(Safetensors, TruncatedData) {
   std::string bytes = testing::safetensors_bytes(t);
   bytes.resize(bytes.size() - 4);
   expect_error(bytes, "out of range");
+}
+
+// As strict as the reference implementation: these files load garbage or nothing there.
+TEST(Safetensors, GapBetweenTensors) {
+  expect_error(header_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                           R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+                           12),
+               "4 unused bytes before tensor \"b\"");
+}
+
+TEST(Safetensors, OverlappingTensors) {
+  expect_error(header_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                           R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                           8),
+               "overlaps");
+}
+
+TEST(Safetensors, TrailingBytesAfterTheLastTensor) {
+  expect_error(header_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 12),
+               "cover 4 bytes of the 12-byte data section");
+}
+
+TEST(Safetensors, DuplicateTensorName) {
+  expect_error(header_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                           R"("a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                           8),
+               "duplicate JSON key \"a\"");
+}
+
+TEST(Safetensors, HeaderMustStartWithABrace) {
+  expect_error(header_file(R"(  {"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4),
+               "does not start with '{'");
+}
+
+TEST(Safetensors, MetadataMustMapStringsToStrings) {
+  expect_error(header_file(R"({"__metadata__":{"format":1}})", 0), "is not a string");
+  expect_error(header_file(R"({"__metadata__":[1]})", 0), "__metadata__ is not an object");
+}
+
+TEST(Safetensors, FractionalOffsetOrDimension) {
+  expect_error(header_file(R"({"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}})", 4),
+               "non-negative integer");
+  expect_error(header_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4.0]}})", 4),
+               "non-negative integer");
+}
+
+TEST(Safetensors, DeeplyNestedHeader) {
+  std::string deep = R"({"__metadata__":)";
+  for (int i = 0; i < 100000; ++i) deep += '[';
+  expect_error(header_file(deep, 0), "nested deeper than 64");
+}
+
+TEST(Safetensors, TrailingSpacesPadTheHeader) {
+  TempDir dir;
+  testing::write_file(
+      dir / "x.safetensors",
+      header_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}   )", 4));
+  EXPECT_EQ(SafetensorsFile(dir / "x.safetensors").tensors().size(), 1u);
 }
 
 TEST(Safetensors, IntegerTensorIsNotConvertedToFloat) {

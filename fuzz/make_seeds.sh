@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Writes the seed inputs of every fuzz target into fuzz/corpus/<target>/ (small valid files, so
+# mutations start from inputs that reach deep into the parsers). Run once, then let the fuzzer
+# grow and merge the corpora (scripts/fuzz.sh); the merged corpora are committed.
+# Needs build/lowbit (for the .lowbit seed) and ../shared.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED=${LOWBIT_SHARED:-../shared}
+C=fuzz/corpus
+mkdir -p $C/{safetensors,config_json,tokenizer_json,text_encode,sentencepiece_model,llama2c_checkpoint,llama2c_tokenizer,lowbit_file,packed_weights,task_file,bit_format}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+# A tiny Llama checkpoint (one layer, width 16) with the stories260K llama2.c tokenizer.
+python3 - "$TMP/tiny" <<'PY'
+import json, os, random, struct, sys
+d = sys.argv[1]; os.makedirs(d)
+cfg = {"model_type": "llama", "hidden_act": "silu", "hidden_size": 16, "intermediate_size": 32,
+       "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
+       "vocab_size": 512, "max_position_embeddings": 64, "rms_norm_eps": 1e-5,
+       "tie_word_embeddings": True, "bos_token_id": 1, "eos_token_id": 2}
+json.dump(cfg, open(f"{d}/config.json", "w"))
+shapes = {"model.embed_tokens.weight": [512, 16], "model.norm.weight": [16],
+          "model.layers.0.input_layernorm.weight": [16],
+          "model.layers.0.post_attention_layernorm.weight": [16],
+          "model.layers.0.self_attn.q_proj.weight": [16, 16],
+          "model.layers.0.self_attn.k_proj.weight": [8, 16],
+          "model.layers.0.self_attn.v_proj.weight": [8, 16],
+          "model.layers.0.self_attn.o_proj.weight": [16, 16],
+          "model.layers.0.mlp.gate_proj.weight": [32, 16],
+          "model.layers.0.mlp.up_proj.weight": [32, 16],
+          "model.layers.0.mlp.down_proj.weight": [16, 32]}
+random.seed(0)
+header, data = {}, b""
+for name, shape in shapes.items():
+    n = 1
+    for s in shape: n *= s
+    blob = struct.pack(f"<{n}f", *[random.gauss(0, 0.1) for _ in range(n)])
+    header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(data), len(data) + len(blob)]}
+    data += blob
+h = json.dumps(header).encode()
+h += b" " * ((8 - len(h) % 8) % 8)
+open(f"{d}/model.safetensors", "wb").write(struct.pack("<Q", len(h)) + h + data)
+PY
+cp "$SHARED/models/stories260K/tok512.bin" "$TMP/tiny/tokenizer.bin"
+
+# safetensors: the tiny checkpoint, and a two-tensor file with metadata, F16 and BF16.
+cp "$TMP/tiny/model.safetensors" $C/safetensors/tiny.safetensors
+python3 - $C/safetensors/small.safetensors <<'PY'
+import json, struct, sys
+h = {"__metadata__": {"format": "pt"},
+     "a": {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]},
+     "b": {"dtype": "BF16", "shape": [1, 2], "data_offsets": [4, 8]}}
+hb = json.dumps(h).encode()
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(hb)) + hb + bytes([0, 60, 0, 192, 128, 63, 0, 64]))
+PY
+# config.json: the tiny one and the shared reference model's.
+cp "$TMP/tiny/config.json" $C/config_json/tiny.json
+cp "$SHARED/models/ref-llama-s/config.json" $C/config_json/ref-llama-s.json
+# tokenizer.json: a hand-made byte-level BPE with every pre-tokenizer kind and an added token.
+cat > $C/tokenizer_json/small.json <<'JSON'
+{"normalizer": null,
+ "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+   {"type": "Digits", "individual_digits": true},
+   {"type": "Split", "pattern": {"Regex": "\\s+"}, "behavior": "Isolated"},
+   {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}]},
+ "added_tokens": [{"id": 7, "content": "<|endoftext|>", "special": true}],
+ "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "c": 2, "Ġ": 3, "ab": 4, "Ġab": 5, "1": 6},
+           "merges": ["a b", "Ġ ab"]}}
+JSON
+# Text for each tokenizer (first byte picks it).
+for k in 0 1 2; do
+  { printf "\\x0$k"; head -c 2000 "$SHARED/data/corpus/heldout.txt"; } > $C/text_encode/heldout_$k.txt
+  { printf "\\x0$k"; printf 'naïve café — “quotes” 数字 😀\t\n  x'; } > $C/text_encode/unicode_$k.txt
+done
+cp "$SHARED/tokenizers/llama2/tokenizer.model" $C/sentencepiece_model/llama2.model
+cp "$SHARED/models/stories260K/stories260K.bin" $C/llama2c_checkpoint/stories260K.bin
+cp "$SHARED/models/stories260K/tok512.bin" $C/llama2c_tokenizer/tok512.bin
+# .lowbit: the tiny checkpoint quantized W4A8 (packed int4 weights) and W8A8 with Hadamard.
+build/lowbit quantize -q -m "$TMP/tiny" --method rtn --wbits 4 --abits 8 -o $C/lowbit_file/w4a8.lowbit > /dev/null
+build/lowbit quantize -q -m "$TMP/tiny" --method hadamard --wbits 8 --abits 8 --kvbits 8 \
+  -o $C/lowbit_file/w8a8-hadamard.lowbit > /dev/null
+# Packed-weight blobs: cut out of the .lowbit seed by the replay of its table is not needed —
+# the blob format is the kernels' own (src/kernels/packed_weights.h); seed with a W4 and a W8
+# blob written by the packer through the tiny model's q_proj.
+python3 - $C/lowbit_file/w4a8.lowbit $C/packed_weights <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+hlen = struct.unpack("<Q", b[16:24])[0]
+header = json.loads(b[24:24 + hlen])
+start = (24 + hlen + 63) // 64 * 64
+for name, t in header["tensors"].items():
+    if name.endswith(".packed"):
+        blob = b[start + t["offset"]: start + t["offset"] + t["bytes"]]
+        open(f"{sys.argv[2]}/{name.replace('/', '_')}", "wb").write(blob)
+PY
+# Task files: the first few items of each shared task file, prefixed by the task's index.
+i=0
+for f in piqa arc_easy arc_challenge hellaswag winogrande boolq lambada; do
+  src=$(ls "$SHARED/data/tasks/" | grep -i "^$f" | head -1 || true)
+  if [ -n "$src" ]; then
+    case "$src" in
+      *.bz2) { printf "\\x0$i"; (bzcat "$SHARED/data/tasks/$src" || true) | head -n 5; } > $C/task_file/$f.txt ;;
+      *) { printf "\\x0$i"; head -n 5 "$SHARED/data/tasks/$src"; } > $C/task_file/$f.txt ;;
+    esac
+  fi
+  i=$((i + 1))
+done
+# Bit formats and method names.
+for s in W4A4 W4A8KV4g128 W16A16 W8A8KV8 duquant+gptq hadamard rtn quarot; do
+  printf '%s' "$s" > $C/bit_format/$s.txt
+done
+ls -R $C | head -80 >&2
