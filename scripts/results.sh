@@ -11,6 +11,7 @@
 #           cached in docs/data keyed on the binary's source tree (FRESH=1
 #           re-measures everything, CACHED_ONLY=1 formats the cached cells without measuring the
 #           missing ones); see scripts/results_quant.sh
+#   tokenizers encode speed per tokenizer kind: WikiText-2 test, a 1 MB word   (~1 min)
 #   outliers per-site channel and token max-to-median ratios of what each method's quantizer
 #           sees (`lowbit outliers`)                                     (~5 min)
 #   tasks   zero-shot tasks, FP32 and W4A4 (RTN, Hadamard+GPTQ, DuQuant+GPTQ) on TASK_LIMIT items
@@ -23,11 +24,11 @@
 # text from docs/results.md, so a slow section need not be re-measured to refresh a fast one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ALL_SECTIONS=(engine speed kernels quant outliers tasks lowbit)
+ALL_SECTIONS=(engine speed kernels tokenizers quant outliers tasks lowbit)
 # Measure what the checkout builds: configure if needed, then bring the binaries up to date.
 if [ -f build/CMakeCache.txt ]; then
   cmake --build build -j"$(nproc)" --target lowbit lowbit_bench lowbit_bench_qgemm \
-    lowbit_bench_attention > /dev/null
+    lowbit_bench_attention lowbit_bench_tokenizers > /dev/null
 else
   bash scripts/setup.sh
 fi
@@ -134,6 +135,25 @@ section_kernels() {
         printf "| %s | %s | %.2f | %.1f | %.2f |\n", path[i], isa[i], ms[i], gf[i], ms[i] / base
       }
     }'
+}
+
+section_tokenizers() {
+  ./build/bench/lowbit_bench_tokenizers --benchmark_format=csv 2> /dev/null > "$TMP/tok.csv"
+  echo "## Tokenization speed (one thread)"
+  echo
+  echo "Measured $(machine) by \`build/bench/lowbit_bench_tokenizers\`: one \`encode\` call on"
+  echo "the whole WikiText-2 test file, and on one 1 MB \"word\" of random letters (no spaces: the"
+  echo "worst case of a merge loop that rescans after every merge). Merges run on a heap"
+  echo "(src/text/bpe_merge.h); SentencePiece is the library's own encoder."
+  echo
+  echo "| input | tokenizer | seconds | MB/s |"
+  echo "| --- | --- | --- | --- |"
+  # CSV columns: name, iterations, real_time, cpu_time (ms), time_unit, bytes_per_second,
+  # items_per_second, label.
+  awk -F, '/^"BM_/ {
+      split($1, n, "/"); gsub(/"/, "", n[1]); gsub(/"/, "", $8)
+      input = n[1] == "BM_EncodeWikiText2" ? "WikiText-2 test (1.29 MB)" : "one 1 MB word"
+      printf "| %s | %s | %.2f | %.1f |\n", input, $8, $4 / 1000, $6 / 1e6 }' "$TMP/tok.csv"
 }
 
 # Per-cell measurements are kept in docs/data/*.tsv and reused (an interrupted or partial run
