@@ -28,7 +28,7 @@ inline constexpr int64_t kMaxVocab = int64_t{1} << 24;
 inline constexpr int64_t kMaxModelWidth = int64_t{1} << 20;
 inline constexpr int64_t kMaxLayers = 1 << 12;
 // Positions (max_position_embeddings, --ctx, --calib-len).
-inline constexpr int64_t kMaxPositions = int64_t{1} << 22;
+inline constexpr int64_t kMaxPositions = int64_t{1} << 20;
 // Calibration sequences (--calib-samples).
 inline constexpr int64_t kMaxCalibrationSamples = 1 << 16;
 // A text file read whole (perplexity, calibration) and a decompressed task file.

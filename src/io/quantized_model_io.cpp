@@ -157,6 +157,12 @@ json write_linear(LowbitFileWriter& w, const std::string& name, const Linear& li
 }
 
 // A private folder holding config.json and the tokenizer files while they are parsed.
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (size_t at = 0; (at = s.find(from, at)) != std::string::npos; at += to.size())
+    s.replace(at, from.size(), to);
+  return s;
+}
+
 class ScratchDir {
  public:
   ScratchDir() {
@@ -301,9 +307,23 @@ QuantizedModel load_quantized_model(const fs::path& path, QuantExecution exec,
       const auto bytes = file->tensor("tokenizer/" + n).u8();
       scratch.write(n, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
     }
-    out.tokenizer = load_tokenizer_for(scratch.path());
+    // Their errors name the extracted file, which is gone once this returns: name the .lowbit
+    // file and the embedded file instead.
+    const auto embedded = [&](const auto& parse) {
+      try {
+        return parse();
+      } catch (const Error& e) {
+        std::string msg = e.what();
+        const std::string tmp = scratch.path().string() + "/";
+        for (size_t at; (at = msg.find(tmp)) != std::string::npos;)
+          msg.replace(at, tmp.size(), where + ": embedded ");
+        msg = replace_all(msg, scratch.path().string(), where + ": embedded files");
+        throw Error(msg);
+      }
+    };
+    out.tokenizer = embedded([&] { return load_tokenizer_for(scratch.path()); });
     LlamaWeights& w = out.weights;
-    w.config = read_hf_config(scratch.path() / "config.json");
+    w.config = embedded([&] { return read_hf_config(scratch.path() / "config.json"); });
     const auto& c = w.config;
 
     auto f32 = [&](const std::string& name, std::vector<int64_t> shape) {

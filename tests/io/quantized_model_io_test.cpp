@@ -3,8 +3,10 @@
 #include "io/quantized_model_io.h"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "core/error.h"
 #include "io/lowbit_file.h"
@@ -137,6 +139,37 @@ TEST_F(QuantizedIoTest, RejectsCorruptFiles) {
   w.metadata() = {{"format", "lowbit-quantized"}, {"version", kQuantFormatVersion}};
   w.write(dir_ / "empty.lowbit");
   EXPECT_THROW(load_model(dir_ / "empty.lowbit"), Error);
+}
+
+TEST_F(QuantizedIoTest, EmbeddedFileErrorsNameTheLowbitFile) {
+  // A corrupt embedded config: the message names the .lowbit file and the embedded file, never
+  // the temporary folder it was extracted to (gone by the time the user reads it).
+  round_trip("rtn", 4, 16, 16, 0);
+  const LowbitFile f(out());
+  const auto& cfg_meta = f.metadata().at("config");
+  std::string bytes = testing::read_file(out());
+  const std::string needle = "\"hidden_size\":" + cfg_meta.at("hidden_size").dump();
+  const size_t at = bytes.find(needle);
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_EQ(needle, "\"hidden_size\":64");
+  bytes.replace(at, needle.size(), "\"hidden_size\":-1");  // same length: offsets unchanged
+  // Recompute the header CRC (offset 12, over the header at 24).
+  uint64_t hlen = 0;
+  std::memcpy(&hlen, bytes.data() + 16, 8);
+  const auto crc = static_cast<uint32_t>(
+      crc32(0L, reinterpret_cast<const Bytef*>(bytes.data() + 24), static_cast<uInt>(hlen)));
+  std::memcpy(bytes.data() + 12, &crc, 4);
+  testing::write_file(dir_ / "bad-config.lowbit", bytes);
+  try {
+    load_model(dir_ / "bad-config.lowbit");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("bad-config.lowbit: embedded config.json: hidden_size = -1 is out of range"),
+              std::string::npos)
+        << msg;
+    EXPECT_EQ(msg.find("/config.json"), std::string::npos) << msg;  // no extracted path
+  }
 }
 
 }  // namespace
