@@ -74,7 +74,18 @@ for k in 0 1 2; do
   { printf "\\x0$k"; printf 'naïve café — “quotes” 数字 😀\t\n  x'; } > $C/text_encode/unicode_$k.txt
 done
 cp "$SHARED/tokenizers/llama2/tokenizer.model" $C/sentencepiece_model/llama2.model
-cp "$SHARED/models/stories260K/stories260K.bin" $C/llama2c_checkpoint/stories260K.bin
+# A tiny llama2.c checkpoint (dim 8, hidden 16, 1 layer, 2 heads, vocab 32, seq 4; shared
+# classifier) rather than stories260K's 1 MB, so mutations run fast and the corpus stays small.
+python3 - $C/llama2c_checkpoint/tiny.bin <<'PY'
+import random, struct, sys
+dim, hidden, layers, heads, kv, vocab, seq = 8, 16, 1, 2, 2, 32, 4
+hd = dim // heads
+n = vocab * dim + layers * dim + layers * dim * dim * 2 + layers * dim * (kv * hd) * 2 \
+    + layers * dim + layers * hidden * dim * 3 + dim + seq * hd // 2 * 2
+random.seed(0)
+body = struct.pack(f"<{n}f", *[random.gauss(0, 0.1) for _ in range(n)])
+open(sys.argv[1], "wb").write(struct.pack("<7i", dim, hidden, layers, heads, kv, vocab, seq) + body)
+PY
 cp "$SHARED/models/stories260K/tok512.bin" $C/llama2c_tokenizer/tok512.bin
 # .lowbit: the tiny checkpoint quantized W4A8 (packed int4 weights) and W8A8 with Hadamard.
 build/lowbit quantize -q -m "$TMP/tiny" --method rtn --wbits 4 --abits 8 -o $C/lowbit_file/w4a8.lowbit > /dev/null

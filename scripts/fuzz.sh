@@ -33,15 +33,19 @@ for t in "${targets[@]}"; do
   mkdir -p "fuzz/regressions/$t"
   # ASan's leak check stays on; UBSan reports abort (-fno-sanitize-recover).
   if ! ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-      "build-fuzz/lowbit_fuzz_$t" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=4096 \
+      "build-fuzz/fuzz/lowbit_fuzz_$t" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=4096 \
       -jobs="$JOBS" -workers="$JOBS" -print_final_stats=1 -artifact_prefix="fuzz/regressions/$t/" \
       -dict=fuzz/json.dict "$work" "fuzz/corpus/$t" > "$LOG_DIR/$t.log" 2>&1; then
     echo "fuzz: $t found a problem; see $LOG_DIR/$t.log and fuzz/regressions/$t/" >&2
     status=1
   fi
+  # Keep the summary: seeds, final statistics, any error (the full log is mostly NEW lines).
+  grep -E '^(stat::|INFO: Seed|INFO: Loaded|Done |SUMMARY|==[0-9]+== ERROR|.*ERROR: libFuzzer|#[0-9]+[[:space:]]+DONE)' \
+    "$LOG_DIR/$t.log" > "$LOG_DIR/$t.log.tmp" || true
+  mv "$LOG_DIR/$t.log.tmp" "$LOG_DIR/$t.log"
   if [ "${MERGE:-0}" = 1 ]; then
     merged=$(mktemp -d)
-    "build-fuzz/lowbit_fuzz_$t" -merge=1 "$merged" "fuzz/corpus/$t" "$work" > /dev/null 2>&1
+    "build-fuzz/fuzz/lowbit_fuzz_$t" -merge=1 "$merged" "fuzz/corpus/$t" "$work" > /dev/null 2>&1
     rm -rf "fuzz/corpus/$t" && mv "$merged" "fuzz/corpus/$t"
   fi
   rm -rf "$work"

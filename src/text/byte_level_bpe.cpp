@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "core/limits.h"
+#include "core/utf8.h"
 #include "text/bpe_merge.h"
 #include "text/tokenizer.h"
 
@@ -163,6 +164,11 @@ class ByteLevelBpe final : public Tokenizer {
   }
 
   std::vector<int32_t> encode(std::string_view text) const override {
+    // The pre-tokenizer regexes run with PCRE2_NO_UTF_CHECK (and JIT), whose behaviour on invalid
+    // UTF-8 is undefined (the fuzzer found a hang): check once here. Hugging Face's tokenizers
+    // take Rust strings, valid UTF-8 by construction.
+    if (const size_t bad = find_invalid_utf8(text); bad != std::string_view::npos)
+      fail("{}: cannot encode text that is not valid UTF-8 (byte offset {})", file_, bad);
     std::vector<int32_t> ids;
     size_t pos = 0;
     // Each added token's next occurrence at or after pos, searched again only once pos passes

@@ -71,6 +71,19 @@ void expect_error(const std::string& content, const std::string& needle) {
   }
 }
 
+TEST(BpeTokenizer, InvalidUtf8IsAnErrorNotAHang) {
+  // Found by the text_encode fuzz target (fuzz/regressions/text_encode/): PCRE2's JIT looped on
+  // a stray continuation byte.
+  auto tok = load_bpe_tokenizer_json(smollm2() / "tokenizer.json");
+  try {
+    tok->encode("<repo_name>\x97 \xf0\x9f\x98najjjj");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not valid UTF-8 (byte offset 11)"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(BpeTokenizer, MalformedFiles) {
   expect_error("{not json", "invalid JSON");
   expect_error("{}", "missing field model");
