@@ -96,7 +96,8 @@ void run_eval(const EvalFlags& f) {
   set_num_threads(f.model.threads);
   const PerplexityOptions popts{f.ctx, f.max_windows, false};
   auto baseline = load_model(f.model.model, f.model.tokenizer);
-  const auto ids = tokenize_document(*baseline.tokenizer, text);
+  const auto ids =
+      tokenize_document(*baseline.tokenizer, text, windows_tokens(f.ctx, f.max_windows));
   const double fp = evaluate_perplexity(*baseline.model, ids, popts).perplexity;
   baseline = {};
 

@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "eval/outliers.h"
+#include "eval/perplexity.h"
 #include "text/document.h"
 #include "text/text_file.h"
 
@@ -31,7 +32,8 @@ double median_of(std::vector<double> v) {
 void run_outliers(const OutliersFlags& f) {
   const std::string text = read_text_file(f.file);  // before loading: bad input fails fast
   LoadedModel m = load_from_flags(f.model);
-  const auto ids = tokenize_document(*m.tokenizer, text);
+  const auto ids =
+      tokenize_document(*m.tokenizer, text, windows_tokens(f.options.context, f.options.windows));
   const auto rows = measure_outliers(*m.model, ids, f.options);
   fmt::print("model: {}\nwindows: {} x {} tokens\n\n", f.model.model,
              rows.front().tokens / static_cast<size_t>(f.options.context), f.options.context);

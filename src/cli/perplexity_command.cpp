@@ -49,12 +49,14 @@ std::string kernels_used(const LoadedModel& m) {
 void run_perplexity(const PerplexityFlags& f) {
   const std::string text = read_text_file(f.file);  // before loading: bad input fails fast
   LoadedModel m = load_from_flags(f.model);
-  const auto ids = tokenize_document(*m.tokenizer, text);
+  // With --max-windows, only the text the windows use is tokenized.
+  const auto ids = tokenize_document(*m.tokenizer, text, windows_tokens(f.ctx, f.max_windows));
   fmt::print("kernels: {}\n", kernels_used(m));
   PerplexityOptions opts{f.ctx, f.max_windows, !f.quiet};
   const auto r = evaluate_perplexity(*m.model, ids, opts);
-  fmt::print("file: {}\ntokens: {}\nwindows: {} x {}\nperplexity: {:.4f}\n", f.file,
-             r.document_tokens, r.windows, f.ctx, r.perplexity);
+  fmt::print("file: {}\ntokens: {}{}\nwindows: {} x {}\nperplexity: {:.4f}\n", f.file,
+             r.document_tokens, f.max_windows > 0 ? " (tokenized as far as the windows need)" : "",
+             r.windows, f.ctx, r.perplexity);
   fmt::print("speed: {:.1f} tokens/s ({:.1f} s)\n", r.tokens_per_second, r.seconds);
 }
 

@@ -3,6 +3,7 @@
 // non-overlapping windows of L tokens from the start, a shorter tail dropped; each window runs
 // from an empty cache; ppl = exp(sum of next-token NLL over positions 1..L-1 of every window /
 // count).
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -28,6 +29,13 @@ struct PerplexityResult {
   double seconds = 0;
   double tokens_per_second = 0;  // evaluated tokens (windows x L) per second
 };
+
+// The document tokens (BOS included) that `windows` windows of `context` tokens use; 0 (the whole
+// document) when windows <= 0, or when the context is invalid (evaluate_perplexity says why).
+inline size_t windows_tokens(int context, int windows) {
+  if (windows <= 0 || context <= 0) return 0;
+  return static_cast<size_t>(context) * static_cast<size_t>(windows);
+}
 
 PerplexityResult evaluate_perplexity(LlamaModel& model, std::span<const int32_t> ids,
                                      const PerplexityOptions& options);

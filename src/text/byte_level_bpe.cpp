@@ -25,8 +25,13 @@ namespace {
 
 constexpr size_t kMaxCachedPiece = 256;  // bytes
 
-constexpr const char* kGpt2Pattern =
+constexpr std::string_view kGpt2Pattern =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+// Llama-3's and Qwen2's Split patterns (their tokenizer.json files), for is_exact_cut.
+constexpr std::string_view kLlama3Pattern =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+constexpr std::string_view kQwen2Pattern =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
 void append_utf8(std::string& out, uint32_t cp) {
   if (cp < 0x80) {
@@ -161,9 +166,50 @@ class ByteLevelBpe final : public Tokenizer {
            root.object("normalizer").string_or("type", "?"));
     if (root.has("pre_tokenizer")) add_pre_tokenizer(root.object("pre_tokenizer"));
     if (root.has("added_tokens")) load_added_tokens(root.at("added_tokens"));
+    newline_cuts_ =
+        newline_cuts_ && std::none_of(added_.begin(), added_.end(), [](const auto& token) {
+          return token.first.find('\n') != std::string::npos;
+        });
   }
 
   std::vector<int32_t> encode(std::string_view text) const override {
+    return encode_text(text, /*continuation=*/false);
+  }
+
+  // A continuation's first segment gets no prefix space (ByteLevel add_prefix_space): in the
+  // whole text it is the tail of a segment that already has one.
+  std::vector<int32_t> encode_continuation(std::string_view text) const override {
+    return encode_text(text, /*continuation=*/true);
+  }
+
+  // A cut right after a newline is exact for the pre-tokenizer regexes known here (GPT-2's
+  // ByteLevel, Llama-3's, Qwen2's; Digits never spans a newline) when what follows the newline
+  // cannot join it: one space then an ASCII letter or punctuation (the whitespace run that ends
+  // with the newline is one pre-token in the whole text as at the end of a piece: "\s+(?!\S)"
+  // backtracks to the newline, "\s*[\r\n]+" ends there), or a non-space right after a newline that
+  // itself follows a non-space (else GPT-2's "\s+(?!\S)" splits " \nX" as " ", "\n" but a piece's
+  // end as " \n").
+  // "[^\r\n...]?\p{L}+" and " ?..." cannot start at a newline. No added token may contain a
+  // newline (it could match across the cut). Other Split patterns are not analysed: no cuts.
+  // Checked by tests/text/chunked_encode_test.cpp on random text and the reference files.
+  bool is_exact_cut(std::string_view text, size_t pos) const override {
+    if (!newline_cuts_ || pos < 2 || pos >= text.size() || text[pos - 1] != '\n') return false;
+    const auto space = [](char c) {
+      return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+    };
+    if (text[pos] == ' ') {
+      // The space must start " ?\p{L}+" or " ?[^\s\p{L}\p{N}]+": an ASCII letter or punctuation
+      // after it. Not a digit: a Digits pre-tokenizer running first cuts "\n 1" before the "1",
+      // and the space then ends the newline's pre-token.
+      if (pos + 1 >= text.size()) return false;
+      const auto next = static_cast<unsigned char>(text[pos + 1]);
+      return next > ' ' && next < 0x80 && !(next >= '0' && next <= '9');
+    }
+    return !space(text[pos]) && !space(text[pos - 2]);
+  }
+
+ private:
+  std::vector<int32_t> encode_text(std::string_view text, bool continuation) const {
     // The pre-tokenizer regexes run with PCRE2_NO_UTF_CHECK (and JIT), whose behaviour on invalid
     // UTF-8 is undefined (the fuzzer found a hang): check once here. Hugging Face's tokenizers
     // take Rust strings, valid UTF-8 by construction.
@@ -192,7 +238,7 @@ class ByteLevelBpe final : public Tokenizer {
           best_id = id;
         }
       }
-      encode_plain(text.substr(pos, best_at - pos), ids);
+      encode_plain(text.substr(pos, best_at - pos), ids, !(continuation && pos == 0));
       if (best_id < 0) break;
       ids.push_back(best_id);
       pos = best_at + best_len;
@@ -200,6 +246,7 @@ class ByteLevelBpe final : public Tokenizer {
     return ids;
   }
 
+ public:
   std::string decode(std::span<const int32_t> ids) const override {
     std::string symbols, out;
     for (int32_t id : ids) {
@@ -278,7 +325,7 @@ class ByteLevelBpe final : public Tokenizer {
       if (p.boolean_or("add_prefix_space", false)) add_prefix_space_ = true;
       if (p.boolean_or("use_regex", true))
         pre_.push_back({PreTokenizer::Kind::kByteLevelRegex, false,
-                        std::make_shared<Regex>(kGpt2Pattern, file_ + ": ByteLevel")});
+                        std::make_shared<Regex>(std::string(kGpt2Pattern), file_ + ": ByteLevel")});
     } else if (type == "Split") {
       const std::string behavior = p.string_or("behavior", "Isolated");
       if (behavior != "Isolated")
@@ -287,9 +334,11 @@ class ByteLevelBpe final : public Tokenizer {
         fail("{}: pre_tokenizer Split needs pattern.Regex", file_);
       if (p.boolean_or("invert", false))
         fail("{}: pre_tokenizer Split with invert is not supported", file_);
+      const std::string pattern = p.object("pattern").string("Regex");
+      if (pattern != kLlama3Pattern && pattern != kQwen2Pattern && pattern != kGpt2Pattern)
+        newline_cuts_ = false;
       pre_.push_back(
-          {PreTokenizer::Kind::kSplit, false,
-           std::make_shared<Regex>(p.object("pattern").string("Regex"), file_ + ": Split")});
+          {PreTokenizer::Kind::kSplit, false, std::make_shared<Regex>(pattern, file_ + ": Split")});
     } else {
       fail("{}: pre_tokenizer type \"{}\" is not supported", file_, type);
     }
@@ -309,10 +358,10 @@ class ByteLevelBpe final : public Tokenizer {
     }
   }
 
-  void encode_plain(std::string_view text, std::vector<int32_t>& ids) const {
+  void encode_plain(std::string_view text, std::vector<int32_t>& ids, bool prefix_space) const {
     if (text.empty()) return;
     std::string prefixed;
-    if (add_prefix_space_ && text.front() != ' ') {
+    if (prefix_space && add_prefix_space_ && text.front() != ' ') {
       prefixed.reserve(text.size() + 1);
       prefixed.push_back(' ');
       prefixed.append(text);
@@ -396,6 +445,7 @@ class ByteLevelBpe final : public Tokenizer {
   std::unordered_map<std::string, int> ranks_;
   std::vector<PreTokenizer> pre_;
   bool add_prefix_space_ = false;
+  bool newline_cuts_ = true;  // see is_exact_cut
   std::vector<std::pair<std::string, int32_t>> added_;
   std::unordered_map<int32_t, bool> added_ids_, special_;
   mutable std::mutex cache_mutex_;

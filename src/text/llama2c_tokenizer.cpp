@@ -2,6 +2,7 @@
 // the piece bytes. Encoding follows llama2.c's run.c: a dummy-prefix space, one token per UTF-8
 // code point (bytes + 3 as fallback), then repeatedly merge the adjacent pair whose concatenation
 // is in the vocabulary with the highest score.
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <unordered_map>
@@ -9,6 +10,7 @@
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "text/bpe_merge.h"
+#include "text/chunked_encode.h"
 #include "text/tokenizer.h"
 
 namespace lowbit {
@@ -70,12 +72,48 @@ class Llama2cTokenizer final : public Tokenizer {
     bos_id = 1;
     eos_id = 2;
     add_bos = true;
+    // Merges only join the pieces of symbols in the text, so a cut after a newline is exact when
+    // no piece that can appear there contains one (byte-fallback pieces are spelled "<0x0A>";
+    // llama2.c's export spells BOS and EOS "\n<s>\n" and "\n</s>\n", but encode never emits
+    // them and no other piece has a newline to merge into them).
+    newline_cuts_ = true;
+    for (size_t id = 0; id < pieces_.size(); ++id)
+      if (id != 1 && id != 2 && pieces_[id].find('\n') != std::string::npos) newline_cuts_ = false;
   }
 
   std::vector<int32_t> encode(std::string_view text) const override {
+    return encode_pieces(text, /*dummy_prefix=*/true);
+  }
+
+  // A continuation has no dummy-prefix space: run.c adds it once, at the start of the text.
+  std::vector<int32_t> encode_continuation(std::string_view text) const override {
+    return encode_pieces(text, /*dummy_prefix=*/false);
+  }
+
+  bool is_exact_cut(std::string_view text, size_t pos) const override {
+    return newline_cuts_ && pos > 0 && pos < text.size() && text[pos - 1] == '\n';
+  }
+
+ private:
+  // Long text in pieces cut after newlines (exact: see newline_cuts_): the merge heap and the
+  // symbol list of a 2 KB piece stay in cache, which makes the whole file ~1.5x faster.
+  std::vector<int32_t> encode_pieces(std::string_view text, bool dummy_prefix) const {
+    if (!newline_cuts_) return encode_text(text, dummy_prefix);
+    std::vector<int32_t> out;
+    for_each_exact_piece(
+        text, 2048, [&](size_t pos) { return is_exact_cut(text, pos); },
+        [&](size_t offset, std::string_view piece) {
+          const auto ids = encode_text(piece, dummy_prefix && offset == 0);
+          out.insert(out.end(), ids.begin(), ids.end());
+          return true;
+        });
+    return out;
+  }
+
+  std::vector<int32_t> encode_text(std::string_view text, bool dummy_prefix) const {
     std::vector<int32_t> tokens;
     if (text.empty()) return tokens;
-    if (auto it = ids_.find(" "); it != ids_.end()) tokens.push_back(it->second);
+    if (auto it = ids_.find(" "); dummy_prefix && it != ids_.end()) tokens.push_back(it->second);
     for (size_t i = 0; i < text.size();) {
       size_t len = 1;
       const auto lead = static_cast<unsigned char>(text[i]);
@@ -109,6 +147,7 @@ class Llama2cTokenizer final : public Tokenizer {
         });
   }
 
+ public:
   // As run.c prints: "<0xXX>" pieces are raw bytes, and the leading space of the first piece (the
   // dummy prefix) is dropped. BOS/EOS are skipped.
   std::string decode(std::span<const int32_t> ids) const override {
@@ -135,6 +174,7 @@ class Llama2cTokenizer final : public Tokenizer {
   std::vector<std::string> pieces_;
   std::vector<float> scores_;
   std::unordered_map<std::string, int32_t> ids_;
+  bool newline_cuts_ = false;
 };
 
 }  // namespace

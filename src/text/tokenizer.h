@@ -23,6 +23,21 @@ class Tokenizer {
   virtual std::string decode(std::span<const int32_t> ids) const = 0;
   virtual int32_t vocab_size() const = 0;
 
+  // Chunked encoding (text/chunked_encode.h), so a long file is encoded piece by piece and a
+  // caller that needs only its beginning stops early. is_exact_cut(text, pos) says that
+  //   encode(text) == encode(text[0, pos)) ++ encode_continuation(text[pos, end))
+  // for this tokenizer: no merge, pre-token or normalisation spans pos. Each tokenizer proves it
+  // for cuts after a newline from its own vocabulary and rules; the default is no cut at all.
+  virtual bool is_exact_cut(std::string_view text, size_t pos) const {
+    (void)text;
+    (void)pos;
+    return false;
+  }
+  // Encodes text that continues earlier text: no dummy prefix or prefix space at its start.
+  virtual std::vector<int32_t> encode_continuation(std::string_view text) const {
+    return encode(text);
+  }
+
   std::optional<int32_t> bos_id;
   std::optional<int32_t> eos_id;
   bool add_bos =
