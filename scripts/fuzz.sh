@@ -14,10 +14,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${FUZZ_SECONDS:-60}
+# FUZZ_BUILD_DIR: a clang build with LOWBIT_FUZZ=ON (CI reuses its sanitizer build).
+BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 export LOWBIT_SHARED=${LOWBIT_SHARED:-$PWD/../shared}
 [ -d /dev/shm ] && export TMPDIR=/dev/shm
-if [ ! -f build-fuzz/CMakeCache.txt ]; then
-  CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+  CC=clang CXX=clang++ cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DLOWBIT_FUZZ=ON -DLOWBIT_SANITIZE=address,undefined -DLOWBIT_BUILD_TESTS=OFF \
     -DLOWBIT_BUILD_BENCH=OFF > /dev/null
 fi
@@ -29,11 +31,11 @@ done
 # BUILD=0 fuzzes the binaries as they are (a long campaign keeps fuzzing the commit it started on
 # while the tree moves on); the commit recorded in each log is the one they were built from.
 if [ "${BUILD:-1}" = 1 ]; then
-  cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]/#/lowbit_fuzz_}" > /dev/null
-  git rev-parse --short=12 HEAD > build-fuzz/fuzzed_commit
-  git diff --quiet HEAD -- src fuzz || echo "+changes" >> build-fuzz/fuzzed_commit
+  cmake --build "$BUILD_DIR" -j"$(nproc)" --target "${targets[@]/#/lowbit_fuzz_}" > /dev/null
+  git rev-parse --short=12 HEAD > "$BUILD_DIR/fuzzed_commit"
+  git diff --quiet HEAD -- src fuzz || echo "+changes" >> "$BUILD_DIR/fuzzed_commit"
 fi
-fuzzed=$(tr '\n' ' ' < build-fuzz/fuzzed_commit 2> /dev/null || echo unknown)
+fuzzed=$(tr '\n' ' ' < "$BUILD_DIR/fuzzed_commit" 2> /dev/null || echo unknown)
 LOG_ROOT=fuzz/logs
 [ "${LOGS:-1}" = 1 ] || LOG_ROOT=$(mktemp -d)
 status=0
@@ -50,7 +52,7 @@ fuzz_round() {
   # ASan's leak check stays on; UBSan reports abort (-fno-sanitize-recover). No allocation stacks
   # (malloc_context_size=0: a third more executions); a finding is replayed for the full report.
   if ! ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:malloc_context_size=0 \
-      "build-fuzz/fuzz/lowbit_fuzz_$t" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=4096 \
+      "$BUILD_DIR/fuzz/lowbit_fuzz_$t" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=4096 \
       -print_final_stats=1 -artifact_prefix="fuzz/regressions/$t/" \
       -dict=fuzz/json.dict "$work" "fuzz/corpus/$t" > "$log" 2>&1; then
     echo "fuzz: $t found a problem; see $log and fuzz/regressions/$t/" >&2
@@ -63,7 +65,7 @@ fuzz_round() {
   rm -f "$log.tmp"
   if [ "${MERGE:-0}" = 1 ]; then
     merged=$(mktemp -d)
-    "build-fuzz/fuzz/lowbit_fuzz_$t" -merge=1 "$merged" "fuzz/corpus/$t" "$work" > /dev/null 2>&1
+    "$BUILD_DIR/fuzz/lowbit_fuzz_$t" -merge=1 "$merged" "fuzz/corpus/$t" "$work" > /dev/null 2>&1
     rm -rf "fuzz/corpus/$t" && mv "$merged" "fuzz/corpus/$t"
   fi
   rm -rf "$work"

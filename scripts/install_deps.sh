@@ -2,6 +2,8 @@
 # Installs lowbit's build and test dependencies from Debian packages (the only registry used).
 set -euo pipefail
 PKGS=(cmake g++ make pkg-config
+      # clang and its runtimes (libFuzzer, ASan, UBSan): the sanitizer stage and scripts/fuzz.sh
+      clang libclang-rt-14-dev
       nlohmann-json3-dev libsentencepiece-dev libcli11-dev libfmt-dev libopenblas-dev libpcre2-dev
       libbz2-dev zlib1g-dev libgtest-dev libbenchmark-dev
       # aarch64 cross toolchain and qemu-user: scripts/test_arm.sh runs the NEON kernels' tests

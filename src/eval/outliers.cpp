@@ -78,15 +78,6 @@ class OutlierObserver final : public ActivationObserver {
   std::vector<float> scratch_;
 };
 
-// Detaches the observer however the run ends.
-struct ObserverScope {
-  LlamaModel& model;
-  ObserverScope(LlamaModel& m, ActivationObserver& o) : model(m) { model.set_observer(&o); }
-  ~ObserverScope() { model.set_observer(nullptr); }
-  ObserverScope(const ObserverScope&) = delete;
-  ObserverScope& operator=(const ObserverScope&) = delete;
-};
-
 }  // namespace
 
 double max_to_median(std::vector<float> v) {

@@ -92,4 +92,18 @@ class LlamaModel {
   std::vector<float> keys_t_;  // one layer's keys transposed per KV head, for fused attention
 };
 
+// Attaches an observer to the model for one pass and detaches it however the pass ends.
+class ObserverScope {
+ public:
+  ObserverScope(LlamaModel& model, ActivationObserver& observer) : model_(model) {
+    model_.set_observer(&observer);
+  }
+  ~ObserverScope() { model_.set_observer(nullptr); }
+  ObserverScope(const ObserverScope&) = delete;
+  ObserverScope& operator=(const ObserverScope&) = delete;
+
+ private:
+  LlamaModel& model_;
+};
+
 }  // namespace lowbit

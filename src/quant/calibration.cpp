@@ -85,20 +85,6 @@ class StatsObserver final : public ActivationObserver {
   size_t windows_;
 };
 
-// Detaches the observer however the pass ends.
-class ObserverScope {
- public:
-  ObserverScope(LlamaModel& model, ActivationObserver& observer) : model_(model) {
-    model_.set_observer(&observer);
-  }
-  ~ObserverScope() { model_.set_observer(nullptr); }
-  ObserverScope(const ObserverScope&) = delete;
-  ObserverScope& operator=(const ObserverScope&) = delete;
-
- private:
-  LlamaModel& model_;
-};
-
 }  // namespace
 
 std::vector<std::vector<int32_t>> sample_calibration_windows(const Tokenizer& tokenizer,

@@ -25,16 +25,9 @@
 namespace lowbit {
 namespace {
 
-namespace fs = std::filesystem;
+using testing::error_of;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+namespace fs = std::filesystem;
 
 TEST(HostileFiles, MappingAFifoFailsAtOnce) {
   testing::TempDir dir;

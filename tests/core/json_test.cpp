@@ -13,14 +13,7 @@
 namespace lowbit {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using testing::error_of;
 
 TEST(Json, ParsesAndNamesTheSourceOnSyntaxErrors) {
   EXPECT_EQ(parse_json(R"({"a": [1, 2]})", "f.json")["a"][1], 2);

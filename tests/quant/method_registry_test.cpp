@@ -10,18 +10,12 @@
 #include "core/error.h"
 #include "quant/quant_pass.h"
 #include "quant/quantize_options.h"
+#include "testing/fixtures.h"
 
 namespace lowbit {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 TEST(MethodRegistry, RowsAreComplete) {
   std::set<std::string_view> names;

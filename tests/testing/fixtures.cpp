@@ -11,6 +11,8 @@
 #include <random>
 #include <sstream>
 
+#include "core/error.h"
+
 namespace lowbit::testing {
 namespace fs = std::filesystem;
 
@@ -214,6 +216,15 @@ CommandResult run_lowbit(const std::string& args) {
   const int status = std::system(cmd.c_str());
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return {code, read_file(tmp / "out"), read_file(tmp / "err")};
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
 }
 
 }  // namespace lowbit::testing

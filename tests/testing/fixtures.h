@@ -3,6 +3,7 @@
 // safetensors files and random Hugging Face checkpoints.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -14,6 +15,9 @@
 namespace lowbit::testing {
 
 std::filesystem::path shared_dir();
+
+// The message of the lowbit::Error that f throws, or "no error" (other exceptions propagate).
+std::string error_of(const std::function<void()>& f);
 std::filesystem::path ref_llama_dir();
 
 // A fresh, empty folder under the system temp dir, removed on destruction.
