@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "text/tokenizer.h"
 #include "testing/fixtures.h"
+#include "text/tokenizer.h"
 
 namespace lowbit {
 namespace {
@@ -60,6 +60,21 @@ TEST(SentencePiece, MalformedFile) {
   testing::TempDir dir;
   testing::write_file(dir / "tokenizer.model", "not a protobuf at all");
   EXPECT_THROW(load_sentencepiece_tokenizer(dir / "tokenizer.model"), Error);
+}
+
+// Found by the fuzzer: a model with an empty piece makes the library throw its own exception
+// (darts-clone's "zero-length key") instead of returning a status; it must be a lowbit::Error
+// naming the file.
+TEST(SentencePiece, ALibraryExceptionBecomesAnErrorNamingTheFile) {
+  const std::string crash = testing::read_file(
+      std::filesystem::path(LOWBIT_SOURCE_DIR) /
+      "fuzz/regressions/sentencepiece_model/crash-f9b2145493485c67e2cc040b28951fb86e3cc2c2");
+  testing::TempDir dir;
+  testing::write_file(dir / "tokenizer.model", crash);
+  const std::string e =
+      testing::error_of([&] { load_sentencepiece_tokenizer(dir / "tokenizer.model"); });
+  EXPECT_NE(e.find("tokenizer.model: cannot load SentencePiece model"), std::string::npos) << e;
+  EXPECT_NE(e.find("zero-length key"), std::string::npos) << e;
 }
 
 TEST(TokenizerLoader, NoTokenizerBesideModel) {
