@@ -144,7 +144,8 @@ section_tokenizers() {
   echo "Measured $(machine) by \`build/bench/lowbit_bench_tokenizers\`: one \`encode\` call on"
   echo "the whole WikiText-2 test file, and on one 1 MB \"word\" of random letters (no spaces: the"
   echo "worst case of a merge loop that rescans after every merge). Merges run on a heap"
-  echo "(src/text/bpe_merge.h); SentencePiece is the library's own encoder."
+  echo "(src/text/bpe_merge.h); long text is encoded in pieces cut after newlines where the cut is
+exact (src/text/chunked_encode.h): SentencePiece is the library's own encoder, called per piece."
   echo
   echo "| input | tokenizer | seconds | MB/s |"
   echo "| --- | --- | --- | --- |"
