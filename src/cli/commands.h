@@ -11,5 +11,6 @@ void register_quantize(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_outliers(CLI::App& app);
+void register_fixture(CLI::App& app);
 
 }  // namespace lowbit::cli
