@@ -26,6 +26,7 @@ class ShardSet {
       const Json j = read_json_file(index);
       const JsonFields map = JsonFields(j, index.string()).object("weight_map");
       std::set<std::string> files;
+      std::map<std::string, std::string> listed;  // tensor -> shard, as the index says
       for (const auto& [name, file] : map.json().items()) {
         if (!file.is_string()) fail("{}: weight_map[\"{}\"] is not a string", index.string(), name);
         const std::string f = file.get<std::string>();
@@ -33,8 +34,28 @@ class ShardSet {
           fail("{}: weight_map[\"{}\"] names a file outside the folder: {}", index.string(), name,
                f);
         files.insert(f);
+        listed[name] = f;
       }
-      for (const auto& f : files) open(dir / f);
+      for (const auto& f : files) {
+        if (!fs::exists(dir / f))
+          fail("{}: lists shard {}, which is missing from {}", index.string(), f, dir.string());
+        open(dir / f);
+      }
+      // The index and the shards must agree: each listed tensor in the shard it names, and no
+      // tensor in two shards (which one would be read is otherwise an accident of file order).
+      std::map<std::string, const SafetensorsFile*> owner;
+      for (const auto& shard : shards_)
+        for (const auto& [name, info] : shard.tensors())
+          if (const auto [it, fresh] = owner.emplace(name, &shard); !fresh)
+            fail("{}: tensor \"{}\" is in two shards: {} and {}", index.string(), name,
+                 it->second->path().filename().string(), shard.path().filename().string());
+      for (const auto& [name, f] : listed) {
+        const auto it = owner.find(name);
+        if (it == owner.end() || it->second->path().filename() != f)
+          fail("{}: weight_map says tensor \"{}\" is in {}, but {}", index.string(), name, f,
+               it == owner.end() ? std::string("no shard has it")
+                                 : "it is in " + it->second->path().filename().string());
+      }
     } else {
       fail("{}: no model.safetensors or model.safetensors.index.json", dir.string());
     }

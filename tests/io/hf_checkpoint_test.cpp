@@ -6,7 +6,9 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "io/checkpoint_fixture.h"
 #include "io/model_loader.h"
+#include "io/safetensors.h"
 #include "testing/fixtures.h"
 
 namespace lowbit {
@@ -256,6 +258,90 @@ TEST(HfCheckpoint, RefLlamaConfig) {
   EXPECT_EQ(c.head_dim, 64);
   EXPECT_TRUE(c.tied_embeddings);
   EXPECT_EQ(c.parameter_count(), 24877440);
+}
+
+}  // namespace
+}  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+// A three-shard llama-tiny fixture (io/checkpoint_fixture.h) to tamper with.
+std::filesystem::path sharded_fixture(const TempDir& dir) {
+  FixtureOptions o;
+  o.shard_bytes = uint64_t{2} << 20;
+  write_checkpoint_fixture(find_model_shape("llama-tiny"), dir / "ckpt", o);
+  return dir / "ckpt";
+}
+
+nlohmann::json read_index(const std::filesystem::path& ckpt) {
+  return nlohmann::json::parse(testing::read_file(ckpt / "model.safetensors.index.json"));
+}
+void write_index(const std::filesystem::path& ckpt, const nlohmann::json& index) {
+  testing::write_file(ckpt / "model.safetensors.index.json", index.dump());
+}
+
+TEST(HfCheckpointShards, AShardListedButMissing) {
+  TempDir dir;
+  const auto ckpt = sharded_fixture(dir);
+  std::filesystem::remove(ckpt / "model-00002-of-00003.safetensors");
+  expect_load_error(ckpt, "lists shard model-00002-of-00003.safetensors, which is missing");
+}
+
+TEST(HfCheckpointShards, AnIndexNamingATensorAbsentFromItsShard) {
+  TempDir dir;
+  const auto ckpt = sharded_fixture(dir);
+  auto index = read_index(ckpt);
+  const std::string actual = index["weight_map"]["model.norm.weight"];
+  const std::string other = actual == "model-00001-of-00003.safetensors"
+                                ? "model-00002-of-00003.safetensors"
+                                : "model-00001-of-00003.safetensors";
+  index["weight_map"]["model.norm.weight"] = other;
+  write_index(ckpt, index);
+  expect_load_error(ckpt, "weight_map says tensor \"model.norm.weight\" is in " + other +
+                              ", but it is in " + actual);
+  index["weight_map"]["model.layers.9.mlp.up_proj.weight"] = other;
+  index["weight_map"]["model.norm.weight"] = actual;
+  write_index(ckpt, index);
+  expect_load_error(ckpt, "\"model.layers.9.mlp.up_proj.weight\" is in " + other +
+                              ", but no shard has it");
+}
+
+TEST(HfCheckpointShards, ATensorInTwoShards) {
+  TempDir dir;
+  const auto ckpt = sharded_fixture(dir);
+  testing::write_file(
+      ckpt / "extra.safetensors",
+      testing::safetensors_bytes(
+          {{"model.norm.weight", testing::f32_tensor({64}, std::vector<float>(64, 1.f))}}));
+  auto index = read_index(ckpt);
+  index["weight_map"]["model.norm.weight"] = "extra.safetensors";
+  write_index(ckpt, index);
+  expect_load_error(ckpt, "tensor \"model.norm.weight\" is in two shards");
+}
+
+TEST(HfCheckpointShards, ADtypeTheLoaderCannotRead) {
+  TempDir dir;
+  const auto ckpt = sharded_fixture(dir);
+  auto index = read_index(ckpt);
+  const std::string shard = index["weight_map"]["model.norm.weight"];
+  // Rewrite that shard with model.norm.weight stored as I32.
+  const SafetensorsFile original(ckpt / shard);
+  std::map<std::string, testing::RawTensor> tensors;
+  for (const auto& [name, info] : original.tensors()) {
+    testing::RawTensor t;
+    t.shape = info.shape;
+    if (name == "model.norm.weight") {
+      t.dtype = "I32";
+      t.bytes.assign(static_cast<size_t>(info.numel()) * 4, 0);
+    } else {
+      const auto v = original.to_f32(name);
+      t = testing::f32_tensor(info.shape, v);
+    }
+    tensors[name] = t;
+  }
+  testing::write_file(ckpt / shard, testing::safetensors_bytes(tensors));
+  expect_load_error(ckpt, "model.norm.weight");
 }
 
 }  // namespace
