@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "core/limits.h"
+#include "core/memory_budget.h"
 #include "io/safetensors.h"
 
 namespace lowbit {
@@ -154,6 +155,13 @@ ModelConfig read_hf_config(const fs::path& config_json) {
 HfCheckpoint load_hf_checkpoint(const fs::path& dir) {
   HfCheckpoint out;
   ModelConfig c = read_hf_config(dir / "config.json");
+  // Every weight is widened to fp32 in memory (until weights stay as stored: issue 15), plus
+  // one tensor's conversion buffer.
+  require_memory(static_cast<uint64_t>(c.parameter_count()) * 4 + (uint64_t{64} << 20),
+                 fmt::format("{}: loading its {:.2f} B parameters as fp32", dir.string(),
+                             static_cast<double>(c.parameter_count()) / 1e9),
+                 "use a smaller model, or a .lowbit file quantized from it (`lowbit quantize` "
+                 "also loads the fp32 model today, so quantize it where it fits)");
   ShardSet shards(dir);
   auto& dp = out.dtype_params;
   const int64_t d = c.dim, h = c.hidden_dim, q = c.q_dim(), kv = c.kv_dim(), v = c.vocab_size;

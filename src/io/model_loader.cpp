@@ -1,6 +1,7 @@
 #include "io/model_loader.h"
 
 #include "core/error.h"
+#include "core/memory_budget.h"
 #include "io/hf_checkpoint.h"
 #include "io/llama2c_checkpoint.h"
 #include "io/quantized_model_io.h"
@@ -30,6 +31,10 @@ LoadedModel load_model(const fs::path& path, const fs::path& tokenizer_path,
   bool quantized = false;
   std::unique_ptr<Tokenizer> embedded_tokenizer;
   if (is_quantized_model_file(path)) {
+    // Packed weights are read into memory: about the file's size.
+    require_memory(fs::file_size(path) + (uint64_t{64} << 20),
+                   fmt::format("{}: loading its packed weights", path.string()),
+                   "use a smaller model or fewer bits per weight");
     auto q = load_quantized_model(
         path, options.simulate ? QuantExecution::kSimulated : QuantExecution::kPacked);
     weights = std::move(q.weights);
@@ -49,6 +54,9 @@ LoadedModel load_model(const fs::path& path, const fs::path& tokenizer_path,
     out.file_bytes = ckpt.file_bytes;
     out.format = "huggingface";
   } else if (path.extension() == ".bin") {
+    require_memory(fs::file_size(path) + (uint64_t{64} << 20),
+                   fmt::format("{}: loading its fp32 weights", path.string()),
+                   "use a smaller model");
     weights = load_llama2c_checkpoint(path);
     out.dtype_params["F32"] = weights.config.parameter_count();
     out.file_bytes = fs::file_size(path);
