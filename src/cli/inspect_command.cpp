@@ -16,8 +16,15 @@ void run_inspect(const ModelFlags& f) {
              c.n_kv_heads == c.n_heads ? "MHA" : (c.n_kv_heads == 1 ? "MQA" : "GQA"), c.head_dim);
   fmt::print("vocab_size: {}\ncontext: {}\nrope_theta: {}\nrms_norm_eps: {}\n", c.vocab_size,
              c.max_seq_len, c.rope_theta, c.norm_eps);
-  fmt::print("tied_embeddings: {}\nattention_bias: {}\nmlp_bias: {}\n", c.tied_embeddings,
-             c.attention_bias, c.mlp_bias);
+  fmt::print("tied_embeddings: {}\nattention_bias: {}\nqkv_bias: {}\nmlp_bias: {}\n",
+             c.tied_embeddings, c.attention_bias, c.qkv_bias, c.mlp_bias);
+  if (c.rope_scaling.type != "default")
+    fmt::print(
+        "rope_scaling: {} (factor {}, low_freq_factor {}, high_freq_factor {}, "
+        "original_max_position_embeddings {})\n",
+        c.rope_scaling.type, c.rope_scaling.factor, c.rope_scaling.low_freq_factor,
+        c.rope_scaling.high_freq_factor, c.rope_scaling.original_max_positions);
+  if (c.sliding_window > 0) fmt::print("sliding_window: {}\n", c.sliding_window);
   fmt::print("parameters: {} ({:.2f} M)\n", c.parameter_count(),
              static_cast<double>(c.parameter_count()) / 1e6);
   for (const auto& [dtype, n] : m.dtype_params) fmt::print("stored {}: {} parameters\n", dtype, n);

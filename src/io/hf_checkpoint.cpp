@@ -103,12 +103,13 @@ ModelConfig read_hf_config(const fs::path& config_json) {
   const JsonFields j(doc, file);
   ModelConfig c;
   c.architecture = j.string("model_type");
-  if (c.architecture != "llama")
-    fail("{}: model_type \"{}\" is not supported (supported: llama)", file, c.architecture);
+  // Llama and the architectures that differ from it only in config fields: Mistral (a sliding
+  // window), Qwen2 (q/k/v biases). transformers' modeling_mistral.py and modeling_qwen2.py.
+  if (c.architecture != "llama" && c.architecture != "mistral" && c.architecture != "qwen2")
+    fail("{}: model_type \"{}\" is not supported (supported: llama, mistral, qwen2)", file,
+         c.architecture);
   const auto act = j.string_or("hidden_act", "silu");
   if (act != "silu") fail("{}: hidden_act \"{}\" is not supported (supported: silu)", file, act);
-  if (j.has("rope_scaling"))
-    fail("{}: rope_scaling {} is not supported", file, j.at("rope_scaling").dump());
 
   // Integers are read exactly (a fraction or an out-of-range value is an error, not a cast), in
   // the ranges of limits.h; ModelConfig::validate checks how they fit together.
@@ -138,15 +139,38 @@ ModelConfig read_hf_config(const fs::path& config_json) {
   }
   c.head_dim = static_cast<int>(j.integer_or("head_dim", c.dim / c.n_heads, 1, kMaxModelWidth));
 
-  // transformers 4.x writes rope_theta at top level; 5.x nests it in rope_parameters.
+  // transformers 4.x writes rope_theta at top level and the scaling in rope_scaling (its type
+  // as "type" or "rope_type"); 5.x nests both in rope_parameters.
   c.rope_theta = j.real_or("rope_theta", 10000.0);
+  const auto read_scaling = [&](const JsonFields& r, const std::string& field) {
+    const std::string type =
+        r.has("rope_type") ? r.string("rope_type") : r.string_or("type", "default");
+    if (type == "default") return;
+    if (type != "llama3")
+      fail("{}: {} type \"{}\" is not supported (supported: default, llama3)", file, field, type);
+    c.rope_scaling.type = type;
+    c.rope_scaling.factor = r.real("factor");
+    c.rope_scaling.low_freq_factor = r.real("low_freq_factor");
+    c.rope_scaling.high_freq_factor = r.real("high_freq_factor");
+    c.rope_scaling.original_max_positions =
+        static_cast<int>(r.integer("original_max_position_embeddings", 1, kMaxPositions));
+  };
+  if (j.has("rope_scaling") && !j.at("rope_scaling").is_null())
+    read_scaling(j.object("rope_scaling"), "rope_scaling");
   if (j.has("rope_parameters")) {
     const JsonFields rp = j.object("rope_parameters");
-    const auto type = rp.string_or("rope_type", "default");
-    if (type != "default")
-      fail("{}: rope_parameters.rope_type \"{}\" is not supported (supported: default)", file,
-           type);
+    read_scaling(rp, "rope_parameters");
     c.rope_theta = rp.real_or("rope_theta", c.rope_theta);
+  }
+  if (c.architecture == "qwen2") {
+    c.qkv_bias = true;  // Qwen2Attention: q/k/v projections with bias, o_proj without
+    // The window is off unless use_sliding_window (and then only above max_window_layers).
+    if (j.boolean_or("use_sliding_window", false))
+      fail("{}: use_sliding_window = true is not supported", file);
+  }
+  if (c.architecture == "mistral" && j.has("sliding_window") && !j.at("sliding_window").is_null()) {
+    const int window = static_cast<int>(j.integer("sliding_window", 1, kMaxPositions));
+    if (window < c.max_seq_len) c.sliding_window = window;  // else it never applies
   }
   c.validate(file);
   return c;
@@ -192,9 +216,10 @@ HfCheckpoint load_hf_checkpoint(const fs::path& dir) {
     LayerWeights L;
     L.attn_norm = shards.load(p + "input_layernorm.weight", {d}, dp);
     L.ffn_norm = shards.load(p + "post_attention_layernorm.weight", {d}, dp);
-    L.wq = linear(p + "self_attn.q_proj", d, q, c.attention_bias);
-    L.wk = linear(p + "self_attn.k_proj", d, kv, c.attention_bias);
-    L.wv = linear(p + "self_attn.v_proj", d, kv, c.attention_bias);
+    const bool qkv_bias = c.attention_bias || c.qkv_bias;
+    L.wq = linear(p + "self_attn.q_proj", d, q, qkv_bias);
+    L.wk = linear(p + "self_attn.k_proj", d, kv, qkv_bias);
+    L.wv = linear(p + "self_attn.v_proj", d, kv, qkv_bias);
     L.wo = linear(p + "self_attn.o_proj", q, d, c.attention_bias);
     L.w_gate = linear(p + "mlp.gate_proj", d, h, c.mlp_bias);
     L.w_up = linear(p + "mlp.up_proj", d, h, c.mlp_bias);

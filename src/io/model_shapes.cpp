@@ -9,7 +9,7 @@ namespace lowbit {
 namespace {
 
 // The numbers of each model's config.json on the Hugging Face hub.
-const std::array<ModelShape, 7> kShapes = {{
+const std::array<ModelShape, 9> kShapes = {{
     {"tinyllama-1.1b", "llama", 2048, 5632, 22, 32, 4, 32000, 2048, 10000.0, 1e-5, false, false,
      std::nullopt, 1, 2, "TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T"},
     {"llama-2-7b", "llama", 4096, 11008, 32, 32, 32, 32000, 4096, 10000.0, 1e-5, false, false,
@@ -26,6 +26,11 @@ const std::array<ModelShape, 7> kShapes = {{
     // so the shared tokenizer.model fits it).
     {"llama-tiny", "llama", 64, 176, 2, 4, 2, 32000, 512, 10000.0, 1e-5, false, false, std::nullopt,
      1, 2, "lowbit's test shape"},
+    // Qwen2's and Mistral's architectures at the same width, for tests.
+    {"qwen2-tiny", "qwen2", 64, 176, 2, 4, 2, 32000, 512, 1000000.0, 1e-6, false, true, 512, 1, 2,
+     "lowbit's test shape"},
+    {"mistral-tiny", "mistral", 64, 176, 2, 4, 2, 32000, 512, 10000.0, 1e-5, false, false, 128, 1,
+     2, "lowbit's test shape"},
 }};
 
 }  // namespace

@@ -37,12 +37,25 @@ void ModelConfig::validate(const std::string& source) const {
   if (head_dim % 2 != 0) fail("{}: head_dim {} must be even for RoPE", source, head_dim);
   if (!(norm_eps > 0)) fail("{}: rms_norm_eps must be positive, got {}", source, norm_eps);
   if (!(rope_theta > 0)) fail("{}: rope_theta must be positive, got {}", source, rope_theta);
+  if (rope_scaling.type == "llama3") {
+    const auto& r = rope_scaling;
+    if (!(r.factor >= 1.0)) fail("{}: rope_scaling.factor must be >= 1, got {}", source, r.factor);
+    if (!(r.high_freq_factor > r.low_freq_factor) || !(r.low_freq_factor > 0))
+      fail("{}: rope_scaling needs 0 < low_freq_factor < high_freq_factor, got {} and {}", source,
+           r.low_freq_factor, r.high_freq_factor);
+    if (r.original_max_positions <= 0)
+      fail("{}: rope_scaling.original_max_position_embeddings must be positive, got {}", source,
+           r.original_max_positions);
+  }
+  if (sliding_window < 0)
+    fail("{}: sliding_window must be positive, got {}", source, sliding_window);
 }
 
 int64_t ModelConfig::parameter_count() const {
   const int64_t d = dim, h = hidden_dim, q = q_dim(), kv = kv_dim(), v = vocab_size;
   int64_t per_layer = d * q + 2 * d * kv + q * d + 3 * d * h + 2 * d;
   if (attention_bias) per_layer += q + 2 * kv + d;
+  if (qkv_bias && !attention_bias) per_layer += q + 2 * kv;
   if (mlp_bias) per_layer += 2 * h + d;
   return v * d + n_layers * per_layer + d + (tied_embeddings ? 0 : v * d);
 }

@@ -5,6 +5,16 @@
 
 namespace lowbit {
 
+// RoPE frequency scaling (config.json rope_scaling / rope_parameters). "llama3" is Llama-3.1's
+// smooth interpolation (transformers' modeling_rope_utils.py, _compute_llama3_parameters).
+struct RopeScaling {
+  std::string type = "default";  // default, llama3
+  double factor = 1.0;
+  double low_freq_factor = 1.0;
+  double high_freq_factor = 4.0;
+  int original_max_positions = 8192;
+};
+
 struct ModelConfig {
   std::string architecture = "llama";  // model_type
   int dim = 0;                         // hidden_size
@@ -17,8 +27,11 @@ struct ModelConfig {
   int max_seq_len = 2048;
   float norm_eps = 1e-5f;
   double rope_theta = 10000.0;
+  RopeScaling rope_scaling;
   bool tied_embeddings = false;
   bool attention_bias = false;  // q/k/v/o biases
+  bool qkv_bias = false;        // q/k/v biases only (Qwen2)
+  int sliding_window = 0;       // > 0: each token attends to at most this many (Mistral)
   bool mlp_bias = false;        // gate/up/down biases
   int32_t bos_id = 1;
   int32_t eos_id = 2;

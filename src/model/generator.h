@@ -7,9 +7,9 @@
 #include <string_view>
 #include <vector>
 
-#include "text/tokenizer.h"
 #include "model/llama.h"
 #include "model/sampler.h"
+#include "text/tokenizer.h"
 
 namespace lowbit {
 

@@ -6,16 +6,16 @@
 // point per (token, kv head): one byte per value at 5..8 bits, two values per byte at 2..4 bits.
 // Attention reads the cache through `load`, which returns fp32 rows (a view of the fp32 storage,
 // or codes dequantized into a scratch buffer), or, for a quantized cache, through `head_codes`.
-// Quantization uses src/layers/quantizer.h, so dequantized values equal what fake quantization would
-// have produced, bit for bit.
+// Quantization uses src/layers/quantizer.h, so dequantized values equal what fake quantization
+// would have produced, bit for bit.
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <vector>
 
 #include "kernels/kv_attention.h"
-#include "model/config.h"
 #include "layers/quantizer.h"
+#include "model/config.h"
 
 namespace lowbit {
 

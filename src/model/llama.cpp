@@ -11,6 +11,7 @@
 #include "kernels/sgemm.h"
 #include "kernels/vmath.h"
 #include "layers/hadamard.h"
+#include "model/rope.h"
 
 namespace lowbit {
 namespace {
@@ -81,14 +82,23 @@ LlamaModel::LlamaModel(LlamaWeights weights) : w_(std::move(weights)) {
   const size_t half = static_cast<size_t>(c.head_dim / 2);
   rope_cos_.resize(static_cast<size_t>(c.max_seq_len) * half);
   rope_sin_.resize(rope_cos_.size());
+  const std::vector<double> inv_freq = rope_inv_freq(c);
   for (size_t p = 0; p < static_cast<size_t>(c.max_seq_len); ++p)
     for (size_t i = 0; i < half; ++i) {
-      const double inv_freq = 1.0 / std::pow(c.rope_theta, static_cast<double>(2 * i) /
-                                                               static_cast<double>(c.head_dim));
-      const double angle = static_cast<double>(p) * inv_freq;
+      const double angle = static_cast<double>(p) * inv_freq[i];
       rope_cos_[p * half + i] = static_cast<float>(std::cos(angle));
       rope_sin_[p * half + i] = static_cast<float>(std::sin(angle));
     }
+}
+
+KVCache LlamaModel::make_cache(int capacity) const {
+  const auto& c = w_.config;
+  if (c.sliding_window > 0 && capacity > c.sliding_window)
+    fail(
+        "a context of {} tokens exceeds the model's sliding_window of {}: lowbit does not limit "
+        "attention to the window yet; use a context of at most {}",
+        capacity, c.sliding_window, c.sliding_window);
+  return KVCache(c, capacity, kv_quant_);
 }
 
 void LlamaModel::set_kv_quant(const QuantSpec& spec) {

@@ -58,7 +58,10 @@ class LlamaModel {
   const AttentionQuant& attention_quant() const { return attention_quant_; }
 
   // A cache for this model: quantized storage when set_kv_quant enabled it.
-  KVCache make_cache(int capacity) const { return KVCache(w_.config, capacity, kv_quant_); }
+  // A cache for `capacity` positions. With a sliding window (Mistral) shorter than capacity it
+  // fails: attention does not limit itself to the window yet, so positions past it would attend
+  // to keys the model never saw together; up to the window the two are the same computation.
+  KVCache make_cache(int capacity) const;
 
   // Runs `tokens` at positions cache.length() .. cache.length()+n-1, appends their keys/values to
   // the cache and returns logits: vocab values for the last token, or n x vocab.

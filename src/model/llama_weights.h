@@ -5,8 +5,8 @@
 #include <memory>
 #include <vector>
 
-#include "model/config.h"
 #include "layers/linear.h"
+#include "model/config.h"
 
 namespace lowbit {
 
