@@ -59,7 +59,7 @@ fuzz_round() {
     status=1
   fi
   # Keep the summary: seeds, final statistics, any error (the full log is mostly NEW lines).
-  grep -E '^(stat::|INFO: Seed|INFO: Loaded|Done |SUMMARY|==[0-9]+== ERROR|.*ERROR: libFuzzer|#[0-9]+[[:space:]]+DONE)' \
+  grep -aE '^(stat::|INFO: Seed|INFO: Loaded|Done |SUMMARY|==[0-9]+== ERROR|.*ERROR: libFuzzer|#[0-9]+[[:space:]]+DONE)' \
     "$log" > "$log.tmp" || true
   { echo "lowbit fuzz target $t, commit $fuzzed, ${SECONDS_EACH} s, $(nproc) cpus"; cat "$log.tmp"; } > "$log"
   rm -f "$log.tmp"
