@@ -38,8 +38,10 @@ class ShardSet {
         listed[name] = f;
       }
       for (const auto& f : files) {
-        if (!fs::exists(dir / f))
-          fail("{}: lists shard {}, which is missing from {}", index.string(), f, dir.string());
+        std::error_code ec;  // a name from the file: too long or odd names must not throw
+        if (!fs::exists(dir / f, ec))
+          fail("{}: lists shard {}, which is missing from {}{}", index.string(), f, dir.string(),
+               ec ? " (" + ec.message() + ")" : std::string());
         open(dir / f);
       }
       // The index and the shards must agree: each listed tensor in the shard it names, and no

@@ -303,8 +303,8 @@ TEST(HfCheckpointShards, AnIndexNamingATensorAbsentFromItsShard) {
   index["weight_map"]["model.layers.9.mlp.up_proj.weight"] = other;
   index["weight_map"]["model.norm.weight"] = actual;
   write_index(ckpt, index);
-  expect_load_error(ckpt, "\"model.layers.9.mlp.up_proj.weight\" is in " + other +
-                              ", but no shard has it");
+  expect_load_error(
+      ckpt, "\"model.layers.9.mlp.up_proj.weight\" is in " + other + ", but no shard has it");
 }
 
 TEST(HfCheckpointShards, ATensorInTwoShards) {
@@ -342,6 +342,23 @@ TEST(HfCheckpointShards, ADtypeTheLoaderCannotRead) {
   }
   testing::write_file(ckpt / shard, testing::safetensors_bytes(tensors));
   expect_load_error(ckpt, "model.norm.weight");
+}
+
+}  // namespace
+}  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+// Found by the fuzzer: a shard name longer than the file system allows made the existence check
+// throw std::filesystem::filesystem_error (a non-lowbit exception) instead of naming the shard.
+TEST(HfCheckpointShards, AShardNameTooLongForTheFileSystem) {
+  TempDir dir;
+  const auto ckpt = sharded_fixture(dir);
+  auto index = read_index(ckpt);
+  index["weight_map"]["model.norm.weight"] = std::string(300, 'a') + ".safetensors";
+  write_index(ckpt, index);
+  expect_load_error(ckpt, "which is missing");
 }
 
 }  // namespace
