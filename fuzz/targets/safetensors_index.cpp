@@ -2,42 +2,27 @@
 // as a whole (load_hf_checkpoint): the weight_map's names and file names (paths outside the
 // folder, missing or repeated shards, directories, non-safetensors files), then the tensors
 // looked up across the shards it names.
-#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "fuzz/fuzz_common.h"
 #include "io/hf_checkpoint.h"
+#include "io/safetensors_writer.h"
 
 namespace {
 
 using Shapes = std::map<std::string, std::vector<int64_t>>;
 
-// A safetensors file of zero-filled F32 tensors.
-std::string safetensors_bytes(const Shapes& tensors) {
-  std::string header = "{";
-  size_t offset = 0;
+// A safetensors file of zero-filled F32 tensors (through the project's writer).
+void write_safetensors(const std::filesystem::path& path, const Shapes& tensors) {
+  lowbit::SafetensorsWriter w;
   for (const auto& [name, shape] : tensors) {
     size_t n = 1;
-    std::string dims;
-    for (int64_t d : shape) {
-      n *= static_cast<size_t>(d);
-      if (!dims.empty()) dims.push_back(',');
-      dims.append(std::to_string(d));
-    }
-    if (header.size() > 1) header.push_back(',');
-    header.append("\"").append(name).append("\":{\"dtype\":\"F32\",\"shape\":[");
-    header.append(dims).append("],\"data_offsets\":[").append(std::to_string(offset));
-    header.append(",").append(std::to_string(offset + 4 * n)).append("]}");
-    offset += 4 * n;
+    for (int64_t d : shape) n *= static_cast<size_t>(d);
+    w.add_f32(name, shape, std::vector<float>(n, 0.0f));
   }
-  header += "}";
-  while (header.size() % 8) header += ' ';
-  std::string out(8, '\0');
-  const uint64_t len = header.size();
-  std::memcpy(out.data(), &len, 8);
-  return out + header + std::string(offset, '\0');
+  w.write(path);
 }
 
 // The folder: config.json (one layer, width 16) and the tiny model's tensors in two shards
@@ -59,13 +44,10 @@ const std::filesystem::path& checkpoint_dir() {
         {p + "self_attn.v_proj.weight", {8, 16}},  {p + "self_attn.o_proj.weight", {16, 16}},
         {p + "mlp.gate_proj.weight", {32, 16}},    {p + "mlp.up_proj.weight", {32, 16}},
         {p + "mlp.down_proj.weight", {16, 32}}};
-    const auto write = [&](const std::string& name, const std::string& bytes) {
-      lowbit::fuzz::write_input("checkpoint/" + name,
-                                reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-    };
-    write("config.json", config);
-    write("model-00001-of-00002.safetensors", safetensors_bytes(first));
-    write("model-00002-of-00002.safetensors", safetensors_bytes(second));
+    lowbit::fuzz::write_input("checkpoint/config.json",
+                              reinterpret_cast<const uint8_t*>(config.data()), config.size());
+    write_safetensors(d / "model-00001-of-00002.safetensors", first);
+    write_safetensors(d / "model-00002-of-00002.safetensors", second);
     return d;
   }();
   return dir;

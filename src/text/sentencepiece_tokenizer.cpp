@@ -27,14 +27,8 @@ class SentencePieceTokenizer final : public Tokenizer {
     // The library reports most malformed models by status, but some by a C++ exception from
     // inside it (the fuzzer found darts-clone's "zero-length key" for an empty piece): both
     // become one error naming the file.
-    sentencepiece::util::Status status;
-    try {
-      status = sp_.Load(path.string());
-    } catch (const std::exception& e) {
-      fail("{}: cannot load SentencePiece model: {}", path.string(), e.what());
-    }
-    if (!status.ok())
-      fail("{}: cannot load SentencePiece model: {}", path.string(), status.ToString());
+    library_call(path.string() + ": cannot load SentencePiece model",
+                 [&] { return sp_.Load(path.string()); });
     if (sp_.bos_id() >= 0) bos_id = sp_.bos_id();
     if (sp_.eos_id() >= 0) eos_id = sp_.eos_id();
     add_bos = true;
@@ -62,32 +56,33 @@ class SentencePieceTokenizer final : public Tokenizer {
       if (!sp_.IsControl(id)) kept.push_back(id);
     }
     std::string text;
-    sentencepiece::util::Status status;
-    try {
-      status = sp_.Decode(kept, &text);
-    } catch (const std::exception& e) {
-      fail("SentencePiece decode failed: {}", e.what());
-    }
-    if (!status.ok()) fail("SentencePiece decode failed: {}", status.ToString());
+    library_call("SentencePiece decode failed", [&] { return sp_.Decode(kept, &text); });
     return text;
   }
 
   int32_t vocab_size() const override { return sp_.GetPieceSize(); }
 
  private:
+  // Runs a library call: a bad status or an exception from inside the library (see the
+  // constructor) becomes one lowbit::Error "<what>: <reason>".
+  template <class F>
+  static void library_call(const std::string& what, F&& call) {
+    sentencepiece::util::Status status;
+    try {
+      status = call();
+    } catch (const std::exception& e) {
+      fail("{}: {}", what, e.what());
+    }
+    if (!status.ok()) fail("{}: {}", what, status.ToString());
+  }
+
   // Pieces of about this many bytes: short enough for the library's near-linear range, long
   // enough that the per-call overhead does not show.
   static constexpr size_t kPieceBytes = 2048;
 
   std::vector<int> library_encode(std::string_view text) const {
     std::vector<int> ids;
-    sentencepiece::util::Status status;
-    try {
-      status = sp_.Encode(text, &ids);
-    } catch (const std::exception& e) {
-      fail("SentencePiece encode failed: {}", e.what());
-    }
-    if (!status.ok()) fail("SentencePiece encode failed: {}", status.ToString());
+    library_call("SentencePiece encode failed", [&] { return sp_.Encode(text, &ids); });
     return ids;
   }
 
