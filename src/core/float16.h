@@ -13,7 +13,10 @@ inline float f16_to_f32(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const uint32_t exp = (h >> 10) & 0x1fu;
   uint32_t mant = h & 0x3ffu;
-  if (exp == 0x1f) return std::bit_cast<float>(sign | 0x7f800000u | (mant << 13));  // inf / nan
+  // Infinity, or NaN with its payload, made quiet as the hardware conversions (x86 vcvtph2ps,
+  // AArch64 fcvtl) make it.
+  if (exp == 0x1f)
+    return std::bit_cast<float>(sign | 0x7f800000u | (mant << 13) | (mant != 0 ? 0x400000u : 0u));
   if (exp == 0) {
     if (mant == 0) return std::bit_cast<float>(sign);
     // Subnormal: normalise the mantissa.

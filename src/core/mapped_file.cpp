@@ -60,4 +60,14 @@ void MappedFile::release() noexcept {
   size_ = 0;
 }
 
+void release_mapped_pages(std::span<const std::byte> range) noexcept {
+  static const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(range.data());
+  const uintptr_t first = (begin + page - 1) / page * page;
+  const uintptr_t last = (begin + range.size()) / page * page;
+  if (range.empty() || last <= first) return;
+  // Advice only: a failure leaves the pages resident, which costs memory, not correctness.
+  ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 }  // namespace lowbit

@@ -27,4 +27,11 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Drops the pages of `range` (a view into some MappedFile) from this process's resident set:
+// the whole pages inside it are returned (madvise MADV_DONTNEED; a later read faults them back in
+// from the file), the partial pages at its ends are left alone. Quantization releases each layer
+// of the source checkpoint this way once it is written, so peak RSS (VmHWM, which counts mapped
+// file pages) stays one layer, not the model.
+void release_mapped_pages(std::span<const std::byte> range) noexcept;
+
 }  // namespace lowbit

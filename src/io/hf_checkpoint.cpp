@@ -48,10 +48,10 @@ class ShardSet {
       // tensor in two shards (which one would be read is otherwise an accident of file order).
       std::map<std::string, const SafetensorsFile*> owner;
       for (const auto& shard : shards_)
-        for (const auto& [name, info] : shard.tensors())
-          if (const auto [it, fresh] = owner.emplace(name, &shard); !fresh)
+        for (const auto& [name, info] : shard->tensors())
+          if (const auto [it, fresh] = owner.emplace(name, shard.get()); !fresh)
             fail("{}: tensor \"{}\" is in two shards: {} and {}", index.string(), name,
-                 it->second->path().filename().string(), shard.path().filename().string());
+                 it->second->path().filename().string(), shard->path().filename().string());
       for (const auto& [name, f] : listed) {
         const auto it = owner.find(name);
         if (it == owner.end() || it->second->path().filename() != f)
@@ -64,37 +64,65 @@ class ShardSet {
     }
   }
 
-  const SafetensorsFile* find(const std::string& name) const {
+  const std::shared_ptr<const SafetensorsFile>* find(const std::string& name) const {
     for (const auto& s : shards_)
-      if (s.contains(name)) return &s;
+      if (s->contains(name)) return &s;
     return nullptr;
   }
 
-  // fp32 copy of `name`, checked against the expected shape.
+  // fp32 copy of `name` (norms, biases), checked against the expected shape.
   std::vector<float> load(const std::string& name, std::vector<int64_t> shape,
                           std::map<std::string, int64_t>& dtype_params) const {
-    const SafetensorsFile* file = find(name);
-    if (file == nullptr) fail("{}: missing tensor \"{}\"", where(), name);
-    const TensorInfo& info = file->tensor(name);
-    if (info.shape != shape)
-      fail("{}: tensor \"{}\" has shape [{}], config.json implies [{}]", file->path().string(),
-           name, fmt::join(info.shape, ", "), fmt::join(shape, ", "));
-    dtype_params[dtype_name(info.dtype)] += info.numel();
-    return file->to_f32(name);
+    return checked(name, shape, dtype_params).to_f32(name);
+  }
+
+  // A weight matrix as stored, borrowed from the mapping (which it keeps alive).
+  std::shared_ptr<const DenseMatrix> matrix(const std::string& name, int64_t rows, int64_t cols,
+                                            std::map<std::string, int64_t>& dtype_params) const {
+    const SafetensorsFile& file = checked(name, {rows, cols}, dtype_params);
+    const TensorInfo& info = file.tensor(name);
+    WeightDType t = WeightDType::kF32;
+    switch (info.dtype) {
+      case DType::F32:
+        break;
+      case DType::BF16:
+        t = WeightDType::kBF16;
+        break;
+      case DType::F16:
+        t = WeightDType::kF16;
+        break;
+      default:
+        fail("{}: tensor \"{}\" has dtype {}, expected F32, F16 or BF16", file.path().string(),
+             name, dtype_name(info.dtype));
+    }
+    return std::make_shared<const DenseMatrix>(static_cast<size_t>(rows), static_cast<size_t>(cols),
+                                               t, info.data, *find(name));
   }
 
   size_t total_bytes() const {
     size_t n = 0;
-    for (const auto& s : shards_) n += fs::file_size(s.path());
+    for (const auto& s : shards_) n += fs::file_size(s->path());
     return n;
   }
 
  private:
-  void open(const fs::path& p) { shards_.emplace_back(p); }
-  std::string where() const {
-    return shards_.empty() ? "checkpoint" : shards_.front().path().string();
+  // The shard holding `name`, after checking its shape; counts its parameters per dtype.
+  const SafetensorsFile& checked(const std::string& name, const std::vector<int64_t>& shape,
+                                 std::map<std::string, int64_t>& dtype_params) const {
+    const auto* file = find(name);
+    if (file == nullptr) fail("{}: missing tensor \"{}\"", where(), name);
+    const TensorInfo& info = (*file)->tensor(name);
+    if (info.shape != shape)
+      fail("{}: tensor \"{}\" has shape [{}], config.json implies [{}]", (*file)->path().string(),
+           name, fmt::join(info.shape, ", "), fmt::join(shape, ", "));
+    dtype_params[dtype_name(info.dtype)] += info.numel();
+    return **file;
   }
-  std::vector<SafetensorsFile> shards_;
+  void open(const fs::path& p) { shards_.push_back(std::make_shared<const SafetensorsFile>(p)); }
+  std::string where() const {
+    return shards_.empty() ? "checkpoint" : shards_.front()->path().string();
+  }
+  std::vector<std::shared_ptr<const SafetensorsFile>> shards_;
 };
 
 }  // namespace
@@ -181,37 +209,27 @@ ModelConfig read_hf_config(const fs::path& config_json) {
 HfCheckpoint load_hf_checkpoint(const fs::path& dir) {
   HfCheckpoint out;
   ModelConfig c = read_hf_config(dir / "config.json");
-  // Every weight is widened to fp32 in memory (until weights stay as stored: issue 15), plus
-  // one tensor's conversion buffer.
-  require_memory(static_cast<uint64_t>(c.parameter_count()) * 4 + (uint64_t{64} << 20),
-                 fmt::format("{}: loading its {:.2f} B parameters as fp32", dir.string(),
-                             static_cast<double>(c.parameter_count()) / 1e9),
-                 "use a smaller model, or a .lowbit file quantized from it (`lowbit quantize` "
-                 "also loads the fp32 model today, so quantize it where it fits)");
   ShardSet shards(dir);
+  // Weights stay as stored: the mapped files become resident as they are read (counted once,
+  // however many layers share them), plus fp32 norms and each thread's widening panel.
+  const size_t file_bytes = shards.total_bytes();
+  require_memory(file_bytes + (uint64_t{64} << 20),
+                 fmt::format("{}: its {:.2f} GB of weights, read as stored", dir.string(),
+                             static_cast<double>(file_bytes) / 1e9),
+                 "use a smaller model, or a .lowbit file quantized from it");
   auto& dp = out.dtype_params;
   const int64_t d = c.dim, h = c.hidden_dim, q = c.q_dim(), kv = c.kv_dim(), v = c.vocab_size;
 
   LlamaWeights& w = out.weights;
   w.config = c;
-  auto embedding = std::make_shared<const std::vector<float>>(
-      shards.load("model.embed_tokens.weight", {v, d}, dp));
-  w.embedding = embedding;
+  w.embedding = shards.matrix("model.embed_tokens.weight", v, d, dp);
   w.final_norm = shards.load("model.norm.weight", {d}, dp);
-  if (c.tied_embeddings) {
-    w.lm_head = std::make_unique<DenseLinear>(c.dim, c.vocab_size, embedding);
-  } else {
-    w.lm_head = std::make_unique<DenseLinear>(
-        c.dim, c.vocab_size,
-        std::make_shared<const std::vector<float>>(shards.load("lm_head.weight", {v, d}, dp)));
-  }
+  w.lm_head = std::make_unique<DenseLinear>(
+      c.tied_embeddings ? w.embedding : shards.matrix("lm_head.weight", v, d, dp));
 
   auto linear = [&](const std::string& name, int64_t in, int64_t o, bool bias) {
-    auto weight =
-        std::make_shared<const std::vector<float>>(shards.load(name + ".weight", {o, in}, dp));
     std::vector<float> b = bias ? shards.load(name + ".bias", {o}, dp) : std::vector<float>{};
-    return std::make_unique<DenseLinear>(static_cast<int>(in), static_cast<int>(o), weight,
-                                         std::move(b));
+    return std::make_unique<DenseLinear>(shards.matrix(name + ".weight", o, in, dp), std::move(b));
   };
   for (int l = 0; l < c.n_layers; ++l) {
     const std::string p = fmt::format("model.layers.{}.", l);
@@ -228,7 +246,7 @@ HfCheckpoint load_hf_checkpoint(const fs::path& dir) {
     L.w_down = linear(p + "mlp.down_proj", h, d, c.mlp_bias);
     w.layers.push_back(std::move(L));
   }
-  out.file_bytes = shards.total_bytes();
+  out.file_bytes = file_bytes;
   return out;
 }
 

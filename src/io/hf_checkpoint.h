@@ -1,7 +1,8 @@
 #pragma once
 // Hugging Face Llama-family checkpoint folders: config.json plus model.safetensors, or shards
-// listed in model.safetensors.index.json. Tensors are memory mapped and converted to fp32 one at a
-// time, so peak memory is the fp32 model plus one tensor.
+// listed in model.safetensors.index.json. The shards are memory mapped and weight matrices stay
+// in them as stored (bf16, f16 or fp32: layers/dense_matrix.h), so a model needs about its file
+// size in memory; only norms and biases are converted to fp32.
 #include <filesystem>
 #include <map>
 #include <string>

@@ -55,8 +55,7 @@ std::vector<float> interleaved_to_rotate_half(const std::vector<float>& w, int h
 }
 
 std::unique_ptr<Linear> dense(int in, int out, std::vector<float> w) {
-  return std::make_unique<DenseLinear>(in, out,
-                                       std::make_shared<const std::vector<float>>(std::move(w)));
+  return std::make_unique<DenseLinear>(in, out, std::move(w));
 }
 
 }  // namespace
@@ -99,7 +98,7 @@ LlamaWeights load_llama2c_checkpoint(const std::filesystem::path& bin_file) {
          c.dim, c.hidden_dim, c.n_layers, c.vocab_size, bytes.size());
 
   FloatReader r(bytes, kHeader, file);
-  auto embedding = std::make_shared<const std::vector<float>>(r.take(vocab * d, "token_embedding"));
+  auto embedding = make_f32_matrix(vocab, d, r.take(vocab * d, "token_embedding"));
   auto rms_att = r.take(layers * d, "rms_att_weight");
   auto wq = r.take(layers * q * d, "wq");
   auto wk = r.take(layers * kv * d, "wk");
@@ -119,7 +118,7 @@ LlamaWeights load_llama2c_checkpoint(const std::filesystem::path& bin_file) {
   w.embedding = embedding;
   w.final_norm = std::move(rms_final);
   if (c.tied_embeddings) {
-    w.lm_head = std::make_unique<DenseLinear>(c.dim, c.vocab_size, embedding);
+    w.lm_head = std::make_unique<DenseLinear>(embedding);
   } else {
     w.lm_head = dense(c.dim, c.vocab_size, r.take(vocab * d, "wcls"));
   }

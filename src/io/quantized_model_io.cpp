@@ -228,7 +228,7 @@ void save_quantized_model(const LlamaModel& model, const fs::path& source_dir,
   }
 
   const int64_t d = c.dim, v = c.vocab_size;
-  if (wts.embedding) w.add_f32("model.embed_tokens.weight", {v, d}, *wts.embedding);
+  if (wts.embedding) w.add_f32("model.embed_tokens.weight", {v, d}, wts.embedding->to_f32());
   w.add_f32("model.norm.weight", {d}, wts.final_norm);
   for (size_t l = 0; l < wts.layers.size(); ++l) {
     const auto& L = wts.layers[l];
@@ -242,7 +242,7 @@ void save_quantized_model(const LlamaModel& model, const fs::path& source_dir,
     }
   }
   if (const auto* head = dynamic_cast<const DenseLinear*>(wts.lm_head.get())) {
-    if (!c.tied_embeddings) w.add_f32("lm_head.weight", {v, d}, head->weight());
+    if (!c.tied_embeddings) w.add_f32("lm_head.weight", {v, d}, head->weight().to_f32());
   } else {
     linears["lm_head"] = write_linear(w, "lm_head", *wts.lm_head, written, transforms);
   }
@@ -376,8 +376,8 @@ QuantizedModel load_quantized_model(const fs::path& path, QuantExecution exec,
     const int64_t d = c.dim, v = c.vocab_size;
     const std::string emb = meta.at("embedding").get<std::string>();
     if (emb == "f32") {
-      w.embedding =
-          std::make_shared<const std::vector<float>>(f32("model.embed_tokens.weight", {v, d}));
+      w.embedding = make_f32_matrix(static_cast<size_t>(v), static_cast<size_t>(d),
+                                    f32("model.embed_tokens.weight", {v, d}));
     } else if (emb == "linear") {
       w.quantized_embedding = make_linear("model.embed_tokens", c.dim, c.vocab_size);
     } else if (emb != "head" || !c.tied_embeddings) {
@@ -387,11 +387,9 @@ QuantizedModel load_quantized_model(const fs::path& path, QuantExecution exec,
     if (meta.at("linears").contains("lm_head"))
       w.lm_head = make_linear("lm_head", c.dim, c.vocab_size);
     else if (c.tied_embeddings)
-      w.lm_head = std::make_unique<DenseLinear>(c.dim, c.vocab_size, w.embedding);
+      w.lm_head = std::make_unique<DenseLinear>(w.embedding);
     else
-      w.lm_head = std::make_unique<DenseLinear>(
-          c.dim, c.vocab_size,
-          std::make_shared<const std::vector<float>>(f32("lm_head.weight", {v, d})));
+      w.lm_head = std::make_unique<DenseLinear>(c.dim, c.vocab_size, f32("lm_head.weight", {v, d}));
     if (!w.embedding && !w.quantized_embedding && dynamic_cast<const DenseLinear*>(w.lm_head.get()))
       fail("{}: no embeddings stored", where);
 

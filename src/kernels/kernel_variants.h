@@ -37,6 +37,23 @@ void quantize_codes_neon(const float* x, size_t cols, float scale, int qlo, int 
                          int8_t* out);
 #endif
 
+// ---- 16-bit float widening (widen.h) -----------------------------------------------------------
+// out[i] = fp32 value of the 16-bit pattern in[i] (bf16 or IEEE binary16), exactly, n >= 1.
+using WidenFn = void (*)(const uint16_t* in, size_t n, float* out);
+
+void widen_bf16_scalar(const uint16_t* in, size_t n, float* out);
+void widen_f16_scalar(const uint16_t* in, size_t n, float* out);
+#if defined(__x86_64__)
+void widen_bf16_avx2(const uint16_t* in, size_t n, float* out);
+void widen_f16_avx2(const uint16_t* in, size_t n, float* out);
+void widen_bf16_avx512(const uint16_t* in, size_t n, float* out);
+void widen_f16_avx512(const uint16_t* in, size_t n, float* out);
+#endif
+#if defined(__aarch64__)
+void widen_bf16_neon(const uint16_t* in, size_t n, float* out);
+void widen_f16_neon(const uint16_t* in, size_t n, float* out);
+#endif
+
 // ---- exp-based row functions (vmath.h) ---------------------------------------------------------
 // softmax: x[0, n) <- exp((x - max) * scale) / sum, n >= 1, scale > 0.
 // swiglu: gate[i] <- gate[i] / (1 + exp(-gate[i])) * up[i].

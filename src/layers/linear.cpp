@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/thread_pool.h"
 #include "kernels/sgemm.h"
 
 namespace lowbit {
@@ -21,27 +22,51 @@ void forward_group(std::span<const float> x, size_t rows, std::span<const Linear
   group.front().layer->forward_group(x, rows, group);
 }
 
-DenseLinear::DenseLinear(int in_features, int out_features,
-                         std::shared_ptr<const std::vector<float>> weight, std::vector<float> bias)
-    : Linear(in_features, out_features), weight_(std::move(weight)), bias_(std::move(bias)) {
-  if (!weight_ || weight_->size() != static_cast<size_t>(in_features) * out_features)
-    fail("DenseLinear: weight has {} values, expected {}x{}", weight_ ? weight_->size() : 0,
-         out_features, in_features);
-  if (!bias_.empty() && bias_.size() != static_cast<size_t>(out_features))
-    fail("DenseLinear: bias has {} values, expected {}", bias_.size(), out_features);
+DenseLinear::DenseLinear(std::shared_ptr<const DenseMatrix> weight, std::vector<float> bias)
+    : Linear(weight ? static_cast<int>(weight->cols()) : 0,
+             weight ? static_cast<int>(weight->rows()) : 0),
+      weight_(std::move(weight)),
+      bias_(std::move(bias)) {
+  if (!weight_) fail("DenseLinear: no weight");
+  if (!bias_.empty() && bias_.size() != static_cast<size_t>(out_))
+    fail("DenseLinear: bias has {} values, expected {}", bias_.size(), out_);
 }
+
+DenseLinear::DenseLinear(int in_features, int out_features, std::vector<float> weight,
+                         std::vector<float> bias)
+    : DenseLinear(make_f32_matrix(static_cast<size_t>(out_features),
+                                  static_cast<size_t>(in_features), std::move(weight)),
+                  std::move(bias)) {}
 
 void DenseLinear::forward(std::span<const float> x, size_t rows, std::span<float> y) const {
   const size_t in = static_cast<size_t>(in_), out = static_cast<size_t>(out_);
-  kernels::sgemm_nt(rows, out, in, x.data(), in, weight_->data(), in, y.data(), out);
+  if (const auto w = weight_->f32(); !w.empty()) {
+    kernels::sgemm_nt(rows, out, in, x.data(), in, w.data(), in, y.data(), out);
+  } else {
+    // 16-bit weights: each thread widens a panel of weight rows into a buffer that stays in its
+    // cache and multiplies it with the same fp32 GEMM, so the products equal an fp32 copy's while
+    // memory holds (and decode streams) only the 16-bit matrix. A few rows (decode) take small
+    // panels (the GEMV reads the panel once); more rows take larger ones, since the GEMM repacks
+    // x for every panel.
+    const size_t panel = rows <= 4 ? 32 : 256;
+    thread_pool().parallel_for(out, panel, [&](size_t begin, size_t end) {
+      thread_local std::vector<float> buffer;
+      for (size_t p = begin; p < end; p += panel) {
+        const size_t count = std::min(panel, end - p);
+        if (buffer.size() < count * in) buffer.resize(count * in);
+        weight_->widen_rows(p, count, buffer);
+        kernels::sgemm_nt_serial(rows, count, in, x.data(), in, buffer.data(), in, y.data() + p,
+                                 out);
+      }
+    });
+  }
   if (!bias_.empty())
     for (size_t r = 0; r < rows; ++r)
       for (size_t o = 0; o < out; ++o) y[r * out + o] += bias_[o];
 }
 
 void DenseLinear::weight_row(size_t row, std::span<float> out) const {
-  const size_t in = static_cast<size_t>(in_);
-  std::copy_n(weight_->begin() + static_cast<ptrdiff_t>(row * in), in, out.begin());
+  weight_->widen_rows(row, 1, out);
 }
 
 }  // namespace lowbit

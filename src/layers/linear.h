@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "layers/dense_matrix.h"
+
 namespace lowbit {
 
 class Linear;
@@ -57,23 +59,27 @@ class Linear {
 // Runs a group of layers on one input through its first member's forward_group.
 void forward_group(std::span<const float> x, size_t rows, std::span<const LinearOutput> group);
 
-// fp32 weights [out, in]. The storage is shared so tied embeddings and the output head can use one
-// copy of the matrix.
+// Full-precision weights [out, in] as stored (layers/dense_matrix.h: fp32, or bf16 / f16 from
+// the mapped checkpoint, widened a panel of rows at a time into the same fp32 GEMM). The storage
+// is shared so tied embeddings and the output head can use one copy of the matrix.
 class DenseLinear final : public Linear {
  public:
-  DenseLinear(int in_features, int out_features, std::shared_ptr<const std::vector<float>> weight,
+  DenseLinear(std::shared_ptr<const DenseMatrix> weight, std::vector<float> bias = {});
+  // Owned fp32 weights, out_features x in_features values.
+  DenseLinear(int in_features, int out_features, std::vector<float> weight,
               std::vector<float> bias = {});
 
   void forward(std::span<const float> x, size_t rows, std::span<float> y) const override;
-  size_t weight_bytes() const override { return weight_->size() * sizeof(float); }
-  std::string format() const override { return "f32"; }
+  size_t weight_bytes() const override { return weight_->bytes(); }
+  std::string format() const override { return weight_dtype_name(weight_->dtype()); }
   void weight_row(size_t row, std::span<float> out) const override;
 
-  std::span<const float> weight() const { return *weight_; }
+  const DenseMatrix& weight() const { return *weight_; }
+  const std::shared_ptr<const DenseMatrix>& shared_weight() const { return weight_; }
   std::span<const float> bias() const { return bias_; }
 
  private:
-  std::shared_ptr<const std::vector<float>> weight_;
+  std::shared_ptr<const DenseMatrix> weight_;
   std::vector<float> bias_;
 };
 

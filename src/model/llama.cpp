@@ -284,7 +284,7 @@ void LlamaModel::embed(std::span<const int32_t> tokens, std::span<float> x) cons
       const size_t id = static_cast<size_t>(tokens[t]);
       const auto row = x.subspan(t * dim, dim);
       if (w_.embedding) {
-        std::ranges::copy(std::span(*w_.embedding).subspan(id * dim, dim), row.begin());
+        w_.embedding->widen_rows(id, 1, row);
       } else if (w_.quantized_embedding) {
         w_.quantized_embedding->weight_row(id, row);
       } else {

@@ -3,7 +3,7 @@
 namespace lowbit {
 
 size_t LlamaWeights::weight_bytes() const {
-  size_t bytes = embedding ? embedding->size() * sizeof(float) : 0;
+  size_t bytes = embedding ? embedding->bytes() : 0;
   if (quantized_embedding) bytes += quantized_embedding->weight_bytes();
   bytes += final_norm.size() * sizeof(float);
   if (lm_head && (!config.tied_embeddings || !embedding)) bytes += lm_head->weight_bytes();

@@ -19,9 +19,9 @@ struct LayerWeights {
 
 struct LlamaWeights {
   ModelConfig config;
-  // [vocab, dim] in fp32; null when the table is stored quantized (below) or tied to a quantized
+  // [vocab, dim] as stored (fp32, or bf16/f16 mapped from the checkpoint); null when the table is stored quantized (below) or tied to a quantized
   // head, whose dequantized rows are then the embeddings.
-  std::shared_ptr<const std::vector<float>> embedding;
+  std::shared_ptr<const DenseMatrix> embedding;
   // An untied table stored low-bit ([vocab, dim] as a Linear of dim -> vocab): lookups read
   // dequantized rows through weight_row and never multiply. Null unless a quantized model unties
   // its head (Hadamard's and DuQuant's folded final norm), so the table would otherwise stay fp32.

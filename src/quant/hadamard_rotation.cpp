@@ -43,18 +43,17 @@ class HadamardRotationPass final : public QuantPass {
     WorkLinear lm;
     lm.in = c.dim;
     lm.out = c.vocab_size;
-    lm.w.assign(head->weight().begin(), head->weight().end());
+    lm.w = head->weight().to_f32();
     scale_columns(lm, wts.final_norm);
     std::fill(wts.final_norm.begin(), wts.final_norm.end(), 1.0f);
 
     // Embeddings and readers of the stream get W Q, writers get Q^T W.
     q_ = random_hadamard_matrix(d_, seed_ == 0 ? 0x5eed : seed_);
-    std::vector<float> emb(wts.embedding->begin(), wts.embedding->end());
+    std::vector<float> emb = wts.embedding->to_f32();
     multiply_right(emb, static_cast<size_t>(c.vocab_size), d_, q_);
     multiply_right(lm.w, static_cast<size_t>(c.vocab_size), d_, q_);
-    wts.embedding = std::make_shared<const std::vector<float>>(std::move(emb));
-    wts.lm_head = std::make_unique<DenseLinear>(
-        c.dim, c.vocab_size, std::make_shared<const std::vector<float>>(std::move(lm.w)));
+    wts.embedding = make_f32_matrix(static_cast<size_t>(c.vocab_size), d_, std::move(emb));
+    wts.lm_head = std::make_unique<DenseLinear>(c.dim, c.vocab_size, std::move(lm.w));
     c.tied_embeddings = false;  // the head now carries the folded final norm
   }
 

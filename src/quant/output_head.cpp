@@ -14,10 +14,11 @@ void quantize_output_head(LlamaModel& model, const QuantSpec& wspec, const Quant
   std::vector<float> bias(head->bias().begin(), head->bias().end());
   if (wspec.enabled()) {
     wts.lm_head = std::make_unique<FakeQuantLinear>(
-        quantize_rows(head->weight(), static_cast<size_t>(out), static_cast<size_t>(in), wspec),
+        quantize_rows(head->weight().to_f32(), static_cast<size_t>(out), static_cast<size_t>(in),
+                      wspec),
         std::move(bias), act, nullptr);
   } else {
-    std::vector<float> w(head->weight().begin(), head->weight().end());
+    std::vector<float> w = head->weight().to_f32();
     wts.lm_head =
         std::make_unique<FakeQuantLinear>(in, out, std::move(w), std::move(bias), act, nullptr);
   }
@@ -25,7 +26,8 @@ void quantize_output_head(LlamaModel& model, const QuantSpec& wspec, const Quant
     wts.embedding.reset();
   } else if (wspec.enabled() && wts.embedding) {
     wts.quantized_embedding = std::make_unique<FakeQuantLinear>(
-        quantize_rows(*wts.embedding, static_cast<size_t>(out), static_cast<size_t>(in), wspec),
+        quantize_rows(wts.embedding->to_f32(), static_cast<size_t>(out), static_cast<size_t>(in),
+                      wspec),
         std::vector<float>{}, QuantSpec{}, nullptr);
     wts.embedding.reset();
   }

@@ -29,7 +29,7 @@ WorkLinear take(const DenseLinear& dense) {
   WorkLinear w;
   w.in = dense.in_features();
   w.out = dense.out_features();
-  w.w.assign(dense.weight().begin(), dense.weight().end());
+  w.w = dense.weight().to_f32();
   w.bias.assign(dense.bias().begin(), dense.bias().end());
   return w;
 }
