@@ -41,17 +41,37 @@ void quantize_codes_neon(const float* x, size_t cols, float scale, int qlo, int 
 // out[i] = fp32 value of the 16-bit pattern in[i] (bf16 or IEEE binary16), exactly, n >= 1.
 using WidenFn = void (*)(const uint16_t* in, size_t n, float* out);
 
+// gemv: y[r * ldy + o] = sum_i x[r * ldx + i] * w(o, i) for r < rows, o < n, with w(o, i) the
+// widened 16-bit value at w[o * k + i]; rows >= 1 (small: the decode path), k >= 1.
+struct HalfGemvArgs {
+  const float* x;
+  size_t rows, ldx;
+  const uint16_t* w;
+  size_t n, k;
+  float* y;
+  size_t ldy;
+};
+using HalfGemvFn = void (*)(const HalfGemvArgs& a);
+
 void widen_bf16_scalar(const uint16_t* in, size_t n, float* out);
 void widen_f16_scalar(const uint16_t* in, size_t n, float* out);
+void gemv_bf16_scalar(const HalfGemvArgs& a);
+void gemv_f16_scalar(const HalfGemvArgs& a);
 #if defined(__x86_64__)
 void widen_bf16_avx2(const uint16_t* in, size_t n, float* out);
 void widen_f16_avx2(const uint16_t* in, size_t n, float* out);
+void gemv_bf16_avx2(const HalfGemvArgs& a);
+void gemv_f16_avx2(const HalfGemvArgs& a);
 void widen_bf16_avx512(const uint16_t* in, size_t n, float* out);
 void widen_f16_avx512(const uint16_t* in, size_t n, float* out);
+void gemv_bf16_avx512(const HalfGemvArgs& a);
+void gemv_f16_avx512(const HalfGemvArgs& a);
 #endif
 #if defined(__aarch64__)
 void widen_bf16_neon(const uint16_t* in, size_t n, float* out);
 void widen_f16_neon(const uint16_t* in, size_t n, float* out);
+void gemv_bf16_neon(const HalfGemvArgs& a);
+void gemv_f16_neon(const HalfGemvArgs& a);
 #endif
 
 // ---- exp-based row functions (vmath.h) ---------------------------------------------------------

@@ -38,6 +38,8 @@ class DenseMatrix {
 
   // The fp32 values, only when stored as fp32 (else empty).
   std::span<const float> f32() const { return f32_; }
+  // The 16-bit patterns, only when stored as bf16 / f16 (else empty).
+  std::span<const uint16_t> half() const { return half_; }
   // Rows [first, first + count) as fp32 into out (count * cols values).
   void widen_rows(size_t first, size_t count, std::span<float> out) const;
   // The whole matrix as fp32 (a copy).

@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/sgemm.h"
+#include "kernels/widen.h"
 
 namespace lowbit {
 
@@ -42,6 +43,14 @@ void DenseLinear::forward(std::span<const float> x, size_t rows, std::span<float
   const size_t in = static_cast<size_t>(in_), out = static_cast<size_t>(out_);
   if (const auto w = weight_->f32(); !w.empty()) {
     kernels::sgemm_nt(rows, out, in, x.data(), in, w.data(), in, y.data(), out);
+  } else if (rows <= kernels::kHalfGemvRows && kernels::widen_isa() != kernels::Isa::kScalar) {
+    // Decode: the 16-bit weights are widened in registers and streamed once.
+    const auto gemv =
+        weight_->dtype() == WeightDType::kBF16 ? kernels::gemv_bf16 : kernels::gemv_f16;
+    const uint16_t* half = weight_->half().data();
+    thread_pool().parallel_for(out, 16, [&](size_t begin, size_t end) {
+      gemv(x.data(), rows, in, half + begin * in, end - begin, in, y.data() + begin, out);
+    });
   } else {
     // 16-bit weights: each thread widens a panel of weight rows into a buffer that stays in its
     // cache and multiplies it with the same fp32 GEMM, so the products equal an fp32 copy's while
