@@ -33,8 +33,12 @@ void run_quantize(const QuantizeFlags& f) {
   const auto parent = std::filesystem::absolute(out).parent_path();
   if (!std::filesystem::is_directory(parent)) fail("{}: no such folder", parent.string());
   const QuantizeOptions opts = f.quant.options(!f.quiet);
+  // Streaming: each layer goes to the output (spilled beside it) as soon as it is quantized.
+  QuantizedModelWriter writer(f.model.model, out);
   LoadedModel m = load_from_flags(f.model);
-  const auto report = quantize_model(*m.model, *m.tokenizer, opts);
+  const auto report = quantize_model(
+      *m.model, *m.tokenizer, opts,
+      [&](int l, const LayerWeights& layer) { writer.add_layer(static_cast<size_t>(l), layer); });
   nlohmann::json info = {{"method", opts.method.name()},
                          {"source", f.model.model},
                          {"calibration",
@@ -43,7 +47,7 @@ void run_quantize(const QuantizeFlags& f) {
                            {"seq_len", opts.calib.seq_len},
                            {"seed", opts.calib.seed}}}};
   if (!f.quant.preset.empty()) info["preset"] = f.quant.preset;
-  save_quantized_model(*m.model, f.model.model, f.out, info);
+  writer.finish(*m.model, info);
   if (!f.quant.preset.empty()) fmt::print("preset: {}\n", f.quant.preset);
   fmt::print("method: {}\nweights: {}\nactivations: {}\nkv cache: {}\noutput head: W{}A{}\n",
              opts.method.name(), opts.weight.describe(), opts.act.describe(),

@@ -1,8 +1,11 @@
 #include "io/lowbit_file.h"
 
+#include <unistd.h>
 #include <zlib.h>
 
 #include <array>
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -100,6 +103,18 @@ std::span<const uint8_t> LowbitTensorView::u8() const {
 // ---------------------------------------------------------------------------------------------
 // Writer
 
+LowbitFileWriter::LowbitFileWriter(const std::filesystem::path& spill_dir) : spill_dir_(spill_dir) {
+  std::string pattern = (spill_dir / ".lowbit-spill-XXXXXX").string();
+  spill_fd_ = ::mkstemp(pattern.data());
+  if (spill_fd_ < 0)
+    fail("{}: cannot create a temporary file: {}", spill_dir.string(), std::strerror(errno));
+  ::unlink(pattern.c_str());  // nameless from now on: nothing to clean up on any exit
+}
+
+LowbitFileWriter::~LowbitFileWriter() {
+  if (spill_fd_ >= 0) ::close(spill_fd_);
+}
+
 void LowbitFileWriter::add(const std::string& name, LowbitDType dtype, std::vector<int64_t> shape,
                            std::span<const std::byte> data) {
   size_t n = 1;
@@ -110,8 +125,29 @@ void LowbitFileWriter::add(const std::string& name, LowbitDType dtype, std::vect
   if (n * lowbit_dtype_size(dtype) != data.size())
     fail(".lowbit writer: tensor \"{}\" has {} bytes for {} values of {}", name, data.size(), n,
          lowbit_dtype_name(dtype));
-  if (!tensors_.emplace(name, Entry{dtype, std::move(shape), {data.begin(), data.end()}}).second)
-    fail(".lowbit writer: duplicate tensor \"{}\"", name);
+  if (tensors_.count(name) != 0) fail(".lowbit writer: duplicate tensor \"{}\"", name);
+  const uint64_t offset = round_up(data_bytes_);
+  if (spill_fd_ < 0) {
+    data_.resize(offset);  // zero padding
+    data_.insert(data_.end(), data.begin(), data.end());
+  } else {
+    const std::vector<std::byte> zeros(offset - data_bytes_);
+    auto put = [&](const std::byte* p, size_t count, uint64_t at) {
+      while (count > 0) {
+        const ssize_t w = ::pwrite(spill_fd_, p, count, static_cast<off_t>(at));
+        if (w <= 0)
+          fail("{}: cannot write temporary data (disk full?): {}", spill_dir_.string(),
+               std::strerror(errno));
+        p += w;
+        at += static_cast<uint64_t>(w);
+        count -= static_cast<size_t>(w);
+      }
+    };
+    put(zeros.data(), zeros.size(), data_bytes_);
+    put(data.data(), data.size(), offset);
+  }
+  data_bytes_ = offset + data.size();
+  tensors_.emplace(name, Entry{dtype, std::move(shape), offset, data.size(), crc32_of(data)});
 }
 
 void LowbitFileWriter::add_f32(const std::string& name, std::vector<int64_t> shape,
@@ -131,15 +167,12 @@ void LowbitFileWriter::add_u8(const std::string& name, std::vector<int64_t> shap
 
 void LowbitFileWriter::write(const std::filesystem::path& path) const {
   nlohmann::json table = nlohmann::json::object();
-  size_t offset = 0;
-  for (const auto& [name, e] : tensors_) {
+  for (const auto& [name, e] : tensors_)
     table[name] = {{"dtype", lowbit_dtype_name(e.dtype)},
                    {"shape", e.shape},
-                   {"offset", offset},
-                   {"bytes", e.data.size()},
-                   {"crc32", crc32_of(e.data)}};
-    offset = round_up(offset + e.data.size());
-  }
+                   {"offset", e.offset},
+                   {"bytes", e.bytes},
+                   {"crc32", e.crc32}};
   const std::string header = nlohmann::json{{"metadata", metadata_}, {"tensors", table}}.dump();
   const size_t data_start = round_up(kPrefixBytes + header.size());
 
@@ -154,17 +187,23 @@ void LowbitFileWriter::write(const std::filesystem::path& path) const {
 
   write_file_atomically(path, [&](std::ostream& out) {
     const std::vector<char> zeros(kAlign, 0);
-    auto pad_to = [&](size_t pos) {
-      const auto at = static_cast<size_t>(out.tellp());
-      if (pos > at) out.write(zeros.data(), static_cast<std::streamsize>(pos - at));
-    };
     out.write(reinterpret_cast<const char*>(prefix.data()), kPrefixBytes);
     out.write(header.data(), static_cast<std::streamsize>(header.size()));
-    pad_to(data_start);
-    for (const auto& [name, e] : tensors_) {
-      pad_to(data_start + table[name]["offset"].get<size_t>());
-      out.write(reinterpret_cast<const char*>(e.data.data()),
-                static_cast<std::streamsize>(e.data.size()));
+    out.write(zeros.data(),
+              static_cast<std::streamsize>(data_start - kPrefixBytes - header.size()));
+    if (spill_fd_ < 0) {
+      out.write(reinterpret_cast<const char*>(data_.data()),
+                static_cast<std::streamsize>(data_.size()));
+      return;
+    }
+    std::vector<char> buffer(size_t{4} << 20);
+    for (uint64_t at = 0; at < data_bytes_;) {
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(buffer.size(), data_bytes_ - at));
+      const ssize_t got = ::pread(spill_fd_, buffer.data(), want, static_cast<off_t>(at));
+      if (got <= 0)
+        fail("{}: cannot read back temporary data: {}", spill_dir_.string(), std::strerror(errno));
+      out.write(buffer.data(), got);
+      at += static_cast<uint64_t>(got);
     }
   });
 }

@@ -49,8 +49,19 @@ struct LowbitTensorView {
   std::span<const uint8_t> u8() const;
 };
 
+// Collects tensors, then writes the container in one pass. By default the tensor data is held in
+// memory; with a spill folder it goes to an anonymous temporary file there as each tensor is
+// added (unlinked at once, so the system removes it on any exit, even SIGKILL), which lets
+// `quantize` stream a model layer by layer: memory holds only the tensor table. write() then
+// copies the spilled data behind the header.
 class LowbitFileWriter {
  public:
+  LowbitFileWriter() = default;
+  explicit LowbitFileWriter(const std::filesystem::path& spill_dir);
+  ~LowbitFileWriter();
+  LowbitFileWriter(const LowbitFileWriter&) = delete;
+  LowbitFileWriter& operator=(const LowbitFileWriter&) = delete;
+
   void add(const std::string& name, LowbitDType dtype, std::vector<int64_t> shape,
            std::span<const std::byte> data);
   void add_f32(const std::string& name, std::vector<int64_t> shape, std::span<const float> v);
@@ -67,10 +78,16 @@ class LowbitFileWriter {
   struct Entry {
     LowbitDType dtype;
     std::vector<int64_t> shape;
-    std::vector<std::byte> data;
+    uint64_t offset;  // in the data section
+    uint64_t bytes;
+    uint32_t crc32;
   };
   std::map<std::string, Entry> tensors_;
   nlohmann::json metadata_ = nlohmann::json::object();
+  std::vector<std::byte> data_;  // the data section, when not spilled
+  int spill_fd_ = -1;            // the spilled data section, or -1
+  std::filesystem::path spill_dir_;
+  uint64_t data_bytes_ = 0;
 };
 
 class LowbitFile {

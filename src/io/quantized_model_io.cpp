@@ -129,8 +129,14 @@ std::shared_ptr<ActivationTransform> read_transform(const LowbitFile& f, const s
 }
 
 // Stores one projection (or the head): packed codes when quantized, else fp32.
+// Transforms already written, by identity; each entry keeps its transform alive, so a released
+// layer's address cannot be reused by a later transform and mistaken for it.
+using WrittenTransforms =
+    std::map<const ActivationTransform*,
+             std::pair<std::shared_ptr<const ActivationTransform>, std::string>>;
+
 json write_linear(LowbitFileWriter& w, const std::string& name, const Linear& lin,
-                  std::map<const ActivationTransform*, std::string>& written, json& transforms) {
+                  WrittenTransforms& written, json& transforms) {
   const auto* fq = dynamic_cast<const FakeQuantLinear*>(&lin);
   if (fq == nullptr) fail("saving: {} is not a quantized layer", name);
   json entry = {{"act", spec_json(fq->act_spec())}};
@@ -149,9 +155,9 @@ json write_linear(LowbitFileWriter& w, const std::string& name, const Linear& li
     if (it == written.end()) {
       const std::string key = fmt::format("transform.{}", written.size());
       write_transform(w, key, *t, transforms);
-      it = written.emplace(t.get(), key).first;
+      it = written.emplace(t.get(), std::make_pair(t, key)).first;
     }
-    entry["transform"] = it->second;
+    entry["transform"] = it->second.second;
   }
   return entry;
 }
@@ -195,76 +201,105 @@ class ScratchDir {
 
 }  // namespace
 
-void save_quantized_model(const LlamaModel& model, const fs::path& source_dir,
-                          const fs::path& out_file, const json& info) {
+struct QuantizedModelWriter::State {
+  explicit State(const fs::path& spill_dir) : w(spill_dir) {}
+  LowbitFileWriter w;
+  json transforms = json::object(), linears = json::object();
+  WrittenTransforms written;
+  json cfg, tokenizer_files = json::array();
+};
+
+QuantizedModelWriter::QuantizedModelWriter(const fs::path& source_dir, const fs::path& out_file)
+    : source_dir_(source_dir), out_file_(out_file) {
   if (!fs::is_directory(source_dir) || !fs::exists(source_dir / "config.json"))
     fail("{}: quantized models are saved from Hugging Face checkpoint folders",
          source_dir.string());
   if (fs::is_directory(out_file)) fail("{}: is a folder; give a file name", out_file.string());
   if (fs::exists(out_file) && !is_quantized_model_file(out_file))
     fail("{}: exists and is not a lowbit model; not overwriting", out_file.string());
-  const auto& wts = model.weights();
-  const auto& c = wts.config;
-  LowbitFileWriter w;
-  json transforms = json::object(), linears = json::object();
-  std::map<const ActivationTransform*, std::string> written;
-
-  json cfg;
+  const fs::path dir = fs::absolute(out_file).parent_path();
+  if (!fs::is_directory(dir)) fail("{}: no such folder", dir.string());
+  state_ = std::make_unique<State>(dir);
   {
     std::ifstream in(source_dir / "config.json");
     try {
-      cfg = json::parse(in);
+      state_->cfg = json::parse(in);
     } catch (const json::exception& e) {
       fail("{}: invalid JSON: {}", (source_dir / "config.json").string(), e.what());
     }
   }
-  cfg["tie_word_embeddings"] = c.tied_embeddings;
-  json tokenizer_files = json::array();
   for (const char* name : kTokenizerFiles) {
     if (!fs::exists(source_dir / name)) continue;
     const auto bytes = read_bytes(source_dir / name);
-    w.add_u8(std::string("tokenizer/") + name, {static_cast<int64_t>(bytes.size())}, bytes);
-    tokenizer_files.push_back(name);
+    state_->w.add_u8(std::string("tokenizer/") + name, {static_cast<int64_t>(bytes.size())}, bytes);
+    state_->tokenizer_files.push_back(name);
   }
+}
 
+QuantizedModelWriter::~QuantizedModelWriter() = default;
+
+void QuantizedModelWriter::add_layer(size_t l, const LayerWeights& L) {
+  if (!state_) fail("{}: the model was already written", out_file_.string());
+  const int64_t d = static_cast<int64_t>(L.attn_norm.size());
+  const std::string p = fmt::format("model.layers.{}.", l);
+  state_->w.add_f32(p + "input_layernorm.weight", {d}, L.attn_norm);
+  state_->w.add_f32(p + "post_attention_layernorm.weight", {d}, L.ffn_norm);
+  for (int i = 0; i < 7; ++i) {
+    const std::string name = p + kLinearNames[i];
+    const auto& slot = *linear_slot(const_cast<LayerWeights&>(L), i);
+    if (!slot) fail("saving: {} is missing (the layer was released before it was written)", name);
+    state_->linears[name] =
+        write_linear(state_->w, name, *slot, state_->written, state_->transforms);
+  }
+  ++layers_written_;
+}
+
+void QuantizedModelWriter::finish(const LlamaModel& model, const json& info) {
+  if (!state_) fail("{}: the model was already written", out_file_.string());
+  const auto& wts = model.weights();
+  const auto& c = wts.config;
+  if (layers_written_ != wts.layers.size())
+    fail("saving {}: {} of {} layers were written", out_file_.string(), layers_written_,
+         wts.layers.size());
+  State& s = *state_;
+  LowbitFileWriter& w = s.w;
+  s.cfg["tie_word_embeddings"] = c.tied_embeddings;
   const int64_t d = c.dim, v = c.vocab_size;
   if (wts.embedding) w.add_f32("model.embed_tokens.weight", {v, d}, wts.embedding->to_f32());
   w.add_f32("model.norm.weight", {d}, wts.final_norm);
-  for (size_t l = 0; l < wts.layers.size(); ++l) {
-    const auto& L = wts.layers[l];
-    const std::string p = fmt::format("model.layers.{}.", l);
-    w.add_f32(p + "input_layernorm.weight", {d}, L.attn_norm);
-    w.add_f32(p + "post_attention_layernorm.weight", {d}, L.ffn_norm);
-    for (int i = 0; i < 7; ++i) {
-      const std::string name = p + kLinearNames[i];
-      linears[name] = write_linear(w, name, **linear_slot(const_cast<LayerWeights&>(L), i), written,
-                                   transforms);
-    }
-  }
   if (const auto* head = dynamic_cast<const DenseLinear*>(wts.lm_head.get())) {
     if (!c.tied_embeddings) w.add_f32("lm_head.weight", {v, d}, head->weight().to_f32());
   } else {
-    linears["lm_head"] = write_linear(w, "lm_head", *wts.lm_head, written, transforms);
+    s.linears["lm_head"] = write_linear(w, "lm_head", *wts.lm_head, s.written, s.transforms);
   }
   if (wts.quantized_embedding)
-    linears["model.embed_tokens"] =
-        write_linear(w, "model.embed_tokens", *wts.quantized_embedding, written, transforms);
+    s.linears["model.embed_tokens"] =
+        write_linear(w, "model.embed_tokens", *wts.quantized_embedding, s.written, s.transforms);
 
   auto& meta = w.metadata();
   meta["format"] = kFormatName;
   meta["version"] = kQuantFormatVersion;
   meta["info"] = info;
-  meta["config"] = cfg;
-  meta["tokenizer_files"] = tokenizer_files;
+  meta["config"] = s.cfg;
+  meta["tokenizer_files"] = s.tokenizer_files;
   meta["embedding"] = wts.embedding ? "f32" : wts.quantized_embedding ? "linear" : "head";
   meta["kv"] = spec_json(model.kv_quant());
   // Written only when used, so files of models without it are unchanged.
   if (model.attention_quant() != LlamaModel::AttentionQuant{})
     meta["attention"] = {{"qk_hadamard", model.attention_quant().qk_hadamard},
                          {"query", spec_json(model.attention_quant().query)}};
-  meta["linears"] = linears;
-  meta["transforms"] = transforms;
-  w.write(out_file);
+  meta["linears"] = s.linears;
+  meta["transforms"] = s.transforms;
+  w.write(out_file_);
+  state_.reset();
+}
+
+void save_quantized_model(const LlamaModel& model, const fs::path& source_dir,
+                          const fs::path& out_file, const json& info) {
+  QuantizedModelWriter writer(source_dir, out_file);
+  for (size_t l = 0; l < model.weights().layers.size(); ++l)
+    writer.add_layer(l, model.weights().layers[l]);
+  writer.finish(model, info);
 }
 
 bool is_quantized_model_file(const fs::path& path) {

@@ -16,6 +16,31 @@ namespace lowbit {
 
 inline constexpr int kQuantFormatVersion = 2;
 
+// Writes a quantized model layer by layer, as quantize_model finishes each (its `layer_done`
+// hook), so the quantized layers need not all be held: tensor data spills to an unnamed temporary
+// file beside the output, and finish() writes the file atomically (temporary sibling + rename).
+// Checks the output path at construction, before any work.
+class QuantizedModelWriter {
+ public:
+  // `source_dir`: the Hugging Face folder the model came from (config and tokenizer are copied).
+  QuantizedModelWriter(const std::filesystem::path& source_dir,
+                       const std::filesystem::path& out_file);
+  ~QuantizedModelWriter();
+  QuantizedModelWriter(const QuantizedModelWriter&) = delete;
+  QuantizedModelWriter& operator=(const QuantizedModelWriter&) = delete;
+
+  // Layer l's norms and quantized projections (layers in order, each once).
+  void add_layer(size_t l, const LayerWeights& layer);
+  // The rest (embeddings, final norm, head, KV and attention settings, metadata), then the file.
+  void finish(const LlamaModel& model, const nlohmann::json& info);
+
+ private:
+  struct State;
+  std::filesystem::path source_dir_, out_file_;
+  std::unique_ptr<State> state_;
+  size_t layers_written_ = 0;
+};
+
 // Writes `model` (after quantize_model) atomically (temporary sibling + rename). `source_dir` is
 // the Hugging Face folder it came from (config and tokenizer are copied into the file).
 void save_quantized_model(const LlamaModel& model, const std::filesystem::path& source_dir,

@@ -74,6 +74,22 @@ void gemv_bf16_neon(const HalfGemvArgs& a);
 void gemv_f16_neon(const HalfGemvArgs& a);
 #endif
 
+// ---- quantization error of a weight group (quant_error.h) -----------------------------------
+// lanes[j] += sum over i = j, j + 16, ... < n of e(x[i])^2 (n a multiple of 16), e(v) =
+// (clamp(rne(v / scale) + zero, qmin, qmax) - zero) * scale - v, each step in float, in order.
+inline constexpr size_t kQuantErrorLanes = 16;
+struct QuantErrorArgs {
+  float scale, zero, qmin, qmax;
+};
+using QuantErrorLanesFn = void (*)(const float* x, size_t n, const QuantErrorArgs& a,
+                                   float* lanes);
+
+void quant_error_lanes_scalar(const float* x, size_t n, const QuantErrorArgs& a, float* lanes);
+#if defined(__x86_64__)
+void quant_error_lanes_avx2(const float* x, size_t n, const QuantErrorArgs& a, float* lanes);
+void quant_error_lanes_avx512(const float* x, size_t n, const QuantErrorArgs& a, float* lanes);
+#endif
+
 // ---- exp-based row functions (vmath.h) ---------------------------------------------------------
 // softmax: x[0, n) <- exp((x - max) * scale) / sum, n >= 1, scale > 0.
 // swiglu: gate[i] <- gate[i] / (1 + exp(-gate[i])) * up[i].

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "kernels/quant_error.h"
 
 namespace lowbit {
 
@@ -30,49 +31,61 @@ std::string QuantSpec::describe() const {
   return s;
 }
 
-QuantParams choose_params(std::span<const float> values, const QuantSpec& spec, float clip) {
+namespace {
+
+// The extremes choose_params scales by the clip ratio: max |x| (symmetric), min(x, 0) and
+// max(x, 0) (asymmetric). The MSE search reads them once for its 51 candidates.
+struct Range {
+  float amax = 0.0f, lo = 0.0f, hi = 0.0f;
+};
+
+Range range_of(std::span<const float> values) {
+  Range r;
+  for (float v : values) {
+    r.amax = std::max(r.amax, std::fabs(v));
+    r.lo = std::min(r.lo, v);
+    r.hi = std::max(r.hi, v);
+  }
+  return r;
+}
+
+QuantParams params_from_range(const Range& r, const QuantSpec& spec, float clip) {
   QuantParams p;
   if (spec.symmetric) {
-    float amax = 0.0f;
-    for (float v : values) amax = std::max(amax, std::fabs(v));
-    amax *= clip;
+    const float amax = r.amax * clip;
     p.scale = amax > 0.0f ? amax / static_cast<float>(spec.qmax()) : 1.0f;
     p.zero = 0.0f;
   } else {
-    float lo = 0.0f, hi = 0.0f;
-    for (float v : values) {
-      lo = std::min(lo, v);
-      hi = std::max(hi, v);
-    }
-    lo *= clip;
-    hi *= clip;
+    const float lo = r.lo * clip, hi = r.hi * clip;
     p.scale = hi > lo ? (hi - lo) / static_cast<float>(spec.qmax()) : 1.0f;
     p.zero = round_half_even(-lo / p.scale);
   }
   return p;
 }
 
-namespace {
-
+// Sum of squared quantization errors (kernels/quant_error.h: the values quantized exactly as
+// quantize_value and dequantize_value do, the squares summed in 16 fixed float lanes, then in
+// double). The search compares candidates that differ far more than the lanes' rounding.
 double squared_error(std::span<const float> values, QuantParams p, const QuantSpec& spec) {
-  double err = 0.0;
-  for (float v : values) {
-    const float d = dequantize_value(quantize_value(v, p, spec.qmin(), spec.qmax()), p) - v;
-    err += static_cast<double>(d) * d;
-  }
-  return err;
+  return kernels::quantization_squared_error(
+      values, p.scale, p.zero, static_cast<float>(spec.qmin()), static_cast<float>(spec.qmax()));
 }
 
 }  // namespace
 
+QuantParams choose_params(std::span<const float> values, const QuantSpec& spec, float clip) {
+  return params_from_range(range_of(values), spec, clip);
+}
+
 QuantParams choose_params(std::span<const float> values, const QuantSpec& spec) {
-  if (!spec.mse_clip) return choose_params(values, spec, spec.clip);
+  const Range range = range_of(values);
+  if (!spec.mse_clip) return params_from_range(range, spec, spec.clip);
   // Grid 1.00, 0.99, ..., 0.50 (the range used by GPTQ/QuaRot's MSE search).
-  QuantParams best = choose_params(values, spec, 1.0f);
+  QuantParams best = params_from_range(range, spec, 1.0f);
   double best_err = squared_error(values, best, spec);
   for (int i = 1; i <= 50; ++i) {
     const float clip = 1.0f - 0.01f * static_cast<float>(i);
-    const QuantParams p = choose_params(values, spec, clip);
+    const QuantParams p = params_from_range(range, spec, clip);
     const double err = squared_error(values, p, spec);
     if (err < best_err) {
       best_err = err;

@@ -33,7 +33,7 @@ struct PassRun {
 // Gram matrices after a transform). Memory beyond the model is one layer's working copy and
 // statistics plus one residual stream per pass that needs statistics.
 QuantizeReport quantize_model(LlamaModel& model, const Tokenizer& tokenizer,
-                              const QuantizeOptions& o) {
+                              const QuantizeOptions& o, const LayerDone& layer_done) {
   const auto& c = model.config();
   o.validate(c);
   QuantizeReport report;
@@ -80,8 +80,10 @@ QuantizeReport quantize_model(LlamaModel& model, const Tokenizer& tokenizer,
     run.pass->begin(model);
   }
 
-  Progress progress("calibration", streams * windows.size() * static_cast<size_t>(c.n_layers),
-                    o.calib.progress && streams > 0);
+  // Progress in calibration windows through layers, or in layers when nothing calibrates.
+  const size_t per_layer = streams > 0 ? streams * windows.size() : 1;
+  Progress progress(streams > 0 ? "calibration" : "quantize",
+                    per_layer * static_cast<size_t>(c.n_layers), o.calib.progress);
   size_t done = 0;
   const auto tick = [&] { progress.update(++done); };
   for (int l = 0; l < c.n_layers; ++l) {
@@ -106,6 +108,11 @@ QuantizeReport quantize_model(LlamaModel& model, const Tokenizer& tokenizer,
       sequence->advance_layer(model, l);  // through the quantized layer
       calibration += seconds_since(t);
     }
+    if (layer_done) {
+      layer_done(l, W);
+      W = LayerWeights{};  // streamed out: release it (the source pages went at install_layer)
+    }
+    if (streams == 0) tick();
   }
   progress.finish();
   runs.clear();

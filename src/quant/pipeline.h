@@ -5,6 +5,8 @@
 // replaces every projection of the model by a FakeQuantLinear (online transform, per-token
 // activation quantization, quantized weight), quantizes the output head and sets the KV-cache
 // quantizer, so perplexity and generation run the quantized model.
+#include <functional>
+
 #include "model/llama.h"
 #include "quant/quantize_options.h"
 #include "text/tokenizer.h"
@@ -17,7 +19,13 @@ struct QuantizeReport {
   size_t calibration_tokens = 0;
 };
 
+// Called with each layer as soon as it is quantized (layers in order). With it, the model's layer
+// is released right after the call, so the quantized layers are never all held: `quantize`
+// streams them into the output file (QuantizedModelWriter) and peak memory stays one layer's
+// working copy plus the calibration streams. Without it the model keeps every quantized layer.
+using LayerDone = std::function<void(int layer, const LayerWeights& weights)>;
+
 QuantizeReport quantize_model(LlamaModel& model, const Tokenizer& tokenizer,
-                              const QuantizeOptions& options);
+                              const QuantizeOptions& options, const LayerDone& layer_done = {});
 
 }  // namespace lowbit
