@@ -163,9 +163,14 @@ ModelConfig read_hf_config(const fs::path& config_json) {
   if (j.has("eos_token_id") && j.at("eos_token_id").is_array()) {
     const Json& list = j.at("eos_token_id");
     if (list.empty()) fail("{}: eos_token_id is an empty list", file);
-    c.eos_id = static_cast<int>(json_integer(list[0], 0, kMaxVocab - 1, file, "eos_token_id[0]"));
+    if (list.size() > 64) fail("{}: eos_token_id lists {} ids (at most 64)", file, list.size());
+    for (size_t i = 0; i < list.size(); ++i)
+      c.eos_ids.push_back(static_cast<int32_t>(json_integer(
+          list[i], 0, kMaxVocab - 1, file, "eos_token_id[" + std::to_string(i) + "]")));
+    c.eos_id = c.eos_ids.front();
   } else {
     c.eos_id = static_cast<int>(j.integer_or("eos_token_id", 2, 0, kMaxVocab - 1));
+    c.eos_ids = {c.eos_id};
   }
   c.head_dim = static_cast<int>(j.integer_or("head_dim", c.dim / c.n_heads, 1, kMaxModelWidth));
 

@@ -1,5 +1,7 @@
 #include "io/model_loader.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "core/memory_budget.h"
 #include "io/hf_checkpoint.h"
@@ -81,6 +83,9 @@ LoadedModel load_model(const fs::path& path, const fs::path& tokenizer_path,
   if (!out.tokenizer->bos_id) out.tokenizer->bos_id = c.bos_id;
   if (!out.tokenizer->eos_id) out.tokenizer->eos_id = c.eos_id;
   out.stop_ids.push_back(*out.tokenizer->eos_id);
+  for (const int32_t id : c.eos_ids)  // all of config.json's eos_token_id list
+    if (std::find(out.stop_ids.begin(), out.stop_ids.end(), id) == out.stop_ids.end())
+      out.stop_ids.push_back(id);
   // llama2.c models separate documents with BOS; its run.c stops generating there.
   if (out.format == "llama2.c") out.stop_ids.push_back(*out.tokenizer->bos_id);
   out.model = std::make_unique<LlamaModel>(std::move(weights));

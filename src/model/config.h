@@ -2,6 +2,7 @@
 // Architecture hyper-parameters of a Llama-family decoder, independent of the checkpoint format.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace lowbit {
 
@@ -35,6 +36,9 @@ struct ModelConfig {
   bool mlp_bias = false;        // gate/up/down biases
   int32_t bos_id = 1;
   int32_t eos_id = 2;
+  // Every end-of-sequence id config.json lists (Llama-3's eos_token_id is a list, e.g. the
+  // instruct models' [128001, 128008, 128009]); generation stops at any of them.
+  std::vector<int32_t> eos_ids;
 
   int q_dim() const { return n_heads * head_dim; }
   int kv_dim() const { return n_kv_heads * head_dim; }

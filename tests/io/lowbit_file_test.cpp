@@ -139,5 +139,26 @@ TEST(LowbitFile, WriterRejectsInconsistentTensors) {
   EXPECT_THROW(w.write(dir / "no-such-folder" / "x.lowbit"), Error);
 }
 
+// Spilling tensor data to a nameless temporary file writes the same bytes as holding it in
+// memory, and leaves nothing in the spill folder.
+TEST(LowbitFile, SpilledWriterWritesTheSameBytes) {
+  TempDir dir;
+  const std::string in_memory = valid_file_bytes(dir);
+  std::filesystem::create_directories(dir / "spill");
+  {
+    LowbitFileWriter w(dir / "spill");
+    const std::vector<float> a = {1.0f, -2.0f, 3.5f, 0.25f, 7.0f, 8.0f};
+    const std::vector<uint8_t> b = {1, 2, 3, 250, 251};
+    w.add_f32("a", {2, 3}, a);
+    w.add_u8("b", {5}, b);
+    w.metadata()["answer"] = 42;
+    EXPECT_TRUE(std::filesystem::is_empty(dir / "spill"));
+    w.write(dir / "spilled.lowbit");
+  }
+  EXPECT_EQ(testing::read_file(dir / "spilled.lowbit"), in_memory);
+  EXPECT_TRUE(std::filesystem::is_empty(dir / "spill"));
+  EXPECT_THROW(LowbitFileWriter(dir / "no-such-folder"), Error);
+}
+
 }  // namespace
 }  // namespace lowbit

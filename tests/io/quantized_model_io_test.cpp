@@ -108,6 +108,65 @@ TEST_F(QuantizedIoTest, FullPrecisionHeadAndUntiedModels) {
   EXPECT_EQ(packed.model->weights().quantized_embedding->format(), "W8A16 packed");
 }
 
+// `quantize` streams: each layer goes to the writer as it is finished and is then released. The
+// file is byte-identical to saving the whole quantized model at the end, for a calibrated
+// method with transforms shared within layers.
+TEST_F(QuantizedIoTest, StreamingWriteEqualsWholeModelSave) {
+  for (const std::string method : {"rtn", "duquant+gptq", "hadamard+rtn"}) {
+    QuantizeOptions o;
+    o.method = MethodSpec::parse(method);
+    o.weight = {4, true, 0, 1.0f, true};
+    o.act = {8, true, 0, 1.0f, false};
+    o.params.set("duquant-block", 32);
+    o.calib = {dir_ / "calib.txt", 4, 64, 0, 64, false, false};
+    const nlohmann::json info = {{"method", method}};
+    LoadedModel whole = load_model(dir_ / "src");
+    quantize_model(*whole.model, *whole.tokenizer, o);
+    save_quantized_model(*whole.model, dir_ / "src", dir_ / "whole.lowbit", info);
+
+    LoadedModel streamed = load_model(dir_ / "src");
+    QuantizedModelWriter writer(dir_ / "src", dir_ / "streamed.lowbit");
+    int calls = 0;
+    quantize_model(*streamed.model, *streamed.tokenizer, o, [&](int l, const LayerWeights& L) {
+      EXPECT_EQ(l, calls++);
+      writer.add_layer(static_cast<size_t>(l), L);
+    });
+    EXPECT_EQ(calls, streamed.model->config().n_layers);
+    for (const auto& L : streamed.model->weights().layers) EXPECT_EQ(L.wq, nullptr) << "released";
+    writer.finish(*streamed.model, info);
+    EXPECT_EQ(testing::read_file(dir_ / "streamed.lowbit"),
+              testing::read_file(dir_ / "whole.lowbit"))
+        << method;
+    // The spill file is nameless: nothing but the outputs and the source are left behind.
+    for (const auto& e : std::filesystem::directory_iterator(dir_.path()))
+      EXPECT_TRUE(e.path().extension() == ".lowbit" || e.path().filename() == "src" ||
+                  e.path().filename() == "calib.txt")
+          << e.path();
+  }
+}
+
+TEST_F(QuantizedIoTest, WriterChecksItsOutputFirstAndCountsLayers) {
+  testing::write_file(dir_ / "precious.txt", "keep me");
+  EXPECT_NE(testing::error_of([&] {
+              QuantizedModelWriter w(dir_ / "src", dir_ / "precious.txt");
+            }).find("not overwriting"),
+            std::string::npos);
+  EXPECT_NE(testing::error_of([&] {
+              QuantizedModelWriter w(dir_ / "src", dir_ / "no-such-folder" / "m.lowbit");
+            }).find("no such folder"),
+            std::string::npos);
+  LoadedModel m = load_model(dir_ / "src");
+  QuantizeOptions o;
+  o.method = MethodSpec::parse("rtn");
+  o.weight = {4, true, 0, 1.0f, false};
+  quantize_model(*m.model, *m.tokenizer, o);
+  QuantizedModelWriter w(dir_ / "src", out());
+  w.add_layer(0, m.model->weights().layers[0]);
+  EXPECT_NE(testing::error_of([&] { w.finish(*m.model, {}); }).find("layers were written"),
+            std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(out()));
+}
+
 TEST_F(QuantizedIoTest, OverwritesOnlyQuantizedFiles) {
   round_trip("rtn", 4, 16, 16, 0);
   round_trip("rtn", 8, 16, 16, 0);  // replaces the previous output

@@ -155,5 +155,21 @@ TEST(Architectures, MistralSlidingWindowBoundsTheContext) {
   EXPECT_EQ(load_model(path).model->config().sliding_window, 0);
 }
 
+// Llama-3's eos_token_id list: every id stops generation; a bad entry names its index.
+TEST(Architectures, EosTokenIdListsStopAtEveryId) {
+  testing::TempDir dir;
+  const auto path = fixture(dir, "llama-tiny");
+  auto cfg = nlohmann::json::parse(testing::read_file(path / "config.json"));
+  cfg["eos_token_id"] = {2, 7, 2, 9};
+  testing::write_file(path / "config.json", cfg.dump());
+  const auto m = load_model(path);
+  EXPECT_EQ(m.model->config().eos_ids, (std::vector<int32_t>{2, 7, 2, 9}));
+  EXPECT_EQ(m.stop_ids, (std::vector<int32_t>{2, 7, 9}));
+  cfg["eos_token_id"] = {2, 1.5};
+  testing::write_file(path / "config.json", cfg.dump());
+  EXPECT_NE(testing::error_of([&] { load_model(path); }).find("eos_token_id[1]"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace lowbit
