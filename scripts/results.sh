@@ -19,12 +19,17 @@
 #           FP32 on every item as the speed benchmark: ~25 min
 #   lowbit  real low-bit execution: `lowbit bench` per format, simulated vs integer-kernel
 #           perplexity, output-head cost, file sizes                     (~10 min)
+#   scale   random-weight checkpoints in real models' shapes (`lowbit fixture`), one at a time in
+#           SCALE_DIR (default build/scale; up to 26 GB of disk), deleted afterwards: FP (bf16) and
+#           RTN W4A8/W4A4/W4A16 speed, size and peak RSS, quantization time and peak RSS, decode
+#           against the memory-bandwidth bound; GPTQ and DuQuant+GPTQ timed on two layers of the
+#           7B shape; RTN quantization of the 13B shape                  (~45 min)
 #
 # Usage: scripts/results.sh [SECTION...]   (default: all). Sections not named keep their current
 # text from docs/results.md, so a slow section need not be re-measured to refresh a fast one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ALL_SECTIONS=(engine speed kernels tokenizers quant outliers tasks lowbit)
+ALL_SECTIONS=(engine speed kernels tokenizers quant outliers tasks lowbit scale)
 # Measure what the checkout builds: configure if needed, then bring the binaries up to date.
 if [ -f build/CMakeCache.txt ]; then
   cmake --build build -j"$(nproc)" --target lowbit lowbit_bench lowbit_bench_qgemm \
@@ -423,6 +428,92 @@ section_lowbit() {
   done
   awk -v p="$w4a4_whole" -v b="$fp32_whole" 'BEGIN {
     printf "| W4A4 | %.3f | %+.2f%% |\n", p, 100 * (p - b) / b }'
+}
+
+# Runs a command under /usr/bin/time -v; prints "SECONDS PEAK_MIB" (wall clock, VmHWM: mapped
+# file pages count) and leaves the command's stdout in $TMP/out.
+timed() {
+  /usr/bin/time -v "$@" > "$TMP/out" 2> "$TMP/time" || { cat "$TMP/time" >&2; return 1; }
+  awk '/Elapsed \(wall clock\)/ { n = split($NF, t, ":"); s = 0; for (i = 1; i <= n; ++i) s = s * 60 + t[i] }
+       /Maximum resident set size/ { rss = $NF / 1024 }
+       END { printf "%.1f %.0f\n", s, rss }' "$TMP/time"
+}
+
+section_scale() {
+  local dir=${SCALE_DIR:-build/scale} tok=$SHARED/tokenizers/llama2/tokenizer.model bw
+  rm -rf "$dir" && mkdir -p "$dir"
+  bw=$(./build/bench/lowbit_bench --benchmark_filter='^BM_MemoryReadBandwidth/2048/' \
+    --benchmark_format=csv 2> /dev/null | awk -F, 'NR == 1 { for (i = 1; i <= NF; ++i) c[$i] = i; next }
+      /^"BM_/ { print $c["\"GB/s\""] }')
+  echo "## Real model sizes: random-weight checkpoints in real shapes"
+  echo
+  echo "Measured $(machine). Checkpoints written by \`lowbit fixture\` (bf16 safetensors, sharded"
+  echo "at 5 GB, Llama-2 tokenizer), one at a time, deleted afterwards; speed, memory and size do"
+  echo "not depend on the weights' values. Quantization is RTN (per-channel symmetric weights, MSE"
+  echo "clip search; activations per token). \`lowbit bench --single\`: prefill 128 tokens, decode"
+  echo "32 after them, medians of 3 passes; peak RSS is VmHWM from \`/usr/bin/time -v\` (mapped file"
+  echo "pages count). Decode bound = all-thread read bandwidth over 2 GB (${bw} GB/s,"
+  echo "\`BM_MemoryReadBandwidth/2048\`) / weight bytes read per token."
+  echo
+  echo "| shape | format | file GB | quantize s | quantize peak RSS GB | prefill tok/s | decode tok/s | decode / bound | generate peak RSS GB |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  for shape in ${SCALE_SHAPES:-tinyllama-1.1b llama-2-7b}; do
+    ./build/lowbit fixture --shape "$shape" -o "$dir/fp" --tokenizer "$tok" > /dev/null
+    for fmt in FP W4A8 W4A4 W4A16; do
+      local model=$dir/fp qs="" qrss=""
+      if [ "$fmt" != FP ]; then
+        local abits=${fmt#W4A}
+        read -r qs qrss < <(timed ./build/lowbit quantize -q -m "$dir/fp" --method rtn --wbits 4 \
+          --abits "$abits" -o "$dir/$fmt.lowbit")
+        model=$dir/$fmt.lowbit
+      fi
+      local gs grss
+      read -r gs grss < <(timed ./build/lowbit bench -m "$model" --single --prompt 128 --decode 32)
+      awk -v shape="$shape" -v fmt="$fmt" -v qs="$qs" -v qrss="$qrss" -v grss="$grss" -v bw="$bw" \
+        '/^bench-row / { pre = $2; dec = $3; file = $4; weights = $5
+          printf "| %s | %s | %.2f | %s | %s | %.1f | %.2f | %.0f%% | %.2f |\n", shape,
+            fmt == "FP" ? "FP (bf16)" : fmt, file / 1e9, qs == "" ? "-" : qs,
+            qrss == "" ? "-" : sprintf("%.2f", qrss / 1024), pre, dec,
+            100 * dec / (bw * 1e9 / weights), grss / 1024 }' "$TMP/out"
+      [ "$fmt" != FP ] && rm -f "$dir/$fmt.lowbit"
+    done
+    rm -rf "$dir/fp"
+  done
+  # The 13B shape: RTN quantization only (its bf16 checkpoint is 26 GB).
+  if [ -n "${SCALE_13B:-1}" ] && [ "${SCALE_13B:-1}" != 0 ]; then
+    ./build/lowbit fixture --shape llama-2-13b -o "$dir/fp" --tokenizer "$tok" > /dev/null
+    local qs qrss
+    read -r qs qrss < <(timed ./build/lowbit quantize -q -m "$dir/fp" --method rtn --wbits 4 \
+      --abits 8 -o "$dir/W4A8.lowbit")
+    awk -v qs="$qs" -v qrss="$qrss" -v f="$(stat -c %s "$dir/W4A8.lowbit")" 'BEGIN {
+      printf "| llama-2-13b | W4A8 | %.2f | %s | %.2f | - | - | - | - |\n", f / 1e9, qs, qrss / 1024 }'
+    rm -rf "$dir/fp" "$dir/W4A8.lowbit"
+  fi
+  # Calibrated methods on two layers of the 7B shape at 16 and 32 calibration windows of 512
+  # tokens, fitted as a + b * windows (calibration is linear in tokens; GPTQ's solve is not) and
+  # extrapolated to the papers' 128 windows and 32 layers.
+  [ "${SCALE_CALIB:-1}" = 0 ] && { rm -rf "$dir"; return 0; }
+  ./build/lowbit fixture --shape llama-2-7b --layers 2 -o "$dir/fp2" --tokenizer "$tok" > /dev/null
+  echo
+  echo "Calibrated methods, two layers of the Llama-2-7B shape (WikiText-2 test as the calibration"
+  echo "text, 512-token windows, W4A4); the 32-layer figure at 128 windows is extrapolated: per"
+  echo "layer a + b x windows fitted on the two measured runs, times 32 layers (fixed costs such as"
+  echo "the output head are counted per layer, so it overestimates)."
+  echo
+  echo "| method | 2 layers, 16 windows: s | peak RSS GB | 2 layers, 32 windows: s | peak RSS GB | extrapolated 32 layers, 128 windows: min |"
+  echo "| --- | --- | --- | --- | --- | --- |"
+  for method in gptq duquant+gptq; do
+    local s16 r16 s32 r32
+    read -r s16 r16 < <(timed ./build/lowbit quantize -q -m "$dir/fp2" --method "$method" --wbits 4 \
+      --abits 4 --calib "$WIKI" --calib-samples 16 -o "$dir/q.lowbit")
+    read -r s32 r32 < <(timed ./build/lowbit quantize -q -m "$dir/fp2" --method "$method" --wbits 4 \
+      --abits 4 --calib "$WIKI" --calib-samples 32 -o "$dir/q.lowbit")
+    awk -v m="$method" -v s16="$s16" -v r16="$r16" -v s32="$s32" -v r32="$r32" 'BEGIN {
+      b = (s32 - s16) / 16 / 2; a = s16 / 2 - 16 * b
+      printf "| %s | %.0f | %.2f | %.0f | %.2f | %.0f |\n", m, s16, r16 / 1024, s32, r32 / 1024,
+        32 * (a + 128 * b) / 60 }'
+  done
+  rm -rf "$dir"
 }
 
 # The current text of section $1 in $OUT (nothing if absent).
