@@ -8,6 +8,9 @@ PKGS=(cmake g++ make pkg-config
       libbz2-dev zlib1g-dev libgtest-dev libbenchmark-dev
       # aarch64 cross toolchain and qemu-user: scripts/test_arm.sh runs the NEON kernels' tests
       g++-aarch64-linux-gnu qemu-user)
+# Node.js and npm: the tokenizer oracle test (tests/text/llama3_oracle) installs its pinned npm
+# package. A machine that already has Node (e.g. 20 from NodeSource) keeps it.
+command -v node > /dev/null && command -v npm > /dev/null || PKGS+=(nodejs npm)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -92,13 +92,7 @@ LlamaModel::LlamaModel(LlamaWeights weights) : w_(std::move(weights)) {
 }
 
 KVCache LlamaModel::make_cache(int capacity) const {
-  const auto& c = w_.config;
-  if (c.sliding_window > 0 && capacity > c.sliding_window)
-    fail(
-        "a context of {} tokens exceeds the model's sliding_window of {}: lowbit does not limit "
-        "attention to the window yet; use a context of at most {}",
-        capacity, c.sliding_window, c.sliding_window);
-  return KVCache(c, capacity, kv_quant_);
+  return KVCache(w_.config, capacity, kv_quant_);
 }
 
 void LlamaModel::set_kv_quant(const QuantSpec& spec) {
@@ -139,7 +133,9 @@ void LlamaModel::apply_rope(float* x, size_t n, int n_heads, int pos0) const {
   });
 }
 
-// Causal attention of n new queries (positions pos0..) against all cached keys. Query blocks
+// Causal attention of n new queries (positions pos0..) against all cached keys (with a sliding
+// window, Mistral's, position p sees keys p - window + 1 .. p: transformers' masking_utils.py
+// sliding_window_overlay, kv_idx > q_idx - sliding_window). Query blocks
 // (prefill) go to the fused kernel where it has a SIMD variant (fused_attention below). Otherwise a
 // task is one KV head and a block of 64 queries: the `group` query heads that share the KV head
 // (GQA) are stacked into one [group * rows, head_dim] matrix, so each product reads the head's keys
@@ -159,11 +155,19 @@ void LlamaModel::attention(int slot, size_t n, int pos0, KVCache& cache) {
   // OpenBLAS.
   const bool from_codes = cache.spec().enabled() && n * group <= kCodeRows &&
                           kernels::kv_attention_isa() != kernels::Isa::kScalar;
+  // The first key position p may see (0 without a window).
+  const size_t window = static_cast<size_t>(c.sliding_window);
+  const auto first_key = [window](size_t p) {
+    return window > 0 && p >= window ? p + 1 - window : 0;
+  };
+  // The fused kernel starts every row at key 0: windowed rows go through the path below (the
+  // cache keeps every position; keys before a row's window get probability 0).
+  const bool windowed = first_key(static_cast<size_t>(pos0) + n - 1) > 0;
   const auto kv = from_codes ? KVCache::Rows{} : cache.load(slot, pos0 + static_cast<int>(n));
   const size_t kv_stride = kv.stride;
   const float* keys = kv.keys;
   const float* values = kv.values;
-  if (!from_codes && n * group > kCodeRows &&
+  if (!from_codes && !windowed && n * group > kCodeRows &&
       kernels::causal_attention_isa() != kernels::Isa::kScalar)
     return fused_attention(n, pos0, keys, values, kv_stride);
 
@@ -193,7 +197,9 @@ void LlamaModel::attention(int slot, size_t n, int pos0, KVCache& cache) {
       for (size_t r = 0; r < rows; ++r) {
         float* s = scores.data() + (j * rows + r) * visible;
         const size_t len = static_cast<size_t>(pos0) + i0 + r + 1;  // causal: keys 0..pos
-        kernels::softmax(std::span(s, len), scale);
+        const size_t first = first_key(len - 1);
+        kernels::softmax(std::span(s + first, len - first), scale);
+        std::fill(s, s + first, 0.0f);
         std::fill(s + len, s + visible, 0.0f);
       }
     if (from_codes)

@@ -276,6 +276,9 @@ class ByteLevelBpe final : public Tokenizer {
         fail("{}: model.{} = {} is not supported", file_, field, m.at(field).dump());
     if (m.boolean_or("byte_fallback", false))
       fail("{}: model.byte_fallback is not supported", file_);
+    // Llama-3: a pre-token that is itself in the vocabulary is one token, whatever the merges
+    // would make of it (Hugging Face tokenizers' BPE::ignore_merges).
+    ignore_merges_ = m.boolean_or("ignore_merges", false);
     const JsonFields vocab = m.object("vocab");
     for (const auto& [piece, id] : vocab.json().items()) {
       const auto i = static_cast<size_t>(
@@ -400,6 +403,14 @@ class ByteLevelBpe final : public Tokenizer {
     }
     std::vector<std::string> sym;
     for (unsigned char b : piece) sym.push_back(alphabet().encoded[b]);
+    if (ignore_merges_) {
+      std::string word;
+      for (const auto& s : sym) word += s;
+      if (const auto it = vocab_.find(word); it != vocab_.end()) {
+        ids.push_back(it->second);
+        return;
+      }
+    }
     // The lowest-ranked merge first, the leftmost among equal ranks (O(n log n); see bpe_merge.h).
     std::string key;
     sym = bpe_merge(std::move(sym),
@@ -442,6 +453,7 @@ class ByteLevelBpe final : public Tokenizer {
   std::string file_;
   std::vector<std::string> pieces_;
   std::unordered_map<std::string, int32_t> vocab_;
+  bool ignore_merges_ = false;
   std::unordered_map<std::string, int> ranks_;
   std::vector<PreTokenizer> pre_;
   bool add_prefix_space_ = false;

@@ -138,18 +138,50 @@ TEST(Architectures, Qwen2HasQkvBiasesAndNoOutputBias) {
             std::string::npos);
 }
 
-TEST(Architectures, MistralSlidingWindowBoundsTheContext) {
+// Mistral's sliding window (transformers' sliding_window_overlay: position p sees keys
+// p - window + 1 .. p). With L layers a token reaches at most L * (window - 1) positions ahead, so
+// changing token 0 must leave every later logit exactly unchanged, while positions within reach
+// change; prefill and token-by-token decode (the other attention path) agree.
+TEST(Architectures, MistralSlidingWindowLimitsAttention) {
   testing::TempDir dir;
   const auto path = fixture(dir, "mistral-tiny");
-  auto m = load_model(path);
-  EXPECT_EQ(m.model->config().sliding_window, 128);
-  EXPECT_NO_THROW(m.model->make_cache(128));
-  EXPECT_NE(testing::error_of([&] {
-              m.model->make_cache(129);
-            }).find("exceeds the model's sliding_window of 128"),
-            std::string::npos);
-  // A window as long as the context never applies.
+  EXPECT_EQ(load_model(path).model->config().sliding_window, 128);
   auto cfg = nlohmann::json::parse(testing::read_file(path / "config.json"));
+  cfg["sliding_window"] = 4;
+  testing::write_file(path / "config.json", cfg.dump());
+  auto m = load_model(path);
+  const int layers = m.model->config().n_layers, window = 4;
+  ASSERT_EQ(m.model->config().sliding_window, window);
+  const size_t vocab = static_cast<size_t>(m.model->config().vocab_size);
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 80; ++i) ids.push_back(100 + (i * 37) % 900);
+  auto all_logits = [&](const std::vector<int32_t>& t) {
+    KVCache cache = m.model->make_cache(static_cast<int>(t.size()));
+    const auto out = m.model->forward(t, cache, LogitsFor::kAllTokens);
+    return std::vector<float>(out.begin(), out.end());
+  };
+  const auto base = all_logits(ids);
+  auto changed = ids;
+  changed[0] = 7;
+  const auto other = all_logits(changed);
+  const size_t reach = static_cast<size_t>(layers * (window - 1));
+  for (size_t p = 0; p < ids.size(); ++p) {
+    const std::vector<float> a(base.begin() + p * vocab, base.begin() + (p + 1) * vocab);
+    const std::vector<float> b(other.begin() + p * vocab, other.begin() + (p + 1) * vocab);
+    if (p > reach) {
+      EXPECT_EQ(a, b) << "position " << p << " sees token 0";
+    } else if (p <= static_cast<size_t>(window - 1)) {
+      EXPECT_NE(a, b) << "position " << p << " should see token 0";
+    }
+  }
+  // Decode one token at a time (a cache longer than the window, as Mistral's context is).
+  KVCache cache = m.model->make_cache(static_cast<int>(ids.size()));
+  for (size_t p = 0; p < ids.size(); ++p) {
+    const auto step = m.model->forward(std::span(ids).subspan(p, 1), cache);
+    for (size_t v = 0; v < vocab; ++v)
+      ASSERT_NEAR(step[v], base[p * vocab + v], 1e-3f) << "position " << p;
+  }
+  // A window as long as the context never applies.
   cfg["sliding_window"] = 512;
   testing::write_file(path / "config.json", cfg.dump());
   EXPECT_EQ(load_model(path).model->config().sliding_window, 0);
