@@ -22,14 +22,14 @@
 #   scale   random-weight checkpoints in real models' shapes (`lowbit fixture`), one at a time in
 #           SCALE_DIR (default build/scale; up to 26 GB of disk), deleted afterwards: FP (bf16) and
 #           RTN W4A8/W4A4/W4A16 speed, size and peak RSS, quantization time and peak RSS, decode
-#           against the memory-bandwidth bound; GPTQ and DuQuant+GPTQ timed on two layers of the
-#           7B shape; RTN quantization of the 13B shape                  (~45 min)
+#           against the memory-bandwidth bound; RTN quantization of the 13B shape   (~35 min)
+#   scale_calib  GPTQ and DuQuant+GPTQ timed on two layers of the 7B shape, extrapolated (~15 min)
 #
 # Usage: scripts/results.sh [SECTION...]   (default: all). Sections not named keep their current
 # text from docs/results.md, so a slow section need not be re-measured to refresh a fast one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ALL_SECTIONS=(engine speed kernels tokenizers quant outliers tasks lowbit scale)
+ALL_SECTIONS=(engine speed kernels tokenizers quant outliers tasks lowbit scale scale_calib)
 # Measure what the checkout builds: configure if needed, then bring the binaries up to date.
 if [ -f build/CMakeCache.txt ]; then
   cmake --build build -j"$(nproc)" --target lowbit lowbit_bench lowbit_bench_qgemm \
@@ -489,13 +489,21 @@ section_scale() {
       printf "| llama-2-13b | W4A8 | %.2f | %s | %.2f | - | - | - | - |\n", f / 1e9, qs, qrss / 1024 }'
     rm -rf "$dir/fp" "$dir/W4A8.lowbit"
   fi
-  # Calibrated methods on two layers of the 7B shape at 16 and 32 calibration windows of 512
-  # tokens, fitted as a + b * windows (calibration is linear in tokens; GPTQ's solve is not) and
-  # extrapolated to the papers' 128 windows and 32 layers.
-  [ "${SCALE_CALIB:-1}" = 0 ] && { rm -rf "$dir"; return 0; }
+  rm -rf "$dir"
+}
+
+# Calibrated methods on two layers of the 7B shape at 16 and 32 calibration windows of 512 tokens,
+# fitted as a + b * windows (calibration is linear in tokens; GPTQ's solve is not) and
+# extrapolated to the papers' 128 windows and 32 layers.
+section_scale_calib() {
+  local dir=${SCALE_DIR:-build/scale} tok=$SHARED/tokenizers/llama2/tokenizer.model
+  rm -rf "$dir" && mkdir -p "$dir"
+  echo "## Real model sizes: calibrated methods on the Llama-2-7B shape"
+  echo
+  echo "Measured $(machine)."
   ./build/lowbit fixture --shape llama-2-7b --layers 2 -o "$dir/fp2" --tokenizer "$tok" > /dev/null
   echo
-  echo "Calibrated methods, two layers of the Llama-2-7B shape (WikiText-2 test as the calibration"
+  echo "Two layers of the Llama-2-7B shape (random weights; WikiText-2 test as the calibration"
   echo "text, 512-token windows, W4A4); the 32-layer figure at 128 windows is extrapolated: per"
   echo "layer a + b x windows fitted on the two measured runs, times 32 layers (fixed costs such as"
   echo "the output head are counted per layer, so it overestimates)."

@@ -8,60 +8,10 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "kernels/dense_linalg.h"
 #include "quant/quant_pass.h"
 
 namespace lowbit {
-namespace {
-
-// In-place lower Cholesky factor of a symmetric positive definite n x n matrix; false if it is
-// not positive definite.
-bool cholesky(std::vector<double>& a, size_t n) {
-  for (size_t j = 0; j < n; ++j) {
-    double d = a[j * n + j];
-    for (size_t k = 0; k < j; ++k) d -= a[j * n + k] * a[j * n + k];
-    if (!(d > 0.0)) return false;
-    d = std::sqrt(d);
-    a[j * n + j] = d;
-    thread_pool().parallel_for(n - j - 1, 32, [&](size_t b, size_t e) {
-      for (size_t i = j + 1 + b; i < j + 1 + e; ++i) {
-        double s = a[i * n + j];
-        for (size_t k = 0; k < j; ++k) s -= a[i * n + k] * a[j * n + k];
-        a[i * n + j] = s / d;
-      }
-    });
-  }
-  for (size_t i = 0; i < n; ++i)
-    for (size_t j = i + 1; j < n; ++j) a[i * n + j] = 0.0;
-  return true;
-}
-
-// H^-1 from its lower Cholesky factor L: H^-1 = L^-T L^-1.
-std::vector<double> inverse_from_cholesky(const std::vector<double>& L, size_t n) {
-  std::vector<double> li(n * n, 0.0);  // L^-1, lower triangular; column by column
-  thread_pool().parallel_for(n, 16, [&](size_t c0, size_t c1) {
-    for (size_t c = c0; c < c1; ++c) {
-      li[c * n + c] = 1.0 / L[c * n + c];
-      for (size_t i = c + 1; i < n; ++i) {
-        double s = 0.0;
-        for (size_t k = c; k < i; ++k) s -= L[i * n + k] * li[k * n + c];
-        li[i * n + c] = s / L[i * n + i];
-      }
-    }
-  });
-  std::vector<double> inv(n * n, 0.0);
-  thread_pool().parallel_for(n, 16, [&](size_t i0, size_t i1) {
-    for (size_t i = i0; i < i1; ++i)
-      for (size_t j = 0; j <= i; ++j) {
-        double s = 0.0;
-        for (size_t k = i; k < n; ++k) s += li[k * n + i] * li[k * n + j];
-        inv[i * n + j] = s;
-        inv[j * n + i] = s;
-      }
-  });
-  return inv;
-}
-
-}  // namespace
 
 GptqSolver::GptqSolver(std::span<const double> H, size_t in, const GptqOptions& o)
     : in_(in), options_(o), order_(in), dead_(in, false) {
@@ -88,12 +38,13 @@ GptqSolver::GptqSolver(std::span<const double> H, size_t in, const GptqOptions& 
     std::vector<double> L = h;
     const double damp = o.damp * std::pow(10.0, attempt) * mean_diag;
     for (size_t i = 0; i < in; ++i) L[i * in + i] += damp;
-    if (cholesky(L, in)) {
-      std::vector<double> inv = inverse_from_cholesky(L, in);
-      if (!cholesky(inv, in)) fail("GPTQ: inverse Hessian is not positive definite");
+    // H^-1 through Cholesky (LAPACK: kernels/dense_linalg.h), then its own Cholesky factor.
+    if (kernels::cholesky_lower(L, in)) {
+      if (!kernels::inverse_from_cholesky(L, in)) fail("GPTQ: the damped Hessian is singular");
+      if (!kernels::cholesky_lower(L, in)) fail("GPTQ: inverse Hessian is not positive definite");
       U_.assign(in * in, 0.0);  // U = L2^T
       for (size_t i = 0; i < in; ++i)
-        for (size_t j = i; j < in; ++j) U_[i * in + j] = inv[j * in + i];
+        for (size_t j = i; j < in; ++j) U_[i * in + j] = L[j * in + i];
       return;
     }
     if (attempt == 3) fail("GPTQ: Hessian is not positive definite even with damping {}", damp);
