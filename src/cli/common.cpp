@@ -18,9 +18,9 @@ void add_model_flags(CLI::App& cmd, ModelFlags& flags) {
       ->check(CLI::NonNegativeNumber);
 }
 
-LoadedModel load_from_flags(const ModelFlags& flags) {
+LoadedModel load_from_flags(const ModelFlags& flags, const HfResidency& residency) {
   set_num_threads(flags.threads);
-  return load_model(flags.model, flags.tokenizer, LoadOptions{flags.simulate});
+  return load_model(flags.model, flags.tokenizer, LoadOptions{flags.simulate, residency});
 }
 
 double peak_rss_mib() {

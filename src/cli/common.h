@@ -17,7 +17,7 @@ struct ModelFlags {
 
 void add_model_flags(CLI::App& cmd, ModelFlags& flags);
 // Sets the thread count and loads the model named by the flags.
-LoadedModel load_from_flags(const ModelFlags& flags);
+LoadedModel load_from_flags(const ModelFlags& flags, const HfResidency& residency = {});
 
 // This process's peak resident memory so far, in MiB.
 double peak_rss_mib();

@@ -35,7 +35,12 @@ void run_quantize(const QuantizeFlags& f) {
   const QuantizeOptions opts = f.quant.options(!f.quiet);
   // Streaming: each layer goes to the output (spilled beside it) as soon as it is quantized.
   QuantizedModelWriter writer(f.model.model, out);
-  LoadedModel m = load_from_flags(f.model);
+  // The memory guard counts one layer at a time, not the whole checkpoint.
+  const HfResidency residency{true, opts.needs_calibration()
+                                        ? static_cast<uint64_t>(opts.calib.samples) *
+                                              static_cast<uint64_t>(opts.calib.seq_len)
+                                        : 0};
+  LoadedModel m = load_from_flags(f.model, residency);
   const auto report = quantize_model(
       *m.model, *m.tokenizer, opts,
       [&](int l, const LayerWeights& layer) { writer.add_layer(static_cast<size_t>(l), layer); });

@@ -2,6 +2,7 @@
 
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <set>
 
 #include "core/error.h"
@@ -211,17 +212,40 @@ ModelConfig read_hf_config(const fs::path& config_json) {
   return c;
 }
 
-HfCheckpoint load_hf_checkpoint(const fs::path& dir) {
+HfCheckpoint load_hf_checkpoint(const fs::path& dir, const HfResidency& residency) {
   HfCheckpoint out;
   ModelConfig c = read_hf_config(dir / "config.json");
   ShardSet shards(dir);
   // Weights stay as stored: the mapped files become resident as they are read (counted once,
   // however many layers share them), plus fp32 norms and each thread's widening panel.
   const size_t file_bytes = shards.total_bytes();
-  require_memory(file_bytes + (uint64_t{64} << 20),
-                 fmt::format("{}: its {:.2f} GB of weights, read as stored", dir.string(),
-                             static_cast<double>(file_bytes) / 1e9),
-                 "use a smaller model, or a .lowbit file quantized from it");
+  if (!residency.layer_by_layer) {
+    require_memory(file_bytes + (uint64_t{64} << 20),
+                   fmt::format("{}: its {:.2f} GB of weights, read as stored", dir.string(),
+                               static_cast<double>(file_bytes) / 1e9),
+                   "use a smaller model, or a .lowbit file quantized from it");
+  } else {
+    // Streaming quantization: per parameter of one layer its stored bytes (the file's average),
+    // an fp32 working copy and the quantized layer's codes and dequantized weights (9 bytes); the
+    // embeddings and head as stored plus an fp32 copy of each while they are transformed or
+    // quantized; residual streams and one layer's Gram matrices (double) when calibrating.
+    const auto params = static_cast<uint64_t>(c.parameter_count());
+    const double stored = static_cast<double>(file_bytes) / static_cast<double>(params);
+    const uint64_t table = static_cast<uint64_t>(c.vocab_size) * static_cast<uint64_t>(c.dim);
+    const uint64_t tables = c.tied_embeddings ? table : 2 * table;
+    const uint64_t layer = (params - tables) / static_cast<uint64_t>(c.n_layers);
+    const uint64_t widest = static_cast<uint64_t>(std::max(c.dim, c.hidden_dim));
+    uint64_t need = static_cast<uint64_t>(static_cast<double>(layer) * (stored + 9.0)) +
+                    static_cast<uint64_t>(static_cast<double>(tables) * (stored + 4.0)) +
+                    (uint64_t{64} << 20);
+    if (residency.calibration_tokens > 0)
+      need += 2 * residency.calibration_tokens * static_cast<uint64_t>(c.dim) * 4 +
+              3 * widest * widest * 8;
+    require_memory(need,
+                   fmt::format("{}: quantizing its {:.2f} B parameters layer by layer",
+                               dir.string(), static_cast<double>(params) / 1e9),
+                   "use fewer --calib-samples or a shorter --calib-len");
+  }
   auto& dp = out.dtype_params;
   const int64_t d = c.dim, h = c.hidden_dim, q = c.q_dim(), kv = c.kv_dim(), v = c.vocab_size;
 

@@ -21,6 +21,18 @@ struct HfCheckpoint {
   size_t file_bytes = 0;                        // total size of the safetensors files
 };
 
-HfCheckpoint load_hf_checkpoint(const std::filesystem::path& dir);
+// What the memory guard assumes the caller will hold resident.
+struct HfResidency {
+  // false: the whole checkpoint (generate, perplexity, eval: every layer's pages stay mapped in).
+  // true: `lowbit quantize`, which streams the model layer by layer (quant/pipeline.h): the
+  // embeddings and head, one layer as stored plus its fp32 working copy and quantized form, and
+  // `calibration_tokens` tokens of residual stream for each of up to two calibration streams plus
+  // one layer's Gram matrices.
+  bool layer_by_layer = false;
+  uint64_t calibration_tokens = 0;
+};
+
+HfCheckpoint load_hf_checkpoint(const std::filesystem::path& dir,
+                                const HfResidency& residency = {});
 
 }  // namespace lowbit

@@ -50,7 +50,7 @@ LoadedModel load_model(const fs::path& path, const fs::path& tokenizer_path,
   } else if (fs::is_directory(path)) {
     if (!fs::exists(path / "config.json"))
       fail("{}: not a Hugging Face checkpoint folder (no config.json)", path.string());
-    HfCheckpoint ckpt = load_hf_checkpoint(path);
+    HfCheckpoint ckpt = load_hf_checkpoint(path, options.residency);
     weights = std::move(ckpt.weights);
     out.dtype_params = std::move(ckpt.dtype_params);
     out.file_bytes = ckpt.file_bytes;

@@ -9,8 +9,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "text/tokenizer.h"
+#include "io/hf_checkpoint.h"
 #include "model/llama.h"
+#include "text/tokenizer.h"
 
 namespace lowbit {
 
@@ -28,6 +29,9 @@ struct LoadOptions {
   // Quantized (.lowbit) models: run every projection through the simulated fp32 path instead of
   // the integer kernels (the accuracy reference the kernels must reproduce).
   bool simulate = false;
+  // Hugging Face checkpoints: what the memory guard assumes stays resident (hf_checkpoint.h);
+  // `lowbit quantize` streams layer by layer.
+  HfResidency residency;
 };
 
 // `path`: a Hugging Face folder, a quantized .lowbit file or a llama2.c .bin. tokenizer_path

@@ -56,7 +56,7 @@ TEST(MemoryBudget, AModelThatCannotFitIsRefusedBeforeLoading) {
   o.tokenizer = testing::shared_dir() / "tokenizers/llama2/tokenizer.model";
   write_checkpoint_fixture(find_model_shape("llama-tiny"), dir / "m", o);
   {
-    const ScopedLimit limit("16M");  // the fp32 weights are 17 MB, plus 64 MiB of headroom
+    const ScopedLimit limit("16M");  // the bf16 weights are 9 MB, plus 64 MiB of headroom
     const std::string e = testing::error_of([&] { load_model(dir / "m"); });
     EXPECT_NE(e.find("needs about"), std::string::npos) << e;
     EXPECT_NE(e.find("LOWBIT_MEMORY_LIMIT"), std::string::npos) << e;
@@ -66,6 +66,25 @@ TEST(MemoryBudget, AModelThatCannotFitIsRefusedBeforeLoading) {
   const ScopedLimit limit("lots");
   EXPECT_NE(testing::error_of([&] { load_model(dir / "m"); }).find("is not a size"),
             std::string::npos);
+}
+
+// `lowbit quantize` streams the model layer by layer, so its guard counts one layer, the tables
+// and the calibration streams (which grow with the calibration tokens), not the whole checkpoint.
+TEST(MemoryBudget, QuantizationCountsOneLayerAndItsCalibration) {
+  testing::TempDir dir;
+  FixtureOptions o;
+  o.tokenizer = testing::shared_dir() / "tokenizers/llama2/tokenizer.model";
+  write_checkpoint_fixture(find_model_shape("llama-tiny"), dir / "m", o);
+  LoadOptions streamed;
+  streamed.residency = {true, 0};
+  {
+    const ScopedLimit limit("95M");
+    EXPECT_NO_THROW(load_model(dir / "m", {}, streamed));
+    streamed.residency.calibration_tokens = 128 * 512;  // 2 streams x 64 dims x 4 bytes: 32 MiB
+    const std::string e = testing::error_of([&] { load_model(dir / "m", {}, streamed); });
+    EXPECT_NE(e.find("layer by layer"), std::string::npos) << e;
+    EXPECT_NE(e.find("--calib-samples"), std::string::npos) << e;
+  }
 }
 
 }  // namespace

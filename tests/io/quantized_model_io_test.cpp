@@ -50,7 +50,7 @@ class QuantizedIoTest : public ::testing::Test {
     o.calib = {dir_ / "calib.txt", 4, 64, 0, 64, true, false};
     quantize_model(*m.model, *m.tokenizer, o);
     save_quantized_model(*m.model, dir_ / "src", out(), {{"method", method}});
-    LoadedModel back = load_model(out(), {}, LoadOptions{true});
+    LoadedModel back = load_model(out(), {}, LoadOptions{true, {}});
     EXPECT_EQ(back.format, "lowbit-quantized");
     EXPECT_EQ(back.model->kv_quant().bits, kvbits);
     EXPECT_EQ(back.model->attention_quant(), m.model->attention_quant()) << method;
@@ -84,7 +84,7 @@ TEST_F(QuantizedIoTest, AttentionQuantizationRoundTrips) {
   quantize_model(*m.model, *m.tokenizer, o);
   ASSERT_TRUE(m.model->attention_quant().qk_hadamard);
   save_quantized_model(*m.model, dir_ / "src", out(), {{"method", "hadamard+rtn"}});
-  LoadedModel back = load_model(out(), {}, LoadOptions{true});
+  LoadedModel back = load_model(out(), {}, LoadOptions{true, {}});
   EXPECT_EQ(back.model->attention_quant(), m.model->attention_quant());
   EXPECT_EQ(logits(back), logits(m));
 }

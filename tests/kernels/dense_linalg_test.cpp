@@ -35,7 +35,9 @@ TEST(KernelDenseLinalg, CholeskyAndInverseMatchTheirDefinitions) {
     ASSERT_TRUE(cholesky_lower(l, n));
     for (size_t i = 0; i < n; ++i)
       for (size_t j = 0; j < n; ++j) {
-        if (j > i) ASSERT_EQ(l[i * n + j], 0.0);
+        if (j > i) {
+          ASSERT_EQ(l[i * n + j], 0.0);
+        }
         double s = 0.0;
         for (size_t k = 0; k < n; ++k) s += l[i * n + k] * l[j * n + k];
         ASSERT_NEAR(s, a[i * n + j], 1e-9 * (1.0 + std::fabs(a[i * n + j]))) << n;

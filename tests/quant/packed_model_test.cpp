@@ -31,7 +31,7 @@ namespace {
 
 double perplexity(const std::filesystem::path& model, bool simulate,
                   const std::vector<int32_t>& ids, int windows = 3) {
-  LoadedModel m = load_model(model, {}, LoadOptions{simulate});
+  LoadedModel m = load_model(model, {}, LoadOptions{simulate, {}});
   return evaluate_perplexity(*m.model, ids, {512, windows, false}).perplexity;
 }
 
@@ -56,8 +56,8 @@ struct CodeFlips {
 // codes, as the layers do, and counts the codes that differ.
 CodeFlips count_code_flips(const std::filesystem::path& file, const std::vector<int32_t>& ids,
                            const kernels::ActivationFormat& af) {
-  LoadedModel sim = load_model(file, {}, LoadOptions{true});
-  LoadedModel real = load_model(file, {}, LoadOptions{false});
+  LoadedModel sim = load_model(file, {}, LoadOptions{true, {}});
+  LoadedModel real = load_model(file, {}, LoadOptions{false, {}});
   const size_t n = 512, dim = static_cast<size_t>(sim.model->config().dim);
   const std::span<const int32_t> window(ids.data(), n);
   std::vector<float> x(n * dim), xr(n * dim);
@@ -120,7 +120,7 @@ TEST(PackedModel, KernelsMatchSimulationOnRefLlama) {
     if (!a_sym) name.append(" asym clip0.9");
     {
       // Every projection runs on the integer kernels (no fall-back to the simulated path).
-      LoadedModel real = load_model(file, {}, LoadOptions{false});
+      LoadedModel real = load_model(file, {}, LoadOptions{false, {}});
       const LayerWeights& L = real.model->weights().layers[0];
       for (const Linear* l : {L.wq.get(), L.wo.get(), L.w_gate.get(), L.w_down.get()})
         EXPECT_NE(dynamic_cast<const PackedLinear*>(l), nullptr) << name;
