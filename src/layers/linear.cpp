@@ -54,9 +54,9 @@ void DenseLinear::forward(std::span<const float> x, size_t rows, std::span<float
   } else {
     // 16-bit weights: each thread widens a panel of weight rows into a buffer that stays in its
     // cache and multiplies it with the same fp32 GEMM, so the products equal an fp32 copy's while
-    // memory holds (and decode streams) only the 16-bit matrix. A few rows (decode) take small
-    // panels (the GEMV reads the panel once); more rows take larger ones, since the GEMM repacks
-    // x for every panel.
+    // memory holds only the 16-bit matrix. Few rows get here only on CPUs without a SIMD gemv
+    // (small panels: the GEMV reads each once); more rows take larger panels, since the GEMM
+    // repacks x for every panel.
     const size_t panel = rows <= 4 ? 32 : 256;
     thread_pool().parallel_for(out, panel, [&](size_t begin, size_t end) {
       thread_local std::vector<float> buffer;
