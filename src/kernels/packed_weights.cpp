@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "core/error.h"
+#include "core/thread_pool.h"
 
 namespace lowbit::kernels {
 namespace {
@@ -229,17 +230,21 @@ PackedWeights pack_weights(std::span<const uint8_t> codes, size_t n, size_t k, i
   auto zero_of = [&](size_t row, size_t group) -> int {
     return l.asymmetric ? zeros[row * groups + group] : l.zero;
   };
-  // Padding (k beyond the row, rows beyond n) holds the zero point, so it dequantizes to 0.
-  for (size_t row = 0; row < l.blocks() * kPackRows; ++row)
-    for (size_t col = 0; col < l.k_padded(); ++col) {
-      int u;
-      if (row < n && col < k)
-        u = codes[row * k + col];
-      else
-        u = row < n ? zero_of(row, groups - 1) : (l.asymmetric ? 0 : l.zero);
-      const CodePos p = code_pos(l, row, col);
-      code_bytes[p.byte] = static_cast<uint8_t>(code_bytes[p.byte] | (u << p.shift));
-    }
+  // Padding (k beyond the row, rows beyond n) holds the zero point, so it dequantizes to 0. Each
+  // block of kPackRows rows owns its bytes (code_pos), so blocks are packed in parallel: at 7B
+  // this loop was a tenth of `lowbit quantize`'s time on one thread.
+  thread_pool().parallel_for(l.blocks(), 1, [&](size_t b0, size_t b1) {
+    for (size_t row = b0 * kPackRows; row < b1 * kPackRows; ++row)
+      for (size_t col = 0; col < l.k_padded(); ++col) {
+        int u;
+        if (row < n && col < k)
+          u = codes[row * k + col];
+        else
+          u = row < n ? zero_of(row, groups - 1) : (l.asymmetric ? 0 : l.zero);
+        const CodePos p = code_pos(l, row, col);
+        code_bytes[p.byte] = static_cast<uint8_t>(code_bytes[p.byte] | (u << p.shift));
+      }
+  });
   std::byte* scale_bytes = out.data() + l.scales_offset();
   auto* zero_bytes = reinterpret_cast<uint8_t*>(out.data() + l.zeros_offset());
   for (size_t row = 0; row < n; ++row)

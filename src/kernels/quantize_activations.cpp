@@ -63,6 +63,19 @@ Isa quantize_activations_isa() {
   return select_variant(kVariants).isa;
 }
 
+void value_range(std::span<const float> x, float& lo, float& hi) {
+  select_variant(kVariants).range(x.data(), x.size(), &lo, &hi);
+}
+
+void quantize_values(std::span<const float> x, float scale, int qlo, int qhi, int shift,
+                     std::span<int8_t> out) {
+  if (out.size() < x.size())
+    fail("quantize_values: {} outputs for {} values", out.size(), x.size());
+  if (qlo > qhi || qlo + shift < -128 || qhi + shift > 127)
+    fail("quantize_values: bounds [{}, {}] + {} do not fit int8", qlo, qhi, shift);
+  select_variant(kVariants).codes(x.data(), x.size(), scale, qlo, qhi, shift, out.data());
+}
+
 size_t activation_stride(size_t cols) {
   return (cols + 63) / 64 * 64;
 }

@@ -60,6 +60,15 @@ void quantize_activations(std::span<const float> x, size_t rows, size_t cols, si
                           std::span<float> scales, std::span<int32_t> row_sums,
                           std::span<int32_t> offsets);
 
+// The two primitives on their own, for weight quantization (layers/quantizer.cpp), which reads a
+// group's range once for its MSE clip search and then writes its codes:
+// value_range: lo = min(0, min x), hi = max(0, max x) (exact: the same on every ISA).
+// quantize_values: out[i] = rne(clamp(x[i] / scale, qlo, qhi)) + shift, with a true division;
+//   qlo <= qhi integers, qlo + shift >= -128, qhi + shift <= 127.
+void value_range(std::span<const float> x, float& lo, float& hi);
+void quantize_values(std::span<const float> x, float scale, int qlo, int qhi, int shift,
+                     std::span<int8_t> out);
+
 // The variant quantize_activations uses now (under the current ISA ceiling).
 Isa quantize_activations_isa();
 

@@ -12,10 +12,17 @@ namespace lowbit {
 FakeQuantLinear::FakeQuantLinear(QuantizedMatrix weight, std::vector<float> bias,
                                  QuantSpec act_spec,
                                  std::shared_ptr<const ActivationTransform> transform)
-    : FakeQuantLinear(static_cast<int>(weight.cols), static_cast<int>(weight.rows),
-                      weight.dequantize(), std::move(bias), act_spec, std::move(transform)) {
-  wspec_ = weight.spec;
-  qweight_ = std::move(weight);
+    : Linear(static_cast<int>(weight.cols), static_cast<int>(weight.rows)),
+      qweight_(std::move(weight)),
+      bias_(std::move(bias)),
+      wspec_(qweight_.spec),
+      act_(act_spec),
+      transform_(std::move(transform)) {
+  if (qweight_.rows == 0 || qweight_.cols == 0 ||
+      qweight_.codes.size() != qweight_.rows * qweight_.cols)
+    fail("FakeQuantLinear: quantized weight has {} codes, expected {}x{}", qweight_.codes.size(),
+         qweight_.rows, qweight_.cols);
+  check_shapes();
 }
 
 FakeQuantLinear::FakeQuantLinear(int in_features, int out_features, std::vector<float> weight,
@@ -29,8 +36,19 @@ FakeQuantLinear::FakeQuantLinear(int in_features, int out_features, std::vector<
   if (weight_.size() != static_cast<size_t>(in_features) * out_features)
     fail("FakeQuantLinear: weight has {} values, expected {}x{}", weight_.size(), out_features,
          in_features);
-  if (transform_ && transform_->dim() != static_cast<size_t>(in_features))
-    fail("FakeQuantLinear: transform of {} channels for {} inputs", transform_->dim(), in_features);
+  check_shapes();
+}
+
+void FakeQuantLinear::check_shapes() const {
+  if (!bias_.empty() && bias_.size() != static_cast<size_t>(out_))
+    fail("FakeQuantLinear: bias has {} values for {} outputs", bias_.size(), out_);
+  if (transform_ && transform_->dim() != static_cast<size_t>(in_))
+    fail("FakeQuantLinear: transform of {} channels for {} inputs", transform_->dim(), in_);
+}
+
+std::span<const float> FakeQuantLinear::weight() const {
+  if (qweight_.rows != 0) std::call_once(dequantized_, [&] { weight_ = qweight_.dequantize(); });
+  return weight_;
 }
 
 void FakeQuantLinear::forward(std::span<const float> x, size_t rows, std::span<float> y) const {
@@ -41,7 +59,7 @@ void FakeQuantLinear::forward(std::span<const float> x, size_t rows, std::span<f
   std::copy_n(x.begin(), rows * in, xq.begin());
   if (transform_) transform_->apply(xq, rows);
   fake_quantize_rows(xq, rows, in, act_);
-  kernels::sgemm_nt(rows, out, in, xq.data(), in, weight_.data(), in, y.data(), out);
+  kernels::sgemm_nt(rows, out, in, xq.data(), in, weight().data(), in, y.data(), out);
   if (!bias_.empty())
     for (size_t r = 0; r < rows; ++r)
       for (size_t o = 0; o < out; ++o) y[r * out + o] += bias_[o];
@@ -49,7 +67,7 @@ void FakeQuantLinear::forward(std::span<const float> x, size_t rows, std::span<f
 
 size_t FakeQuantLinear::weight_bytes() const {
   // What the packed layer will occupy: codes plus one fp32 scale (and zero) per group.
-  const size_t n = weight_.size();
+  const size_t n = static_cast<size_t>(in_) * static_cast<size_t>(out_);
   if (!wspec_.enabled()) return n * sizeof(float);
   const size_t group =
       wspec_.group_size > 0 ? static_cast<size_t>(wspec_.group_size) : static_cast<size_t>(in_);
@@ -60,7 +78,7 @@ size_t FakeQuantLinear::weight_bytes() const {
 
 void FakeQuantLinear::weight_row(size_t row, std::span<float> out) const {
   const size_t in = static_cast<size_t>(in_);
-  std::copy_n(weight_.begin() + static_cast<ptrdiff_t>(row * in), in, out.begin());
+  std::copy_n(weight().begin() + static_cast<ptrdiff_t>(row * in), in, out.begin());
 }
 
 std::string FakeQuantLinear::format() const {

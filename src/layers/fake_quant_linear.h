@@ -1,9 +1,12 @@
 #pragma once
-// Simulated ("fake") quantization of one linear layer: the weight is stored already
-// quantize-dequantized (and transformed), and every input is transformed online and then
-// quantize-dequantized per token before an fp32 GEMM. Numerically this is the low-bit layer;
-// the real integer kernels must reproduce it.
+// Simulated ("fake") quantization of one linear layer: the weight is used quantize-dequantized
+// (and transformed), and every input is transformed online and then quantize-dequantized per
+// token before an fp32 GEMM. Numerically this is the low-bit layer; the real integer kernels must
+// reproduce it. A quantized weight is kept as codes and scales and dequantized to fp32 on first
+// use: `lowbit quantize` streams each layer to the file without ever running it (RTN, or any
+// method without a calibration sequence), so the fp32 copy, four times the codes, is never built.
 #include <memory>
+#include <mutex>
 
 #include "layers/activation_transform.h"
 #include "layers/linear.h"
@@ -30,13 +33,18 @@ class FakeQuantLinear final : public Linear {
   const QuantSpec& act_spec() const { return act_; }
   const QuantSpec& weight_spec() const { return wspec_; }
   const std::shared_ptr<const ActivationTransform>& transform() const { return transform_; }
-  std::span<const float> weight() const { return weight_; }
+  // The fp32 weight on the quantization grid (dequantized now if it was not yet).
+  std::span<const float> weight() const;
   const QuantizedMatrix* quantized_weight() const { return qweight_.rows ? &qweight_ : nullptr; }
   std::span<const float> bias() const { return bias_; }
 
  private:
-  QuantizedMatrix qweight_;    // empty (rows == 0) for a full-precision weight
-  std::vector<float> weight_;  // [out, in], on the quantization grid
+  void check_shapes() const;
+
+  QuantizedMatrix qweight_;  // empty (rows == 0) for a full-precision weight
+  // [out, in], on the quantization grid: given, or dequantized from qweight_ once, on first use.
+  mutable std::vector<float> weight_;
+  mutable std::once_flag dequantized_;
   std::vector<float> bias_;
   QuantSpec wspec_;
   QuantSpec act_;

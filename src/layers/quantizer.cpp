@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/quant_error.h"
+#include "kernels/quantize_activations.h"
 
 namespace lowbit {
 
@@ -39,13 +40,12 @@ struct Range {
   float amax = 0.0f, lo = 0.0f, hi = 0.0f;
 };
 
+// One pass (kernels::value_range, vectorized); max |x| = max(hi, -lo) exactly, as the scalar
+// max of |x| was.
 Range range_of(std::span<const float> values) {
   Range r;
-  for (float v : values) {
-    r.amax = std::max(r.amax, std::fabs(v));
-    r.lo = std::min(r.lo, v);
-    r.hi = std::max(r.hi, v);
-  }
+  kernels::value_range(values, r.lo, r.hi);
+  r.amax = std::max(r.hi, -r.lo);
   return r;
 }
 
@@ -113,10 +113,12 @@ std::vector<float> QuantizedMatrix::dequantize() const {
   std::vector<float> out(rows * cols);
   const size_t g = group_size(), groups = groups_per_row();
   const int qmin = spec.qmin();
-  for (size_t r = 0; r < rows; ++r)
-    for (size_t c = 0; c < cols; ++c)
-      out[r * cols + c] = dequantize_value(static_cast<int>(codes[r * cols + c]) + qmin,
-                                           params[r * groups + c / g]);
+  thread_pool().parallel_for(rows, 16, [&](size_t r0, size_t r1) {
+    for (size_t r = r0; r < r1; ++r)
+      for (size_t c = 0; c < cols; ++c)
+        out[r * cols + c] = dequantize_value(static_cast<int>(codes[r * cols + c]) + qmin,
+                                             params[r * groups + c / g]);
+  });
   return out;
 }
 
@@ -142,9 +144,15 @@ QuantizedMatrix quantize_rows(std::span<const float> x, size_t rows, size_t cols
         const auto values = x.subspan(r * cols + k * g, g);
         const QuantParams p = choose_params(values, spec);
         m.params[r * groups + k] = p;
-        for (size_t c = 0; c < g; ++c)
-          m.codes[r * cols + k * g + c] =
-              static_cast<uint8_t>(quantize_value(values[c], p, qmin, qmax) - qmin);
+        // quantize_value's code q - qmin, as the activation kernel computes it: clamp(rne(x /
+        // s) + z, qmin, qmax) = rne(clamp(x / s, qmin - z, qmax - z)) + z (integer bounds), held
+        // in int8 as code - 128 and flipped back to the unsigned code.
+        const int z = static_cast<int>(p.zero);
+        auto codes = std::span(m.codes).subspan(r * cols + k * g, g);
+        const std::span<int8_t> signed_codes(reinterpret_cast<int8_t*>(codes.data()), g);
+        kernels::quantize_values(values, p.scale, qmin - z, qmax - z, z - qmin - 128,
+                                 signed_codes);
+        for (uint8_t& c : codes) c ^= 0x80;
       }
   });
   return m;

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+#include <span>
 #include <vector>
 
 #include "core/error.h"
@@ -99,6 +101,36 @@ TEST(Quantizer, Int8ErrorBound) {
   fake_quantize_rows(y, 1, x.size(), spec);
   const float scale = 3.0f / 127.0f;
   for (size_t i = 0; i < x.size(); ++i) EXPECT_LE(std::fabs(y[i] - x[i]), scale * 0.5f + 1e-6f);
+}
+
+// quantize_rows writes codes with the vectorized activation kernel (clamp before rounding, held
+// in int8): they must be quantize_value's codes for every width, mode, clip and group size,
+// including values far outside the clip range, exact halves and zero rows.
+TEST(Quantizer, QuantizeRowsCodesMatchQuantizeValue) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const size_t rows = 5, cols = 96;
+  std::vector<float> x(rows * cols);
+  for (float& v : x) v = normal(rng);
+  x[3] = 40.0f;   // an outlier: most clip ratios clamp it
+  x[100] = -0.5f;
+  std::fill(x.begin() + 2 * cols, x.begin() + 3 * cols, 0.0f);  // a zero row
+  for (int bits = 2; bits <= 8; ++bits)
+    for (bool symmetric : {true, false})
+      for (int group : {0, 32})
+        for (bool mse : {false, true}) {
+          const QuantSpec spec{bits, symmetric, group, mse ? 1.0f : 0.8f, mse};
+          const QuantizedMatrix m = quantize_rows(x, rows, cols, spec);
+          const size_t g = group > 0 ? static_cast<size_t>(group) : cols;
+          for (size_t r = 0; r < rows; ++r)
+            for (size_t c = 0; c < cols; ++c) {
+              const auto values = std::span<const float>(x).subspan(r * cols + c / g * g, g);
+              const QuantParams p = choose_params(values, spec);
+              const int want = quantize_value(x[r * cols + c], p, spec.qmin(), spec.qmax());
+              ASSERT_EQ(static_cast<int>(m.codes[r * cols + c]) + spec.qmin(), want)
+                  << spec.describe() << " row " << r << " col " << c;
+            }
+        }
 }
 
 TEST(Quantizer, ValidateRejectsImpossibleSettings) {
