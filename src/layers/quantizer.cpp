@@ -150,8 +150,7 @@ QuantizedMatrix quantize_rows(std::span<const float> x, size_t rows, size_t cols
         const int z = static_cast<int>(p.zero);
         auto codes = std::span(m.codes).subspan(r * cols + k * g, g);
         const std::span<int8_t> signed_codes(reinterpret_cast<int8_t*>(codes.data()), g);
-        kernels::quantize_values(values, p.scale, qmin - z, qmax - z, z - qmin - 128,
-                                 signed_codes);
+        kernels::quantize_values(values, p.scale, qmin - z, qmax - z, z - qmin - 128, signed_codes);
         for (uint8_t& c : codes) c ^= 0x80;
       }
   });

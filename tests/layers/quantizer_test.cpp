@@ -112,7 +112,7 @@ TEST(Quantizer, QuantizeRowsCodesMatchQuantizeValue) {
   const size_t rows = 5, cols = 96;
   std::vector<float> x(rows * cols);
   for (float& v : x) v = normal(rng);
-  x[3] = 40.0f;   // an outlier: most clip ratios clamp it
+  x[3] = 40.0f;  // an outlier: most clip ratios clamp it
   x[100] = -0.5f;
   std::fill(x.begin() + 2 * cols, x.begin() + 3 * cols, 0.0f);  // a zero row
   for (int bits = 2; bits <= 8; ++bits)
