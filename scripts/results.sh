@@ -440,20 +440,20 @@ timed() {
 }
 
 section_scale() {
-  local dir=${SCALE_DIR:-build/scale} tok=$SHARED/tokenizers/llama2/tokenizer.model bw
+  local dir=${SCALE_DIR:-build/scale} tok=$SHARED/tokenizers/llama2/tokenizer.model
   rm -rf "$dir" && mkdir -p "$dir"
-  bw=$(./build/bench/lowbit_bench --benchmark_filter='^BM_MemoryReadBandwidth/2048/' \
-    --benchmark_format=csv 2> /dev/null | awk -F, 'NR == 1 { for (i = 1; i <= NF; ++i) c[$i] = i; next }
-      /^"BM_/ { print $c["\"GB/s\""] }')
   echo "## Real model sizes: random-weight checkpoints in real shapes"
   echo
   echo "Measured $(machine). Checkpoints written by \`lowbit fixture\` (bf16 safetensors, sharded"
   echo "at 5 GB, Llama-2 tokenizer), one at a time, deleted afterwards; speed, memory and size do"
   echo "not depend on the weights' values. Quantization is RTN (per-channel symmetric weights, MSE"
   echo "clip search; activations per token). \`lowbit bench --single\`: prefill 128 tokens, decode"
-  echo "32 after them, medians of 3 passes; peak RSS is VmHWM from \`/usr/bin/time -v\` (mapped file"
-  echo "pages count). Decode bound = all-thread read bandwidth over 2 GB (${bw} GB/s,"
-  echo "\`BM_MemoryReadBandwidth/2048\`) / weight bytes read per token."
+  echo "32 after them, medians of 3 passes. Quantize peak RSS is VmHWM from \`/usr/bin/time -v\`"
+  echo "(mapped file pages count); generate peak RSS is the bench's own VmHWM after a warm-up"
+  echo "prefill and decode, before its bandwidth probe exists. Decode / bound = weight bytes x"
+  echo "decode tokens/s / the all-thread read bandwidth over 2 GiB, probed just before each decode"
+  echo "pass (\`--bandwidth-mib 2048\`; this machine's bandwidth drifts by a third within a"
+  echo "minute, so a bound measured at another time says little); median of the per-pass ratios."
   echo
   echo "| shape | format | file GB | quantize s | quantize peak RSS GB | prefill tok/s | decode tok/s | decode / bound | generate peak RSS GB |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
@@ -467,14 +467,14 @@ section_scale() {
           --abits "$abits" -o "$dir/$fmt.lowbit")
         model=$dir/$fmt.lowbit
       fi
-      local gs grss
-      read -r gs grss < <(timed ./build/lowbit bench -m "$model" --single --prompt 128 --decode 32)
-      awk -v shape="$shape" -v fmt="$fmt" -v qs="$qs" -v qrss="$qrss" -v grss="$grss" -v bw="$bw" \
-        '/^bench-row / { pre = $2; dec = $3; file = $4; weights = $5
+      ./build/lowbit bench -m "$model" --single --prompt 128 --decode 32 --bandwidth-mib 2048 \
+        > "$TMP/out"
+      awk -v shape="$shape" -v fmt="$fmt" -v qs="$qs" -v qrss="$qrss" \
+        '/^bench-row / { pre = $2; dec = $3; file = $4; peak = $6; bound = $8
           printf "| %s | %s | %.2f | %s | %s | %.1f | %.2f | %.0f%% | %.2f |\n", shape,
             fmt == "FP" ? "FP (bf16)" : fmt, file / 1e9, qs == "" ? "-" : qs,
-            qrss == "" ? "-" : sprintf("%.2f", qrss / 1024), pre, dec,
-            100 * dec / (bw * 1e9 / weights), grss / 1024 }' "$TMP/out"
+            qrss == "" ? "-" : sprintf("%.2f", qrss / 1024), pre, dec, 100 * bound,
+            peak / 1024 }' "$TMP/out"
       [ "$fmt" != FP ] && rm -f "$dir/$fmt.lowbit"
     done
     rm -rf "$dir/fp"

@@ -42,7 +42,8 @@ struct BenchFlags {
   int reps = 3;
   int group = 0;  // weight group size of the low-bit formats' layers (0: per output channel)
   int head_bits = 8, head_group = 0;
-  bool single = false;  // measure -m itself and print one machine-readable line (child mode)
+  bool single = false;    // measure -m itself and print one machine-readable line (child mode)
+  int bandwidth_mib = 0;  // > 0: probe read bandwidth over this many MiB before each decode pass
 };
 
 double seconds(Clock::time_point t0) {
@@ -54,9 +55,31 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// All threads summing a buffer: the memory read bandwidth in GB/s, the ceiling of decode, which
+// streams every weight once per token. As BM_MemoryReadBandwidth in bench/bench_model.cpp.
+double read_bandwidth(std::span<const uint32_t> buf) {
+  auto& pool = thread_pool();
+  std::vector<uint32_t> partial(static_cast<size_t>(pool.size()));
+  const auto t0 = Clock::now();
+  pool.run(partial.size(), [&](size_t t) {
+    const size_t b = buf.size() * t / partial.size(), e = buf.size() * (t + 1) / partial.size();
+    uint32_t sum = 0;
+    for (size_t i = b; i < e; ++i) sum += buf[i];
+    partial[t] = sum;
+  });
+  const double s = seconds(t0);
+  volatile uint32_t sink = 0;
+  for (uint32_t p : partial) sink = sink + p;
+  return static_cast<double>(buf.size_bytes()) / s * 1e-9;
+}
+
 // One model: prefill tokens/s (a `prompt`-token window, logits of the last token only, as in
 // generation), decode tokens/s (`decode` tokens after a `context`-token prompt), medians of `reps`
-// runs.
+// runs. With a bandwidth probe, each decode pass follows a probe pass, and decode's fraction of
+// the bound (weight bytes x tokens/s / probed GB/s) is the median of the per-pass ratios: the
+// memory bandwidth of a shared machine drifts by a third within a minute, so a bound measured
+// at another time says little. The peak resident memory is read before the probe's buffer
+// exists, after a warm-up prefill and decode (every buffer the passes use is sized by then).
 void measure_single(const BenchFlags& f) {
   LoadedModel m = load_from_flags(f.model);
   auto& model = *m.model;
@@ -73,8 +96,16 @@ void measure_single(const BenchFlags& f) {
   const auto prompt = std::span(ids).first(static_cast<size_t>(f.prompt));
   KVCache cache = model.make_cache(needed);
 
-  model.forward(prompt, cache);  // warm-up: pages in the weights, sizes the buffers
-  std::vector<double> prefill, decode;
+  // Warm-up: pages in the weights, sizes the buffers.
+  model.forward(prompt, cache);
+  cache.clear();
+  model.forward(std::span(ids).first(static_cast<size_t>(f.context)), cache);
+  model.forward(std::span(ids).subspan(static_cast<size_t>(f.context), 1), cache);
+  const double peak_mib = peak_rss_mib();
+  std::vector<uint32_t> probe(static_cast<size_t>(f.bandwidth_mib) << 18, 1u);  // MiB / 4 bytes
+  const double weight_bytes = static_cast<double>(model.weights().weight_bytes());
+
+  std::vector<double> prefill, decode, bandwidth, bound;
   for (int r = 0; r < f.reps; ++r) {
     cache.clear();
     const auto t0 = Clock::now();
@@ -83,15 +114,18 @@ void measure_single(const BenchFlags& f) {
 
     cache.clear();
     model.forward(std::span(ids).first(static_cast<size_t>(f.context)), cache);
+    if (!probe.empty()) bandwidth.push_back(read_bandwidth(probe));
     const auto t1 = Clock::now();
     for (int i = 0; i < f.decode; ++i) {
       const int32_t tok[] = {ids[static_cast<size_t>(f.context + i)]};
       model.forward(tok, cache);
     }
     decode.push_back(static_cast<double>(f.decode) / seconds(t1));
+    if (!probe.empty()) bound.push_back(decode.back() * weight_bytes * 1e-9 / bandwidth.back());
   }
-  fmt::print("bench-row {:.2f} {:.2f} {} {} {:.1f}\n", median(prefill), median(decode),
-             m.file_bytes, model.weights().weight_bytes(), peak_rss_mib());
+  fmt::print("bench-row {:.2f} {:.2f} {} {} {:.1f} {:.2f} {:.4f}\n", median(prefill),
+             median(decode), m.file_bytes, model.weights().weight_bytes(), peak_mib,
+             bandwidth.empty() ? 0.0 : median(bandwidth), bound.empty() ? 0.0 : median(bound));
 }
 
 // Timed passes of a model in one child process per round (their median is the round's sample).
@@ -100,6 +134,7 @@ constexpr int kPassesPerRound = 3;
 // One measurement of one model: a `--single` child's line.
 struct Sample {
   double prefill = 0, decode = 0, peak_mib = 0;
+  double bandwidth = 0, bound = 0;  // probed GB/s and decode's fraction of it (0: not probed)
   size_t file_bytes = 0, weight_bytes = 0;
 };
 
@@ -112,9 +147,10 @@ std::string shell_quote(const std::string& s) {
 Sample run_child(const std::string& format, const std::string& model, const BenchFlags& f) {
   const std::string self = fs::read_symlink("/proc/self/exe").string();
   const std::string cmd = fmt::format(
-      "{} bench --single -m {} -t {} --prompt {} --decode {} --context {} --reps {} 2>&1",
+      "{} bench --single -m {} -t {} --prompt {} --decode {} --context {} --reps {} "
+      "--bandwidth-mib {} 2>&1",
       shell_quote(self), shell_quote(model), thread_pool().size(), f.prompt, f.decode, f.context,
-      kPassesPerRound);
+      kPassesPerRound, f.bandwidth_mib);
   FILE* pipe = ::popen(cmd.c_str(), "r");
   if (pipe == nullptr) fail("bench: cannot start {}", self);
   std::string output;
@@ -127,7 +163,7 @@ Sample run_child(const std::string& format, const std::string& model, const Benc
     if (!line.starts_with("bench-row ")) continue;
     std::istringstream fields(line.substr(10));
     fields >> sample.prefill >> sample.decode >> sample.file_bytes >> sample.weight_bytes >>
-        sample.peak_mib;
+        sample.peak_mib >> sample.bandwidth >> sample.bound;
     return sample;
   }
   fail("bench: measuring {} failed (status {}): {}", format, status, output);
@@ -224,12 +260,20 @@ void print_table(const BenchFlags& f, const std::vector<Entry>& entries) {
   };
   fmt::print(
       "{} threads; kernels: {}; prefill {} tokens (last-token logits), decode {} tokens after "
-      "{}; medians of {} interleaved rounds of {} passes{}\n\n",
+      "{}; medians of {} interleaved rounds of {} passes{}{}\n\n",
       thread_pool().size(), kernels::isa_name(kernels::qgemm_isa()), f.prompt, f.decode, f.context,
-      f.reps, kPassesPerRound, base ? " (ratios: medians of the per-round ratios to FP32)" : "");
-  fmt::print("| format | prefill tok/s | decode tok/s | file MB | weights MB | peak RSS MiB |{}\n",
-             base ? " prefill x | decode x | peak x |" : "");
-  fmt::print("| --- | --- | --- | --- | --- | --- |{}\n", base ? " --- | --- | --- |" : "");
+      f.reps, kPassesPerRound, base ? " (ratios: medians of the per-round ratios to FP32)" : "",
+      f.bandwidth_mib > 0
+          ? fmt::format("; decode / bound: weight bytes x tokens/s over the read bandwidth of {} "
+                        "MiB probed just before each decode pass",
+                        f.bandwidth_mib)
+          : "");
+  const bool probed = f.bandwidth_mib > 0;
+  fmt::print(
+      "| format | prefill tok/s | decode tok/s | file MB | weights MB | peak RSS MiB |{}{}\n",
+      probed ? " decode / bound |" : "", base ? " prefill x | decode x | peak x |" : "");
+  fmt::print("| --- | --- | --- | --- | --- | --- |{}{}\n", probed ? " --- |" : "",
+             base ? " --- | --- | --- |" : "");
   for (const auto& e : entries) {
     const auto& s = e.samples;
     fmt::print("| {} | {:.0f} | {:.1f} | {:.1f} | {:.1f} | {:.0f} |", e.name,
@@ -237,6 +281,7 @@ void print_table(const BenchFlags& f, const std::vector<Entry>& entries) {
                median_of(e, [&](size_t r) { return s[r].decode; }),
                static_cast<double>(s.front().file_bytes) / 1e6,
                static_cast<double>(s.front().weight_bytes) / 1e6, peak_of(e));
+    if (probed) fmt::print(" {:.0f}% |", 100 * median_of(e, [&](size_t r) { return s[r].bound; }));
     if (base) {
       const auto& b = base->samples;
       fmt::print(" {:.2f} | {:.2f} | {:.2f} |",
@@ -292,6 +337,10 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--head-group", flags->head_group,
                   "output-head weight group size (0 = per output channel)");
   cmd->add_flag("--single", flags->single, "measure -m only, one machine-readable line");
+  cmd->add_option("--bandwidth-mib", flags->bandwidth_mib,
+                  "probe the all-thread read bandwidth over this many MiB before each decode pass "
+                  "and report decode as a fraction of that bound (0 = off)")
+      ->check(CLI::Range(0, 65536));
   cmd->callback([flags] { run_bench(*flags); });
 }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <sstream>
 
 #include "eval/perplexity.h"
 #include "io/model_loader.h"
@@ -281,6 +282,30 @@ TEST(CliBench, MeasuresEveryFormatInItsOwnProcessInInterleavedRounds) {
   r = testing::run_lowbit("bench -m " + m + " --formats W4X8");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("W4X8"), std::string::npos) << r.err;
+}
+
+// --bandwidth-mib probes the read bandwidth before each decode pass: --single prints it and the
+// decode's fraction of the bound after the peak memory; the table gains a column.
+TEST(CliBench, BandwidthProbeReportsDecodeAgainstTheBound) {
+  testing::TempDir dir;
+  testing::write_tiny_checkpoint(dir / "m", {});
+  const auto m = q(dir / "m");
+  auto r = testing::run_lowbit("bench -m " + m +
+                               " --single --prompt 16 --decode 2 --reps 2 --bandwidth-mib 16");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream row(r.out.substr(r.out.find("bench-row ") + 10));
+  double prefill = 0, decode = 0, file = 0, weights = 0, peak = 0, gbs = 0, bound = 0;
+  row >> prefill >> decode >> file >> weights >> peak >> gbs >> bound;
+  ASSERT_TRUE(row) << r.out;
+  EXPECT_GT(gbs, 0.0) << r.out;
+  EXPECT_NEAR(bound, decode * weights * 1e-9 / gbs, 0.5 * bound + 1e-4) << r.out;  // medians
+  r = testing::run_lowbit("bench -m " + m +
+                          " --formats W4A8 --prompt 16 --decode 2 --reps 1 --bandwidth-mib 16");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("| decode / bound |"), std::string::npos) << r.out;
+  r = testing::run_lowbit("bench -m " + m + " --single --bandwidth-mib -1");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--bandwidth-mib"), std::string::npos) << r.err;
 }
 
 }  // namespace
