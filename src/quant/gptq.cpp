@@ -13,7 +13,10 @@
 
 namespace lowbit {
 
-GptqSolver::GptqSolver(std::span<const double> H, size_t in, const GptqOptions& o)
+// Memory: at 11008 inputs (down_proj) one [in, in] double matrix is 0.97 GB, so the solver holds
+// two at most: the (permuted, dead-masked) Hessian, kept for a retry with more damping, and its
+// factor, which becomes U in place.
+GptqSolver::GptqSolver(std::vector<double> H, size_t in, const GptqOptions& o)
     : in_(in), options_(o), order_(in), dead_(in, false) {
   if (H.size() != in * in) fail("GPTQ: Hessian has {} values for {} inputs", H.size(), in);
   o.weight.validate("GPTQ weights", in);
@@ -21,30 +24,38 @@ GptqSolver::GptqSolver(std::span<const double> H, size_t in, const GptqOptions& 
   if (o.act_order)
     std::stable_sort(order_.begin(), order_.end(),
                      [&](size_t a, size_t b) { return H[a * in + a] > H[b * in + b]; });
-  std::vector<double> h(in * in);
   double mean_diag = 0.0;
   for (size_t i = 0; i < in; ++i) {
     dead_[i] = H[i * in + i] == 0.0;
     mean_diag += dead_[i] ? 1.0 : H[i * in + i];
   }
   mean_diag /= static_cast<double>(in);
-  for (size_t i = 0; i < in; ++i)
-    for (size_t j = 0; j < in; ++j) {
-      const size_t a = order_[i], b = order_[j];
-      h[i * in + j] = (dead_[a] || dead_[b]) ? (a == b ? 1.0 : 0.0) : H[a * in + b];
-    }
+  const auto masked = [&](size_t a, size_t b) {
+    return (dead_[a] || dead_[b]) ? (a == b ? 1.0 : 0.0) : H[a * in + b];
+  };
+  if (o.act_order) {  // permute (through one new matrix; H is dropped)
+    std::vector<double> h(in * in);
+    for (size_t i = 0; i < in; ++i)
+      for (size_t j = 0; j < in; ++j) h[i * in + j] = masked(order_[i], order_[j]);
+    H = std::move(h);
+  } else {
+    for (size_t i = 0; i < in; ++i)
+      for (size_t j = 0; j < in; ++j) H[i * in + j] = masked(i, j);
+  }
   // Damping keeps H invertible; retry with more if it is still not positive definite.
   for (int attempt = 0;; ++attempt) {
-    std::vector<double> L = h;
+    std::vector<double> L = H;
     const double damp = o.damp * std::pow(10.0, attempt) * mean_diag;
     for (size_t i = 0; i < in; ++i) L[i * in + i] += damp;
     // H^-1 through Cholesky (LAPACK: kernels/dense_linalg.h), then its own Cholesky factor.
     if (kernels::cholesky_lower(L, in)) {
+      H = {};  // no retry: release it before U is formed
       if (!kernels::inverse_from_cholesky(L, in)) fail("GPTQ: the damped Hessian is singular");
       if (!kernels::cholesky_lower(L, in)) fail("GPTQ: inverse Hessian is not positive definite");
-      U_.assign(in * in, 0.0);  // U = L2^T
+      // U = L^T, upper triangular: transposed in place (cholesky_lower zeroed the upper part).
       for (size_t i = 0; i < in; ++i)
-        for (size_t j = i; j < in; ++j) U_[i * in + j] = L[j * in + i];
+        for (size_t j = i + 1; j < in; ++j) std::swap(L[i * in + j], L[j * in + i]);
+      U_ = std::move(L);
       return;
     }
     if (attempt == 3) fail("GPTQ: Hessian is not positive definite even with damping {}", damp);
@@ -133,7 +144,7 @@ QuantizedMatrix GptqSolver::quantize(std::span<float> W, size_t out) const {
 
 QuantizedMatrix gptq_quantize(std::span<float> W, size_t out, size_t in, std::span<const double> H,
                               const GptqOptions& options) {
-  return GptqSolver(H, in, options).quantize(W, out);
+  return GptqSolver(std::vector<double>(H.begin(), H.end()), in, options).quantize(W, out);
 }
 
 namespace {
@@ -144,11 +155,11 @@ class GptqPass final : public QuantPass {
 
   void apply(LayerContext& ctx) override {
     for (ActivationSite site : kSites) {
-      const auto& st = ctx.stats[static_cast<size_t>(site)];
+      auto& st = ctx.stats[static_cast<size_t>(site)];
       auto consumers = ctx.work.at(site);
-      std::vector<double> h = st.gram;
+      std::vector<double> h = std::move(st.gram);  // this pass's own statistics: consumed
       if (consumers.front()->transform) consumers.front()->transform->transform_gram(h);
-      const GptqSolver solver(h, st.dim, options_);
+      const GptqSolver solver(std::move(h), st.dim, options_);
       for (WorkLinear* p : consumers) p->q = solver.quantize(p->w, static_cast<size_t>(p->out));
     }
   }

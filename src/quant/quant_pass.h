@@ -16,8 +16,9 @@ struct LayerContext {
   LayerWeights& weights;  // the model's layer (a transform may fold scales into its norms)
   WorkLayer& work;        // fp32 working copies of the projections, edited in place
   // Statistics of the layer's inputs as the earlier passes left the model (full precision);
-  // empty unless the row's MethodNeeds asks for them.
-  const LayerStats& stats;
+  // empty unless the row's MethodNeeds asks for them. The pass's own: it may consume them (GPTQ
+  // moves the Gram matrices into its solver rather than copy a gigabyte).
+  LayerStats& stats;
   // Statistics of the mean calibration sequence (every one of its rows kept), propagated through
   // the earlier layers as quantized, then through this layer as the earlier passes left it (full
   // precision); null unless the pass asks for it (needs_quantized_sequence).
