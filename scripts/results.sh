@@ -24,12 +24,15 @@
 #           RTN W4A8/W4A4/W4A16 speed, size and peak RSS, quantization time and peak RSS, decode
 #           against the memory-bandwidth bound; RTN quantization of the 13B shape   (~35 min)
 #   scale_calib  GPTQ and DuQuant+GPTQ timed on two layers of the 7B shape, extrapolated (~15 min)
+#   scale_duquant  DuQuant+GPTQ W4A4 of the whole 7B shape with 16 calibration windows: time and
+#           peak RSS (~75 min)
 #
 # Usage: scripts/results.sh [SECTION...]   (default: all). Sections not named keep their current
 # text from docs/results.md, so a slow section need not be re-measured to refresh a fast one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ALL_SECTIONS=(engine speed kernels tokenizers quant outliers tasks lowbit scale scale_calib)
+ALL_SECTIONS=(engine speed kernels tokenizers quant outliers tasks lowbit scale scale_calib
+  scale_duquant)
 # Measure what the checkout builds: configure if needed, then bring the binaries up to date.
 if [ -f build/CMakeCache.txt ]; then
   cmake --build build -j"$(nproc)" --target lowbit lowbit_bench lowbit_bench_qgemm \
@@ -489,6 +492,31 @@ section_scale() {
       printf "| llama-2-13b | W4A8 | %.2f | %s | %.2f | - | - | - | - |\n", f / 1e9, qs, qrss / 1024 }'
     rm -rf "$dir/fp" "$dir/W4A8.lowbit"
   fi
+  rm -rf "$dir"
+}
+
+# The whole Llama-2-7B shape through DuQuant + GPTQ (W4A4, 16 windows of 512 tokens): the
+# streaming pipeline's peak memory with the largest method, measured rather than extrapolated.
+section_scale_duquant() {
+  local dir=${SCALE_DIR:-build/scale} tok=$SHARED/tokenizers/llama2/tokenizer.model s rss
+  rm -rf "$dir" && mkdir -p "$dir"
+  echo "## Real model sizes: DuQuant + GPTQ on the whole Llama-2-7B shape"
+  echo
+  echo "Measured $(machine)."
+  ./build/lowbit fixture --shape llama-2-7b -o "$dir/fp" --tokenizer "$tok" > /dev/null
+  read -r s rss < <(timed ./build/lowbit quantize -q -m "$dir/fp" --method duquant+gptq --wbits 4 \
+    --abits 4 --calib "$WIKI" --calib-samples 16 -o "$dir/q.lowbit")
+  echo
+  echo "\`lowbit quantize --method duquant+gptq --wbits 4 --abits 4 --calib-samples 16\` (WikiText-2"
+  echo "test as the calibration text, 512-token windows) of a random-weight Llama-2-7B-shaped bf16"
+  echo "checkpoint (\`lowbit fixture\`), all 32 layers; peak RSS is VmHWM from \`/usr/bin/time -v\`."
+  echo
+  echo "| method | calibration windows | calibration s | quantization s | wall s | peak RSS GB | file GB |"
+  echo "| --- | --- | --- | --- | --- | --- | --- |"
+  awk -v s="$s" -v rss="$rss" -v f="$(stat -c %s "$dir/q.lowbit")" '
+    /^calibration:/ { c = $2 } /^quantization:/ { q = $2 }
+    END { printf "| duquant+gptq | 16 | %.0f | %.0f | %.0f | %.2f | %.2f |\n", c, q, s, rss / 1024,
+      f / 1e9 }' "$TMP/out"
   rm -rf "$dir"
 }
 
