@@ -35,10 +35,6 @@ thread_local const ThreadPool* tl_running_task_of = nullptr;
 
 }  // namespace
 
-bool ThreadPool::in_task() const {
-  return tl_running_task_of == this;
-}
-
 ThreadPool::ThreadPool(int num_threads) : num_threads_(std::max(1, num_threads)) {
   for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
 }

@@ -35,10 +35,6 @@ class ThreadPool {
   // fn(begin, end) on each.
   void parallel_for(size_t n, size_t grain, const std::function<void(size_t, size_t)>& fn);
 
-  // Whether the calling thread is running one of this pool's tasks (a region opened there runs
-  // inline); outside, the workers are idle and a library may use threads of its own.
-  bool in_task() const;
-
  private:
   void worker_loop();
   void drain();

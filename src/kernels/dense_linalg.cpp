@@ -6,13 +6,14 @@
 #include <mutex>
 
 #include "core/error.h"
-#include "core/thread_pool.h"
 
 // LAPACK's Fortran entry points, as OpenBLAS exports them (no LAPACKE header is needed). The
 // trailing length is the Fortran hidden length of the character argument.
 extern "C" {
 void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info, size_t uplo_len);
 void dpotri_(const char* uplo, const int* n, double* a, const int* lda, int* info, size_t uplo_len);
+void dtrtri_(const char* uplo, const char* diag, const int* n, double* a, const int* lda, int* info,
+             size_t uplo_len, size_t diag_len);
 }
 
 namespace lowbit::kernels {
@@ -26,28 +27,6 @@ int checked_n(std::span<double> a, size_t n, const char* what) {
   return static_cast<int>(n);
 }
 
-// OpenBLAS runs single-threaded inside lowbit's pool (kernels/sgemm.cpp). The factorizations are
-// called from outside any parallel region, with the pool's workers idle, and at 11008 inputs
-// (GPTQ on down_proj) they are seconds of work each: for their duration OpenBLAS may use as many
-// threads of its own as the pool has.
-class BlasThreadsForCall {
- public:
-  BlasThreadsForCall() {
-    if (!thread_pool().in_task() && thread_pool().size() > 1) {
-      openblas_set_num_threads(thread_pool().size());
-      raised_ = true;
-    }
-  }
-  ~BlasThreadsForCall() {
-    if (raised_) openblas_set_num_threads(1);
-  }
-  BlasThreadsForCall(const BlasThreadsForCall&) = delete;
-  BlasThreadsForCall& operator=(const BlasThreadsForCall&) = delete;
-
- private:
-  bool raised_ = false;
-};
-
 // A row-major matrix is the column-major transpose: its lower triangle is LAPACK's upper ('U').
 constexpr char kRowMajorLower = 'U';
 
@@ -56,10 +35,7 @@ constexpr char kRowMajorLower = 'U';
 bool cholesky_lower(std::span<double> a, size_t n) {
   const int N = checked_n(a, n, "cholesky_lower");
   int info = 0;
-  {
-    const BlasThreadsForCall threads;
-    dpotrf_(&kRowMajorLower, &N, a.data(), &N, &info, 1);
-  }
+  dpotrf_(&kRowMajorLower, &N, a.data(), &N, &info, 1);
   if (info != 0) return false;
   for (size_t i = 0; i < n; ++i)
     for (size_t j = i + 1; j < n; ++j) a[i * n + j] = 0.0;
@@ -69,14 +45,19 @@ bool cholesky_lower(std::span<double> a, size_t n) {
 bool inverse_from_cholesky(std::span<double> a, size_t n) {
   const int N = checked_n(a, n, "inverse_from_cholesky");
   int info = 0;
-  {
-    const BlasThreadsForCall threads;
-    dpotri_(&kRowMajorLower, &N, a.data(), &N, &info, 1);
-  }
+  dpotri_(&kRowMajorLower, &N, a.data(), &N, &info, 1);
   if (info != 0) return false;
   for (size_t i = 0; i < n; ++i)  // dpotri fills the lower triangle (row-major): mirror it
     for (size_t j = i + 1; j < n; ++j) a[i * n + j] = a[j * n + i];
   return true;
+}
+
+bool invert_lower_triangular(std::span<double> a, size_t n) {
+  const int N = checked_n(a, n, "invert_lower_triangular");
+  int info = 0;
+  const char non_unit = 'N';
+  dtrtri_(&kRowMajorLower, &non_unit, &N, a.data(), &N, &info, 1, 1);
+  return info == 0;
 }
 
 }  // namespace lowbit::kernels

@@ -42,19 +42,21 @@ GptqSolver::GptqSolver(std::vector<double> H, size_t in, const GptqOptions& o)
     for (size_t i = 0; i < in; ++i)
       for (size_t j = 0; j < in; ++j) H[i * in + j] = masked(i, j);
   }
-  // Damping keeps H invertible; retry with more if it is still not positive definite.
+  // U is the upper Cholesky factor of H^-1 (H^-1 = U^T U), which the reference computes as
+  // cholesky(cholesky_inverse(cholesky(H)), upper=True): three O(n^3) LAPACK passes. With P the
+  // reversal permutation and P H P = R R^T (R lower), H^-1 = (P R^-T P)(P R^-1 P), and P R^-1 P is
+  // upper triangular with a positive diagonal: the same (unique) factor U from one Cholesky and
+  // one triangular inverse, half the arithmetic (at 11008 inputs, tens of seconds per layer).
+  const size_t last = in * in - 1;
   for (int attempt = 0;; ++attempt) {
-    std::vector<double> L = H;
+    std::vector<double> L(in * in);
+    for (size_t k = 0; k <= last; ++k) L[k] = H[last - k];  // P H P: both indices reversed
     const double damp = o.damp * std::pow(10.0, attempt) * mean_diag;
     for (size_t i = 0; i < in; ++i) L[i * in + i] += damp;
-    // H^-1 through Cholesky (LAPACK: kernels/dense_linalg.h), then its own Cholesky factor.
     if (kernels::cholesky_lower(L, in)) {
       H = {};  // no retry: release it before U is formed
-      if (!kernels::inverse_from_cholesky(L, in)) fail("GPTQ: the damped Hessian is singular");
-      if (!kernels::cholesky_lower(L, in)) fail("GPTQ: inverse Hessian is not positive definite");
-      // U = L^T, upper triangular: transposed in place (cholesky_lower zeroed the upper part).
-      for (size_t i = 0; i < in; ++i)
-        for (size_t j = i + 1; j < in; ++j) std::swap(L[i * in + j], L[j * in + i]);
+      if (!kernels::invert_lower_triangular(L, in)) fail("GPTQ: the damped Hessian is singular");
+      for (size_t k = 0; k < in * in / 2; ++k) std::swap(L[k], L[last - k]);  // P R^-1 P
       U_ = std::move(L);
       return;
     }

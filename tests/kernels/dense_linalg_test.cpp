@@ -54,6 +54,27 @@ TEST(KernelDenseLinalg, CholeskyAndInverseMatchTheirDefinitions) {
   }
 }
 
+TEST(KernelDenseLinalg, LowerTriangularInverseMatchesItsDefinition) {
+  std::mt19937 rng(9);
+  for (size_t n : {1, 3, 64, 130}) {
+    auto l = random_spd(n, rng);
+    ASSERT_TRUE(cholesky_lower(l, n));
+    auto inv = l;
+    ASSERT_TRUE(invert_lower_triangular(inv, n));
+    for (size_t i = 0; i < n; ++i)
+      for (size_t j = 0; j < n; ++j) {
+        if (j > i) {
+          ASSERT_EQ(inv[i * n + j], 0.0);
+        }
+        double s = 0.0;
+        for (size_t k = 0; k < n; ++k) s += l[i * n + k] * inv[k * n + j];
+        ASSERT_NEAR(s, i == j ? 1.0 : 0.0, 1e-8) << n;
+      }
+  }
+  std::vector<double> singular = {1.0, 0.0, 2.0, 0.0};
+  EXPECT_FALSE(invert_lower_triangular(singular, 2));
+}
+
 TEST(KernelDenseLinalg, RefusesWhatIsNotPositiveDefinite) {
   std::vector<double> a = {1.0, 2.0, 2.0, 1.0};  // eigenvalues 3 and -1
   EXPECT_FALSE(cholesky_lower(a, 2));
