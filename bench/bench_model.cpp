@@ -12,9 +12,10 @@
 #include <random>
 #include <vector>
 
+#include "core/read_bandwidth.h"
 #include "core/thread_pool.h"
-#include "kernels/sgemm.h"
 #include "io/model_loader.h"
+#include "kernels/sgemm.h"
 
 namespace lowbit {
 namespace {
@@ -135,24 +136,13 @@ BENCHMARK(BM_SgemmOpenBLAS)->Apply(gemm_shapes)->UseRealTime();
 // Streaming read bandwidth over 256 MiB with all threads: the ceiling for fp32 decode.
 // Read bandwidth of all threads over a buffer of range(0) MiB, or, for 0, of the model's fp32
 // weight bytes: exactly what one decode step streams, which on a CPU with a large L3 may be served
-// from cache. Summing uint32 lets the compiler use full-width vector adds, so the loop is bound by
-// the memory system rather than by a floating-point add-latency chain.
+// from cache. The probe is core/read_bandwidth.h's, as `lowbit bench --bandwidth-mib` runs it.
 void BM_MemoryReadBandwidth(benchmark::State& state) {
   const size_t bytes = state.range(0) > 0 ? static_cast<size_t>(state.range(0)) << 20
                                           : model().model->weights().weight_bytes();
   const size_t n = bytes / sizeof(uint32_t);
   std::vector<uint32_t> buf(n, 1u);
-  auto& pool = thread_pool();
-  std::vector<uint32_t> partial(static_cast<size_t>(pool.size()));
-  for (auto _ : state) {
-    pool.run(partial.size(), [&](size_t t) {
-      const size_t b = n * t / partial.size(), e = n * (t + 1) / partial.size();
-      uint32_t sum = 0;
-      for (size_t i = b; i < e; ++i) sum += buf[i];
-      partial[t] = sum;
-    });
-    benchmark::DoNotOptimize(partial.data());
-  }
+  for (auto _ : state) benchmark::DoNotOptimize(sum_with_all_threads(buf));
   state.counters["MB"] = static_cast<double>(bytes) * 1e-6;
   state.counters["GB/s"] = benchmark::Counter(static_cast<double>(n) * sizeof(uint32_t) * 1e-9,
                                               benchmark::Counter::kIsIterationInvariantRate);

@@ -22,6 +22,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/error.h"
+#include "core/read_bandwidth.h"
 #include "core/thread_pool.h"
 #include "io/quantized_model_io.h"
 #include "kernels/qgemm.h"
@@ -55,22 +56,12 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// All threads summing a buffer: the memory read bandwidth in GB/s, the ceiling of decode, which
-// streams every weight once per token. As BM_MemoryReadBandwidth in bench/bench_model.cpp.
+// The read bandwidth in GB/s of one probe pass (core/read_bandwidth.h).
 double read_bandwidth(std::span<const uint32_t> buf) {
-  auto& pool = thread_pool();
-  std::vector<uint32_t> partial(static_cast<size_t>(pool.size()));
   const auto t0 = Clock::now();
-  pool.run(partial.size(), [&](size_t t) {
-    const size_t b = buf.size() * t / partial.size(), e = buf.size() * (t + 1) / partial.size();
-    uint32_t sum = 0;
-    for (size_t i = b; i < e; ++i) sum += buf[i];
-    partial[t] = sum;
-  });
-  const double s = seconds(t0);
-  volatile uint32_t sink = 0;
-  for (uint32_t p : partial) sink = sink + p;
-  return static_cast<double>(buf.size_bytes()) / s * 1e-9;
+  volatile uint32_t sink = sum_with_all_threads(buf);
+  (void)sink;
+  return static_cast<double>(buf.size_bytes()) / seconds(t0) * 1e-9;
 }
 
 // One model: prefill tokens/s (a `prompt`-token window, logits of the last token only, as in
