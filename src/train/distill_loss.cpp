@@ -1,0 +1,102 @@
+#include "train/distill_loss.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+
+namespace lowbit::train {
+namespace {
+
+// log-sum-exp of x / tau over a row, in double.
+template <class V>
+double log_sum_exp(const V* x, size_t n, double tau) {
+  double mx = static_cast<double>(x[0]);
+  for (size_t i = 1; i < n; ++i) mx = std::max(mx, static_cast<double>(x[i]));
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) sum += std::exp((static_cast<double>(x[i]) - mx) / tau);
+  return mx / tau + std::log(sum);
+}
+
+}  // namespace
+
+template <class T>
+LossValue distill_loss(T* logits, const float* teacher, std::span<const int32_t> targets,
+                       size_t vocab, const LossOptions& o) {
+  const size_t rows = targets.size();
+  const double w = o.ce_weight, tau = o.temperature;
+  if (w < 1 && teacher == nullptr) fail("distill_loss: KL needs the teacher's logits");
+  size_t ce_rows = 0;
+  for (const int32_t t : targets) ce_rows += t >= 0 ? 1 : 0;
+  std::vector<double> kl(rows, 0.0), ce(rows, 0.0);
+  const double kl_scale = w < 1 ? (1 - w) * tau / static_cast<double>(rows) : 0.0;
+  const double ce_scale = w > 0 && ce_rows ? w / static_cast<double>(ce_rows) : 0.0;
+  thread_pool().parallel_for(rows, 4, [&](size_t r0, size_t r1) {
+    for (size_t r = r0; r < r1; ++r) {
+      T* z = logits + r * vocab;
+      const double lse1 = log_sum_exp(z, vocab, 1.0);
+      const double lse_s = tau == 1.0 ? lse1 : log_sum_exp(z, vocab, tau);
+      double lse_t = 0;
+      const float* zt = teacher ? teacher + r * vocab : nullptr;
+      if (w < 1) lse_t = log_sum_exp(zt, vocab, tau);
+      const int32_t target = targets[r];
+      if (target >= 0) ce[r] = lse1 - static_cast<double>(z[target]);
+      double klr = 0;
+      for (size_t v = 0; v < vocab; ++v) {
+        const double zs = static_cast<double>(z[v]);
+        double g = 0;
+        if (w < 1) {
+          const double log_p = static_cast<double>(zt[v]) / tau - lse_t;
+          const double log_q = zs / tau - lse_s;
+          const double p = std::exp(log_p);
+          klr += p * (log_p - log_q);
+          g += kl_scale * (std::exp(log_q) - p);
+        }
+        if (ce_scale > 0 && target >= 0)
+          g += ce_scale * (std::exp(zs - lse1) - (static_cast<int32_t>(v) == target ? 1.0 : 0.0));
+        z[v] = static_cast<T>(g);
+      }
+      kl[r] = klr * tau * tau;
+    }
+  });
+  LossValue out;
+  for (size_t r = 0; r < rows; ++r) {
+    out.kl += kl[r];
+    out.ce += ce[r];
+  }
+  out.kl /= static_cast<double>(std::max<size_t>(rows, 1));
+  out.ce /= static_cast<double>(std::max<size_t>(ce_rows, 1));
+  out.loss = (w < 1 ? (1 - w) * out.kl : 0.0) + (w > 0 ? w * out.ce : 0.0);
+  return out;
+}
+
+template <class T>
+double sum_nll(const T* logits, std::span<const int32_t> targets, size_t vocab, size_t& counted) {
+  std::vector<double> nll(targets.size(), 0.0);
+  thread_pool().parallel_for(targets.size(), 4, [&](size_t r0, size_t r1) {
+    for (size_t r = r0; r < r1; ++r)
+      if (targets[r] >= 0) {
+        const T* z = logits + r * vocab;
+        nll[r] = log_sum_exp(z, vocab, 1.0) - static_cast<double>(z[targets[r]]);
+      }
+  });
+  double sum = 0;
+  counted = 0;
+  for (size_t r = 0; r < targets.size(); ++r)
+    if (targets[r] >= 0) {
+      sum += nll[r];
+      ++counted;
+    }
+  return sum;
+}
+
+template LossValue distill_loss<float>(float*, const float*, std::span<const int32_t>, size_t,
+                                       const LossOptions&);
+template LossValue distill_loss<double>(double*, const float*, std::span<const int32_t>, size_t,
+                                        const LossOptions&);
+template double sum_nll<float>(const float*, std::span<const int32_t>, size_t, size_t&);
+template double sum_nll<double>(const double*, std::span<const int32_t>, size_t, size_t&);
+
+}  // namespace lowbit::train

@@ -1,0 +1,41 @@
+#pragma once
+// A trainable linear layer y = Qa(x) Q(W)^T + b: fp32 master weights W [out, in] on a fixed
+// quantization grid (fake_quant.h), optional bias, per-token activation quantization Qa. Its
+// gradient with g = dL/dy:
+//   dx += g Q(W)                     (straight through Qa)
+//   dW += STE(g^T Qa(x))             (only where W's code is inside the grid)
+//   db += sum over rows of g.
+// Q(W) and Qa(x) are recomputed in the backward pass rather than kept: a pass over the weights
+// costs little next to the products, and the training step then holds one layer's copy at a time.
+#include <cstddef>
+#include <vector>
+
+#include "train/fake_quant.h"
+
+namespace lowbit::train {
+
+template <class T>
+struct LinearParam {
+  size_t in = 0, out = 0;
+  std::vector<T> w;  // [out, in]
+  std::vector<T> b;  // [out], or empty
+  WeightGrid grid;   // fixed quantization grid of w (disabled: full precision)
+  QuantSpec act;     // per-token activation quantization (bits 16: none)
+};
+
+// Reusable buffers for Q(W), Qa(x) and dL/dQ(W) (one set per training engine).
+template <class T>
+struct LinearScratch {
+  std::vector<T> wq, xq, dwq;
+};
+
+template <class T>
+void linear_forward(const LinearParam<T>& p, const T* x, size_t rows, T* y, LinearScratch<T>& s);
+
+// dx: accumulated, or null when the input needs no gradient. grad: accumulated into grad->w and
+// grad->b, or null for a frozen layer (its weight product is skipped).
+template <class T>
+void linear_backward(const LinearParam<T>& p, const T* x, size_t rows, const T* dy, T* dx,
+                     LinearParam<T>* grad, LinearScratch<T>& s);
+
+}  // namespace lowbit::train

@@ -1,0 +1,19 @@
+#pragma once
+// The bridge between an inference model and the training engine: the student's master weights and
+// quantization grids are read from a model as the PTQ pipeline left it (every projection a
+// FakeQuantLinear on its grid, or a dense layer), and written back into that model after training,
+// so the result saves as an ordinary `.lowbit` file and runs on the integer kernels.
+#include "model/llama.h"
+#include "train/train_weights.h"
+
+namespace lowbit::train {
+
+// Throws, naming what, for parts the engine cannot train yet (online activation transforms, q/k
+// Hadamard rotation or query quantization).
+TrainWeights<float> student_from_model(const LlamaModel& model);
+
+// Replaces the model's norms, embeddings, projections and head with the trained values, quantized
+// on their grids (each layer keeps its kind: quantized, fake-quantized activations, or dense).
+void install_student(const TrainWeights<float>& w, LlamaModel& model);
+
+}  // namespace lowbit::train

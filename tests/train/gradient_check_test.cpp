@@ -1,0 +1,233 @@
+// Every backward pass of the training engine against central finite differences in double
+// precision (fake quantization off), on small random shapes with GQA, biases, a tied head and odd
+// lengths; then the whole model on a tiny checkpoint. The loss is <R, output> for a fixed random R,
+// so dL/doutput = R.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <random>
+#include <vector>
+
+#include "io/model_loader.h"
+#include "testing/fixtures.h"
+#include "train/causal_attention.h"
+#include "train/distill_loss.h"
+#include "train/embedding.h"
+#include "train/quant_linear.h"
+#include "train/rms_norm.h"
+#include "train/rope.h"
+#include "train/student.h"
+#include "train/swiglu.h"
+#include "train/train_model.h"
+
+namespace lowbit::train {
+namespace {
+
+using Vec = std::vector<double>;
+
+Vec random_vec(size_t n, uint32_t seed, double scale = 1.0) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> d(0.0, scale);
+  Vec v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+double dot(const Vec& a, const Vec& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+// Checks analytic[i] against the central difference of loss() in x[i], for every i (or `samples`
+// spread indices).
+void expect_gradient(const char* what, Vec& x, const Vec& analytic,
+                     const std::function<double()>& loss, size_t samples = 0) {
+  ASSERT_EQ(x.size(), analytic.size()) << what;
+  const size_t n = x.size();
+  const size_t count = samples == 0 ? n : std::min(samples, n);
+  double max_abs = 0;
+  for (const double g : analytic) max_abs = std::max(max_abs, std::abs(g));
+  for (size_t s = 0; s < count; ++s) {
+    const size_t i = samples == 0 ? s : (s * 7919 + 13) % n;
+    const double saved = x[i], h = 1e-6 * std::max(1.0, std::abs(saved));
+    x[i] = saved + h;
+    const double up = loss();
+    x[i] = saved - h;
+    const double down = loss();
+    x[i] = saved;
+    const double numeric = (up - down) / (2 * h);
+    // Relative error, with a floor of 1e-3 of the tensor's largest gradient for entries near 0.
+    const double denom = std::max({std::abs(numeric), std::abs(analytic[i]), 1e-3 * max_abs, 1e-12});
+    EXPECT_LE(std::abs(numeric - analytic[i]) / denom, 1e-4)
+        << what << "[" << i << "]: analytic " << analytic[i] << ", numeric " << numeric;
+  }
+}
+
+TEST(GradientCheck, RmsNorm) {
+  const size_t rows = 3, dim = 7;
+  Vec x = random_vec(rows * dim, 1), w = random_vec(dim, 2), r = random_vec(rows * dim, 3);
+  Vec y(rows * dim), rstd(rows);
+  const auto loss = [&] {
+    rms_norm_forward(x.data(), w.data(), rows, dim, 1e-5, y.data(), rstd.data());
+    return dot(y, r);
+  };
+  loss();
+  Vec dx(rows * dim, 0.0), dw(dim, 0.0);
+  rms_norm_backward(x.data(), w.data(), rstd.data(), r.data(), rows, dim, dx.data(), dw.data());
+  expect_gradient("rms_norm dx", x, dx, loss);
+  expect_gradient("rms_norm dw", w, dw, loss);
+}
+
+TEST(GradientCheck, Rope) {
+  ModelConfig c;
+  c.dim = 24, c.n_heads = 3, c.n_kv_heads = 3, c.head_dim = 8, c.max_seq_len = 16;
+  const size_t rows = 10, seq = 5, heads = 3;  // two sequences of 5
+  Rope<double> rope(c, seq);
+  Vec x = random_vec(rows * 24, 4), r = random_vec(rows * 24, 5);
+  const auto loss = [&] {
+    Vec y = x;
+    rope.forward(y.data(), rows, heads);
+    return dot(y, r);
+  };
+  Vec dx = r;
+  rope.backward(dx.data(), rows, heads);
+  expect_gradient("rope dx", x, dx, loss);
+}
+
+TEST(GradientCheck, CausalAttentionWithGqa) {
+  const AttentionShape s{2, 5, 4, 2, 6};  // batch 2, odd length 5, 4 query heads on 2 KV heads
+  const size_t n = s.batch * s.seq;
+  Vec q = random_vec(n * s.q_width(), 6), k = random_vec(n * s.kv_width(), 7),
+      v = random_vec(n * s.kv_width(), 8), r = random_vec(n * s.q_width(), 9);
+  Vec probs(s.probs_size()), out(n * s.q_width());
+  const auto loss = [&] {
+    causal_attention_forward(s, q.data(), k.data(), v.data(), probs.data(), out.data());
+    return dot(out, r);
+  };
+  loss();
+  Vec dq(q.size()), dk(k.size()), dv(v.size());
+  causal_attention_backward(s, q.data(), k.data(), v.data(), probs.data(), r.data(), dq.data(),
+                            dk.data(), dv.data());
+  expect_gradient("attention dq", q, dq, loss);
+  expect_gradient("attention dk", k, dk, loss);
+  expect_gradient("attention dv", v, dv, loss);
+  // Causality: the first position's output depends on the first key only.
+  EXPECT_DOUBLE_EQ(probs[0], 1.0);
+  EXPECT_DOUBLE_EQ(probs[1], 0.0);
+}
+
+TEST(GradientCheck, SwiGlu) {
+  const size_t n = 13;
+  Vec g = random_vec(n, 10, 2.0), u = random_vec(n, 11), r = random_vec(n, 12), h(n);
+  const auto loss = [&] {
+    swiglu_forward(g.data(), u.data(), n, h.data());
+    return dot(h, r);
+  };
+  Vec dg(n), du(n);
+  swiglu_backward(g.data(), u.data(), r.data(), n, dg.data(), du.data());
+  expect_gradient("swiglu dg", g, dg, loss);
+  expect_gradient("swiglu du", u, du, loss);
+}
+
+TEST(GradientCheck, LinearWithBias) {
+  const size_t rows = 5, in = 7, out = 3;
+  LinearParam<double> p{in, out, random_vec(out * in, 13), random_vec(out, 14), {}, {}};
+  Vec x = random_vec(rows * in, 15), r = random_vec(rows * out, 16), y(rows * out);
+  LinearScratch<double> s;
+  const auto loss = [&] {
+    linear_forward(p, x.data(), rows, y.data(), s);
+    return dot(y, r);
+  };
+  Vec dx(x.size(), 0.0);
+  LinearParam<double> grad{in, out, Vec(out * in, 0.0), Vec(out, 0.0), {}, {}};
+  linear_backward(p, x.data(), rows, r.data(), dx.data(), &grad, s);
+  expect_gradient("linear dx", x, dx, loss);
+  expect_gradient("linear dw", p.w, grad.w, loss);
+  expect_gradient("linear db", p.b, grad.b, loss);
+}
+
+TEST(GradientCheck, Embedding) {
+  const size_t dim = 4, vocab = 6;
+  const std::vector<int32_t> ids = {3, 1, 3, 5, 0};
+  Vec table = random_vec(vocab * dim, 17), r = random_vec(ids.size() * dim, 18), out(r.size());
+  const auto loss = [&] {
+    embedding_forward(std::span<const int32_t>(ids), table.data(), dim, out.data());
+    return dot(out, r);
+  };
+  Vec dtable(table.size(), 0.0);
+  embedding_backward(std::span<const int32_t>(ids), r.data(), dim, dtable.data());
+  expect_gradient("embedding dtable", table, dtable, loss);
+}
+
+TEST(GradientCheck, DistillLossKlAndCrossEntropyWithTemperature) {
+  const size_t rows = 3, vocab = 9;
+  Vec z = random_vec(rows * vocab, 19, 2.0);
+  const Vec t = random_vec(rows * vocab, 20, 2.0);
+  const std::vector<float> teacher(t.begin(), t.end());
+  const std::vector<int32_t> targets = {4, -1, 8};
+  for (const LossOptions o : {LossOptions{1.0, 0.0}, LossOptions{2.0, 0.0}, LossOptions{1.0, 1.0},
+                              LossOptions{1.5, 0.3}}) {
+    const auto loss = [&] {
+      Vec copy = z;
+      return distill_loss(copy.data(), teacher.data(), targets, vocab, o).loss;
+    };
+    Vec grad = z;
+    distill_loss(grad.data(), teacher.data(), targets, vocab, o);
+    expect_gradient("distill dlogits", z, grad, loss);
+  }
+  // KL of a distribution to itself is zero, and so is its gradient.
+  Vec same(teacher.begin(), teacher.end());
+  const LossValue v = distill_loss(same.data(), teacher.data(), targets, vocab, LossOptions{});
+  EXPECT_NEAR(v.kl, 0.0, 1e-12);
+  for (const double g : same) EXPECT_NEAR(g, 0.0, 1e-12);
+}
+
+// The whole model: a tiny Llama (GQA, q/k/v biases, tied head) loaded from a checkpoint, in double,
+// distillation loss against random teacher logits, every tensor's gradient sampled.
+TEST(GradientCheck, WholeModelOnTinyCheckpoint) {
+  testing::TempDir dir;
+  testing::TinyModelSpec spec;
+  spec.dim = 16, spec.hidden = 24, spec.heads = 4, spec.kv_heads = 2, spec.vocab = 512;  // the tokenizer's
+  spec.attention_bias = true;
+  testing::write_tiny_checkpoint(dir.path(), spec);
+  LoadedModel m = load_model(dir.path());
+  TrainWeights<double> w = convert_weights<double>(student_from_model(*m.model));
+  ASSERT_TRUE(w.embedding.empty());  // tied
+  ASSERT_FALSE(w.layers[0].q.b.empty());
+  const size_t batch = 2, seq = 5, vocab = 512;
+  TrainModel<double> model(w.config, batch, seq, false);
+  std::vector<int32_t> ids;
+  for (size_t i = 0; i < batch * seq; ++i) ids.push_back(static_cast<int32_t>((i * 11 + 3) % vocab));
+  std::vector<int32_t> targets(ids.begin() + 1, ids.end());
+  targets.push_back(-1);
+  const Vec t = random_vec(batch * seq * vocab, 21);
+  const std::vector<float> teacher(t.begin(), t.end());
+  const LossOptions lo{1.0, 0.25};
+  const auto loss = [&] {
+    auto logits = model.forward(w, ids);
+    return distill_loss(logits.data(), teacher.data(), targets, vocab, lo).loss;
+  };
+  loss();
+  TrainWeights<double> grad = zeros_like(w);
+  model.backward(w, grad, 0);
+  auto params = tensors_of(w);
+  auto grads = tensors_of(grad);
+  ASSERT_EQ(params.size(), grads.size());
+  for (size_t i = 0; i < params.size(); ++i)
+    expect_gradient(params[i].name.c_str(), *params[i].values, *grads[i].values, loss, 12);
+  // The same gradient with activations recomputed layer by layer.
+  TrainModel<double> recompute(w.config, batch, seq, true);
+  auto logits = recompute.forward(w, ids);
+  distill_loss(logits.data(), teacher.data(), targets, vocab, lo);
+  TrainWeights<double> grad2 = zeros_like(w);
+  recompute.backward(w, grad2, 0);
+  auto grads2 = tensors_of(grad2);
+  for (size_t i = 0; i < grads.size(); ++i)
+    for (size_t j = 0; j < grads[i].values->size(); ++j)
+      ASSERT_DOUBLE_EQ((*grads[i].values)[j], (*grads2[i].values)[j]) << grads[i].name;
+}
+
+}  // namespace
+}  // namespace lowbit::train
