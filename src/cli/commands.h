@@ -12,5 +12,6 @@ void register_eval(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_outliers(CLI::App& app);
 void register_fixture(CLI::App& app);
+void register_qat(CLI::App& app);
 
 }  // namespace lowbit::cli

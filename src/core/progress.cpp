@@ -20,6 +20,10 @@ Progress::~Progress() {
 }
 
 void Progress::update(size_t done) {
+  update(done, std::string());
+}
+
+void Progress::update(size_t done, const std::string& status) {
   if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();
   const double elapsed = std::chrono::duration<double>(now - start_).count();
@@ -31,8 +35,8 @@ void Progress::update(size_t done) {
   constexpr size_t kWidth = 30;
   const size_t filled = total_ ? kWidth * done / total_ : kWidth;
   const std::string bar = std::string(filled, '#') + std::string(kWidth - filled, '.');
-  fmt::print(stderr, "{}{} [{}] {}/{} {:.1f}/s ETA {:.0f}s{}", tty_ ? "\r" : "", label_, bar, done,
-             total_, rate, eta, tty_ ? "" : "\n");
+  fmt::print(stderr, "{}{} [{}] {}/{} {:.1f}/s ETA {:.0f}s{}{}{}", tty_ ? "\r" : "", label_, bar,
+             done, total_, rate, eta, status.empty() ? "" : " ", status, tty_ ? "" : "\n");
   std::fflush(stderr);
 }
 

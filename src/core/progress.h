@@ -11,6 +11,8 @@ class Progress {
   Progress(std::string label, size_t total, bool enabled = true);
   ~Progress();
   void update(size_t done);
+  // With a status shown after the rate (e.g. a training step's loss).
+  void update(size_t done, const std::string& status);
   void finish();
 
  private:

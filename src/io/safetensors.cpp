@@ -98,6 +98,8 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : file_(path
       for (const auto& [key, value] : entry.items())
         if (!value.is_string())
           fail("{}: __metadata__[\"{}\"] is not a string: {}", file, key, value.dump());
+        else
+          metadata_[key] = value.get<std::string>();
       continue;
     }
     const std::string where = file + ": tensor \"" + name + "\"";

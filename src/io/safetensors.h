@@ -36,6 +36,8 @@ class SafetensorsFile {
   bool contains(const std::string& name) const { return tensors_.count(name) != 0; }
   const TensorInfo& tensor(const std::string& name) const;
   const std::map<std::string, TensorInfo>& tensors() const { return tensors_; }
+  // The header's "__metadata__" strings (empty when there are none).
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
   // Converts a floating-point tensor (F32, F16, BF16) to fp32.
   std::vector<float> to_f32(const std::string& name) const;
@@ -43,6 +45,7 @@ class SafetensorsFile {
  private:
   MappedFile file_;
   std::map<std::string, TensorInfo> tensors_;
+  std::map<std::string, std::string> metadata_;
 };
 
 // Converts raw little-endian F32/F16/BF16 data to fp32; throws for other dtypes.

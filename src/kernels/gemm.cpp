@@ -22,23 +22,23 @@ int to_int(size_t v) {
   return static_cast<int>(v);
 }
 
-void blas(Trans ta, Trans tb, size_t m, size_t n, size_t k, float alpha, const float* a,
-          size_t lda, const float* b, size_t ldb, float beta, float* c, size_t ldc) {
-  cblas_sgemm(CblasRowMajor, op(ta), op(tb), to_int(m), to_int(n), to_int(k), alpha, a,
-              to_int(lda), b, to_int(ldb), beta, c, to_int(ldc));
+void blas(Trans ta, Trans tb, size_t m, size_t n, size_t k, float alpha, const float* a, size_t lda,
+          const float* b, size_t ldb, float beta, float* c, size_t ldc) {
+  cblas_sgemm(CblasRowMajor, op(ta), op(tb), to_int(m), to_int(n), to_int(k), alpha, a, to_int(lda),
+              b, to_int(ldb), beta, c, to_int(ldc));
 }
 
 void blas(Trans ta, Trans tb, size_t m, size_t n, size_t k, double alpha, const double* a,
           size_t lda, const double* b, size_t ldb, double beta, double* c, size_t ldc) {
-  cblas_dgemm(CblasRowMajor, op(ta), op(tb), to_int(m), to_int(n), to_int(k), alpha, a,
-              to_int(lda), b, to_int(ldb), beta, c, to_int(ldc));
+  cblas_dgemm(CblasRowMajor, op(ta), op(tb), to_int(m), to_int(n), to_int(k), alpha, a, to_int(lda),
+              b, to_int(ldb), beta, c, to_int(ldc));
 }
 
 }  // namespace
 
 template <class T>
-void gemm_serial(Trans ta, Trans tb, size_t m, size_t n, size_t k, T alpha, const T* a,
-                 size_t lda, const T* b, size_t ldb, T beta, T* c, size_t ldc) {
+void gemm_serial(Trans ta, Trans tb, size_t m, size_t n, size_t k, T alpha, const T* a, size_t lda,
+                 const T* b, size_t ldb, T beta, T* c, size_t ldc) {
   if (m == 0 || n == 0) return;
   ensure_blas_serial();
   if (k == 0) {  // BLAS leaves C * beta; make that explicit for beta == 0 (C may hold NaN)

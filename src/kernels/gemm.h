@@ -12,8 +12,8 @@ enum class Trans { kNo, kYes };
 
 // Single-threaded, for callers inside a parallel region. op(A) is m x k, op(B) is k x n.
 template <class T>
-void gemm_serial(Trans ta, Trans tb, size_t m, size_t n, size_t k, T alpha, const T* a,
-                 size_t lda, const T* b, size_t ldb, T beta, T* c, size_t ldc);
+void gemm_serial(Trans ta, Trans tb, size_t m, size_t n, size_t k, T alpha, const T* a, size_t lda,
+                 const T* b, size_t ldb, T beta, T* c, size_t ldc);
 
 // The same product spread over the pool: slices of C's columns (or rows, when C is taller than
 // wide), each computed by one gemm_serial call. Results depend on the thread count only through

@@ -103,13 +103,13 @@ void causal_attention_backward(const AttentionShape& s, const T* q, const T* k, 
 
 template void causal_attention_forward<float>(const AttentionShape&, const float*, const float*,
                                               const float*, float*, float*);
-template void causal_attention_forward<double>(const AttentionShape&, const double*,
-                                               const double*, const double*, double*, double*);
+template void causal_attention_forward<double>(const AttentionShape&, const double*, const double*,
+                                               const double*, double*, double*);
 template void causal_attention_backward<float>(const AttentionShape&, const float*, const float*,
                                                const float*, const float*, const float*, float*,
                                                float*, float*);
-template void causal_attention_backward<double>(const AttentionShape&, const double*,
+template void causal_attention_backward<double>(const AttentionShape&, const double*, const double*,
                                                 const double*, const double*, const double*,
-                                                const double*, double*, double*, double*);
+                                                double*, double*, double*);
 
 }  // namespace lowbit::train

@@ -4,7 +4,8 @@
 // q: [batch * seq, heads * head_dim]; k, v: [batch * seq, kv_heads * head_dim]; query head h reads
 // KV head h / (heads / kv_heads). P = softmax(scale * q k^T) over keys 0..t for the query at t;
 // out = P v. The probabilities are kept ([batch, heads, seq, seq]) for the backward pass:
-//   dP = dout v^T,  dv = P^T dout,  dS = P * (dP - rowsum(dP * P)) * scale,  dq = dS k,  dk = dS^T q.
+//   dP = dout v^T,  dv = P^T dout,  dS = P * (dP - rowsum(dP * P)) * scale,  dq = dS k,  dk = dS^T
+//   q.
 #include <cstddef>
 
 namespace lowbit::train {

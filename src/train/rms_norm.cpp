@@ -51,7 +51,7 @@ template void rms_norm_forward<double>(const double*, const double*, size_t, siz
                                        double*, double*);
 template void rms_norm_backward<float>(const float*, const float*, const float*, const float*,
                                        size_t, size_t, float*, float*);
-template void rms_norm_backward<double>(const double*, const double*, const double*,
-                                        const double*, size_t, size_t, double*, double*);
+template void rms_norm_backward<double>(const double*, const double*, const double*, const double*,
+                                        size_t, size_t, double*, double*);
 
 }  // namespace lowbit::train

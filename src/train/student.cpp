@@ -13,9 +13,10 @@ LinearParam<float> param_of(const Linear* l, const std::string& name) {
   p.out = static_cast<size_t>(l->out_features());
   if (const auto* f = dynamic_cast<const FakeQuantLinear*>(l)) {
     if (f->transform())
-      fail("training: {} has an online activation transform ({}), which the training engine "
-           "cannot differentiate yet; start from a method without one (rtn, gptq, awq)",
-           name, f->format());
+      fail(
+          "training: {} has an online activation transform ({}), which the training engine "
+          "cannot differentiate yet; start from a method without one (rtn, gptq, awq)",
+          name, f->format());
     if (const auto* q = f->quantized_weight()) {
       p.grid = WeightGrid::of(*q);
       p.w = q->dequantize();
@@ -28,9 +29,10 @@ LinearParam<float> param_of(const Linear* l, const std::string& name) {
     p.w = d->weight().to_f32();
     p.b.assign(d->bias().begin(), d->bias().end());
   } else {
-    fail("training: {} is stored as {}, which training cannot read (load the model with "
-         "simulated execution)",
-         name, l->format());
+    fail(
+        "training: {} is stored as {}, which training cannot read (load the model with "
+        "simulated execution)",
+        name, l->format());
   }
   return p;
 }
@@ -53,19 +55,20 @@ TrainWeights<float> student_from_model(const LlamaModel& model) {
   const auto& c = mw.config;
   const auto& aq = model.attention_quant();
   if (aq.qk_hadamard || aq.query.enabled())
-    fail("training: the model rotates or quantizes queries in attention, which the training "
-         "engine does not model yet");
+    fail(
+        "training: the model rotates or quantizes queries in attention, which the training "
+        "engine does not model yet");
   TrainWeights<float> w;
   w.config = c;
   w.kv = model.kv_quant();
   for (size_t i = 0; i < mw.layers.size(); ++i) {
     const auto& L = mw.layers[i];
     const std::string p = "layer " + std::to_string(i) + " ";
-    w.layers.push_back({L.attn_norm, L.ffn_norm, param_of(L.wq.get(), p + "q_proj"),
-                        param_of(L.wk.get(), p + "k_proj"), param_of(L.wv.get(), p + "v_proj"),
-                        param_of(L.wo.get(), p + "o_proj"), param_of(L.w_gate.get(), p + "gate_proj"),
-                        param_of(L.w_up.get(), p + "up_proj"),
-                        param_of(L.w_down.get(), p + "down_proj")});
+    w.layers.push_back(
+        {L.attn_norm, L.ffn_norm, param_of(L.wq.get(), p + "q_proj"),
+         param_of(L.wk.get(), p + "k_proj"), param_of(L.wv.get(), p + "v_proj"),
+         param_of(L.wo.get(), p + "o_proj"), param_of(L.w_gate.get(), p + "gate_proj"),
+         param_of(L.w_up.get(), p + "up_proj"), param_of(L.w_down.get(), p + "down_proj")});
   }
   w.final_norm = mw.final_norm;
   w.head = param_of(mw.lm_head.get(), "lm_head");
@@ -81,6 +84,13 @@ TrainWeights<float> student_from_model(const LlamaModel& model) {
     }
   }
   return w;
+}
+
+void set_dynamic_grids(TrainWeights<float>& w, bool dynamic) {
+  for (auto& l : w.layers)
+    for (auto* p : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) p->grid.dynamic = dynamic;
+  w.head.grid.dynamic = dynamic;
+  w.embedding_grid.dynamic = dynamic;
 }
 
 void install_student(const TrainWeights<float>& w, LlamaModel& model) {
@@ -100,7 +110,8 @@ void install_student(const TrainWeights<float>& w, LlamaModel& model) {
     L.w_down = make_linear(S.down, *L.w_down);
   }
   mw.final_norm = w.final_norm;
-  const size_t vocab = static_cast<size_t>(mw.config.vocab_size), dim = static_cast<size_t>(mw.config.dim);
+  const size_t vocab = static_cast<size_t>(mw.config.vocab_size),
+               dim = static_cast<size_t>(mw.config.dim);
   if (dynamic_cast<const DenseLinear*>(mw.lm_head.get()) != nullptr && mw.config.tied_embeddings) {
     auto table = std::make_shared<const DenseMatrix>(vocab, dim, w.head.w);
     mw.embedding = table;

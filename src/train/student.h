@@ -12,6 +12,10 @@ namespace lowbit::train {
 // Hadamard rotation or query quantization).
 TrainWeights<float> student_from_model(const LlamaModel& model);
 
+// Chooses every weight grid's mode (fake_quant.h): dynamic min-max (true) or the start's fixed
+// scales (false).
+void set_dynamic_grids(TrainWeights<float>& w, bool dynamic);
+
 // Replaces the model's norms, embeddings, projections and head with the trained values, quantized
 // on their grids (each layer keeps its kind: quantized, fake-quantized activations, or dense).
 void install_student(const TrainWeights<float>& w, LlamaModel& model);

@@ -37,11 +37,7 @@ void fake_quant_kv(const QuantSpec& spec, std::vector<T>& x, size_t rows, size_t
 
 template <class T>
 TrainModel<T>::TrainModel(const ModelConfig& config, size_t batch, size_t seq, bool recompute)
-    : config_(config),
-      batch_(batch),
-      seq_(seq),
-      recompute_(recompute),
-      rope_(config, seq) {
+    : config_(config), batch_(batch), seq_(seq), recompute_(recompute), rope_(config, seq) {
   if (batch == 0 || seq == 0) fail("training batch of {} x {} tokens", batch, seq);
   if (static_cast<int>(seq) > config.max_seq_len)
     fail("--seq {} exceeds the model's context of {} tokens", seq, config.max_seq_len);
@@ -106,7 +102,8 @@ void TrainModel<T>::layer_forward(const TrainWeights<T>& w, size_t l, T* x, Laye
 template <class T>
 std::span<T> TrainModel<T>::forward(const TrainWeights<T>& w, std::span<const int32_t> ids) {
   const auto& c = config_;
-  const size_t n = rows(), d = static_cast<size_t>(c.dim), vocab = static_cast<size_t>(c.vocab_size);
+  const size_t n = rows(), d = static_cast<size_t>(c.dim),
+               vocab = static_cast<size_t>(c.vocab_size);
   if (ids.size() != n) fail("training forward: {} tokens for a batch of {}", ids.size(), n);
   for (const int32_t id : ids)
     if (id < 0 || id >= c.vocab_size) fail("token id {} out of range [0, {})", id, c.vocab_size);
@@ -181,11 +178,11 @@ void TrainModel<T>::layer_backward(const TrainWeights<T>& w, size_t l, const Lay
 template <class T>
 void TrainModel<T>::backward(const TrainWeights<T>& w, TrainWeights<T>& grad, unsigned fr) {
   const auto& c = config_;
-  const size_t n = rows(), d = static_cast<size_t>(c.dim), vocab = static_cast<size_t>(c.vocab_size);
+  const size_t n = rows(), d = static_cast<size_t>(c.dim),
+               vocab = static_cast<size_t>(c.vocab_size);
   const bool tied = w.embedding.empty();
   // A tied table is one tensor: frozen if either of its names is.
-  const bool head_frozen =
-      frozen(fr, ParamKind::kHead) || (tied && frozen(fr, ParamKind::kEmbed));
+  const bool head_frozen = frozen(fr, ParamKind::kHead) || (tied && frozen(fr, ParamKind::kEmbed));
   const bool embed_frozen = frozen(fr, ParamKind::kEmbed) || (tied && head_frozen);
 
   zero(dtmp_, n * d);

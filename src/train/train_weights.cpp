@@ -7,8 +7,8 @@
 namespace lowbit::train {
 namespace {
 
-constexpr const char* kKindNames[kNumParamKinds] = {"q",    "k",    "v",     "o",    "gate",
-                                                    "up",   "down", "norm",  "embed", "head"};
+constexpr const char* kKindNames[kNumParamKinds] = {"q",  "k",    "v",    "o",     "gate",
+                                                    "up", "down", "norm", "embed", "head"};
 
 template <class To, class From>
 std::vector<To> convert(const std::vector<From>& v) {
@@ -35,9 +35,10 @@ unsigned parse_freeze(const std::string& list) {
     const auto* it = std::find_if(std::begin(kKindNames), std::end(kKindNames),
                                   [&](const char* k) { return name == k; });
     if (it == std::end(kKindNames))
-      fail("--freeze: unknown part \"{}\" (expected a comma-separated list of q, k, v, o, gate, "
-           "up, down, norm, embed, head)",
-           name);
+      fail(
+          "--freeze: unknown part \"{}\" (expected a comma-separated list of q, k, v, o, gate, "
+          "up, down, norm, embed, head)",
+          name);
     set |= 1u << (it - std::begin(kKindNames));
     start = end + 1;
   }
@@ -69,9 +70,9 @@ std::vector<TensorRef<T>> tensors_of(TrainWeights<T>& w) {
     add(p + "attn_norm", li, ParamKind::kNorm, l.attn_norm);
     add(p + "ffn_norm", li, ParamKind::kNorm, l.ffn_norm);
     const std::pair<ParamKind, LinearParam<T>*> linears[] = {
-        {ParamKind::kQ, &l.q},       {ParamKind::kK, &l.k},   {ParamKind::kV, &l.v},
-        {ParamKind::kO, &l.o},       {ParamKind::kGate, &l.gate},
-        {ParamKind::kUp, &l.up},     {ParamKind::kDown, &l.down}};
+        {ParamKind::kQ, &l.q},      {ParamKind::kK, &l.k},       {ParamKind::kV, &l.v},
+        {ParamKind::kO, &l.o},      {ParamKind::kGate, &l.gate}, {ParamKind::kUp, &l.up},
+        {ParamKind::kDown, &l.down}};
     for (const auto& [kind, lin] : linears) {
       add(p + param_kind_name(kind) + ".w", li, kind, lin->w);
       add(p + param_kind_name(kind) + ".b", li, kind, lin->b);
@@ -98,8 +99,8 @@ TrainWeights<To> convert_weights(const TrainWeights<From>& w) {
   out.embedding_grid = w.embedding_grid;
   for (const auto& l : w.layers)
     out.layers.push_back({convert<To>(l.attn_norm), convert<To>(l.ffn_norm), convert<To>(l.q),
-                          convert<To>(l.k), convert<To>(l.v), convert<To>(l.o),
-                          convert<To>(l.gate), convert<To>(l.up), convert<To>(l.down)});
+                          convert<To>(l.k), convert<To>(l.v), convert<To>(l.o), convert<To>(l.gate),
+                          convert<To>(l.up), convert<To>(l.down)});
   out.final_norm = convert<To>(w.final_norm);
   out.head = convert<To>(w.head);
   out.kv = w.kv;

@@ -59,7 +59,8 @@ void expect_gradient(const char* what, Vec& x, const Vec& analytic,
     x[i] = saved;
     const double numeric = (up - down) / (2 * h);
     // Relative error, with a floor of 1e-3 of the tensor's largest gradient for entries near 0.
-    const double denom = std::max({std::abs(numeric), std::abs(analytic[i]), 1e-3 * max_abs, 1e-12});
+    const double denom =
+        std::max({std::abs(numeric), std::abs(analytic[i]), 1e-3 * max_abs, 1e-12});
     EXPECT_LE(std::abs(numeric - analytic[i]) / denom, 1e-4)
         << what << "[" << i << "]: analytic " << analytic[i] << ", numeric " << numeric;
   }
@@ -189,7 +190,8 @@ TEST(GradientCheck, DistillLossKlAndCrossEntropyWithTemperature) {
 TEST(GradientCheck, WholeModelOnTinyCheckpoint) {
   testing::TempDir dir;
   testing::TinyModelSpec spec;
-  spec.dim = 16, spec.hidden = 24, spec.heads = 4, spec.kv_heads = 2, spec.vocab = 512;  // the tokenizer's
+  spec.dim = 16, spec.hidden = 24, spec.heads = 4, spec.kv_heads = 2,
+  spec.vocab = 512;  // the tokenizer's
   spec.attention_bias = true;
   testing::write_tiny_checkpoint(dir.path(), spec);
   LoadedModel m = load_model(dir.path());
@@ -199,7 +201,8 @@ TEST(GradientCheck, WholeModelOnTinyCheckpoint) {
   const size_t batch = 2, seq = 5, vocab = 512;
   TrainModel<double> model(w.config, batch, seq, false);
   std::vector<int32_t> ids;
-  for (size_t i = 0; i < batch * seq; ++i) ids.push_back(static_cast<int32_t>((i * 11 + 3) % vocab));
+  for (size_t i = 0; i < batch * seq; ++i)
+    ids.push_back(static_cast<int32_t>((i * 11 + 3) % vocab));
   std::vector<int32_t> targets(ids.begin() + 1, ids.end());
   targets.push_back(-1);
   const Vec t = random_vec(batch * seq * vocab, 21);

@@ -1,0 +1,181 @@
+// The training engine runs the model the inference engine runs: same logits from the same weights
+// (full precision, and quantized with activation and KV-cache quantization), the straight-through
+// estimator on its own, and a lossless round trip from a model to the student and back.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "io/model_loader.h"
+#include "quant/pipeline.h"
+#include "testing/fixtures.h"
+#include "train/fake_quant.h"
+#include "train/student.h"
+#include "train/train_model.h"
+
+namespace lowbit::train {
+namespace {
+
+std::vector<int32_t> some_tokens(size_t n, int vocab) {
+  std::vector<int32_t> ids;
+  for (size_t i = 0; i < n; ++i)
+    ids.push_back(static_cast<int32_t>((i * 7919 + 1) % static_cast<size_t>(vocab)));
+  return ids;
+}
+
+struct LogitsDiff {
+  double first_row = 0;  // max |a - b| over the first position's logits (no rounding flip yet)
+  double mean = 0;       // mean |a - b| / mean |b| over all positions
+  double argmax = 0;     // fraction of positions whose top token agrees
+};
+
+// Two sequences of `seq` tokens of real text through both engines.
+LogitsDiff compare_logits(LlamaModel& model, const Tokenizer& tok, const TrainWeights<float>& w,
+                          size_t seq) {
+  const size_t vocab = static_cast<size_t>(model.config().vocab_size);
+  std::vector<int32_t> ids = tok.encode(
+      "The tower is 324 metres tall, about the same height as an 81-storey building, and the "
+      "tallest structure in Paris. Its base is square, measuring 125 metres on each side. During "
+      "its construction, the Eiffel Tower surpassed the Washington Monument to become the tallest "
+      "man-made structure in the world, a title it held for 41 years.");
+  ids.resize(2 * seq);
+  TrainModel<float> engine(w.config, 2, seq, false);
+  const auto logits = engine.forward(w, ids);
+  LogitsDiff d;
+  double diff = 0, mag = 0;
+  for (size_t b = 0; b < 2; ++b) {
+    KVCache cache = model.make_cache(static_cast<int>(seq));
+    const auto ref =
+        model.forward(std::span(ids).subspan(b * seq, seq), cache, LogitsFor::kAllTokens);
+    for (size_t t = 0; t < seq; ++t) {
+      const float* a = logits.data() + (b * seq + t) * vocab;
+      const float* r = ref.data() + t * vocab;
+      size_t ia = 0, ir = 0;
+      for (size_t v = 0; v < vocab; ++v) {
+        const double e = std::abs(a[v] - r[v]);
+        diff += e;
+        mag += std::abs(r[v]);
+        if (t == 0) d.first_row = std::max(d.first_row, e);
+        if (a[v] > a[ia]) ia = v;
+        if (r[v] > r[ir]) ir = v;
+      }
+      d.argmax += ia == ir ? 1.0 : 0.0;
+    }
+  }
+  d.mean = diff / mag;
+  d.argmax /= static_cast<double>(2 * seq);
+  return d;
+}
+
+TEST(TrainStudent, FullPrecisionLogitsMatchTheInferenceForward) {
+  LoadedModel m = load_model(testing::ref_llama_dir());
+  const LogitsDiff d = compare_logits(*m.model, *m.tokenizer, student_from_model(*m.model), 31);
+  EXPECT_LE(d.first_row, 1e-4);
+  EXPECT_LE(d.mean, 1e-5);
+  EXPECT_EQ(d.argmax, 1.0);
+}
+
+TEST(TrainStudent, QuantizedLogitsMatchTheSimulatedForward) {
+  // W4A8 with an int8 head and a 4-bit KV cache: every fake quantization the engine models.
+  LoadedModel m = load_model(testing::ref_llama_dir());
+  QuantizeOptions o;
+  o.weight = QuantSpec{.bits = 4, .symmetric = false, .group_size = 64};
+  o.act = QuantSpec{.bits = 8};
+  o.kv = QuantSpec{.bits = 4, .symmetric = false};
+  o.calib.progress = false;
+  quantize_model(*m.model, *m.tokenizer, o);
+  const TrainWeights<float> w = student_from_model(*m.model);
+  ASSERT_TRUE(w.layers[0].q.grid.enabled());
+  ASSERT_TRUE(w.layers[0].q.act.enabled());
+  ASSERT_TRUE(w.kv.enabled());
+  ASSERT_TRUE(w.head.grid.enabled());
+  // Where the two paths differ in the last ulp (attention's exp, a sum's order), a per-token
+  // rounding can flip a code, and this small model amplifies one int8 step of an outlier token into
+  // visible logit changes downstream. So: the first position agrees to float precision, later ones
+  // closely; and the same engine without the activation and KV quantizers is far further away
+  // (the agreement is not the quantizers being ignored).
+  const LogitsDiff d = compare_logits(*m.model, *m.tokenizer, w, 29);
+  EXPECT_LE(d.first_row, 1e-3);
+  EXPECT_LE(d.mean, 0.02);
+  EXPECT_GE(d.argmax, 0.9);
+  TrainWeights<float> no_act = w;
+  for (auto& l : no_act.layers)
+    for (auto* p : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) p->act = QuantSpec{};
+  no_act.kv = QuantSpec{};
+  const LogitsDiff far = compare_logits(*m.model, *m.tokenizer, no_act, 29);
+  EXPECT_GT(far.mean, 3 * d.mean) << d.mean;
+}
+
+TEST(TrainStudent, InstallRoundTripKeepsEveryCode) {
+  LoadedModel m = load_model(testing::ref_llama_dir());
+  QuantizeOptions o;
+  o.weight = QuantSpec{.bits = 3, .symmetric = false};
+  o.calib.progress = false;
+  quantize_model(*m.model, *m.tokenizer, o);
+  const TrainWeights<float> w = student_from_model(*m.model);
+  KVCache c1 = m.model->make_cache(16);
+  const auto ids = some_tokens(16, m.model->config().vocab_size);
+  const auto logits = m.model->forward(ids, c1);
+  const std::vector<float> before(logits.begin(), logits.end());
+  install_student(w, *m.model);
+  KVCache c2 = m.model->make_cache(16);
+  const auto after = m.model->forward(ids, c2);
+  ASSERT_EQ(before.size(), after.size());
+  for (size_t i = 0; i < before.size(); ++i) ASSERT_EQ(before[i], after[i]) << i;
+}
+
+TEST(TrainFakeQuant, GridReproducesTheQuantizedMatrixAndMasksClampedCodes) {
+  const size_t rows = 4, cols = 16;
+  std::vector<float> w(rows * cols);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = std::sin(static_cast<float>(i) * 0.7f);
+  const QuantSpec spec{.bits = 3, .symmetric = false, .group_size = 8};
+  const QuantizedMatrix q = quantize_rows(w, rows, cols, spec);
+  WeightGrid grid = WeightGrid::of(q);
+  // Dynamic: min-max of the start (on the grid, its extremes used) is the start's grid.
+  {
+    const std::vector<float> start = q.dequantize();
+    std::vector<float> again(w.size());
+    fake_quant_weight(grid, start.data(), rows, cols, again.data());
+    EXPECT_EQ(again, start);
+    EXPECT_EQ(quantize_on_grid(grid, start.data(), rows, cols).codes, q.codes);
+    std::vector<float> dw(w.size(), 0.0f), ones(w.size(), 1.0f);
+    fake_quant_weight_backward(grid, start.data(), ones.data(), rows, cols, dw.data());
+    EXPECT_EQ(dw, ones);  // straight through
+  }
+  grid.dynamic = false;
+  std::vector<float> wq(w.size());
+  fake_quant_weight(grid, w.data(), rows, cols, wq.data());
+  EXPECT_EQ(wq, q.dequantize());
+  // Starting from the dequantized weights is exactly the quantized model, codes included.
+  const std::vector<float> start = q.dequantize();
+  EXPECT_EQ(quantize_on_grid(grid, start.data(), rows, cols).codes, q.codes);
+  // STE: gradient passes inside the grid, stops where a weight went past its ends.
+  std::vector<float> moved = start;
+  const QuantParams p = q.params[0];
+  moved[0] = (static_cast<float>(spec.qmax()) - p.zero + 3) * p.scale;  // beyond the top code
+  moved[1] = (static_cast<float>(spec.qmin()) - p.zero - 3) * p.scale;  // below the bottom code
+  const std::vector<float> ones(w.size(), 1.0f);
+  std::vector<float> dw(w.size(), 0.0f);
+  fake_quant_weight_backward(grid, moved.data(), ones.data(), rows, cols, dw.data());
+  EXPECT_EQ(dw[0], 0.0f);
+  EXPECT_EQ(dw[1], 0.0f);
+  for (size_t i = 2; i < dw.size(); ++i) EXPECT_EQ(dw[i], 1.0f) << i;
+  // Forward clamps them to the end codes.
+  fake_quant_weight(grid, moved.data(), rows, cols, wq.data());
+  EXPECT_FLOAT_EQ(wq[0], dequantize_value(spec.qmax(), p));
+  EXPECT_FLOAT_EQ(wq[1], dequantize_value(spec.qmin(), p));
+}
+
+TEST(TrainStudent, RejectsWhatItCannotTrain) {
+  LoadedModel m = load_model(testing::ref_llama_dir());
+  QuantizeOptions o;
+  o.method = MethodSpec::parse("hadamard+rtn");
+  o.weight = QuantSpec{.bits = 4};
+  o.act = QuantSpec{.bits = 4};
+  o.calib.progress = false;
+  quantize_model(*m.model, *m.tokenizer, o);
+  const std::string e = testing::error_of([&] { student_from_model(*m.model); });
+  EXPECT_NE(e.find("online activation transform"), std::string::npos) << e;
+}
+
+}  // namespace
+}  // namespace lowbit::train
