@@ -26,7 +26,7 @@ struct QatFlags {
   train::QatOptions qat;
   std::string freeze, data, heldout, out, checkpoint, report, grad_plot, grid = "dynamic";
   size_t generate = 0;  // --data generate: sequences sampled from the teacher
-  bool quiet = false;
+  bool quiet = false, lwc = false;
 };
 
 std::vector<int32_t> tokens_of(const Tokenizer& tok, const std::string& file, const char* flag) {
@@ -90,6 +90,7 @@ void run_qat(QatFlags& f) {
   quantize_model(*student_model.model, *student_model.tokenizer, qopts);
   train::TrainWeights<float> student = train::student_from_model(*student_model.model);
   train::set_dynamic_grids(student, f.grid == "dynamic");
+  if (f.lwc) train::enable_learned_clipping(student);
   if (generate) {
     const size_t count = f.generate ? f.generate : std::max<size_t>(o.batch * 8, 64);
     data = train::generate_teacher_data(*teacher.model, count, o.seq, o.seed, !f.quiet);
@@ -107,6 +108,7 @@ void run_qat(QatFlags& f) {
                            {"lr", o.adam.lr},
                            {"freeze", f.freeze},
                            {"grid", f.grid},
+                           {"lwc", f.lwc},
                            {"ce_weight", o.loss.ce_weight},
                            {"temperature", o.loss.temperature},
                            {"data", generate ? "generate" : f.data},
@@ -174,6 +176,10 @@ void register_qat(CLI::App& app) {
                   "weight grid while training: dynamic (min-max from the current weights, "
                   "straight-through gradient) or fixed (the initialisation's scales, clipped STE)")
       ->check(CLI::IsMember({"dynamic", "fixed"}))
+      ->capture_default_str();
+  cmd->add_flag("--lwc", flags->lwc,
+                "learned weight clipping (OmniQuant's LWC) trained along with the weights");
+  cmd->add_option("--clip-lr", o.adam.clip_lr, "peak learning rate of the --lwc clipping logits")
       ->capture_default_str();
   cmd->add_option("--temperature", o.loss.temperature, "distillation temperature")
       ->capture_default_str();

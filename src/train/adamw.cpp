@@ -46,12 +46,14 @@ double AdamW::step(TrainWeights<float>& w, TrainWeights<float>& grad, double lr)
   const double bc1 = 1 - std::pow(o_.beta1, static_cast<double>(t_));
   const double bc2 = 1 - std::pow(o_.beta2, static_cast<double>(t_));
   const float b1 = static_cast<float>(o_.beta1), b2 = static_cast<float>(o_.beta2);
-  const float step_size = static_cast<float>(lr / bc1);
-  const float decay = static_cast<float>(1 - lr * o_.weight_decay);
+  const double clip_lr = o_.lr > 0 ? lr / o_.lr * o_.clip_lr : o_.clip_lr;
   const float inv_sqrt_bc2 = static_cast<float>(1 / std::sqrt(bc2));
   const float eps = static_cast<float>(o_.eps), scale = static_cast<float>(clip);
   for (size_t i = 0; i < params.size(); ++i) {
     if (!trained_[i]) continue;
+    const double rate = params[i].clip ? clip_lr : lr;
+    const float step_size = static_cast<float>(rate / bc1);
+    const float decay = static_cast<float>(1 - rate * (params[i].clip ? 0.0 : o_.weight_decay));
     float* p = params[i].values->data();
     const float* g = grads[i].values->data();
     float* m = m_[i].data();

@@ -16,6 +16,9 @@ struct AdamWOptions {
   double clip_norm = 1.0;      // global gradient norm limit; 0 = no clipping
   size_t warmup = 0;           // steps of linear warm-up from lr / warmup
   double min_lr_ratio = 0.1;   // cosine decay from lr to lr * min_lr_ratio at the last step
+  // Learned clipping logits: their own peak rate (OmniQuant's LWC trains them at 1e-2 — a logit
+  // moves in units of 1, a weight in units of 1e-2), same schedule, no weight decay.
+  double clip_lr = 5e-3;
 };
 
 // The learning rate of step `step` (0-based) of `total`.

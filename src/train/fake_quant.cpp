@@ -48,18 +48,64 @@ QuantParams dynamic_params(const WeightGrid& grid, size_t g, const T* w, size_t 
   return p;
 }
 
-// fn(offset, length, params) for every group of a [rows, cols] weight, on the pool.
+double sigmoid(double x) {
+  return 1.0 / (1.0 + std::exp(-x));
+}
+
+// A group's grid with learned clipping applied, and what its gradient needs.
+struct ClippedGroup {
+  QuantParams base;             // before clipping (fixed or dynamic)
+  QuantParams p;                // after
+  double top = 0, bottom = 0;   // the base grid's ends: (qmax - z) s and -z s (top = s qmax sym)
+  double c_hi = 1, c_lo = 1;    // sigmoid(theta) / sigmoid(theta0)
+  double dc_hi = 0, dc_lo = 0;  // their derivatives in theta
+};
+
+template <class T>
+ClippedGroup clip_group(const WeightGrid& grid, QuantParams base, size_t g, Clip<T> clip) {
+  ClippedGroup c;
+  c.base = c.p = base;
+  if (clip.hi == nullptr) return c;
+  const double s0 = sigmoid(kClipLogit0);
+  const double sh = sigmoid(static_cast<double>(clip.hi[g]));
+  c.c_hi = sh / s0;
+  c.dc_hi = sh * (1 - sh) / s0;
+  const double qmax = grid.spec.qmax();
+  if (grid.spec.symmetric) {
+    c.top = static_cast<double>(base.scale) * qmax;
+    if (clip.hi[g] != static_cast<T>(kClipLogit0))
+      c.p.scale = static_cast<float>(base.scale * c.c_hi);
+    return c;
+  }
+  const double sl = sigmoid(static_cast<double>(clip.lo[g]));
+  c.c_lo = sl / s0;
+  c.dc_lo = sl * (1 - sl) / s0;
+  c.top = (qmax - base.zero) * static_cast<double>(base.scale);
+  c.bottom = -static_cast<double>(base.zero) * base.scale;
+  // At the starting logits the grid is the base grid exactly (no rounding through the sums).
+  if (clip.hi[g] == static_cast<T>(kClipLogit0) && clip.lo[g] == static_cast<T>(kClipLogit0))
+    return c;
+  const double s = (c.c_hi * c.top - c.c_lo * c.bottom) / qmax;
+  if (s <= 0) return c;
+  c.p.scale = static_cast<float>(s);
+  c.p.zero = std::clamp(round_half_even(static_cast<float>(-c.c_lo * c.bottom / s)), 0.0f,
+                        static_cast<float>(qmax));
+  return c;
+}
+
+// fn(offset, length, group index, params) for every group of a [rows, cols] weight, on the pool.
 template <class T, class F>
-void for_each_group(const WeightGrid& grid, const T* w, size_t rows, size_t cols, const F& fn) {
+void for_each_group(const WeightGrid& grid, const T* w, size_t rows, size_t cols, Clip<T> clip,
+                    const F& fn) {
   const size_t group = grid.spec.group_size > 0 ? static_cast<size_t>(grid.spec.group_size) : cols;
   const size_t groups = cols / group;
   thread_pool().parallel_for(rows, 16, [&](size_t r0, size_t r1) {
     for (size_t r = r0; r < r1; ++r)
       for (size_t g = 0; g < groups; ++g) {
-        const size_t off = r * cols + g * group;
-        fn(off, group,
-           grid.dynamic ? dynamic_params(grid, r * groups + g, w + off, group)
-                        : grid.params[r * groups + g]);
+        const size_t off = r * cols + g * group, gi = r * groups + g;
+        const QuantParams base =
+            grid.dynamic ? dynamic_params(grid, gi, w + off, group) : grid.params[gi];
+        fn(off, group, gi, clip_group(grid, base, gi, clip));
       }
   });
 }
@@ -78,47 +124,79 @@ WeightGrid WeightGrid::of(const QuantizedMatrix& m) {
 }
 
 template <class T>
-void fake_quant_weight(const WeightGrid& grid, const T* w, size_t rows, size_t cols, T* wq) {
+void fake_quant_weight(const WeightGrid& grid, const T* w, size_t rows, size_t cols, T* wq,
+                       Clip<T> clip) {
   if (!grid.enabled()) {
     std::copy_n(w, rows * cols, wq);
     return;
   }
   const float qmin = static_cast<float>(grid.spec.qmin()),
               qmax = static_cast<float>(grid.spec.qmax());
-  for_each_group(grid, w, rows, cols, [&](size_t off, size_t n, QuantParams p) {
-    for (size_t i = off; i < off + n; ++i) {
-      const float q = std::clamp(raw_code(w[i], p), qmin, qmax);
-      wq[i] = static_cast<T>(dequantize_value(static_cast<int>(q), p));
-    }
-  });
+  for_each_group(grid, w, rows, cols, clip,
+                 [&](size_t off, size_t n, size_t, const ClippedGroup& c) {
+                   for (size_t i = off; i < off + n; ++i) {
+                     const float q = std::clamp(raw_code(w[i], c.p), qmin, qmax);
+                     wq[i] = static_cast<T>(dequantize_value(static_cast<int>(q), c.p));
+                   }
+                 });
 }
 
+// The gradient with learned clipping, for one group with g_i = dL/dQ(w_i), s and z the clipped
+// grid's, T and B the base grid's top and bottom ends (T' = c_hi T, B' = c_lo B after clipping):
+//   Q(w) = (clamp(round(w / s) + z) - z) s,  z = round(-B' / s),  s = (T' - B') / qmax
+//   (symmetric: z = 0, s = c_hi T / qmax). With round() passed straight through:
+//   inside the grid:  dQ/dw = 1, dQ/ds = round(w / s) - w / s, dQ/dz = 0;
+//   clamped to code q: dQ/dw = 0, dQ/ds = q - z, dQ/dz = -s;
+//   dz/dB' = -1 / s, dz/ds = B' / s^2;  ds/dT' = 1 / qmax, ds/dB' = -1 / qmax.
 template <class T>
 void fake_quant_weight_backward(const WeightGrid& grid, const T* w, const T* dwq, size_t rows,
-                                size_t cols, T* dw) {
-  if (!grid.enabled() || grid.dynamic) {
+                                size_t cols, T* dw, Clip<T> clip, ClipGrad<T> dclip) {
+  if (!grid.enabled() || (grid.dynamic && clip.hi == nullptr)) {
     for (size_t i = 0; i < rows * cols; ++i) dw[i] += dwq[i];
     return;
   }
   const float qmin = static_cast<float>(grid.spec.qmin()),
               qmax = static_cast<float>(grid.spec.qmax());
-  for_each_group(grid, w, rows, cols, [&](size_t off, size_t n, QuantParams p) {
-    for (size_t i = off; i < off + n; ++i) {
-      const float q = raw_code(w[i], p);
-      if (q >= qmin && q <= qmax) dw[i] += dwq[i];
-    }
-  });
+  for_each_group(grid, w, rows, cols, clip,
+                 [&](size_t off, size_t n, size_t gi, const ClippedGroup& c) {
+                   const double s = c.p.scale, z = c.p.zero;
+                   double g_s = 0, g_z = 0;
+                   for (size_t i = off; i < off + n; ++i) {
+                     const float raw = raw_code(w[i], c.p);
+                     const double g = static_cast<double>(dwq[i]);
+                     if (raw >= qmin && raw <= qmax) {
+                       if (dw != nullptr) dw[i] += dwq[i];
+                       g_s += g * ((raw - z) - static_cast<double>(w[i]) / s);
+                     } else {
+                       g_s += g * (std::clamp(raw, qmin, qmax) - z);
+                       g_z -= g * s;
+                     }
+                   }
+                   if (clip.hi == nullptr || dclip.hi == nullptr) return;
+                   if (grid.spec.symmetric) {
+                     // s = c_hi T / qmax.
+                     dclip.hi[gi] += static_cast<T>(g_s * c.top / qmax * c.dc_hi);
+                     return;
+                   }
+                   const double b = c.c_lo * c.bottom;  // B'
+                   const double gs_total = g_s + g_z * b / (s * s);
+                   const double d_top = gs_total / qmax;
+                   const double d_bottom = -gs_total / qmax - g_z / s;
+                   dclip.hi[gi] += static_cast<T>(d_top * c.top * c.dc_hi);
+                   dclip.lo[gi] += static_cast<T>(d_bottom * c.bottom * c.dc_lo);
+                 });
 }
 
-QuantizedMatrix quantize_on_grid(const WeightGrid& grid, const float* w, size_t rows, size_t cols) {
+QuantizedMatrix quantize_on_grid(const WeightGrid& grid, const float* w, size_t rows, size_t cols,
+                                 Clip<float> clip) {
   QuantizedMatrix m = QuantizedMatrix::allocate(rows, cols, grid.spec);
-  const size_t group = m.group_size(), groups = m.groups_per_row();
   const int qmin = grid.spec.qmin(), qmax = grid.spec.qmax();
-  for_each_group(grid, w, rows, cols, [&](size_t off, size_t n, QuantParams p) {
-    m.params[(off / cols) * groups + (off % cols) / group] = p;
-    for (size_t i = off; i < off + n; ++i)
-      m.codes[i] = static_cast<uint8_t>(quantize_value(w[i], p, qmin, qmax) - qmin);
-  });
+  for_each_group(
+      grid, w, rows, cols, clip, [&](size_t off, size_t n, size_t gi, const ClippedGroup& c) {
+        m.params[gi] = c.p;
+        for (size_t i = off; i < off + n; ++i)
+          m.codes[i] = static_cast<uint8_t>(quantize_value(w[i], c.p, qmin, qmax) - qmin);
+      });
   return m;
 }
 
@@ -152,11 +230,15 @@ void fake_quant_activations<double>(const QuantSpec& spec, const double* x, size
     }
 }
 
-template void fake_quant_weight<float>(const WeightGrid&, const float*, size_t, size_t, float*);
-template void fake_quant_weight<double>(const WeightGrid&, const double*, size_t, size_t, double*);
+template void fake_quant_weight<float>(const WeightGrid&, const float*, size_t, size_t, float*,
+                                       Clip<float>);
+template void fake_quant_weight<double>(const WeightGrid&, const double*, size_t, size_t, double*,
+                                        Clip<double>);
 template void fake_quant_weight_backward<float>(const WeightGrid&, const float*, const float*,
-                                                size_t, size_t, float*);
+                                                size_t, size_t, float*, Clip<float>,
+                                                ClipGrad<float>);
 template void fake_quant_weight_backward<double>(const WeightGrid&, const double*, const double*,
-                                                 size_t, size_t, double*);
+                                                 size_t, size_t, double*, Clip<double>,
+                                                 ClipGrad<double>);
 
 }  // namespace lowbit::train

@@ -15,6 +15,15 @@
 //   z) s, and the gradient reaches w only where its code was not clamped (LSQ's mask: a weight
 //   past the grid's ends gets no gradient that could not change the output).
 //
+// Either grid can carry learned clipping (LWC, OmniQuant's learnable weight clipping, Shao et al.,
+// arXiv 2308.13137, section 3.2): per group, logits theta_hi (and theta_lo when asymmetric) scale
+// the grid's top and bottom ends by sigmoid(theta) / sigmoid(4). OmniQuant sets its bounds to
+// sigmoid(gamma) max(W) and sigmoid(beta) min(W) with the logits starting at 4; anchored to the
+// start's grid instead of max(W), the ends start exactly where the PTQ result put them (which may
+// already be clipped) and can shrink to 0 or grow by up to 1.8%. Its gradient is the straight-
+// through estimator's through round() in the bounds, the scale and the zero point (OmniQuant's
+// training of gamma and beta), written out in fake_quant.cpp.
+//
 // Activations are quantized per token at run time, as the integer kernels do (layers/quantizer.h);
 // their gradient passes straight through.
 #include <cstddef>
@@ -36,18 +45,37 @@ struct WeightGrid {
   static WeightGrid of(const QuantizedMatrix& m);
 };
 
+// The logit where learned clipping starts (OmniQuant's initial value); sigmoid(4) = 0.982.
+inline constexpr double kClipLogit0 = 4.0;
+
+// Learned clipping logits of a weight, one per group (lo only when asymmetric); null: none.
+template <class T>
+struct Clip {
+  const T* hi = nullptr;
+  const T* lo = nullptr;
+};
+template <class T>
+struct ClipGrad {
+  T* hi = nullptr;
+  T* lo = nullptr;
+};
+
 // wq = Q(w) for a [rows, cols] weight.
 template <class T>
-void fake_quant_weight(const WeightGrid& grid, const T* w, size_t rows, size_t cols, T* wq);
+void fake_quant_weight(const WeightGrid& grid, const T* w, size_t rows, size_t cols, T* wq,
+                       Clip<T> clip = {});
 
-// dw += dwq (dynamic grid), or only where w's code is inside the grid (fixed); dwq is dL/dQ(w).
+// dw += dL/dw from dwq = dL/dQ(w): straight through (dynamic grid without learned clipping), or
+// only where w's code is inside the grid (fixed grid, or learned clipping, whose clipped weights
+// are what the bounds learn from). With learned clipping, dclip += dL/dlogits.
 template <class T>
 void fake_quant_weight_backward(const WeightGrid& grid, const T* w, const T* dwq, size_t rows,
-                                size_t cols, T* dw);
+                                size_t cols, T* dw, Clip<T> clip = {}, ClipGrad<T> dclip = {});
 
 // The integer codes of w on the grid (export: the trained model's QuantizedMatrix, with the
-// scales a dynamic grid computes for w).
-QuantizedMatrix quantize_on_grid(const WeightGrid& grid, const float* w, size_t rows, size_t cols);
+// scales a dynamic grid and learned clipping give w).
+QuantizedMatrix quantize_on_grid(const WeightGrid& grid, const float* w, size_t rows, size_t cols,
+                                 Clip<float> clip = {});
 
 // xq = per-token fake quantization of x ([rows, cols]) with `spec` (copy when disabled). In float
 // this is layers/quantizer.h's fake_quantize_rows, the simulated inference path itself.

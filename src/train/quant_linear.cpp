@@ -13,7 +13,7 @@ template <class T>
 const T* quantized_weight(const LinearParam<T>& p, LinearScratch<T>& s) {
   if (!p.grid.enabled()) return p.w.data();
   s.wq.resize(p.w.size());
-  fake_quant_weight(p.grid, p.w.data(), p.out, p.in, s.wq.data());
+  fake_quant_weight(p.grid, p.w.data(), p.out, p.in, s.wq.data(), p.clip());
   return s.wq.data();
 }
 
@@ -55,7 +55,8 @@ void linear_backward(const LinearParam<T>& p, const T* x, size_t rows, const T* 
     s.dwq.resize(p.w.size());
     gemm(Trans::kYes, Trans::kNo, p.out, p.in, rows, T(1), dy, p.out, xq, p.in, T(0), s.dwq.data(),
          p.in);
-    fake_quant_weight_backward(p.grid, p.w.data(), s.dwq.data(), p.out, p.in, grad->w.data());
+    fake_quant_weight_backward(p.grid, p.w.data(), s.dwq.data(), p.out, p.in, grad->w.data(),
+                               p.clip(), grad->clip_grad());
   }
   if (!p.b.empty()) {
     thread_pool().parallel_for(p.out, 16, [&](size_t o0, size_t o1) {

@@ -19,8 +19,18 @@ struct LinearParam {
   size_t in = 0, out = 0;
   std::vector<T> w;  // [out, in]
   std::vector<T> b;  // [out], or empty
-  WeightGrid grid;   // fixed quantization grid of w (disabled: full precision)
+  WeightGrid grid;   // quantization grid of w (disabled: full precision)
   QuantSpec act;     // per-token activation quantization (bits 16: none)
+  // Learned clipping logits (fake_quant.h), one per (row, group); lo only when asymmetric.
+  // Empty: no learned clipping.
+  std::vector<T> clip_hi, clip_lo;
+
+  Clip<T> clip() const {
+    return {clip_hi.empty() ? nullptr : clip_hi.data(), clip_lo.empty() ? nullptr : clip_lo.data()};
+  }
+  ClipGrad<T> clip_grad() {
+    return {clip_hi.empty() ? nullptr : clip_hi.data(), clip_lo.empty() ? nullptr : clip_lo.data()};
+  }
 };
 
 // Reusable buffers for Q(W), Qa(x) and dL/dQ(W) (one set per training engine).
@@ -32,8 +42,9 @@ struct LinearScratch {
 template <class T>
 void linear_forward(const LinearParam<T>& p, const T* x, size_t rows, T* y, LinearScratch<T>& s);
 
-// dx: accumulated, or null when the input needs no gradient. grad: accumulated into grad->w and
-// grad->b, or null for a frozen layer (its weight product is skipped).
+// dx: accumulated, or null when the input needs no gradient. grad: accumulated into grad->w,
+// grad->b and the clipping logits' gradients, or null for a frozen layer (its weight product is
+// skipped).
 template <class T>
 void linear_backward(const LinearParam<T>& p, const T* x, size_t rows, const T* dy, T* dx,
                      LinearParam<T>* grad, LinearScratch<T>& s);

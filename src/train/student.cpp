@@ -42,8 +42,8 @@ std::unique_ptr<Linear> make_linear(const LinearParam<float>& p, const Linear& l
   if (dynamic_cast<const DenseLinear*>(&like) != nullptr)
     return std::make_unique<DenseLinear>(static_cast<int>(p.in), static_cast<int>(p.out), p.w, p.b);
   if (p.grid.enabled())
-    return std::make_unique<FakeQuantLinear>(quantize_on_grid(p.grid, p.w.data(), p.out, p.in), p.b,
-                                             p.act, nullptr);
+    return std::make_unique<FakeQuantLinear>(
+        quantize_on_grid(p.grid, p.w.data(), p.out, p.in, p.clip()), p.b, p.act, nullptr);
   return std::make_unique<FakeQuantLinear>(static_cast<int>(p.in), static_cast<int>(p.out), p.w,
                                            p.b, p.act, nullptr);
 }
@@ -91,6 +91,18 @@ void set_dynamic_grids(TrainWeights<float>& w, bool dynamic) {
     for (auto* p : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) p->grid.dynamic = dynamic;
   w.head.grid.dynamic = dynamic;
   w.embedding_grid.dynamic = dynamic;
+}
+
+void enable_learned_clipping(TrainWeights<float>& w) {
+  const auto enable = [](LinearParam<float>& p) {
+    if (!p.grid.enabled()) return;
+    p.clip_hi.assign(p.grid.params.size(), static_cast<float>(kClipLogit0));
+    if (!p.grid.spec.symmetric)
+      p.clip_lo.assign(p.grid.params.size(), static_cast<float>(kClipLogit0));
+  };
+  for (auto& l : w.layers)
+    for (auto* p : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) enable(*p);
+  enable(w.head);
 }
 
 void install_student(const TrainWeights<float>& w, LlamaModel& model) {

@@ -16,6 +16,10 @@ TrainWeights<float> student_from_model(const LlamaModel& model);
 // scales (false).
 void set_dynamic_grids(TrainWeights<float>& w, bool dynamic);
 
+// Gives every quantized projection and the head learned clipping (LWC, fake_quant.h), starting
+// at the logit where the grid is unchanged.
+void enable_learned_clipping(TrainWeights<float>& w);
+
 // Replaces the model's norms, embeddings, projections and head with the trained values, quantized
 // on their grids (each layer keeps its kind: quantized, fake-quantized activations, or dense).
 void install_student(const TrainWeights<float>& w, LlamaModel& model);

@@ -116,7 +116,7 @@ std::span<T> TrainModel<T>::forward(const TrainWeights<T>& w, std::span<const in
   const T* table = raw.data();
   if (grid.enabled()) {
     table_.resize(raw.size());
-    fake_quant_weight(grid, raw.data(), vocab, d, table_.data());
+    fake_quant_weight(grid, raw.data(), vocab, d, table_.data(), tied ? w.head.clip() : Clip<T>{});
     table = table_.data();
   }
   inputs_[0].resize(n * d);
@@ -209,7 +209,9 @@ void TrainModel<T>::backward(const TrainWeights<T>& w, TrainWeights<T>& grad, un
   }
   zero(dtable_, vocab * d);
   embedding_backward(std::span<const int32_t>(ids_), dx_.data(), d, dtable_.data());
-  fake_quant_weight_backward(grid, raw.data(), dtable_.data(), vocab, d, dst.data());
+  fake_quant_weight_backward(grid, raw.data(), dtable_.data(), vocab, d, dst.data(),
+                             tied ? w.head.clip() : Clip<T>{},
+                             tied ? grad.head.clip_grad() : ClipGrad<T>{});
 }
 
 template class TrainModel<float>;

@@ -17,7 +17,8 @@ std::vector<To> convert(const std::vector<From>& v) {
 
 template <class To, class From>
 LinearParam<To> convert(const LinearParam<From>& p) {
-  return LinearParam<To>{p.in, p.out, convert<To>(p.w), convert<To>(p.b), p.grid, p.act};
+  return LinearParam<To>{p.in,   p.out, convert<To>(p.w),       convert<To>(p.b),
+                         p.grid, p.act, convert<To>(p.clip_hi), convert<To>(p.clip_lo)};
 }
 
 }  // namespace
@@ -51,7 +52,7 @@ size_t TrainWeights<T>::num_values() const {
   for (const auto& l : layers) {
     n += l.attn_norm.size() + l.ffn_norm.size();
     for (const auto* p : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down})
-      n += p->w.size() + p->b.size();
+      n += p->w.size() + p->b.size() + p->clip_hi.size() + p->clip_lo.size();
   }
   return n;
 }
@@ -59,8 +60,9 @@ size_t TrainWeights<T>::num_values() const {
 template <class T>
 std::vector<TensorRef<T>> tensors_of(TrainWeights<T>& w) {
   std::vector<TensorRef<T>> out;
-  const auto add = [&](std::string name, int layer, ParamKind kind, std::vector<T>& v) {
-    if (!v.empty()) out.push_back({std::move(name), layer, kind, &v});
+  const auto add = [&](std::string name, int layer, ParamKind kind, std::vector<T>& v,
+                       bool clip = false) {
+    if (!v.empty()) out.push_back({std::move(name), layer, kind, &v, clip});
   };
   add("embedding", -1, ParamKind::kEmbed, w.embedding);
   for (size_t i = 0; i < w.layers.size(); ++i) {
@@ -76,11 +78,15 @@ std::vector<TensorRef<T>> tensors_of(TrainWeights<T>& w) {
     for (const auto& [kind, lin] : linears) {
       add(p + param_kind_name(kind) + ".w", li, kind, lin->w);
       add(p + param_kind_name(kind) + ".b", li, kind, lin->b);
+      add(p + param_kind_name(kind) + ".clip_hi", li, kind, lin->clip_hi, true);
+      add(p + param_kind_name(kind) + ".clip_lo", li, kind, lin->clip_lo, true);
     }
   }
   add("final_norm", -1, ParamKind::kNorm, w.final_norm);
   add("head.w", -1, ParamKind::kHead, w.head.w);
   add("head.b", -1, ParamKind::kHead, w.head.b);
+  add("head.clip_hi", -1, ParamKind::kHead, w.head.clip_hi, true);
+  add("head.clip_lo", -1, ParamKind::kHead, w.head.clip_lo, true);
   return out;
 }
 

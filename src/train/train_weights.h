@@ -48,6 +48,7 @@ struct TensorRef {
   int layer;         // -1 outside the decoder layers
   ParamKind kind;
   std::vector<T>* values;
+  bool clip = false;  // learned clipping logits (their own learning rate, no weight decay)
 };
 
 // Every non-empty tensor in a fixed order (names are stable: checkpoints use them).

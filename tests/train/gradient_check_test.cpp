@@ -14,6 +14,7 @@
 #include "train/causal_attention.h"
 #include "train/distill_loss.h"
 #include "train/embedding.h"
+#include "train/fake_quant.h"
 #include "train/quant_linear.h"
 #include "train/rms_norm.h"
 #include "train/rope.h"
@@ -134,7 +135,7 @@ TEST(GradientCheck, SwiGlu) {
 
 TEST(GradientCheck, LinearWithBias) {
   const size_t rows = 5, in = 7, out = 3;
-  LinearParam<double> p{in, out, random_vec(out * in, 13), random_vec(out, 14), {}, {}};
+  LinearParam<double> p{in, out, random_vec(out * in, 13), random_vec(out, 14), {}, {}, {}, {}};
   Vec x = random_vec(rows * in, 15), r = random_vec(rows * out, 16), y(rows * out);
   LinearScratch<double> s;
   const auto loss = [&] {
@@ -142,7 +143,7 @@ TEST(GradientCheck, LinearWithBias) {
     return dot(y, r);
   };
   Vec dx(x.size(), 0.0);
-  LinearParam<double> grad{in, out, Vec(out * in, 0.0), Vec(out, 0.0), {}, {}};
+  LinearParam<double> grad{in, out, Vec(out * in, 0.0), Vec(out, 0.0), {}, {}, {}, {}};
   linear_backward(p, x.data(), rows, r.data(), dx.data(), &grad, s);
   expect_gradient("linear dx", x, dx, loss);
   expect_gradient("linear dw", p.w, grad.w, loss);
@@ -183,6 +184,80 @@ TEST(GradientCheck, DistillLossKlAndCrossEntropyWithTemperature) {
   const LossValue v = distill_loss(same.data(), teacher.data(), targets, vocab, LossOptions{});
   EXPECT_NEAR(v.kl, 0.0, 1e-12);
   for (const double g : same) EXPECT_NEAR(g, 0.0, 1e-12);
+}
+
+// Learned clipping's gradient is the straight-through estimator's: round() in the codes and the
+// zero point passed through as the identity. Its reference is the finite difference of a surrogate
+// in which every round(x) is x plus its rounding offset frozen at the point of evaluation (and
+// every clamp keeps the side it fell on), which is what the STE differentiates.
+TEST(GradientCheck, LearnedClippingStraightThrough) {
+  for (const bool symmetric : {true, false}) {
+    const size_t rows = 3, cols = 8, group = 4, groups = rows * cols / group;
+    Vec w = random_vec(rows * cols, 31);
+    const std::vector<float> wf(w.begin(), w.end());
+    const QuantSpec spec{.bits = 3, .symmetric = symmetric, .group_size = 4};
+    WeightGrid grid = WeightGrid::of(quantize_rows(wf, rows, cols, spec));
+    grid.dynamic = false;
+    Vec hi = random_vec(groups, 32, 0.8), lo = random_vec(groups, 33, 0.8);
+    for (auto& x : hi) x += kClipLogit0 - 1.0;  // mostly clipping in, some not
+    for (auto& x : lo) x += kClipLogit0 - 1.0;
+    const Vec r = random_vec(rows * cols, 34);
+    const auto clip = [&] { return Clip<double>{hi.data(), symmetric ? nullptr : lo.data()}; };
+    Vec dhi(groups, 0.0), dlo(groups, 0.0), dw(w.size(), 0.0);
+    fake_quant_weight_backward(grid, w.data(), r.data(), rows, cols, dw.data(), clip(),
+                               ClipGrad<double>{dhi.data(), symmetric ? nullptr : dlo.data()});
+    // The surrogate around the current logits.
+    const double qmax = spec.qmax(), qmin = spec.qmin(), sig0 = 1 / (1 + std::exp(-kClipLogit0));
+    const auto sig = [](double x) { return 1 / (1 + std::exp(-x)); };
+    struct Frozen {
+      std::vector<double> k;  // round(w / s) - w / s per value
+      double dz = 0;          // round(u) - u of the zero point
+      std::vector<int> side;  // -1 / +1 clamped, 0 inside
+    };
+    std::vector<Frozen> frozen(groups);
+    const auto loss = [&](bool freeze) {
+      double total = 0;
+      for (size_t g = 0; g < groups; ++g) {
+        const QuantParams b = grid.params[g];
+        double s, z = 0, u = 0;
+        if (symmetric) {
+          s = b.scale * sig(hi[g]) / sig0;
+        } else {
+          const double top = (qmax - b.zero) * b.scale,
+                       bottom = -b.zero * static_cast<double>(b.scale);
+          const double bp = sig(lo[g]) / sig0 * bottom;
+          s = (sig(hi[g]) / sig0 * top - bp) / qmax;
+          u = -bp / s;
+        }
+        auto& f = frozen[g];
+        if (freeze) {
+          f.k.assign(group, 0.0);
+          f.side.assign(group, 0);
+          f.dz = symmetric ? 0.0 : std::nearbyint(u) - u;
+        }
+        z = symmetric ? 0.0 : u + f.dz;
+        for (size_t j = 0; j < group; ++j) {
+          const size_t i = g * group + j;
+          const double x = w[i] / s;
+          if (freeze) {
+            f.k[j] = std::nearbyint(x) - x;
+            const double raw = std::nearbyint(x) + std::nearbyint(z);
+            f.side[j] = raw < qmin ? -1 : raw > qmax ? 1 : 0;
+          }
+          const double q = f.side[j] < 0 ? qmin - z : f.side[j] > 0 ? qmax - z : x + f.k[j];
+          total += r[i] * q * s;
+        }
+      }
+      return total;
+    };
+    loss(true);
+    expect_gradient("lwc dclip_hi", hi, dhi, [&] { return loss(false); });
+    if (!symmetric) expect_gradient("lwc dclip_lo", lo, dlo, [&] { return loss(false); });
+    // Weights: straight through inside the grid, nothing where clamped.
+    for (size_t g = 0; g < groups; ++g)
+      for (size_t j = 0; j < group; ++j)
+        EXPECT_EQ(dw[g * group + j], frozen[g].side[j] == 0 ? r[g * group + j] : 0.0);
+  }
 }
 
 // The whole model: a tiny Llama (GQA, q/k/v biases, tied head) loaded from a checkpoint, in double,
