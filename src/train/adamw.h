@@ -10,7 +10,7 @@
 namespace lowbit::train {
 
 struct AdamWOptions {
-  double lr = 5e-5;
+  double lr = 5e-4;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   double weight_decay = 0.01;  // decoupled: w <- w - lr * wd * w
   double clip_norm = 1.0;      // global gradient norm limit; 0 = no clipping
