@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -81,6 +83,71 @@ void ActivationTransform::apply_stages(std::span<float> x, size_t rows) const {
         break;
     }
   }
+}
+
+namespace {
+
+// The dense n x n Hadamard matrix of hadamard_transform_rows, built once per size: its transpose
+// is not itself when the plan has a Paley I factor (H_m is then not symmetric).
+const std::vector<float>& dense_hadamard(size_t n) {
+  static std::mutex mutex;
+  static std::map<size_t, std::vector<float>> cache;
+  const std::lock_guard<std::mutex> lock(mutex);
+  auto it = cache.find(n);
+  if (it == cache.end()) it = cache.emplace(n, random_hadamard_matrix(n, 0)).first;
+  return it->second;
+}
+
+}  // namespace
+
+void ActivationTransform::apply_transposed(std::span<float> g, size_t rows) const {
+  for (auto st = stages_.rbegin(); st != stages_.rend(); ++st) {
+    switch (st->kind) {
+      case Stage::Kind::kBlockRotation: {
+        // Block k of every row times matrix k transposed.
+        const size_t b = st->block, blocks = dim_ / b;
+        const size_t row_chunk = 64, chunks = (rows + row_chunk - 1) / row_chunk;
+        thread_pool().run(blocks * chunks, [&](size_t task) {
+          const size_t k = task % blocks, r0 = (task / blocks) * row_chunk;
+          const size_t n = std::min(rows, r0 + row_chunk) - r0;
+          std::vector<float> tmp(n * b);
+          float* gb = g.data() + r0 * dim_ + k * b;
+          kernels::sgemm_nt_serial(n, b, b, gb, dim_, st->matrix.data() + k * b * b, b, tmp.data(),
+                                   b);
+          for (size_t r = 0; r < n; ++r) std::copy_n(tmp.data() + r * b, b, gb + r * dim_);
+        });
+        break;
+      }
+      case Stage::Kind::kPermutation:
+        // Forward: out[i] = in[perm[i]]; transposed: in[perm[i]] = out[i].
+        thread_pool().parallel_for(rows, 16, [&](size_t r0, size_t r1) {
+          std::vector<float> tmp(dim_);
+          for (size_t r = r0; r < r1; ++r) {
+            float* row = g.data() + r * dim_;
+            for (size_t i = 0; i < dim_; ++i) tmp[static_cast<size_t>(st->perm[i])] = row[i];
+            std::copy(tmp.begin(), tmp.end(), row);
+          }
+        });
+        break;
+      case Stage::Kind::kHadamard: {
+        const HadamardPlan plan = plan_hadamard(dim_);
+        if (plan.m == 1) {  // Sylvester (or its block-diagonal fallback): symmetric
+          thread_pool().parallel_for(rows, 8, [&](size_t r0, size_t r1) {
+            hadamard_transform_rows(g.subspan(r0 * dim_, (r1 - r0) * dim_), r1 - r0, dim_);
+          });
+          break;
+        }
+        const std::vector<float>& h = dense_hadamard(dim_);
+        std::vector<float> tmp(rows * dim_);
+        kernels::sgemm_nt(rows, dim_, dim_, g.data(), dim_, h.data(), dim_, tmp.data(), dim_);
+        std::copy(tmp.begin(), tmp.end(), g.begin());
+        break;
+      }
+    }
+  }
+  if (!smooth_.empty())
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t i = 0; i < dim_; ++i) g[r * dim_ + i] /= smooth_[i];
 }
 
 void ActivationTransform::apply(std::span<float> x, size_t rows) const {

@@ -44,6 +44,9 @@ class ActivationTransform {
   void apply_to_weight(std::span<float> w, size_t rows) const;
   // x <- x T (the stages only, no smoothing).
   void apply_stages(std::span<float> x, size_t rows) const;
+  // g (rows x dim) <- g T^T diag(1/s): the transpose of apply(), which carries a gradient with
+  // respect to the transformed input back to the input (training through the transform).
+  void apply_transposed(std::span<float> g, size_t rows) const;
   // H (dim x dim Gram matrix of inputs) <- T^T diag(1/s) H diag(1/s) T: the Gram matrix of the
   // transformed inputs, so GPTQ can use statistics collected before the transform.
   void transform_gram(std::span<double> h) const;

@@ -3,6 +3,8 @@
 #include "core/thread_pool.h"
 #include "kernels/gemm.h"
 
+#include <type_traits>
+
 namespace lowbit::train {
 namespace {
 
@@ -17,10 +19,24 @@ const T* quantized_weight(const LinearParam<T>& p, LinearScratch<T>& s) {
   return s.wq.data();
 }
 
+// Qa(x T): the input as the layer's GEMM sees it.
 template <class T>
 const T* quantized_input(const LinearParam<T>& p, const T* x, size_t rows, LinearScratch<T>& s) {
+  const size_t n = rows * p.in;
+  if (p.transform) {
+    s.xt.assign(x, x + n);
+    p.transform->apply(s.xt, rows);
+    s.xq.resize(n);
+    if constexpr (std::is_same_v<T, float>) {
+      fake_quant_activations(p.act, s.xt.data(), rows, p.in, s.xq.data());
+    } else {
+      const std::vector<T> wide(s.xt.begin(), s.xt.end());
+      fake_quant_activations(p.act, wide.data(), rows, p.in, s.xq.data());
+    }
+    return s.xq.data();
+  }
   if (!p.act.enabled()) return x;
-  s.xq.resize(rows * p.in);
+  s.xq.resize(n);
   fake_quant_activations(p.act, x, rows, p.in, s.xq.data());
   return s.xq.data();
 }
@@ -42,9 +58,18 @@ void linear_forward(const LinearParam<T>& p, const T* x, size_t rows, T* y, Line
 template <class T>
 void linear_backward(const LinearParam<T>& p, const T* x, size_t rows, const T* dy, T* dx,
                      LinearParam<T>* grad, LinearScratch<T>& s) {
-  if (dx != nullptr) {
+  if (dx != nullptr && !p.transform) {
     const T* wq = quantized_weight(p, s);
     gemm(Trans::kNo, Trans::kNo, rows, p.in, p.out, T(1), dy, p.out, wq, p.in, T(1), dx, p.in);
+  } else if (dx != nullptr) {
+    // The gradient at the transformed input, carried back through T's transpose (in float).
+    const T* wq = quantized_weight(p, s);
+    s.dxt.resize(rows * p.in);
+    gemm(Trans::kNo, Trans::kNo, rows, p.in, p.out, T(1), dy, p.out, wq, p.in, T(0), s.dxt.data(),
+         p.in);
+    s.xt.assign(s.dxt.begin(), s.dxt.end());
+    p.transform->apply_transposed(s.xt, rows);
+    for (size_t i = 0; i < rows * p.in; ++i) dx[i] += static_cast<T>(s.xt[i]);
   }
   if (grad == nullptr) return;
   const T* xq = quantized_input(p, x, rows, s);

@@ -1,14 +1,18 @@
 #pragma once
-// A trainable linear layer y = Qa(x) Q(W)^T + b: fp32 master weights W [out, in] on a fixed
-// quantization grid (fake_quant.h), optional bias, per-token activation quantization Qa. Its
-// gradient with g = dL/dy:
-//   dx += g Q(W)                     (straight through Qa)
-//   dW += STE(g^T Qa(x))             (only where W's code is inside the grid)
+// A trainable linear layer y = Qa(x T) Q(W)^T + b: fp32 master weights W [out, in] on a
+// quantization grid (fake_quant.h), optional bias, an optional online transform T of the input
+// (smoothing, rotations, permutations: layers/activation_transform.h; W is already in the
+// transformed basis), per-token activation quantization Qa. Its gradient with g = dL/dy:
+//   dx += (g Q(W)) T^T               (straight through Qa; T^T is the transform's transpose)
+//   dW += STE(g^T Qa(x T))           (fake_quant.h's estimator)
 //   db += sum over rows of g.
 // Q(W) and Qa(x) are recomputed in the backward pass rather than kept: a pass over the weights
 // costs little next to the products, and the training step then holds one layer's copy at a time.
 #include <cstddef>
+#include <memory>
 #include <vector>
+
+#include "layers/activation_transform.h"
 
 #include "train/fake_quant.h"
 
@@ -21,6 +25,9 @@ struct LinearParam {
   std::vector<T> b;  // [out], or empty
   WeightGrid grid;   // quantization grid of w (disabled: full precision)
   QuantSpec act;     // per-token activation quantization (bits 16: none)
+  // Online input transform (null: none). Applied in float: the double instantiation used by the
+  // gradient checks runs without one.
+  std::shared_ptr<const ActivationTransform> transform;
   // Learned clipping logits (fake_quant.h), one per (row, group); lo only when asymmetric.
   // Empty: no learned clipping.
   std::vector<T> clip_hi, clip_lo;
@@ -36,7 +43,8 @@ struct LinearParam {
 // Reusable buffers for Q(W), Qa(x) and dL/dQ(W) (one set per training engine).
 template <class T>
 struct LinearScratch {
-  std::vector<T> wq, xq, dwq;
+  std::vector<T> wq, xq, dwq, dxt;
+  std::vector<float> xt;
 };
 
 template <class T>

@@ -12,11 +12,6 @@ LinearParam<float> param_of(const Linear* l, const std::string& name) {
   p.in = static_cast<size_t>(l->in_features());
   p.out = static_cast<size_t>(l->out_features());
   if (const auto* f = dynamic_cast<const FakeQuantLinear*>(l)) {
-    if (f->transform())
-      fail(
-          "training: {} has an online activation transform ({}), which the training engine "
-          "cannot differentiate yet; start from a method without one (rtn, gptq, awq)",
-          name, f->format());
     if (const auto* q = f->quantized_weight()) {
       p.grid = WeightGrid::of(*q);
       p.w = q->dequantize();
@@ -25,6 +20,7 @@ LinearParam<float> param_of(const Linear* l, const std::string& name) {
     }
     p.b.assign(f->bias().begin(), f->bias().end());
     p.act = f->act_spec();
+    p.transform = f->transform();
   } else if (const auto* d = dynamic_cast<const DenseLinear*>(l)) {
     p.w = d->weight().to_f32();
     p.b.assign(d->bias().begin(), d->bias().end());
@@ -43,9 +39,9 @@ std::unique_ptr<Linear> make_linear(const LinearParam<float>& p, const Linear& l
     return std::make_unique<DenseLinear>(static_cast<int>(p.in), static_cast<int>(p.out), p.w, p.b);
   if (p.grid.enabled())
     return std::make_unique<FakeQuantLinear>(
-        quantize_on_grid(p.grid, p.w.data(), p.out, p.in, p.clip()), p.b, p.act, nullptr);
+        quantize_on_grid(p.grid, p.w.data(), p.out, p.in, p.clip()), p.b, p.act, p.transform);
   return std::make_unique<FakeQuantLinear>(static_cast<int>(p.in), static_cast<int>(p.out), p.w,
-                                           p.b, p.act, nullptr);
+                                           p.b, p.act, p.transform);
 }
 
 }  // namespace

@@ -8,8 +8,9 @@
 
 namespace lowbit::train {
 
-// Throws, naming what, for parts the engine cannot train yet (online activation transforms, q/k
-// Hadamard rotation or query quantization).
+// Online activation transforms come along (fixed; the gradient flows through their transposes).
+// Throws, naming what, for parts the engine cannot train yet (q/k Hadamard rotation or query
+// quantization inside attention).
 TrainWeights<float> student_from_model(const LlamaModel& model);
 
 // Chooses every weight grid's mode (fake_quant.h): dynamic min-max (true) or the start's fixed

@@ -42,7 +42,7 @@ std::string training_fingerprint(TrainWeights<float>& w, unsigned frozen) {
   f["tensors"] = tensors;
   const auto grid = [](const LinearParam<float>& p) {
     return p.grid.spec.describe() + (p.grid.dynamic ? " dynamic" : " fixed") + " / act " +
-           p.act.describe();
+           p.act.describe() + (p.transform ? " / " + p.transform->describe() : std::string());
   };
   nlohmann::json formats = nlohmann::json::array();
   for (const auto& l : w.layers)

@@ -135,7 +135,7 @@ TEST(GradientCheck, SwiGlu) {
 
 TEST(GradientCheck, LinearWithBias) {
   const size_t rows = 5, in = 7, out = 3;
-  LinearParam<double> p{in, out, random_vec(out * in, 13), random_vec(out, 14), {}, {}, {}, {}};
+  LinearParam<double> p{in, out, random_vec(out * in, 13), random_vec(out, 14), {}, {}, {}, {}, {}};
   Vec x = random_vec(rows * in, 15), r = random_vec(rows * out, 16), y(rows * out);
   LinearScratch<double> s;
   const auto loss = [&] {
@@ -143,7 +143,7 @@ TEST(GradientCheck, LinearWithBias) {
     return dot(y, r);
   };
   Vec dx(x.size(), 0.0);
-  LinearParam<double> grad{in, out, Vec(out * in, 0.0), Vec(out, 0.0), {}, {}, {}, {}};
+  LinearParam<double> grad{in, out, Vec(out * in, 0.0), Vec(out, 0.0), {}, {}, {}, {}, {}};
   linear_backward(p, x.data(), rows, r.data(), dx.data(), &grad, s);
   expect_gradient("linear dx", x, dx, loss);
   expect_gradient("linear dw", p.w, grad.w, loss);

@@ -9,6 +9,7 @@
 #include "quant/pipeline.h"
 #include "testing/fixtures.h"
 #include "train/fake_quant.h"
+#include "train/quant_linear.h"
 #include "train/student.h"
 #include "train/train_model.h"
 
@@ -165,16 +166,88 @@ TEST(TrainFakeQuant, GridReproducesTheQuantizedMatrixAndMasksClampedCodes) {
   EXPECT_FLOAT_EQ(wq[1], dequantize_value(spec.qmin(), p));
 }
 
+TEST(TrainStudent, TransformedStartsMatchAndRoundTrip) {
+  // DuQuant (smoothing, block rotations, zigzag permutation) with GPTQ, W4A8: the online transform
+  // comes along into training and back out.
+  LoadedModel m = load_model(testing::ref_llama_dir());
+  QuantizeOptions o;
+  o.method = MethodSpec::parse("duquant+gptq");
+  o.weight = QuantSpec{.bits = 4, .symmetric = false};
+  o.act = QuantSpec{.bits = 8};
+  o.calib.file = testing::shared_dir() / "data/corpus/calib.txt";
+  o.calib.samples = 4;
+  o.calib.seq_len = 64;
+  o.calib.progress = false;
+  quantize_model(*m.model, *m.tokenizer, o);
+  const TrainWeights<float> w = student_from_model(*m.model);
+  ASSERT_TRUE(w.layers[0].q.transform);
+  const LogitsDiff d = compare_logits(*m.model, *m.tokenizer, w, 29);
+  EXPECT_LE(d.first_row, 1e-3);
+  EXPECT_LE(d.mean, 0.02);
+  EXPECT_GE(d.argmax, 0.9);
+  KVCache c1 = m.model->make_cache(16);
+  const auto ids = some_tokens(16, m.model->config().vocab_size);
+  const auto logits = m.model->forward(ids, c1);
+  const std::vector<float> before(logits.begin(), logits.end());
+  install_student(w, *m.model);
+  KVCache c2 = m.model->make_cache(16);
+  const auto after = m.model->forward(ids, c2);
+  for (size_t i = 0; i < before.size(); ++i) ASSERT_EQ(before[i], after[i]) << i;
+}
+
+// The gradient through an online transform: y = (x T) W^T is linear in x, so central differences
+// in float are exact to rounding.
+TEST(TrainStudent, LinearGradientThroughATransform) {
+  const size_t rows = 3, in = 24, out = 5;  // 24 = Paley H_12 (x) H_2: a non-symmetric Hadamard
+  auto t = std::make_shared<ActivationTransform>(in);
+  std::vector<float> smooth(in);
+  for (size_t i = 0; i < in; ++i) smooth[i] = 0.5f + 0.05f * static_cast<float>(i);
+  t->set_smooth(smooth);
+  // Three 8 x 8 blocks, each a (non-symmetric) orthogonal matrix: a signed permutation.
+  std::vector<float> blocks(3 * 64, 0.0f);
+  for (size_t k = 0; k < 3; ++k)
+    for (size_t i = 0; i < 8; ++i) blocks[k * 64 + i * 8 + (i * 3 + k) % 8] = i % 2 ? -1.0f : 1.0f;
+  t->add_block_rotation(8, blocks);
+  std::vector<int32_t> perm(in);
+  for (size_t i = 0; i < in; ++i) perm[i] = static_cast<int32_t>((i * 5) % in);
+  t->add_permutation(perm);
+  t->add_hadamard();
+  LinearParam<float> p;
+  p.in = in, p.out = out, p.transform = t;
+  for (size_t i = 0; i < in * out; ++i) p.w.push_back(std::cos(static_cast<float>(i)));
+  std::vector<float> x(rows * in), r(rows * out), y(rows * out);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(static_cast<float>(i) * 0.3f);
+  for (size_t i = 0; i < r.size(); ++i) r[i] = std::cos(static_cast<float>(i) * 0.7f);
+  LinearScratch<float> s;
+  const auto loss = [&] {
+    linear_forward(p, x.data(), rows, y.data(), s);
+    double v = 0;
+    for (size_t i = 0; i < y.size(); ++i) v += static_cast<double>(y[i]) * r[i];
+    return v;
+  };
+  std::vector<float> dx(x.size(), 0.0f);
+  linear_backward(p, x.data(), rows, r.data(), dx.data(), static_cast<LinearParam<float>*>(nullptr),
+                  s);
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float saved = x[i];
+    x[i] = saved + 0.01f;
+    const double up = loss();
+    x[i] = saved - 0.01f;
+    const double down = loss();
+    x[i] = saved;
+    EXPECT_NEAR((up - down) / 0.02, dx[i], 1e-3 * (1 + std::abs(dx[i]))) << i;
+  }
+}
+
 TEST(TrainStudent, RejectsWhatItCannotTrain) {
   LoadedModel m = load_model(testing::ref_llama_dir());
   QuantizeOptions o;
-  o.method = MethodSpec::parse("hadamard+rtn");
   o.weight = QuantSpec{.bits = 4};
-  o.act = QuantSpec{.bits = 4};
+  o.query = QuantSpec{.bits = 8};
   o.calib.progress = false;
   quantize_model(*m.model, *m.tokenizer, o);
   const std::string e = testing::error_of([&] { student_from_model(*m.model); });
-  EXPECT_NE(e.find("online activation transform"), std::string::npos) << e;
+  EXPECT_NE(e.find("quantizes queries"), std::string::npos) << e;
 }
 
 }  // namespace
