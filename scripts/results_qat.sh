@@ -80,8 +80,11 @@ run_cell() {
   local p40 pall
   p40=$("$BIN" perplexity -q -m "$out" --simulate -f "$WIKI" --ctx 512 --max-windows 40 |
     sed -n 's/^perplexity: //p')
-  pall=$("$BIN" perplexity -q -m "$out" --simulate -f "$WIKI" --ctx 512 |
-    sed -n 's/^perplexity: //p')
+  pall=-
+  if [[ "$label" == gptq* ]]; then  # the whole file where the comparison with GPTQ is made
+    pall=$("$BIN" perplexity -q -m "$out" --simulate -f "$WIKI" --ctx 512 |
+      sed -n 's/^perplexity: //p')
+  fi
   local h0 h1 secs tps peak
   h0=$(sed -n 's/^held-out perplexity at step 0: //p' "$log")
   h1=$(sed -n 's/^held-out perplexity at step [1-9][0-9]*: //p' "$log" | tail -1)
