@@ -160,6 +160,22 @@ TEST_F(TinyQat, FrozenProjectionsKeepTheirQuantizedStart) {
   }
 }
 
+// LLM-QAT's data-free variant: sequences sampled from the teacher, reproducible by seed, and
+// usable as training data.
+TEST_F(TinyQat, TeacherGeneratedDataTrains) {
+  const auto a = generate_teacher_data(*teacher_.model, 3, 16, 7, false);
+  const auto b = generate_teacher_data(*teacher_.model, 3, 16, 7, false);
+  const auto c = generate_teacher_data(*teacher_.model, 3, 16, 8, false);
+  ASSERT_EQ(a.size(), 48u);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  for (const int32_t t : a) EXPECT_TRUE(t >= 0 && t < 512) << t;
+  TrainWeights<float> w = student();
+  options_.steps = 2;
+  const QatReport r = run_kd_qat(*teacher_.model, w, a, heldout_, options_);
+  EXPECT_EQ(r.steps.size(), 2u);
+}
+
 TEST(TrainFreeze, ParsesKnownPartsAndNamesUnknownOnes) {
   EXPECT_EQ(parse_freeze(""), 0u);
   EXPECT_TRUE(frozen(parse_freeze("o,v"), ParamKind::kO));
