@@ -186,6 +186,30 @@ TEST(GradientCheck, DistillLossKlAndCrossEntropyWithTemperature) {
   for (const double g : same) EXPECT_NEAR(g, 0.0, 1e-12);
 }
 
+// The float loss (vectorized softmax, KL without logarithms) agrees with the double reference.
+TEST(DistillLoss, FloatPathMatchesDouble) {
+  const size_t rows = 5, vocab = 301;
+  const Vec z = random_vec(rows * vocab, 40, 3.0), t = random_vec(rows * vocab, 41, 3.0);
+  const std::vector<float> teacher(t.begin(), t.end());
+  const std::vector<int32_t> targets = {4, -1, 300, 0, 17};
+  for (const LossOptions o : {LossOptions{1.0, 0.0}, LossOptions{2.0, 0.0}, LossOptions{1.0, 1.0},
+                              LossOptions{1.5, 0.3}}) {
+    std::vector<float> zf(z.begin(), z.end());
+    Vec zd(zf.begin(), zf.end());
+    const LossValue a = distill_loss(zf.data(), teacher.data(), targets, vocab, o);
+    const LossValue b = distill_loss(zd.data(), teacher.data(), targets, vocab, o);
+    EXPECT_NEAR(a.loss, b.loss, 1e-5 * (1 + b.loss));
+    EXPECT_NEAR(a.kl, b.kl, 1e-5 * (1 + b.kl));
+    EXPECT_NEAR(a.ce, b.ce, 1e-5 * (1 + b.ce));
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < zd.size(); ++i) {
+      worst = std::max(worst, std::abs(zf[i] - zd[i]));
+      scale = std::max(scale, std::abs(zd[i]));
+    }
+    EXPECT_LE(worst, 1e-5 * scale) << o.temperature << " " << o.ce_weight;
+  }
+}
+
 // Learned clipping's gradient is the straight-through estimator's: round() in the codes and the
 // zero point passed through as the identity. Its reference is the finite difference of a surrogate
 // in which every round(x) is x plus its rounding offset frozen at the point of evaluation (and
