@@ -89,6 +89,7 @@ void run_qat(QatFlags& f) {
   LoadedModel student_model = load_from_flags(f.model);
   quantize_model(*student_model.model, *student_model.tokenizer, qopts);
   train::TrainWeights<float> student = train::student_from_model(*student_model.model);
+  train::release_weights(*student_model.model);
   train::set_dynamic_grids(student, f.grid == "dynamic");
   if (f.lwc) train::enable_learned_clipping(student);
   if (generate) {

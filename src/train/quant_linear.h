@@ -31,6 +31,7 @@ struct LinearParam {
   // Learned clipping logits (fake_quant.h), one per (row, group); lo only when asymmetric.
   // Empty: no learned clipping.
   std::vector<T> clip_hi, clip_lo;
+  bool dense = false;  // the start was a dense layer (written back as one)
 
   Clip<T> clip() const {
     return {clip_hi.empty() ? nullptr : clip_hi.data(), clip_lo.empty() ? nullptr : clip_lo.data()};

@@ -24,6 +24,7 @@ LinearParam<float> param_of(const Linear* l, const std::string& name) {
   } else if (const auto* d = dynamic_cast<const DenseLinear*>(l)) {
     p.w = d->weight().to_f32();
     p.b.assign(d->bias().begin(), d->bias().end());
+    p.dense = true;
   } else {
     fail(
         "training: {} is stored as {}, which training cannot read (load the model with "
@@ -33,9 +34,9 @@ LinearParam<float> param_of(const Linear* l, const std::string& name) {
   return p;
 }
 
-// A layer of the same kind as `like` holding the trained values.
-std::unique_ptr<Linear> make_linear(const LinearParam<float>& p, const Linear& like) {
-  if (dynamic_cast<const DenseLinear*>(&like) != nullptr)
+// A layer of the start's kind holding the trained values.
+std::unique_ptr<Linear> make_linear(const LinearParam<float>& p) {
+  if (p.dense)
     return std::make_unique<DenseLinear>(static_cast<int>(p.in), static_cast<int>(p.out), p.w, p.b);
   if (p.grid.enabled())
     return std::make_unique<FakeQuantLinear>(
@@ -101,6 +102,15 @@ void enable_learned_clipping(TrainWeights<float>& w) {
   enable(w.head);
 }
 
+void release_weights(LlamaModel& model) {
+  auto& mw = model.weights();
+  for (auto& L : mw.layers)
+    for (auto* p : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) p->reset();
+  mw.lm_head.reset();
+  mw.embedding.reset();
+  mw.quantized_embedding.reset();
+}
+
 void install_student(const TrainWeights<float>& w, LlamaModel& model) {
   auto& mw = model.weights();
   if (w.layers.size() != mw.layers.size()) fail("install_student: layer count differs");
@@ -109,26 +119,26 @@ void install_student(const TrainWeights<float>& w, LlamaModel& model) {
     const auto& S = w.layers[i];
     L.attn_norm = S.attn_norm;
     L.ffn_norm = S.ffn_norm;
-    L.wq = make_linear(S.q, *L.wq);
-    L.wk = make_linear(S.k, *L.wk);
-    L.wv = make_linear(S.v, *L.wv);
-    L.wo = make_linear(S.o, *L.wo);
-    L.w_gate = make_linear(S.gate, *L.w_gate);
-    L.w_up = make_linear(S.up, *L.w_up);
-    L.w_down = make_linear(S.down, *L.w_down);
+    L.wq = make_linear(S.q);
+    L.wk = make_linear(S.k);
+    L.wv = make_linear(S.v);
+    L.wo = make_linear(S.o);
+    L.w_gate = make_linear(S.gate);
+    L.w_up = make_linear(S.up);
+    L.w_down = make_linear(S.down);
   }
   mw.final_norm = w.final_norm;
   const size_t vocab = static_cast<size_t>(mw.config.vocab_size),
                dim = static_cast<size_t>(mw.config.dim);
-  if (dynamic_cast<const DenseLinear*>(mw.lm_head.get()) != nullptr && mw.config.tied_embeddings) {
+  if (w.head.dense && mw.config.tied_embeddings) {
     auto table = std::make_shared<const DenseMatrix>(vocab, dim, w.head.w);
     mw.embedding = table;
     mw.lm_head = std::make_unique<DenseLinear>(table, w.head.b);
   } else {
-    mw.lm_head = make_linear(w.head, *mw.lm_head);
+    mw.lm_head = make_linear(w.head);
   }
   if (!mw.config.tied_embeddings) {
-    if (mw.quantized_embedding) {
+    if (w.embedding_grid.enabled()) {
       mw.quantized_embedding = std::make_unique<FakeQuantLinear>(
           quantize_on_grid(w.embedding_grid, w.embedding.data(), vocab, dim), std::vector<float>{},
           QuantSpec{}, nullptr);

@@ -21,6 +21,10 @@ void set_dynamic_grids(TrainWeights<float>& w, bool dynamic);
 // at the logit where the grid is unchanged.
 void enable_learned_clipping(TrainWeights<float>& w);
 
+// Drops the model's projections, head and embeddings (training holds them as master weights;
+// install_student puts them back), so a large student is not held twice.
+void release_weights(LlamaModel& model);
+
 // Replaces the model's norms, embeddings, projections and head with the trained values, quantized
 // on their grids (each layer keeps its kind: quantized, fake-quantized activations, or dense).
 void install_student(const TrainWeights<float>& w, LlamaModel& model);

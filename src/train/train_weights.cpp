@@ -18,7 +18,8 @@ std::vector<To> convert(const std::vector<From>& v) {
 template <class To, class From>
 LinearParam<To> convert(const LinearParam<From>& p) {
   return LinearParam<To>{p.in,  p.out,       convert<To>(p.w),       convert<To>(p.b),      p.grid,
-                         p.act, p.transform, convert<To>(p.clip_hi), convert<To>(p.clip_lo)};
+                         p.act, p.transform, convert<To>(p.clip_hi), convert<To>(p.clip_lo),
+                         p.dense};
 }
 
 }  // namespace

@@ -69,10 +69,19 @@ LogitsDiff compare_logits(LlamaModel& model, const Tokenizer& tok, const TrainWe
 
 TEST(TrainStudent, FullPrecisionLogitsMatchTheInferenceForward) {
   LoadedModel m = load_model(testing::ref_llama_dir());
-  const LogitsDiff d = compare_logits(*m.model, *m.tokenizer, student_from_model(*m.model), 31);
+  const TrainWeights<float> w = student_from_model(*m.model);
+  const LogitsDiff d = compare_logits(*m.model, *m.tokenizer, w, 31);
   EXPECT_LE(d.first_row, 1e-4);
   EXPECT_LE(d.mean, 1e-5);
   EXPECT_EQ(d.argmax, 1.0);
+  // A dense start goes back dense, the tied table shared with the head.
+  release_weights(*m.model);
+  install_student(w, *m.model);
+  EXPECT_NE(dynamic_cast<const DenseLinear*>(m.model->weights().layers[0].wq.get()), nullptr);
+  EXPECT_EQ(m.model->weights().embedding,
+            dynamic_cast<const DenseLinear&>(*m.model->weights().lm_head).shared_weight());
+  const LogitsDiff again = compare_logits(*m.model, *m.tokenizer, w, 31);
+  EXPECT_LE(again.mean, 1e-5);
 }
 
 TEST(TrainStudent, QuantizedLogitsMatchTheSimulatedForward) {
@@ -117,6 +126,7 @@ TEST(TrainStudent, InstallRoundTripKeepsEveryCode) {
   const auto ids = some_tokens(16, m.model->config().vocab_size);
   const auto logits = m.model->forward(ids, c1);
   const std::vector<float> before(logits.begin(), logits.end());
+  release_weights(*m.model);  // install rebuilds every projection from the student alone
   install_student(w, *m.model);
   KVCache c2 = m.model->make_cache(16);
   const auto after = m.model->forward(ids, c2);
@@ -189,6 +199,7 @@ TEST(TrainStudent, TransformedStartsMatchAndRoundTrip) {
   const auto ids = some_tokens(16, m.model->config().vocab_size);
   const auto logits = m.model->forward(ids, c1);
   const std::vector<float> before(logits.begin(), logits.end());
+  release_weights(*m.model);  // install rebuilds every projection from the student alone
   install_student(w, *m.model);
   KVCache c2 = m.model->make_cache(16);
   const auto after = m.model->forward(ids, c2);
