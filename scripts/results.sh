@@ -26,17 +26,20 @@
 #   scale_calib  GPTQ and DuQuant+GPTQ timed on two layers of the 7B shape, extrapolated (~15 min)
 #   scale_duquant  DuQuant+GPTQ W4A4 of the whole 7B shape with 16 calibration windows: time and
 #           peak RSS (~75 min)
+#   qat     KD-QAT on ref-llama-s (scripts/results_qat.sh, cells cached in docs/data/qat_cells.tsv;
+#           ~2.5 h from nothing) and the training-step benchmark (~2 min)
+#   scale_qat  two KD-QAT steps on the TinyLlama-1.1B shape: time and peak RSS (~15 min)
 #
 # Usage: scripts/results.sh [SECTION...]   (default: all). Sections not named keep their current
 # text from docs/results.md, so a slow section need not be re-measured to refresh a fast one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ALL_SECTIONS=(engine speed kernels tokenizers quant outliers tasks lowbit scale scale_calib
-  scale_duquant)
+  scale_duquant qat scale_qat)
 # Measure what the checkout builds: configure if needed, then bring the binaries up to date.
 if [ -f build/CMakeCache.txt ]; then
   cmake --build build -j"$(nproc)" --target lowbit lowbit_bench lowbit_bench_qgemm \
-    lowbit_bench_attention lowbit_bench_tokenizers > /dev/null
+    lowbit_bench_attention lowbit_bench_tokenizers lowbit_bench_train > /dev/null
 else
   bash scripts/setup.sh
 fi
@@ -549,6 +552,50 @@ section_scale_calib() {
       printf "| %s | %.0f | %.2f | %.0f | %.2f | %.0f |\n", m, s16, r16 / 1024, s32, r32 / 1024,
         32 * (a + 128 * b) / 60 }'
   done
+  rm -rf "$dir"
+}
+
+section_qat() {
+  bash scripts/results_qat.sh
+  echo "Training speed, measured $(machine) (\`build/bench/lowbit_bench_train\`, one process: a KD-QAT step of 4 x 256"
+  echo "tokens, W3A16 student, teacher included, against the FP32 forward of the same tokens):"
+  echo
+  ./build/bench/lowbit_bench_train --benchmark_format=json 2> /dev/null > "$TMP/train.json"
+  python3 - "$TMP/train.json" <<'PY'
+import json, sys
+rows = {b["name"]: b for b in json.load(open(sys.argv[1]))["benchmarks"]}
+fwd = rows["BM_Forward/real_time"]["real_time"]
+print("| measurement | ms | tokens/s | x FP32 forward |")
+print("| --- | ---: | ---: | ---: |")
+for name, label in [("BM_Forward/real_time", "FP32 forward (teacher alone)"),
+                    ("BM_TrainStep/0/real_time", "training step"),
+                    ("BM_TrainStep/1/real_time", "training step, --recompute")]:
+    b = rows[name]
+    print(f"| {label} | {b['real_time']:.0f} | {b['tokens/s']:.0f} | {b['real_time'] / fwd:.2f} |")
+PY
+}
+
+section_scale_qat() {
+  local dir=${SCALE_DIR:-build/scale} tok=$SHARED/tokenizers/llama2/tokenizer.model
+  rm -rf "$dir" && mkdir -p "$dir"
+  echo "## Real model sizes: KD-QAT on the TinyLlama-1.1B shape"
+  echo
+  echo "Measured $(machine). A random-weight checkpoint in TinyLlama-1.1B's shape (\`lowbit fixture\`,"
+  echo "bf16): \`lowbit qat --init rtn --wbits 4 --steps 2 --batch 4 --seq 256 --recompute\` (fp32"
+  echo "master weights, gradients and both AdamW moments for all 1.1B parameters, the bf16 teacher"
+  echo "mapped, one evaluation window before and after). The issue's bound: peak RSS <= 21 GB."
+  echo
+  ./build/lowbit fixture --shape tinyllama-1.1b -o "$dir/fp" --tokenizer "$tok" > /dev/null
+  local secs rss
+  read -r secs rss < <(timed ./build/lowbit qat -q -m "$dir/fp" --init rtn --wbits 4 --steps 2 \
+    --batch 4 --seq 256 --recompute --eval-windows 1 --data "$SHARED/data/corpus/calib.txt" \
+    -o "$dir/q.lowbit")
+  echo "| model | steps | wall s (with load, start and export) | seconds per step | peak RSS GB |"
+  echo "| --- | ---: | ---: | ---: | ---: |"
+  local per_step
+  per_step=$(sed -n 's/^steps: .*), \([0-9.]*\) s,.*/\1/p' "$TMP/out")
+  awk -v s="$secs" -v r="$rss" -v p="$per_step" \
+    'BEGIN { printf "| TinyLlama-1.1B shape | 2 | %.0f | %.0f | %.2f |\n", s, p / 2, r / 1024 }'
   rm -rf "$dir"
 }
 
