@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "io/safetensors.h"
 #include "testing/fixtures.h"
 
 namespace lowbit {
@@ -111,13 +112,13 @@ TEST_F(CliQat, InterruptedRunKeepsItsCheckpointAndResumes) {
   EXPECT_FALSE(std::filesystem::exists(out));
   for (const auto& e : std::filesystem::directory_iterator(dir_.path()))
     EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
-  // The checkpoint is whole: a run resumes from it and finishes.
-  const auto r =
-      testing::run_lowbit(command("--checkpoint-every 1 -o " + q(out) + " --resume --steps 1"));
-  EXPECT_NE(r.err.find("past --steps"), std::string::npos) << r.err;
-  const auto r2 = testing::run_lowbit(
-      command("--checkpoint-every 1000 -o " + q(out) + " --resume --steps 400"));
-  EXPECT_EQ(r2.exit_code, 0) << r2.err;
+  // The checkpoint is whole: it reads, and a run resumes from it and finishes.
+  const SafetensorsFile file(ckpt);
+  const size_t step = std::stoul(file.metadata().at("step"));
+  EXPECT_GE(step, 1u);
+  const auto r = testing::run_lowbit(command("--checkpoint-every 1000 -o " + q(out) +
+                                             " --resume --steps " + std::to_string(step + 2)));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(std::filesystem::exists(out));
 }
 
