@@ -40,7 +40,9 @@ CPU="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'))"
 FORMAT_W3A16="--wbits 3 --w-asym --no-mse-clip --abits 16"
 FORMAT_W4A16="--wbits 4 --w-asym --no-mse-clip --abits 16"
 FORMAT_W4A8="--wbits 4 --w-asym --no-mse-clip --abits 8"
-QAT="--steps 600 --batch 4 --seq 256 --eval-every 150"
+# The budget is 600 steps of 4 x 256 tokens; STEPS (default 300) trains within it.
+STEPS=${STEPS:-300}
+QAT="--steps $STEPS --batch 4 --seq 256 --eval-every $((STEPS / 4))"
 REF150="--steps 150 --batch 4 --seq 256 --eval-every 50 --min-lr-ratio 1 --clip-norm 0"
 CELLS=(
   "rtn W3A16|W3A16|ptq|--method rtn $FORMAT_W3A16"
@@ -115,7 +117,7 @@ echo "## Quantization-aware training (KD-QAT) on ref-llama-s"
 echo
 echo "\`scripts/results_qat.sh\`: per-channel asymmetric weights (min-max grids, no MSE clip), output"
 echo "head in full precision, WikiText-2 test at L = 512 (simulated path; FP32 first 40 windows:"
-echo "$FP40). KD-QAT: \`lowbit qat\`, KL to the FP32 model over the whole vocabulary, 600 steps of"
+echo "$FP40). KD-QAT: \`lowbit qat\`, KL to the FP32 model over the whole vocabulary, $STEPS steps of"
 echo "4 x 256 tokens of \`corpus/calib.txt\` with the default settings (docs/training.md: AdamW lr 5e-4,"
 echo "cosine decay to 10%, gradient clip 1.0, dynamic grids), unless the row says otherwise. The two"
 echo "150-step rows compare with the issue's outside reference (plain PyTorch KD-QAT from RTN, lr 5e-5,"
