@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Cross-compiles the low-bit kernels (src/kernels without the OpenBLAS-backed sgemm and
+# Cross-compiles the low-bit kernels (src/kernels without the OpenBLAS-backed sgemm, gemm and
 # dense_linalg, plus the thread pool) and their tests (tests/kernels, with GoogleTest built from /usr/src/googletest) for
 # aarch64, and runs them under qemu-user: the scalar, NEON and NEON dot-product variants are each
 # forced in turn, then the suite runs again on a CPU model without dotprod to check detection.
@@ -33,7 +33,7 @@ cd "$ROOT"
 SRCS=(src/core/thread_pool.cpp)
 for f in src/kernels/*.cpp src/kernels/scalar/*.cpp src/kernels/arm/*.cpp; do
   case "$f" in
-    src/kernels/sgemm.cpp | src/kernels/dense_linalg.cpp) ;;  # OpenBLAS: the x86 build tests them
+    src/kernels/sgemm.cpp | src/kernels/gemm.cpp | src/kernels/dense_linalg.cpp) ;;  # OpenBLAS: the x86 build tests them
     *) SRCS+=("$f") ;;
   esac
 done
@@ -42,7 +42,7 @@ for f in tests/kernels/*_test.cpp; do
   # These need src/quant or OpenBLAS; the x86 build runs them.
   case "$f" in
     tests/kernels/fake_quant_equivalence_test.cpp | tests/kernels/sgemm_test.cpp | \
-      tests/kernels/dense_linalg_test.cpp) ;;
+      tests/kernels/gemm_test.cpp | tests/kernels/dense_linalg_test.cpp) ;;
     *) TESTS+=("$f") ;;
   esac
 done
