@@ -13,6 +13,60 @@
 
 namespace lowbit {
 
+namespace {
+
+// Block k of every row times matrix k (or its transpose): one (rows x b) x (b x b) product each,
+// as tasks of (block, row range).
+void rotate_blocks(std::span<float> x, size_t rows, size_t dim,
+                   const ActivationTransform::Stage& st, bool transposed) {
+  const size_t b = st.block, blocks = dim / b;
+  const size_t row_chunk = 64, chunks = (rows + row_chunk - 1) / row_chunk;
+  thread_pool().run(blocks * chunks, [&](size_t task) {
+    const size_t k = task % blocks, r0 = (task / blocks) * row_chunk;
+    const size_t n = std::min(rows, r0 + row_chunk) - r0;
+    std::vector<float> tmp(n * b);
+    float* xb = x.data() + r0 * dim + k * b;
+    const float* m = st.matrix.data() + k * b * b;
+    if (transposed)
+      kernels::sgemm_nt_serial(n, b, b, xb, dim, m, b, tmp.data(), b);
+    else
+      kernels::sgemm_nn_serial(n, b, b, xb, dim, m, b, tmp.data(), b);
+    for (size_t r = 0; r < n; ++r) std::copy_n(tmp.data() + r * b, b, xb + r * dim);
+  });
+}
+
+// out[i] = in[perm[i]] for every row, or its transpose in[perm[i]] = out[i].
+void permute(std::span<float> x, size_t rows, size_t dim, const std::vector<int32_t>& perm,
+             bool transposed) {
+  thread_pool().parallel_for(rows, 16, [&](size_t r0, size_t r1) {
+    std::vector<float> tmp(dim);
+    for (size_t r = r0; r < r1; ++r) {
+      float* row = x.data() + r * dim;
+      for (size_t i = 0; i < dim; ++i) {
+        const size_t j = static_cast<size_t>(perm[i]);
+        if (transposed)
+          tmp[j] = row[i];
+        else
+          tmp[i] = row[j];
+      }
+      std::copy(tmp.begin(), tmp.end(), row);
+    }
+  });
+}
+
+// The dense n x n Hadamard matrix of hadamard_transform_rows, built once per size: its transpose
+// is not itself when the plan has a Paley I factor (H_m is then not symmetric).
+const std::vector<float>& dense_hadamard(size_t n) {
+  static std::mutex mutex;
+  static std::map<size_t, std::vector<float>> cache;
+  const std::lock_guard<std::mutex> lock(mutex);
+  auto it = cache.find(n);
+  if (it == cache.end()) it = cache.emplace(n, random_hadamard_matrix(n, 0)).first;
+  return it->second;
+}
+
+}  // namespace
+
 void ActivationTransform::set_smooth(std::vector<float> s) {
   if (s.size() != dim_) fail("smoothing has {} scales for {} channels", s.size(), dim_);
   for (float v : s)
@@ -50,31 +104,11 @@ void ActivationTransform::add_hadamard() {
 void ActivationTransform::apply_stages(std::span<float> x, size_t rows) const {
   for (const Stage& st : stages_) {
     switch (st.kind) {
-      case Stage::Kind::kBlockRotation: {
-        // Block k of every row is multiplied by matrix k: one (rows x b) x (b x b) product each,
-        // as tasks of (block, row range).
-        const size_t b = st.block, blocks = dim_ / b;
-        const size_t row_chunk = 64, chunks = (rows + row_chunk - 1) / row_chunk;
-        thread_pool().run(blocks * chunks, [&](size_t task) {
-          const size_t k = task % blocks, r0 = (task / blocks) * row_chunk;
-          const size_t n = std::min(rows, r0 + row_chunk) - r0;
-          std::vector<float> tmp(n * b);
-          float* xb = x.data() + r0 * dim_ + k * b;
-          kernels::sgemm_nn_serial(n, b, b, xb, dim_, st.matrix.data() + k * b * b, b, tmp.data(),
-                                   b);
-          for (size_t r = 0; r < n; ++r) std::copy_n(tmp.data() + r * b, b, xb + r * dim_);
-        });
+      case Stage::Kind::kBlockRotation:
+        rotate_blocks(x, rows, dim_, st, false);
         break;
-      }
       case Stage::Kind::kPermutation:
-        thread_pool().parallel_for(rows, 16, [&](size_t r0, size_t r1) {
-          std::vector<float> tmp(dim_);
-          for (size_t r = r0; r < r1; ++r) {
-            float* row = x.data() + r * dim_;
-            for (size_t i = 0; i < dim_; ++i) tmp[i] = row[static_cast<size_t>(st.perm[i])];
-            std::copy(tmp.begin(), tmp.end(), row);
-          }
-        });
+        permute(x, rows, dim_, st.perm, false);
         break;
       case Stage::Kind::kHadamard:
         thread_pool().parallel_for(rows, 8, [&](size_t r0, size_t r1) {
@@ -85,49 +119,14 @@ void ActivationTransform::apply_stages(std::span<float> x, size_t rows) const {
   }
 }
 
-namespace {
-
-// The dense n x n Hadamard matrix of hadamard_transform_rows, built once per size: its transpose
-// is not itself when the plan has a Paley I factor (H_m is then not symmetric).
-const std::vector<float>& dense_hadamard(size_t n) {
-  static std::mutex mutex;
-  static std::map<size_t, std::vector<float>> cache;
-  const std::lock_guard<std::mutex> lock(mutex);
-  auto it = cache.find(n);
-  if (it == cache.end()) it = cache.emplace(n, random_hadamard_matrix(n, 0)).first;
-  return it->second;
-}
-
-}  // namespace
-
 void ActivationTransform::apply_transposed(std::span<float> g, size_t rows) const {
   for (auto st = stages_.rbegin(); st != stages_.rend(); ++st) {
     switch (st->kind) {
-      case Stage::Kind::kBlockRotation: {
-        // Block k of every row times matrix k transposed.
-        const size_t b = st->block, blocks = dim_ / b;
-        const size_t row_chunk = 64, chunks = (rows + row_chunk - 1) / row_chunk;
-        thread_pool().run(blocks * chunks, [&](size_t task) {
-          const size_t k = task % blocks, r0 = (task / blocks) * row_chunk;
-          const size_t n = std::min(rows, r0 + row_chunk) - r0;
-          std::vector<float> tmp(n * b);
-          float* gb = g.data() + r0 * dim_ + k * b;
-          kernels::sgemm_nt_serial(n, b, b, gb, dim_, st->matrix.data() + k * b * b, b, tmp.data(),
-                                   b);
-          for (size_t r = 0; r < n; ++r) std::copy_n(tmp.data() + r * b, b, gb + r * dim_);
-        });
+      case Stage::Kind::kBlockRotation:
+        rotate_blocks(g, rows, dim_, *st, true);
         break;
-      }
       case Stage::Kind::kPermutation:
-        // Forward: out[i] = in[perm[i]]; transposed: in[perm[i]] = out[i].
-        thread_pool().parallel_for(rows, 16, [&](size_t r0, size_t r1) {
-          std::vector<float> tmp(dim_);
-          for (size_t r = r0; r < r1; ++r) {
-            float* row = g.data() + r * dim_;
-            for (size_t i = 0; i < dim_; ++i) tmp[static_cast<size_t>(st->perm[i])] = row[i];
-            std::copy(tmp.begin(), tmp.end(), row);
-          }
-        });
+        permute(g, rows, dim_, st->perm, true);
         break;
       case Stage::Kind::kHadamard: {
         const HadamardPlan plan = plan_hadamard(dim_);

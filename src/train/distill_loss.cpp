@@ -30,6 +30,20 @@ double softmax_lse(const float* z, size_t n, double tau, float* out) {
   return static_cast<double>(z[top]) / tau - std::log(static_cast<double>(out[top]));
 }
 
+// The loss from per-row KL and CE: means over the rows (CE over rows with a target), mixed.
+LossValue combine(const std::vector<double>& kl, const std::vector<double>& ce, size_t ce_rows,
+                  double w) {
+  LossValue out;
+  for (size_t r = 0; r < kl.size(); ++r) {
+    out.kl += kl[r];
+    out.ce += ce[r];
+  }
+  out.kl /= static_cast<double>(std::max<size_t>(kl.size(), 1));
+  out.ce /= static_cast<double>(std::max<size_t>(ce_rows, 1));
+  out.loss = (w < 1 ? (1 - w) * out.kl : 0.0) + (w > 0 ? w * out.ce : 0.0);
+  return out;
+}
+
 }  // namespace
 
 // float: two vectorized softmax passes per row (three when a cross-entropy term needs tau = 1
@@ -79,15 +93,7 @@ LossValue distill_loss<float>(float* logits, const float* teacher, std::span<con
       }
     }
   });
-  LossValue out;
-  for (size_t r = 0; r < rows; ++r) {
-    out.kl += kl[r];
-    out.ce += ce[r];
-  }
-  out.kl /= static_cast<double>(std::max<size_t>(rows, 1));
-  out.ce /= static_cast<double>(std::max<size_t>(ce_rows, 1));
-  out.loss = (w < 1 ? (1 - w) * out.kl : 0.0) + (w > 0 ? w * out.ce : 0.0);
-  return out;
+  return combine(kl, ce, ce_rows, w);
 }
 
 // double (gradient checks): every entry in double.
@@ -130,15 +136,7 @@ LossValue distill_loss(T* logits, const float* teacher, std::span<const int32_t>
       kl[r] = klr * tau * tau;
     }
   });
-  LossValue out;
-  for (size_t r = 0; r < rows; ++r) {
-    out.kl += kl[r];
-    out.ce += ce[r];
-  }
-  out.kl /= static_cast<double>(std::max<size_t>(rows, 1));
-  out.ce /= static_cast<double>(std::max<size_t>(ce_rows, 1));
-  out.loss = (w < 1 ? (1 - w) * out.kl : 0.0) + (w > 0 ? w * out.ce : 0.0);
-  return out;
+  return combine(kl, ce, ce_rows, w);
 }
 
 template <class T>
