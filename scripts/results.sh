@@ -583,19 +583,21 @@ section_scale_qat() {
   echo "Measured $(machine). A random-weight checkpoint in TinyLlama-1.1B's shape (\`lowbit fixture\`,"
   echo "bf16): \`lowbit qat --init rtn --wbits 4 --steps 2 --batch 4 --seq 256 --recompute\` (fp32"
   echo "master weights, gradients and both AdamW moments for all 1.1B parameters, the bf16 teacher"
-  echo "mapped, one evaluation window before and after). The issue's bound: peak RSS <= 21 GB."
+  echo "mapped, one evaluation window before and after). The issue's bound: peak RSS <= 21 GB"
+  echo "(GB = 10^9 bytes; GiB = 2^30). What the peak is made of: docs/training.md, memory at scale."
   echo
   ./build/lowbit fixture --shape tinyllama-1.1b -o "$dir/fp" --tokenizer "$tok" > /dev/null
   local secs rss
   read -r secs rss < <(timed ./build/lowbit qat -q -m "$dir/fp" --init rtn --wbits 4 --steps 2 \
     --batch 4 --seq 256 --recompute --eval-windows 1 --data "$SHARED/data/corpus/calib.txt" \
     -o "$dir/q.lowbit")
-  echo "| model | steps | wall s (with load, start and export) | seconds per step | peak RSS GB |"
-  echo "| --- | ---: | ---: | ---: | ---: |"
+  echo "| model | steps | wall s (with load, start and export) | seconds per step | peak RSS GiB | peak RSS GB |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: |"
   local per_step
   per_step=$(sed -n 's/^steps: .*), \([0-9.]*\) s,.*/\1/p' "$TMP/out")
   awk -v s="$secs" -v r="$rss" -v p="$per_step" \
-    'BEGIN { printf "| TinyLlama-1.1B shape | 2 | %.0f | %.0f | %.2f |\n", s, p / 2, r / 1024 }'
+    'BEGIN { printf "| TinyLlama-1.1B shape | 2 | %.0f | %.0f | %.2f | %.2f |\n", s, p / 2, r / 1024,
+             r * 1048576 / 1e9 }'
   rm -rf "$dir"
 }
 

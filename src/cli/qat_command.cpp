@@ -1,6 +1,9 @@
 // `lowbit qat`: knowledge-distillation quantization-aware training from a PTQ initialisation
 // (src/train/kd_qat.h), written out as an ordinary .lowbit file.
 #include <fmt/format.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <nlohmann/json.hpp>
 
@@ -39,7 +42,19 @@ void write_text(const std::filesystem::path& path, const std::string& text) {
   write_file_atomically(path, [&](std::ostream& out) { out << text; });
 }
 
+// Training holds hundreds of 1-50 MB tensors for the whole run (weights, gradients, both moments)
+// beside scratch that comes and goes. glibc raises its mmap threshold up to 32 MB after the first
+// large free, and from then on such tensors come from the heap, where freed scratch stays mapped
+// between them; a fixed threshold keeps every buffer of 4 MB or more in its own mapping, returned
+// to the system when freed (docs/training.md, memory at scale).
+void keep_large_buffers_in_their_own_mappings() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, 4 << 20);
+#endif
+}
+
 void run_qat(QatFlags& f) {
+  keep_large_buffers_in_their_own_mappings();
   auto& o = f.qat;
   o.frozen = train::parse_freeze(f.freeze);
   if (o.steps == 0) fail("--steps must be at least 1");

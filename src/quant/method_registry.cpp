@@ -10,6 +10,7 @@
 #include "quant/duquant.h"
 #include "quant/gptq.h"
 #include "quant/hadamard_rotation.h"
+#include "quant/lwc.h"
 #include "quant/rtn.h"
 #include "quant/smoothquant.h"
 
@@ -33,12 +34,17 @@ constexpr MethodParam kParams[] = {
      "calibration window, full-precision propagation)"},
     {"act-order", Type::kSwitch, 0, 0, 1, "GPTQ: quantize columns by decreasing Hessian diagonal"},
     {"damp", Type::kReal, 0.01, 0.0, kInf, "GPTQ damping, fraction of the mean Hessian diagonal"},
+    {"lwc-epochs", Type::kInteger, 20, 0, kInf,
+     "LWC: passes over the calibration windows per layer (OmniQuant's --epochs)"},
+    {"lwc-lr", Type::kReal, 1e-2, 0.0, kInf,
+     "LWC: AdamW learning rate of the clipping logits (OmniQuant's --lwc_lr)"},
 };
 
 constexpr std::string_view kSmoothQuantParams[] = {"alpha"};
 constexpr std::string_view kDuQuantParams[] = {"alpha", "duquant-block", "duquant-steps",
                                                "duquant-code-compat", "duquant-mean-seq"};
 constexpr std::string_view kGptqParams[] = {"damp", "act-order"};
+constexpr std::string_view kLwcParams[] = {"lwc-epochs", "lwc-lr"};
 
 // ---- The methods -------------------------------------------------------------------------------
 // {name, kind, summary, needs {stats, gram, training data, gradients}, weight-only, params,
@@ -95,6 +101,15 @@ const MethodInfo kMethods[] = {
      {},
      nullptr,
      make_awq_pass},
+    {"lwc",
+     MethodKind::kLearned,
+     "OmniQuant's learnable weight clipping (Shao et al. 2024), trained layer by layer to match "
+     "the full-precision layer's output (after rtn)",
+     {.training_data = true},
+     false,
+     kLwcParams,
+     validate_lwc,
+     make_lwc_pass},
 };
 
 // ---- Presets: the authors' settings -------------------------------------------------------------
@@ -235,14 +250,17 @@ const MethodPreset& find_preset(std::string_view name) {
 }
 
 std::string describe_method_kinds() {
-  std::string out;
+  std::vector<std::string> parts;
   for (MethodKind kind :
        {MethodKind::kTransform, MethodKind::kWeightQuantizer, MethodKind::kCorrection,
         MethodKind::kLearned, MethodKind::kTokenPruning}) {
     const std::string names = names_of_kind(kind);
-    if (names.empty()) continue;
-    if (!out.empty()) out += " and ";
-    out += fmt::format("a {} ({})", kind_name(kind), names);
+    if (!names.empty()) parts.push_back(fmt::format("a {} ({})", kind_name(kind), names));
+  }
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i > 0) out += i + 1 == parts.size() ? " and " : ", ";
+    out += parts[i];
   }
   return out;
 }

@@ -79,6 +79,8 @@ QuantizeReport quantize_model(LlamaModel& model, const Tokenizer& tokenizer,
     }
     run.pass->begin(model);
   }
+  for (auto& run : runs)
+    if (run.info->needs.training_data) run.pass->begin_training(model, windows);
 
   // Progress in calibration windows through layers, or in layers when nothing calibrates.
   const size_t per_layer = streams > 0 ? streams * windows.size() : 1;

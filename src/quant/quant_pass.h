@@ -32,6 +32,10 @@ class QuantPass {
   // embeddings and the head).
   virtual void begin(LlamaModel& /*model*/) {}
   virtual void apply(LayerContext& layer) = 0;
+  // A pass that trains (MethodNeeds::training_data) gets the calibration windows once, after
+  // every pass's begin() (so it embeds them as the model-wide changes left the embeddings).
+  virtual void begin_training(const LlamaModel& /*model*/,
+                              const std::vector<std::vector<int32_t>>& /*windows*/) {}
   // Whether apply() wants LayerContext::sequence (DuQuant's authors fit their rotations on it).
   virtual bool needs_quantized_sequence() const { return false; }
 };

@@ -25,7 +25,7 @@ bool is_trained(const TensorRef<float>& t, unsigned fr, bool tied) {
 AdamW::AdamW(TrainWeights<float>& w, unsigned fr, const AdamWOptions& options) : o_(options) {
   const bool tied = w.embedding.empty();
   for (const auto& t : tensors_of(w)) {
-    const bool on = is_trained(t, fr, tied);
+    const bool on = is_trained(t, fr, tied) && (o_.train_weights || t.clip);
     trained_.push_back(on);
     m_.emplace_back(on ? t.values->size() : 0, 0.0f);
     v_.emplace_back(on ? t.values->size() : 0, 0.0f);

@@ -19,6 +19,8 @@ struct AdamWOptions {
   // Learned clipping logits: their own peak rate (OmniQuant's LWC trains them at 1e-2 — a logit
   // moves in units of 1, a weight in units of 1e-2), same schedule, no weight decay.
   double clip_lr = 5e-3;
+  // false: only the learned clipping logits train (LWC's block-wise pass, quant/lwc.h).
+  bool train_weights = true;
 };
 
 // The learning rate of step `step` (0-based) of `total`.

@@ -27,6 +27,8 @@
 // Activations are quantized per token at run time, as the integer kernels do (layers/quantizer.h);
 // their gradient passes straight through.
 #include <cstddef>
+#include <cstdint>
+#include <span>
 #include <vector>
 
 #include "layers/quantizer.h"
@@ -71,6 +73,17 @@ void fake_quant_weight(const WeightGrid& grid, const T* w, size_t rows, size_t c
 template <class T>
 void fake_quant_weight_backward(const WeightGrid& grid, const T* w, const T* dwq, size_t rows,
                                 size_t cols, T* dw, Clip<T> clip = {}, ClipGrad<T> dclip = {});
+
+// Rows `ids` of Q(w) for a [*, cols] weight, compactly into out ([ids.size(), cols]): an
+// embedding lookup reads only its batch's rows of a low-bit table (each row's grid is its own).
+template <class T>
+void fake_quant_rows(const WeightGrid& grid, const T* w, size_t cols, std::span<const int32_t> ids,
+                     T* out, Clip<T> clip = {});
+// The matching backward: dout is compact, dw and dclip the whole tensor's; ids must be distinct.
+template <class T>
+void fake_quant_rows_backward(const WeightGrid& grid, const T* w, size_t cols,
+                              std::span<const int32_t> ids, const T* dout, T* dw, Clip<T> clip = {},
+                              ClipGrad<T> dclip = {});
 
 // The integer codes of w on the grid (export: the trained model's QuantizedMatrix, with the
 // scales a dynamic grid and learned clipping give w).

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "layers/fake_quant_linear.h"
+#include "train/qk_rotation.h"
 
 namespace lowbit::train {
 namespace {
@@ -51,13 +52,12 @@ TrainWeights<float> student_from_model(const LlamaModel& model) {
   const auto& mw = model.weights();
   const auto& c = mw.config;
   const auto& aq = model.attention_quant();
-  if (aq.qk_hadamard || aq.query.enabled())
-    fail(
-        "training: the model rotates or quantizes queries in attention, which the training "
-        "engine does not model yet");
+  if (aq.qk_hadamard) check_qk_rotation(static_cast<size_t>(c.head_dim));
   TrainWeights<float> w;
   w.config = c;
   w.kv = model.kv_quant();
+  w.qk_hadamard = aq.qk_hadamard;
+  w.query = aq.query;
   for (size_t i = 0; i < mw.layers.size(); ++i) {
     const auto& L = mw.layers[i];
     const std::string p = "layer " + std::to_string(i) + " ";

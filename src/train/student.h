@@ -9,8 +9,8 @@
 namespace lowbit::train {
 
 // Online activation transforms come along (fixed; the gradient flows through their transposes).
-// Throws, naming what, for parts the engine cannot train yet (q/k Hadamard rotation or query
-// quantization inside attention).
+// The attention's q/k Hadamard and query quantization come along too. Throws, naming what, for
+// parts the engine cannot train (a q/k Hadamard of a head size that is not a power of two).
 TrainWeights<float> student_from_model(const LlamaModel& model);
 
 // Chooses every weight grid's mode (fake_quant.h): dynamic min-max (true) or the start's fixed

@@ -33,10 +33,16 @@ std::vector<Entry> entries(TrainWeights<float>& w, AdamW& opt) {
 
 std::string training_fingerprint(TrainWeights<float>& w, unsigned frozen) {
   const auto& c = w.config;
-  nlohmann::json f = {
-      {"dim", c.dim},         {"hidden_dim", c.hidden_dim}, {"n_layers", c.n_layers},
-      {"n_heads", c.n_heads}, {"n_kv_heads", c.n_kv_heads}, {"vocab_size", c.vocab_size},
-      {"frozen", frozen},     {"kv", w.kv.describe()}};
+  nlohmann::json f = {{"dim", c.dim},
+                      {"hidden_dim", c.hidden_dim},
+                      {"n_layers", c.n_layers},
+                      {"n_heads", c.n_heads},
+                      {"n_kv_heads", c.n_kv_heads},
+                      {"vocab_size", c.vocab_size},
+                      {"frozen", frozen},
+                      {"kv", w.kv.describe()},
+                      {"qk_hadamard", w.qk_hadamard},
+                      {"query", w.query.describe()}};
   nlohmann::json tensors = nlohmann::json::object();
   for (const auto& t : tensors_of(w)) tensors[t.name] = t.values->size();
   f["tensors"] = tensors;

@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "train/embedding.h"
+#include "train/qk_rotation.h"
 #include "train/rms_norm.h"
 #include "train/swiglu.h"
 
@@ -23,7 +24,8 @@ void add_inplace(T* x, const T* y, size_t n) {
   });
 }
 
-// Keys or values quantized per token and head as the KV cache stores them (identity gradient).
+// Keys or values quantized per token and head as the KV cache stores them, or queries per token
+// and head as attention reads them (identity gradient).
 template <class T>
 void fake_quant_kv(const QuantSpec& spec, std::vector<T>& x, size_t rows, size_t cols,
                    std::vector<T>& tmp) {
@@ -82,6 +84,11 @@ void TrainModel<T>::layer_forward(const TrainWeights<T>& w, size_t l, T* x, Laye
   linear_forward(L.v, a.xn1.data(), n, a.v.data(), scratch_);
   rope_.forward(a.q.data(), n, shape_.heads);
   rope_.forward(a.k.data(), n, shape_.kv_heads);
+  if (w.qk_hadamard) {
+    qk_rotate_rows(a.q.data(), n * shape_.heads, shape_.head_dim);
+    qk_rotate_rows(a.k.data(), n * shape_.kv_heads, shape_.head_dim);
+  }
+  fake_quant_kv(w.query, a.q, n * shape_.heads, shape_.head_dim, kvq_);
   fake_quant_kv(w.kv, a.k, n, kw, kvq_);
   fake_quant_kv(w.kv, a.v, n, kw, kvq_);
   causal_attention_forward(shape_, a.q.data(), a.k.data(), a.v.data(), a.probs.data(),
@@ -109,18 +116,28 @@ std::span<T> TrainModel<T>::forward(const TrainWeights<T>& w, std::span<const in
     if (id < 0 || id >= c.vocab_size) fail("token id {} out of range [0, {})", id, c.vocab_size);
   ids_.assign(ids.begin(), ids.end());
 
-  // The table lookups read: Q(head) for a tied model, else the (possibly low-bit) table.
+  // The table lookups read: Q(head) for a tied model, else the (possibly low-bit) table. A low-bit
+  // table is fake-quantized only in the batch's distinct rows (table_ holds them, slots_ maps each
+  // token to its row): a whole copy would be a [vocab, dim] buffer (262 MB on a 1B model).
   const bool tied = w.embedding.empty();
   const std::vector<T>& raw = tied ? w.head.w : w.embedding;
   const WeightGrid& grid = tied ? w.head.grid : w.embedding_grid;
-  const T* table = raw.data();
-  if (grid.enabled()) {
-    table_.resize(raw.size());
-    fake_quant_weight(grid, raw.data(), vocab, d, table_.data(), tied ? w.head.clip() : Clip<T>{});
-    table = table_.data();
-  }
   inputs_[0].resize(n * d);
-  embedding_forward(ids, table, d, inputs_[0].data());
+  if (grid.enabled()) {
+    rows_.assign(ids.begin(), ids.end());
+    std::sort(rows_.begin(), rows_.end());
+    rows_.erase(std::unique(rows_.begin(), rows_.end()), rows_.end());
+    slots_.resize(n);
+    for (size_t i = 0; i < n; ++i)
+      slots_[i] = static_cast<int32_t>(std::lower_bound(rows_.begin(), rows_.end(), ids[i]) -
+                                       rows_.begin());
+    table_.resize(rows_.size() * d);
+    fake_quant_rows(grid, raw.data(), d, std::span<const int32_t>(rows_), table_.data(),
+                    tied ? w.head.clip() : Clip<T>{});
+    embedding_forward(std::span<const int32_t>(slots_), table_.data(), d, inputs_[0].data());
+  } else {
+    embedding_forward(ids, raw.data(), d, inputs_[0].data());
+  }
   for (size_t l = 0; l < w.layers.size(); ++l) {
     inputs_[l + 1] = inputs_[l];
     layer_forward(w, l, inputs_[l + 1].data(), acts(l));
@@ -165,6 +182,11 @@ void TrainModel<T>::layer_backward(const TrainWeights<T>& w, size_t l, const Lay
   dq_.resize(n * qw), dk_.resize(n * kw), dv_.resize(n * kw);
   causal_attention_backward(shape_, a.q.data(), a.k.data(), a.v.data(), a.probs.data(),
                             datt_.data(), dq_.data(), dk_.data(), dv_.data());
+  // Straight through the quantizers; H is its own transpose.
+  if (w.qk_hadamard) {
+    qk_rotate_rows(dq_.data(), n * shape_.heads, shape_.head_dim);
+    qk_rotate_rows(dk_.data(), n * shape_.kv_heads, shape_.head_dim);
+  }
   rope_.backward(dq_.data(), n, shape_.heads);
   rope_.backward(dk_.data(), n, shape_.kv_heads);
   zero(dtmp_, n * d);
@@ -176,10 +198,31 @@ void TrainModel<T>::layer_backward(const TrainWeights<T>& w, size_t l, const Lay
 }
 
 template <class T>
+void TrainModel<T>::forward_layer(const TrainWeights<T>& w, size_t l, std::span<T> x) {
+  const size_t n = rows() * static_cast<size_t>(config_.dim);
+  if (l >= w.layers.size() || l + 1 >= inputs_.size() || x.size() != n)
+    fail("forward_layer: layer {} with {} values for {} rows", l, x.size(), rows());
+  inputs_[l].assign(x.begin(), x.end());
+  layer_forward(w, l, x.data(), acts(l));
+}
+
+template <class T>
+void TrainModel<T>::backward_layer(const TrainWeights<T>& w, size_t l, std::span<T> dx,
+                                   TrainWeights<T>& grad, unsigned fr) {
+  if (l >= w.layers.size() || l + 1 >= inputs_.size() || inputs_[l].empty() ||
+      dx.size() != inputs_[l].size())
+    fail("backward_layer: layer {} was not run forward with {} values", l, dx.size());
+  if (recompute_) {
+    x_ = inputs_[l];
+    layer_forward(w, l, x_.data(), acts_[0]);
+  }
+  layer_backward(w, l, acts(l), dx.data(), grad, fr);
+}
+
+template <class T>
 void TrainModel<T>::backward(const TrainWeights<T>& w, TrainWeights<T>& grad, unsigned fr) {
   const auto& c = config_;
-  const size_t n = rows(), d = static_cast<size_t>(c.dim),
-               vocab = static_cast<size_t>(c.vocab_size);
+  const size_t n = rows(), d = static_cast<size_t>(c.dim);
   const bool tied = w.embedding.empty();
   // A tied table is one tensor: frozen if either of its names is.
   const bool head_frozen = frozen(fr, ParamKind::kHead) || (tied && frozen(fr, ParamKind::kEmbed));
@@ -207,11 +250,11 @@ void TrainModel<T>::backward(const TrainWeights<T>& w, TrainWeights<T>& grad, un
     embedding_backward(std::span<const int32_t>(ids_), dx_.data(), d, dst.data());
     return;
   }
-  zero(dtable_, vocab * d);
-  embedding_backward(std::span<const int32_t>(ids_), dx_.data(), d, dtable_.data());
-  fake_quant_weight_backward(grid, raw.data(), dtable_.data(), vocab, d, dst.data(),
-                             tied ? w.head.clip() : Clip<T>{},
-                             tied ? grad.head.clip_grad() : ClipGrad<T>{});
+  zero(dtable_, rows_.size() * d);
+  embedding_backward(std::span<const int32_t>(slots_), dx_.data(), d, dtable_.data());
+  fake_quant_rows_backward(grid, raw.data(), d, std::span<const int32_t>(rows_), dtable_.data(),
+                           dst.data(), tied ? w.head.clip() : Clip<T>{},
+                           tied ? grad.head.clip_grad() : ClipGrad<T>{});
 }
 
 template class TrainModel<float>;

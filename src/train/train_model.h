@@ -34,6 +34,14 @@ class TrainModel {
   // (same shapes as w), skipping tensors in the `frozen` set (parse_freeze).
   void backward(const TrainWeights<T>& w, TrainWeights<T>& grad, unsigned frozen);
 
+  // One decoder layer on its own, for block-wise training (quant/lwc.h): runs layer l of `w` on
+  // the residual stream x ([rows, dim], in place), keeping what backward_layer needs.
+  void forward_layer(const TrainWeights<T>& w, size_t l, std::span<T> x);
+  // After forward_layer(w, l, ...): dx holds dL/d(the layer's output) and is replaced by dL/d(its
+  // input); the layer's parameter gradients accumulate into `grad` as in backward().
+  void backward_layer(const TrainWeights<T>& w, size_t l, std::span<T> dx, TrainWeights<T>& grad,
+                      unsigned frozen);
+
   // Bytes of activations this engine holds now (for memory reports).
   size_t activation_bytes() const;
 
@@ -51,10 +59,10 @@ class TrainModel {
   bool recompute_;
   AttentionShape shape_;
   Rope<T> rope_;
-  std::vector<int32_t> ids_;
-  std::vector<std::vector<T>> inputs_;  // residual stream entering layer l; [n_layers] = final
+  std::vector<int32_t> ids_, rows_, slots_;  // the batch; a low-bit table's rows it reads
+  std::vector<std::vector<T>> inputs_;       // residual stream entering layer l; [n_layers] = final
   std::vector<LayerActs> acts_;
-  std::vector<T> xf_, rstdf_, logits_, table_;  // final norm, head output, Q(embedding table)
+  std::vector<T> xf_, rstdf_, logits_, table_;  // final norm, head output, Q(table)[rows_]
   std::vector<T> x_, y_, kvq_;                  // recomputed layer's stream, a product, Q(k|v)
   // Backward scratch.
   std::vector<T> dx_, dtmp_, dq_, dk_, dv_, datt_, dh_, dg_, du_, dtable_;

@@ -17,9 +17,9 @@ std::vector<To> convert(const std::vector<From>& v) {
 
 template <class To, class From>
 LinearParam<To> convert(const LinearParam<From>& p) {
-  return LinearParam<To>{p.in,  p.out,       convert<To>(p.w),       convert<To>(p.b),      p.grid,
-                         p.act, p.transform, convert<To>(p.clip_hi), convert<To>(p.clip_lo),
-                         p.dense};
+  return LinearParam<To>{
+      p.in,  p.out,       convert<To>(p.w),       convert<To>(p.b),       p.grid,
+      p.act, p.transform, convert<To>(p.clip_hi), convert<To>(p.clip_lo), p.dense};
 }
 
 }  // namespace
@@ -111,6 +111,8 @@ TrainWeights<To> convert_weights(const TrainWeights<From>& w) {
   out.final_norm = convert<To>(w.final_norm);
   out.head = convert<To>(w.head);
   out.kv = w.kv;
+  out.qk_hadamard = w.qk_hadamard;
+  out.query = w.query;
   return out;
 }
 

@@ -37,6 +37,10 @@ struct TrainWeights {
   std::vector<T> final_norm;  // [dim]
   LinearParam<T> head;        // [vocab, dim]
   QuantSpec kv;               // keys (after RoPE) and values quantized per token and head
+  // Attention as the inference model runs it (LlamaModel::AttentionQuant): q and k rotated by a
+  // Hadamard after RoPE (train/qk_rotation.h), then the query quantized per token and head.
+  bool qk_hadamard = false;
+  QuantSpec query{.bits = 16};
 
   size_t num_values() const;
 };

@@ -83,7 +83,8 @@ TEST(MethodRegistry, NeedsAndWeightOnlyComeFromTheRows) {
 
 TEST(MethodRegistry, DescribesKindsForHelp) {
   EXPECT_EQ(describe_method_kinds(),
-            "a transform (smoothquant, hadamard, duquant) and a weight quantizer (rtn, gptq, awq)");
+            "a transform (smoothquant, hadamard, duquant), a weight quantizer (rtn, gptq, awq) and "
+            "a learned pass (lwc)");
 }
 
 TEST(MethodParams, DefaultsSetAndValidation) {

@@ -285,8 +285,9 @@ TEST(GradientCheck, LearnedClippingStraightThrough) {
 }
 
 // The whole model: a tiny Llama (GQA, q/k/v biases, tied head) loaded from a checkpoint, in double,
-// distillation loss against random teacher logits, every tensor's gradient sampled.
-TEST(GradientCheck, WholeModelOnTinyCheckpoint) {
+// distillation loss against random teacher logits, every tensor's gradient sampled; with
+// `qk_hadamard`, q and k rotated after RoPE as a rotation method under a quantized cache runs.
+void check_whole_model(bool qk_hadamard) {
   testing::TempDir dir;
   testing::TinyModelSpec spec;
   spec.dim = 16, spec.hidden = 24, spec.heads = 4, spec.kv_heads = 2,
@@ -295,6 +296,7 @@ TEST(GradientCheck, WholeModelOnTinyCheckpoint) {
   testing::write_tiny_checkpoint(dir.path(), spec);
   LoadedModel m = load_model(dir.path());
   TrainWeights<double> w = convert_weights<double>(student_from_model(*m.model));
+  w.qk_hadamard = qk_hadamard;
   ASSERT_TRUE(w.embedding.empty());  // tied
   ASSERT_FALSE(w.layers[0].q.b.empty());
   const size_t batch = 2, seq = 5, vocab = 512;
@@ -329,6 +331,47 @@ TEST(GradientCheck, WholeModelOnTinyCheckpoint) {
   for (size_t i = 0; i < grads.size(); ++i)
     for (size_t j = 0; j < grads[i].values->size(); ++j)
       ASSERT_DOUBLE_EQ((*grads[i].values)[j], (*grads2[i].values)[j]) << grads[i].name;
+}
+
+TEST(GradientCheck, WholeModelOnTinyCheckpoint) {
+  check_whole_model(false);
+}
+
+TEST(GradientCheck, WholeModelWithTheQkHadamard) {
+  check_whole_model(true);
+}
+
+// One decoder layer on its own (the block-wise LWC pass): dL/dinput and the layer's parameters.
+TEST(GradientCheck, OneLayerOnItsOwn) {
+  testing::TempDir dir;
+  testing::TinyModelSpec spec;
+  spec.dim = 16, spec.hidden = 24, spec.heads = 4, spec.kv_heads = 2, spec.vocab = 512;
+  testing::write_tiny_checkpoint(dir.path(), spec);
+  LoadedModel m = load_model(dir.path());
+  TrainWeights<double> w = convert_weights<double>(student_from_model(*m.model));
+  const size_t layer = 1, seq = 7, n = seq * 16;
+  TrainModel<double> model(w.config, 1, seq, false);
+  Vec x = random_vec(n, 31), y(n);
+  const Vec r = random_vec(n, 32);
+  const auto loss = [&] {
+    y = x;
+    model.forward_layer(w, layer, y);
+    return dot(r, y);
+  };
+  loss();
+  TrainWeights<double> grad = zeros_like(w);
+  Vec dx = r;
+  model.backward_layer(w, layer, dx, grad, 0);
+  expect_gradient("input", x, dx, loss);
+  auto& L = w.layers[layer];
+  auto& G = grad.layers[layer];
+  expect_gradient("attn_norm", L.attn_norm, G.attn_norm, loss);
+  expect_gradient("q.w", L.q.w, G.q.w, loss, 24);
+  expect_gradient("down.w", L.down.w, G.down.w, loss, 24);
+  for (const auto& t : tensors_of(grad)) {
+    if (t.layer == static_cast<int>(layer)) continue;
+    for (const double g : *t.values) ASSERT_EQ(g, 0.0) << t.name;
+  }
 }
 
 }  // namespace

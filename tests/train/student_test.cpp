@@ -6,9 +6,11 @@
 #include <cmath>
 
 #include "io/model_loader.h"
+#include "layers/hadamard.h"
 #include "quant/pipeline.h"
 #include "testing/fixtures.h"
 #include "train/fake_quant.h"
+#include "train/qk_rotation.h"
 #include "train/quant_linear.h"
 #include "train/student.h"
 #include "train/train_model.h"
@@ -176,6 +178,49 @@ TEST(TrainFakeQuant, GridReproducesTheQuantizedMatrixAndMasksClampedCodes) {
   EXPECT_FLOAT_EQ(wq[1], dequantize_value(spec.qmin(), p));
 }
 
+TEST(TrainFakeQuant, TableRowsMatchTheWholeTable) {
+  // The rows an embedding lookup reads, forward and backward, against the whole-table functions,
+  // for each grid mode with and without learned clipping.
+  const size_t rows = 9, cols = 16;
+  std::vector<float> w(rows * cols), dout(3 * cols);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = std::sin(0.71f * static_cast<float>(i));
+  for (size_t i = 0; i < dout.size(); ++i) dout[i] = std::cos(0.3f * static_cast<float>(i));
+  const std::vector<int32_t> ids = {7, 2, 5};
+  const QuantizedMatrix q =
+      quantize_rows(w, rows, cols, QuantSpec{.bits = 3, .symmetric = false, .group_size = 8});
+  for (const bool dynamic : {true, false})
+    for (const bool clipped : {false, true}) {
+      WeightGrid grid = WeightGrid::of(q);
+      grid.dynamic = dynamic;
+      std::vector<float> hi(grid.params.size()), lo(grid.params.size());
+      for (size_t g = 0; g < hi.size(); ++g) {
+        hi[g] = 2.0f + 0.2f * static_cast<float>(g % 5);
+        lo[g] = 3.0f - 0.1f * static_cast<float>(g % 7);
+      }
+      const Clip<float> clip = clipped ? Clip<float>{hi.data(), lo.data()} : Clip<float>{};
+      std::vector<float> full(w.size()), some(ids.size() * cols);
+      fake_quant_weight(grid, w.data(), rows, cols, full.data(), clip);
+      fake_quant_rows(grid, w.data(), cols, std::span<const int32_t>(ids), some.data(), clip);
+      std::vector<float> dfull(w.size(), 0.0f);
+      for (size_t r = 0; r < ids.size(); ++r)
+        for (size_t i = 0; i < cols; ++i) {
+          ASSERT_EQ(some[r * cols + i], full[static_cast<size_t>(ids[r]) * cols + i]);
+          dfull[static_cast<size_t>(ids[r]) * cols + i] = dout[r * cols + i];
+        }
+      std::vector<float> dw1(w.size(), 0.5f), dw2(w.size(), 0.5f);
+      std::vector<float> dh1(hi.size()), dl1(hi.size()), dh2(hi.size()), dl2(hi.size());
+      fake_quant_weight_backward(grid, w.data(), dfull.data(), rows, cols, dw1.data(), clip,
+                                 ClipGrad<float>{dh1.data(), dl1.data()});
+      fake_quant_rows_backward(grid, w.data(), cols, std::span<const int32_t>(ids), dout.data(),
+                               dw2.data(), clip, ClipGrad<float>{dh2.data(), dl2.data()});
+      EXPECT_EQ(dw1, dw2) << dynamic << clipped;
+      for (size_t g = 0; g < hi.size(); ++g) {
+        EXPECT_FLOAT_EQ(dh1[g], dh2[g]) << g;
+        EXPECT_FLOAT_EQ(dl1[g], dl2[g]) << g;
+      }
+    }
+}
+
 TEST(TrainStudent, TransformedStartsMatchAndRoundTrip) {
   // DuQuant (smoothing, block rotations, zigzag permutation) with GPTQ, W4A8: the online transform
   // comes along into training and back out.
@@ -250,15 +295,48 @@ TEST(TrainStudent, LinearGradientThroughATransform) {
   }
 }
 
-TEST(TrainStudent, RejectsWhatItCannotTrain) {
+TEST(TrainStudent, QkHadamardAndQueryQuantizationMatchTheSimulatedForward) {
+  // A rotation method under a 4-bit KV cache: q and k get the per-head Hadamard after RoPE, then
+  // the query is quantized (8 bits here) as DuQuant's code does.
   LoadedModel m = load_model(testing::ref_llama_dir());
   QuantizeOptions o;
-  o.weight = QuantSpec{.bits = 4};
+  o.method = MethodSpec::parse("hadamard+rtn");
+  o.weight = QuantSpec{.bits = 8};
+  o.kv = QuantSpec{.bits = 4, .symmetric = false};
   o.query = QuantSpec{.bits = 8};
   o.calib.progress = false;
   quantize_model(*m.model, *m.tokenizer, o);
-  const std::string e = testing::error_of([&] { student_from_model(*m.model); });
-  EXPECT_NE(e.find("quantizes queries"), std::string::npos) << e;
+  ASSERT_TRUE(m.model->attention_quant().qk_hadamard);
+  const TrainWeights<float> w = student_from_model(*m.model);
+  ASSERT_TRUE(w.qk_hadamard);
+  ASSERT_TRUE(w.query.enabled());
+  const LogitsDiff d = compare_logits(*m.model, *m.tokenizer, w, 29);
+  EXPECT_LE(d.first_row, 1e-3);
+  EXPECT_LE(d.mean, 0.02);
+  EXPECT_GE(d.argmax, 0.9);
+  // Without the rotation the 4-bit keys are quantized in another basis: further away.
+  TrainWeights<float> unrotated = w;
+  unrotated.qk_hadamard = false;
+  const LogitsDiff far = compare_logits(*m.model, *m.tokenizer, unrotated, 29);
+  EXPECT_GT(far.mean, 2 * d.mean) << d.mean;
+}
+
+TEST(TrainQkRotation, IsTheInferenceHadamardAndItsOwnInverse) {
+  for (size_t n : {2u, 8u, 64u, 128u}) {
+    std::vector<float> x(3 * n);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * static_cast<float>(i)) + 0.1f;
+    std::vector<float> want = x;
+    hadamard_transform_rows(want, 3, n);
+    std::vector<float> got = x;
+    qk_rotate_rows(got.data(), 3, n);
+    for (size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5) << n << " " << i;
+    std::vector<double> d(x.begin(), x.end());
+    qk_rotate_rows(d.data(), 3, n);
+    qk_rotate_rows(d.data(), 3, n);
+    for (size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(d[i], x[i], 1e-12) << n << " " << i;
+  }
+  const std::string e = testing::error_of([] { check_qk_rotation(80); });
+  EXPECT_NE(e.find("power-of-two head size"), std::string::npos) << e;
 }
 
 }  // namespace
