@@ -3,10 +3,11 @@
 // weight and row) for every path, so the numbers compare directly.
 //   ./build/bench/lowbit_bench_qgemm [--benchmark_filter=W4A8]
 // Names: <path>/<isa>/m:<m>/n:<n>/k:<k>[/g:<group>]. W4A4 runs the W4A8 kernel (4-bit values in
-// int8), so it is not measured separately; "+quant" adds the on-the-fly activation quantization.
-// "asym" paths quantize activations asymmetrically (clip 0.9, DuQuant's setting): 4-bit ones run
-// the same kernel with codes q - z, 8-bit ones add the per-row offset term in the epilogue (weight
-// sums precomputed, as PackedLinear caches them).
+// int8); "W4A4/<isa>" and "W4A4packed16/<isa>" set it against Agile-Quant's packed int16
+// multiplier (qgemm_packed16) on the ISAs that have one; "+quant" adds the on-the-fly activation
+// quantization. "asym" paths quantize activations asymmetrically (clip 0.9, DuQuant's setting):
+// 4-bit ones run the same kernel with codes q - z, 8-bit ones add the per-row offset term in the
+// epilogue (weight sums precomputed, as PackedLinear caches them).
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -72,6 +73,24 @@ void bench_int(benchmark::State& state, Isa isa, size_t m, Shape s, int wbits, s
   state.counters["weight_MB"] = double(w.bytes().size()) * 1e-6;
 }
 
+// W4A4 (4-bit symmetric activations) through the packed int16 multiplier (qgemm_packed16), to set
+// against "W4A4/<isa>" (the same product through qgemm) under the same ISA.
+void bench_packed16(benchmark::State& state, Isa isa, size_t m, Shape s) {
+  ScopedIsa force(isa);
+  const PackedWeights w = random_packed(s.n, s.k, 4, 0);
+  const std::vector<int32_t> wsums = packed_weight_sums(w.view());
+  const std::vector<float> x = random_floats(m * s.k);
+  QuantizedActivations a;
+  a.quantize(x, m, s.k, ActivationFormat{4, true, 1.0f});
+  std::vector<float> y(m * s.n);
+  for (auto _ : state) {
+    qgemm_packed16(a.view(), w.view(), {}, y, s.n, wsums);
+    benchmark::DoNotOptimize(y.data());
+  }
+  set_gops(state, m, s.n, s.k);
+  state.counters["weight_MB"] = double(w.bytes().size()) * 1e-6;
+}
+
 void bench_f32(benchmark::State& state, Isa isa, size_t m, Shape s, int wbits, size_t group) {
   ScopedIsa force(isa);
   const PackedWeights w = random_packed(s.n, s.k, wbits, group);
@@ -106,12 +125,13 @@ std::string name(const std::string& path, std::string_view variant, size_t m, Sh
 
 void register_all() {
   // The scalar references are far too slow for these shapes; they are measured by the tests only.
-  std::vector<Isa> int_isas, f32_isas;
+  std::vector<Isa> int_isas, f32_isas, packed16_isas;
   for (Isa isa : supported_isas()) {
     if (isa == Isa::kScalar) continue;
     ScopedIsa force(isa);
     if (qgemm_isa() == isa) int_isas.push_back(isa);
     if (qgemm_f32_isa() == isa) f32_isas.push_back(isa);
+    if (qgemm_packed16_isa() == isa) packed16_isas.push_back(isa);
   }
   const Isa best = int_isas.empty() ? Isa::kScalar : int_isas.back();
   for (size_t m : kRows)
@@ -133,6 +153,13 @@ void register_all() {
           [=](benchmark::State& st) { bench_int(st, best, m, s, 4, 0, false, a8asym); });
       reg(name("W4A8asym+quant", isa_name(best), m, s),
           [=](benchmark::State& st) { bench_int(st, best, m, s, 4, 0, true, a8asym); });
+      for (Isa isa : packed16_isas) {
+        const ActivationFormat a4{4, true, 1.0f};
+        reg(name("W4A4", isa_name(isa), m, s),
+            [=](benchmark::State& st) { bench_int(st, isa, m, s, 4, 0, false, a4); });
+        reg(name("W4A4packed16", isa_name(isa), m, s),
+            [=](benchmark::State& st) { bench_packed16(st, isa, m, s); });
+      }
       reg(name("W4A4+quant", isa_name(best), m, s),
           [=](benchmark::State& st) { bench_int(st, best, m, s, 4, 0, true, a4sym); });
       reg(name("W4A4asym+quant", isa_name(best), m, s),

@@ -95,4 +95,4 @@ echo "test_arm: running under $QEMU (default CPU: NEON + dotprod)"
 "$QEMU" -L "$SYSROOT" "$OUT/kernel_tests" --gtest_brief=1
 echo "test_arm: running under $QEMU -cpu cortex-a72 (NEON without dotprod)"
 "$QEMU" -L "$SYSROOT" -cpu cortex-a72 "$OUT/kernel_tests" --gtest_brief=1 \
-  --gtest_filter='*CpuFeatures*:*IntegerGemmBitExact*:*ActivationOffsets*'
+  --gtest_filter='*CpuFeatures*:*IntegerGemmBitExact*:*ActivationOffsets*:*Packed16*'

@@ -81,8 +81,7 @@ inline constexpr size_t kQuantErrorLanes = 16;
 struct QuantErrorArgs {
   float scale, zero, qmin, qmax;
 };
-using QuantErrorLanesFn = void (*)(const float* x, size_t n, const QuantErrorArgs& a,
-                                   float* lanes);
+using QuantErrorLanesFn = void (*)(const float* x, size_t n, const QuantErrorArgs& a, float* lanes);
 
 void quant_error_lanes_scalar(const float* x, size_t n, const QuantErrorArgs& a, float* lanes);
 #if defined(__x86_64__)
@@ -221,6 +220,24 @@ void qgemm_amx(const QgemmArgs& p, size_t block_begin, size_t block_end);
 #if defined(__aarch64__)
 void qgemm_neon(const QgemmArgs& p, size_t block_begin, size_t block_end);
 void qgemm_neondot(const QgemmArgs& p, size_t block_begin, size_t block_end);
+#endif
+
+// ---- W4A4 with the packed int16 multiplier (qgemm_packed16.h) -------------------------------
+// The exact result of QgemmFn for 4-bit weights and activations a in [-8, 7] without offsets,
+// computed as Agile-Quant's multiplier does: with b = a + 8 in [0, 15], two weight codes of
+// neighbouring output rows share one 16-bit lane, u_r | u_{r+1} << 8, so one 16-bit multiply by b
+// gives both 8-bit products (each <= 225, no carry between them); the halves are split into
+// 16-bit fields that add up to 256 products (<= 57600) before they are widened to int32. Then
+//   acc_g = sum b u - 8 (ws_g + z K_g) - z sum_g(a)     (= sum a (u - z); K_g: k values in g)
+// with ws_g = sum over the group of (u - z) from w_sums (required), and the epilogue of QgemmFn.
+inline constexpr size_t kPacked16Products = 256;  // products per 16-bit field before a split
+
+void qgemm_packed16_scalar(const QgemmArgs& p, size_t block_begin, size_t block_end);
+#if defined(__x86_64__)
+void qgemm_packed16_avx2(const QgemmArgs& p, size_t block_begin, size_t block_end);
+#endif
+#if defined(__aarch64__)
+void qgemm_packed16_neon(const QgemmArgs& p, size_t block_begin, size_t block_end);
 #endif
 
 // ---- W4A16 / W8A16: packed weights against fp32 activations ----------------------------------

@@ -34,6 +34,17 @@ constexpr std::array kQgemm = {
     Variant<detail::QgemmFn>{Isa::kScalar, detail::qgemm_scalar},
 };
 
+// The packed int16 multiplier (Agile-Quant): AVX2 for x86 without VNNI, plain NEON for ARMv8.0.
+constexpr std::array kQgemmPacked16 = {
+#if defined(__x86_64__)
+    Variant<detail::QgemmFn>{Isa::kAvx2, detail::qgemm_packed16_avx2},
+#endif
+#if defined(__aarch64__)
+    Variant<detail::QgemmFn>{Isa::kNeon, detail::qgemm_packed16_neon},
+#endif
+    Variant<detail::QgemmFn>{Isa::kScalar, detail::qgemm_packed16_scalar},
+};
+
 constexpr std::array kQgemmF32 = {
 #if defined(__x86_64__)
     Variant<detail::QgemmF32Fn>{Isa::kAvx512, detail::qgemm_f32_avx512},
@@ -119,9 +130,10 @@ void weight_sums_into(const PackedWeightsView& w, std::span<int32_t> out) {
   }
 }
 
+// packed16: through the packed int16 multiplier (4-bit weights, activations in [-8, 7]).
 void qgemm_impl(const QuantizedRowsView& a, const PackedWeightsView& w, std::span<const float> bias,
-                std::span<float> y, size_t ldy, std::span<const int32_t> weight_sums,
-                bool parallel) {
+                std::span<float> y, size_t ldy, std::span<const int32_t> weight_sums, bool parallel,
+                bool packed16 = false) {
   const PackedLayout& l = w.layout();
   if (a.cols != l.k) fail("qgemm: activations of {} columns for weights of {}", a.cols, l.k);
   if (a.stride < l.k_padded())
@@ -143,8 +155,23 @@ void qgemm_impl(const QuantizedRowsView& a, const PackedWeightsView& w, std::spa
           l.bits, l.asymmetric ? "asymmetric" : "symmetric",
           std::numeric_limits<int32_t>::max() / (255 * wmax), group);
   }
+  if (packed16) {
+    if (l.bits != 4)
+      fail("qgemm_packed16: {}-bit weights; the packed multiplier is for 4-bit", l.bits);
+    if (offsets) fail("qgemm_packed16: activations with offsets (8-bit asymmetric)");
+    for (size_t r = 0; r < a.rows; ++r)
+      for (size_t i = 0; i < l.k; ++i) {
+        const int v = a.codes[r * a.stride + i];
+        if (v < -8 || v > 7)
+          fail(
+              "qgemm_packed16: activation value {} at row {}, column {} is outside [-8, 7] "
+              "(4-bit symmetric)",
+              v, r, i);
+      }
+  }
+  const bool need_wsums = offsets || packed16;
   const size_t wsums_size = l.blocks() * l.groups() * kPackRows;
-  if (offsets && !weight_sums.empty() && weight_sums.size() != wsums_size)
+  if (need_wsums && !weight_sums.empty() && weight_sums.size() != wsums_size)
     fail("qgemm: {} weight sums for {} (blocks x groups x 16)", weight_sums.size(), wsums_size);
   if (a.rows == 0) return;
 
@@ -166,9 +193,9 @@ void qgemm_impl(const QuantizedRowsView& a, const PackedWeightsView& w, std::spa
 
   thread_local std::vector<int32_t> wsums;
   const int32_t* wsums_ptr = nullptr;
-  if (offsets && !weight_sums.empty()) {
+  if (need_wsums && !weight_sums.empty()) {
     wsums_ptr = weight_sums.data();
-  } else if (offsets) {
+  } else if (need_wsums) {
     wsums.resize(wsums_size);
     weight_sums_into(w, wsums);
     wsums_ptr = wsums.data();
@@ -186,7 +213,9 @@ void qgemm_impl(const QuantizedRowsView& a, const PackedWeightsView& w, std::spa
   args.bias = bias.empty() ? nullptr : bias.data();
   args.y = y.data();
   args.ldy = ldy;
-  run_blocks(args, select_variant(kQgemm).fn, a.rows, l.n, l.k, parallel);
+  const detail::QgemmFn fn =
+      packed16 ? select_variant(kQgemmPacked16).fn : select_variant(kQgemm).fn;
+  run_blocks(args, fn, a.rows, l.n, l.k, parallel);
 }
 
 void qgemm_f32_impl(std::span<const float> x, size_t m, size_t ldx, const PackedWeightsView& w,
@@ -228,6 +257,12 @@ void qgemm_serial(const QuantizedRowsView& a, const PackedWeightsView& w,
   qgemm_impl(a, w, bias, y, ldy, weight_sums, false);
 }
 
+void qgemm_packed16(const QuantizedRowsView& a, const PackedWeightsView& w,
+                    std::span<const float> bias, std::span<float> y, size_t ldy,
+                    std::span<const int32_t> weight_sums) {
+  qgemm_impl(a, w, bias, y, ldy, weight_sums, true, true);
+}
+
 void qgemm_f32(std::span<const float> x, size_t m, size_t ldx, const PackedWeightsView& w,
                std::span<const float> bias, std::span<float> y, size_t ldy) {
   qgemm_f32_impl(x, m, ldx, w, bias, y, ldy, true);
@@ -240,6 +275,10 @@ void qgemm_f32_serial(std::span<const float> x, size_t m, size_t ldx, const Pack
 
 Isa qgemm_isa() {
   return select_variant(kQgemm).isa;
+}
+
+Isa qgemm_packed16_isa() {
+  return select_variant(kQgemmPacked16).isa;
 }
 
 Isa qgemm_f32_isa() {

@@ -39,6 +39,17 @@ void qgemm_serial(const QuantizedRowsView& a, const PackedWeightsView& w,
 // layout of the scales): what qgemm needs for activations with offsets.
 std::vector<int32_t> packed_weight_sums(const PackedWeightsView& w);
 
+// W4A4 through Agile-Quant's packed int16 multiplier (Shen et al., AAAI 2024, arXiv 2312.05693;
+// kernel_variants.h): two 4-bit weights of neighbouring outputs in one 16-bit lane, one 16-bit
+// multiply for both products, 256 products per 16-bit field before widening. For 4-bit weights
+// and activation values in [-8, 7] (4-bit symmetric, no offsets; checked), the same bits as
+// qgemm. Variants: AVX2 (x86 without VNNI), plain NEON (ARMv8.0 without sdot), scalar. qgemm does
+// not route through it: on AVX2 vpmaddubsw does more per instruction (docs/kernels.md has the
+// measurement), and no ARM core was available to measure the NEON variant on.
+void qgemm_packed16(const QuantizedRowsView& a, const PackedWeightsView& w,
+                    std::span<const float> bias, std::span<float> y, size_t ldy,
+                    std::span<const int32_t> weight_sums = {});
+
 // x: m rows of w.k() floats at row stride ldx.
 void qgemm_f32(std::span<const float> x, size_t m, size_t ldx, const PackedWeightsView& w,
                std::span<const float> bias, std::span<float> y, size_t ldy);
@@ -48,5 +59,6 @@ void qgemm_f32_serial(std::span<const float> x, size_t m, size_t ldx, const Pack
 // The variants the calls above would use now (under the current ISA ceiling).
 Isa qgemm_isa();
 Isa qgemm_f32_isa();
+Isa qgemm_packed16_isa();
 
 }  // namespace lowbit::kernels
