@@ -6,6 +6,8 @@
 #   engine  FP32 perplexity against the transformers reference        (~5 min on 2 cores)
 #   speed   FP32 prefill/decode/GEMM benchmark                          (~2 min)
 #   kernels low-bit GEMM throughput per ISA variant, one thread         (~3 min)
+#   packed16  W4A4 through Agile-Quant's packed int16 multiplier against the same ISA's qgemm,
+#           one thread, LOWBIT_ISA=avx2 as the stand-in for a core without dot products (~2 min)
 #   quant   method x bit-width perplexity matrix on WikiText-2: the W4A4 columns on the full test
 #           file (~2 h on 2 cores) and every cell on its first 40 windows (~50 min); cells are
 #           cached in docs/data keyed on the binary's source tree (FRESH=1
@@ -34,7 +36,7 @@
 # text from docs/results.md, so a slow section need not be re-measured to refresh a fast one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ALL_SECTIONS=(engine speed kernels tokenizers quant outliers tasks lowbit scale scale_calib
+ALL_SECTIONS=(engine speed kernels packed16 tokenizers quant outliers tasks lowbit scale scale_calib
   scale_duquant qat scale_qat)
 # Measure what the checkout builds: configure if needed, then bring the binaries up to date.
 if [ -f build/CMakeCache.txt ]; then
@@ -146,6 +148,41 @@ section_kernels() {
         printf "| %s | %s | %.2f | %.1f | %.2f |\n", path[i], isa[i], ms[i], gf[i], ms[i] / base
       }
     }'
+}
+
+section_packed16() {
+  LOWBIT_BENCH_THREADS=1 ./build/bench/lowbit_bench_qgemm --benchmark_min_time=0.3 \
+    --benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_format=csv \
+    --benchmark_filter='^W4A4(packed16)?/avx2/' 2> /dev/null > "$TMP/packed16.csv"
+  echo "## W4A4: Agile-Quant's packed int16 multiplier against vpmaddubsw (AVX2, one thread)"
+  echo
+  echo "Measured $(machine) by \`build/bench/lowbit_bench_qgemm\` (medians of 3): W4A4 products"
+  echo "(4-bit symmetric activations, per-channel int4 weights) on ref-llama-s's shapes through"
+  echo "\`qgemm_packed16\` (Agile-Quant's multiplier: two weights per 16-bit lane, one \`vpmullw\`"
+  echo "for both products, 256 products per 16-bit field before widening) and through \`qgemm\`'s"
+  echo "AVX2 kernel (\`vpmaddubsw\` + \`vpmaddwd\`), both forced to AVX2 (the x86 stand-in for a"
+  echo "core without an int8 dot product). Both give the same bits (tests/kernels)."
+  echo
+  echo "| m | n | k | qgemm AVX2 GOPS | packed16 AVX2 GOPS | packed16 time / qgemm time |"
+  echo "| ---: | ---: | ---: | ---: | ---: | ---: |"
+  awk -F, '/_median"/ {
+      name = $1; gsub(/"/, "", name); split(name, p, "/")
+      m = p[3]; n = p[4]; k = p[5]; sub(/m:/, "", m); sub(/n:/, "", n); sub(/k:/, "", k)
+      key = m "|" n "|" k
+      if (!(key in seen)) { seen[key] = 1; order[++count] = key }
+      unit = $5; gsub(/"/, "", unit)
+      us = unit == "ms" ? $3 * 1000 : (unit == "ns" ? $3 / 1000 : $3)
+      if (p[1] == "W4A4") base[key] = us; else packed[key] = us
+    }
+    END {
+      for (i = 1; i <= count; ++i) {
+        key = order[i]; split(key, f, "|")
+        ops = 2 * f[1] * f[2] * f[3] / 1000
+        printf "| %s | %s | %s | %.1f | %.1f | %.2f |\n", f[1], f[2], f[3], ops / base[key],
+          ops / packed[key], packed[key] / base[key]
+      }
+    }' "$TMP/packed16.csv"
+  echo
 }
 
 section_tokenizers() {

@@ -68,7 +68,7 @@ CELLS=(
   "lwc (20 epochs, lr 1e-2, 128 x 512 calibration) W3A16|W3A16|ptq|--method lwc $FORMAT_W3A16"
   "duquant (preset, 32 x 512 calibration) W4A4|W4A4 KV4 Q4|ptq|$DUQUANT"
   "duquant + lwc (preset, 32 x 512 calibration, 20 epochs) W4A4|W4A4 KV4 Q4|ptq|$DUQUANT --method duquant+lwc"
-  "full precision W16A16|W16A16|fp|"
+  "full precision W16A16|W16A16|fp|fp32"
 )
 COMMON="--calib $CALIB"
 # Zero-shot tasks (all seven, TASK_LIMIT items each drawn with eval's seed) for these cells.
@@ -114,8 +114,8 @@ run_cell() {
   local z
   for z in "${ZEROSHOT[@]}"; do
     [ "$z" = "$label" ] || continue
-    "$BIN" eval -q -m "$out" --tasks all --tasks-dir "$SHARED/data/tasks" --limit "$TASK_LIMIT" \
-      > "$LOGS/$(slug "$label").tasks.md"
+    "$BIN" eval -q -m "$out" --tasks all --tasks-dir "$SHARED/data/tasks" --limit "$TASK_LIMIT" |
+      grep '^|' > "$LOGS/$(slug "$label").tasks.md"
   done
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(key "$label" "$flags")" "$p40" "$pall" \
     "${h0:--}" "${h1:--}" "${secs:--}" "${tps:--}" "${peak:--}" "$COMMIT" "$CPU" >> "$RAW"
@@ -149,9 +149,9 @@ echo "150 steps: 298.0 → 260.6 on the first 40 windows, 7.5 min on these 2 cor
 echo "held-out = the student's perplexity on 8 windows of 256 tokens of \`corpus/heldout.txt\` at the"
 echo "first and last step (never WikiText-2). The W8A8-head rows keep lowbit's default int8 head"
 echo "(weights per row with MSE clip, activations per token) in the student and the exported model."
-echo "The lwc and duquant rows are post-training (\\`lowbit quantize\\`): OmniQuant's learnable weight"
+echo "The lwc and duquant rows are post-training (\`lowbit quantize\`): OmniQuant's learnable weight"
 echo "clipping trained layer by layer (docs/quantization.md) at the authors' 20 epochs and lr 1e-2,"
-echo "alone at W3A16 and after DuQuant at W4A4 with 4-bit K/V and queries (\\`--preset duquant\\`, on"
+echo "alone at W3A16 and after DuQuant at W4A4 with 4-bit K/V and queries (\`--preset duquant\`, on"
 echo "32 calibration windows of 512 tokens for both rows). Each row was measured at the commit it"
 echo "names; rows missing here were not measured at the current source tree."
 echo
