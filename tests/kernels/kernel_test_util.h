@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -179,6 +180,18 @@ inline uint32_t float_bits(float f) {
   uint32_t u;
   std::memcpy(&u, &f, sizeof(u));
   return u;
+}
+
+// y (m rows at stride ldy) against want (m x n) bit for bit; reports the first 5 differences.
+inline void expect_bit_exact(const std::vector<float>& want, std::span<const float> got, size_t m,
+                             size_t n, size_t ldy, const std::string& what) {
+  size_t bad = 0;
+  for (size_t i = 0; i < m; ++i)
+    for (size_t j = 0; j < n; ++j)
+      if (float_bits(want[i * n + j]) != float_bits(got[i * ldy + j]) && bad++ < 5)
+        ADD_FAILURE() << what << " at (" << i << ", " << j << "): want " << want[i * n + j]
+                      << " got " << got[i * ldy + j];
+  EXPECT_EQ(bad, 0u) << what;
 }
 
 }  // namespace lowbit::kernels::testing

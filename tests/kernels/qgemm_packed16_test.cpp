@@ -17,7 +17,7 @@ namespace lowbit::kernels {
 namespace {
 
 using testing::ActCase;
-using testing::float_bits;
+using testing::expect_bit_exact;
 using testing::WeightCase;
 
 class Packed16IsaTest : public ::testing::TestWithParam<Isa> {
@@ -30,17 +30,6 @@ class Packed16IsaTest : public ::testing::TestWithParam<Isa> {
   void TearDown() override { guard_.reset(); }
   std::unique_ptr<ScopedIsa> guard_;
 };
-
-void expect_bit_exact(const std::vector<float>& want, std::span<const float> got, size_t m,
-                      size_t n, size_t ldy, const std::string& what) {
-  size_t bad = 0;
-  for (size_t i = 0; i < m; ++i)
-    for (size_t j = 0; j < n; ++j)
-      if (float_bits(want[i * n + j]) != float_bits(got[i * ldy + j]) && bad++ < 5)
-        ADD_FAILURE() << what << " at (" << i << ", " << j << "): want " << want[i * n + j]
-                      << " got " << got[i * ldy + j];
-  EXPECT_EQ(bad, 0u) << what;
-}
 
 struct Shape {
   size_t n, k, group;
