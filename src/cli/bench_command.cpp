@@ -21,6 +21,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/prune_flags.h"
 #include "core/error.h"
 #include "core/read_bandwidth.h"
 #include "core/thread_pool.h"
@@ -28,6 +29,8 @@
 #include "kernels/qgemm.h"
 #include "quant/bit_format.h"
 #include "quant/pipeline.h"
+#include "text/document.h"
+#include "text/text_file.h"
 
 namespace lowbit::cli {
 namespace {
@@ -43,9 +46,16 @@ struct BenchFlags {
   int reps = 3;
   int group = 0;  // weight group size of the low-bit formats' layers (0: per output channel)
   int head_bits = 8, head_group = 0;
-  bool single = false;    // measure -m itself and print one machine-readable line (child mode)
-  int bandwidth_mib = 0;  // > 0: probe read bandwidth over this many MiB before each decode pass
+  bool single = false;      // measure -m itself and print one machine-readable line (child mode)
+  int bandwidth_mib = 0;    // > 0: probe read bandwidth over this many MiB before each decode pass
+  std::string prompt_file;  // prefill text (default: --prune-calib with pruning, else random ids)
+  PruneFlags prune;
 };
+
+// The text the prefill reads, if any.
+std::string prompt_text_file(const BenchFlags& f) {
+  return !f.prompt_file.empty() ? f.prompt_file : f.prune.asked() ? f.prune.calib : "";
+}
 
 double seconds(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -84,6 +94,14 @@ void measure_single(const BenchFlags& f) {
   for (auto& id : ids)
     id = static_cast<int32_t>(3 + rng() % static_cast<uint32_t>(c.vocab_size - 3));
   ids[0] = 1;
+  // Token pruning decides on attention to real text: the prefill reads a file when one is given.
+  if (const std::string file = prompt_text_file(f); !file.empty()) {
+    const auto text_ids = tokenize_document(*m.tokenizer, read_text_file(file), ids.size());
+    if (text_ids.size() < ids.size())
+      fail("bench: {} has {} tokens, fewer than the {} the prefill and decode need", file,
+           text_ids.size(), ids.size());
+    std::copy_n(text_ids.begin(), ids.size(), ids.begin());
+  }
   const auto prompt = std::span(ids).first(static_cast<size_t>(f.prompt));
   KVCache cache = model.make_cache(needed);
 
@@ -96,12 +114,14 @@ void measure_single(const BenchFlags& f) {
   std::vector<uint32_t> probe(static_cast<size_t>(f.bandwidth_mib) << 18, 1u);  // MiB / 4 bytes
   const double weight_bytes = static_cast<double>(model.weights().weight_bytes());
 
-  std::vector<double> prefill, decode, bandwidth, bound;
+  std::vector<double> prefill, decode, bandwidth, bound, removed;
   for (int r = 0; r < f.reps; ++r) {
     cache.clear();
+    model.reset_pruning_counts();
     const auto t0 = Clock::now();
     model.forward(prompt, cache);
     prefill.push_back(static_cast<double>(f.prompt) / seconds(t0));
+    removed.push_back(model.pruning_counts().removed_fraction());
 
     cache.clear();
     model.forward(std::span(ids).first(static_cast<size_t>(f.context)), cache);
@@ -114,9 +134,10 @@ void measure_single(const BenchFlags& f) {
     decode.push_back(static_cast<double>(f.decode) / seconds(t1));
     if (!probe.empty()) bound.push_back(decode.back() * weight_bytes * 1e-9 / bandwidth.back());
   }
-  fmt::print("bench-row {:.2f} {:.2f} {} {} {:.1f} {:.2f} {:.4f}\n", median(prefill),
+  fmt::print("bench-row {:.2f} {:.2f} {} {} {:.1f} {:.2f} {:.4f} {:.5f}\n", median(prefill),
              median(decode), m.file_bytes, model.weights().weight_bytes(), peak_mib,
-             bandwidth.empty() ? 0.0 : median(bandwidth), bound.empty() ? 0.0 : median(bound));
+             bandwidth.empty() ? 0.0 : median(bandwidth), bound.empty() ? 0.0 : median(bound),
+             median(removed));
 }
 
 // Timed passes of a model in one child process per round (their median is the round's sample).
@@ -127,6 +148,7 @@ struct Sample {
   double prefill = 0, decode = 0, peak_mib = 0;
   double bandwidth = 0, bound = 0;  // probed GB/s and decode's fraction of it (0: not probed)
   size_t file_bytes = 0, weight_bytes = 0;
+  double removed = 0;  // fraction of the prefill's token-layers token pruning removed
 };
 
 std::string shell_quote(const std::string& s) {
@@ -139,9 +161,10 @@ Sample run_child(const std::string& format, const std::string& model, const Benc
   const std::string self = fs::read_symlink("/proc/self/exe").string();
   const std::string cmd = fmt::format(
       "{} bench --single -m {} -t {} --prompt {} --decode {} --context {} --reps {} "
-      "--bandwidth-mib {} 2>&1",
+      "--bandwidth-mib {}{} 2>&1",
       shell_quote(self), shell_quote(model), thread_pool().size(), f.prompt, f.decode, f.context,
-      kPassesPerRound, f.bandwidth_mib);
+      kPassesPerRound, f.bandwidth_mib,
+      prompt_text_file(f).empty() ? "" : " --prompt-file " + shell_quote(prompt_text_file(f)));
   FILE* pipe = ::popen(cmd.c_str(), "r");
   if (pipe == nullptr) fail("bench: cannot start {}", self);
   std::string output;
@@ -154,7 +177,7 @@ Sample run_child(const std::string& format, const std::string& model, const Benc
     if (!line.starts_with("bench-row ")) continue;
     std::istringstream fields(line.substr(10));
     fields >> sample.prefill >> sample.decode >> sample.file_bytes >> sample.weight_bytes >>
-        sample.peak_mib >> sample.bandwidth >> sample.bound;
+        sample.peak_mib >> sample.bandwidth >> sample.bound >> sample.removed;
     return sample;
   }
   fail("bench: measuring {} failed (status {}): {}", format, status, output);
@@ -181,7 +204,31 @@ class TempFolder {
 struct Entry {
   std::string name, path;
   std::vector<Sample> samples;
+  int unpruned = -1;  // a pruned twin: the index of the entry it was made from
 };
+
+// With --prune-ratio: beside each .lowbit entry, a twin file that prunes by default (thresholds
+// calibrated once here, so the timed children only load them).
+void add_pruned_twins(const BenchFlags& f, std::vector<Entry>& entries, const fs::path& dir) {
+  if (!f.prune.asked()) return;
+  const size_t n = entries.size();
+  for (size_t i = 0; i < n; ++i) {
+    if (!is_quantized_model_file(entries[i].path)) {
+      std::fprintf(stderr, "bench: %s: token pruning is measured on .lowbit models only\n",
+                   entries[i].name.c_str());
+      continue;
+    }
+    std::fprintf(stderr, "bench: calibrating token pruning for %s...\n", entries[i].name.c_str());
+    LoadedModel m = load_model(entries[i].path, f.model.tokenizer);
+    apply_prune_flags(f.prune, m, f.prompt, false);
+    const fs::path twin = dir / (fs::path(entries[i].path).stem().string() + "-pruned.lowbit");
+    write_token_pruning(entries[i].path, twin, m.model->token_pruning());
+    entries.push_back({fmt::format("{} pruned {}", entries[i].name, *f.prune.ratio),
+                       twin.string(),
+                       {},
+                       static_cast<int>(i)});
+  }
+}
 
 // Step 1: the models to measure, each as a file a child process loads: the checkpoint itself for
 // FP32, RTN-quantized temporary .lowbit files (in `tmp`) for the low-bit formats; a .lowbit -m is
@@ -189,11 +236,12 @@ struct Entry {
 std::vector<Entry> make_files(const BenchFlags& f, const std::vector<std::string>& formats,
                               std::optional<TempFolder>& tmp) {
   std::vector<Entry> entries;
+  tmp.emplace();
   if (is_quantized_model_file(f.model.model)) {
     entries.push_back({fs::path(f.model.model).filename().string(), f.model.model, {}});
+    add_pruned_twins(f, entries, tmp->path());
     return entries;
   }
-  tmp.emplace();
   for (const auto& name : formats) {
     if (name == "FP32") {
       entries.push_back({name, f.model.model, {}});
@@ -218,6 +266,7 @@ std::vector<Entry> make_files(const BenchFlags& f, const std::vector<std::string
     save_quantized_model(*m.model, f.model.model, file, {{"method", o.method.name()}});
     entries.push_back({name, file.string(), {}});
   }
+  add_pruned_twins(f, entries, tmp->path());
   return entries;
 }
 
@@ -260,11 +309,19 @@ void print_table(const BenchFlags& f, const std::vector<Entry>& entries) {
                         f.bandwidth_mib)
           : "");
   const bool probed = f.bandwidth_mib > 0;
+  const bool pruned = f.prune.asked();
+  if (pruned)
+    fmt::print(
+        "token pruning: work removed = fraction of the prefill's token-layers (tokens x layers) "
+        "not run; time saved = 1 - pruned / unpruned prefill time (median of per-round ratios); "
+        "prompt: {}\n\n",
+        prompt_text_file(f));
   fmt::print(
-      "| format | prefill tok/s | decode tok/s | file MB | weights MB | peak RSS MiB |{}{}\n",
-      probed ? " decode / bound |" : "", base ? " prefill x | decode x | peak x |" : "");
-  fmt::print("| --- | --- | --- | --- | --- | --- |{}{}\n", probed ? " --- |" : "",
-             base ? " --- | --- | --- |" : "");
+      "| format | prefill tok/s | decode tok/s | file MB | weights MB | peak RSS MiB |{}{}{}\n",
+      probed ? " decode / bound |" : "", base ? " prefill x | decode x | peak x |" : "",
+      pruned ? " work removed | time saved | saved / removed |" : "");
+  fmt::print("| --- | --- | --- | --- | --- | --- |{}{}{}\n", probed ? " --- |" : "",
+             base ? " --- | --- | --- |" : "", pruned ? " --- | --- | --- |" : "");
   for (const auto& e : entries) {
     const auto& s = e.samples;
     fmt::print("| {} | {:.0f} | {:.1f} | {:.1f} | {:.1f} | {:.0f} |", e.name,
@@ -280,11 +337,24 @@ void print_table(const BenchFlags& f, const std::vector<Entry>& entries) {
                  median_of(e, [&](size_t r) { return s[r].decode / b[r].decode; }),
                  peak_of(e) / peak_of(*base));
     }
+    if (pruned && e.unpruned >= 0) {
+      const auto& u = entries[static_cast<size_t>(e.unpruned)].samples;
+      const double removed = median_of(e, [&](size_t r) { return s[r].removed; });
+      const double saved =
+          median_of(e, [&](size_t r) { return 1.0 - u[r].prefill / s[r].prefill; });
+      fmt::print(" {:.1f}% | {:.1f}% | {:.2f} |", 100 * removed, 100 * saved,
+                 removed > 0 ? saved / removed : 0.0);
+    } else if (pruned) {
+      fmt::print(" — | — | — |");
+    }
     fmt::print("\n");
   }
 }
 
 void run_bench(const BenchFlags& f) {
+  f.prune.check();
+  if (f.prune.asked() && f.prompt == 0)
+    fail("--prune-ratio prunes the prefill, but --prompt 0 asks for none");
   if (f.prompt < 16 || f.decode < 1 || f.reps < 1 || f.context < 1)
     fail("--prompt must be >= 16, --decode, --context and --reps >= 1");
   if (f.group < 0 || f.group % 8 != 0)
@@ -328,6 +398,10 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--head-group", flags->head_group,
                   "output-head weight group size (0 = per output channel)");
   cmd->add_flag("--single", flags->single, "measure -m only, one machine-readable line");
+  cmd->add_option("--prompt-file", flags->prompt_file,
+                  "text whose first tokens the prefill reads (default: --prune-calib when pruning, "
+                  "else random token ids)");
+  add_prune_flags(*cmd, flags->prune);
   cmd->add_option("--bandwidth-mib", flags->bandwidth_mib,
                   "probe the all-thread read bandwidth over this many MiB before each decode pass "
                   "and report decode as a fraction of that bound (0 = off)")

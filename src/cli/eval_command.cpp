@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/prune_flags.h"
 #include "cli/quant_flags.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -32,6 +33,7 @@ struct EvalFlags {
   std::string json;
   bool no_bos = false;
   bool quiet = false;
+  PruneFlags prune;
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -59,8 +61,10 @@ void run_tasks(const EvalFlags& f) {
     tasks.push_back(load_task(name, inputs.back()));
   }
   if (!f.json.empty()) check_not_an_input(f.json, inputs, "--json");
+  f.prune.check();
 
   auto m = load_from_flags(f.model);
+  apply_prune_flags(f.prune, m, 512, !f.quiet);
   std::vector<TaskResult> results;
   for (const auto& task : tasks)
     results.push_back(evaluate_task(*m.model, *m.tokenizer, task, opts));
@@ -80,6 +84,8 @@ void run_tasks(const EvalFlags& f) {
     j["seed"] = f.quant.seed;
     j["bos"] = opts.add_bos.value_or(m.tokenizer->add_bos) && m.tokenizer->bos_id.has_value();
     j["threads"] = thread_pool().size();
+    if (const auto& p = m.model->token_pruning(); p.enabled())
+      j["token_pruning"] = {{"ratio", p.ratio}, {"start_layer", p.start_layer}};
     const std::string text = j.dump(1) + "\n";
     write_file_atomically(f.json, [&](std::ostream& out) { out << text; });
   }
@@ -92,12 +98,15 @@ void run_eval(const EvalFlags& f) {
   const auto methods = split(f.methods);
   for (const auto& m : methods) MethodSpec::parse(m);  // fail before any work
   if (methods.empty() || configs.empty()) fail("--methods and --configs must not be empty");
+  f.prune.check();
 
   set_num_threads(f.model.threads);
   const PerplexityOptions popts{f.ctx, f.max_windows, false};
   auto baseline = load_model(f.model.model, f.model.tokenizer);
   const auto ids =
       tokenize_document(*baseline.tokenizer, text, windows_tokens(f.ctx, f.max_windows));
+  // With --prune-ratio every cell (the baseline too) prunes, calibrated on its own model.
+  apply_prune_flags(f.prune, baseline, f.ctx, false);
   const double fp = evaluate_perplexity(*baseline.model, ids, popts).perplexity;
   baseline = {};
 
@@ -125,6 +134,7 @@ void run_eval(const EvalFlags& f) {
       }
       auto m = load_model(f.model.model, f.model.tokenizer);
       quantize_model(*m.model, *m.tokenizer, opts);
+      apply_prune_flags(f.prune, m, f.ctx, false);
       row += fmt::format(" {:.3f} |", evaluate_perplexity(*m.model, ids, popts).perplexity);
     }
     fmt::print("{}\n", row);
@@ -164,6 +174,7 @@ void register_eval(CLI::App& app) {
                                "--tasks: contexts without BOS (lm-evaluation-harness's hf "
                                "default); default: BOS when the tokenizer adds it");
   auto* quiet = cmd->add_flag("-q,--quiet", flags->quiet, "no progress bar (--tasks)");
+  add_prune_flags(*cmd, flags->prune);
   cmd->callback([=] {
     if (tasks->count() > 0) {
       if (file->count() > 0)

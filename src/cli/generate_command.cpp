@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/prune_flags.h"
 #include "core/error.h"
 #include "core/utf8.h"
 #include "model/generator.h"
@@ -20,12 +21,15 @@ struct GenerateFlags {
   float top_p = 1.0f;
   uint64_t seed = 0;
   bool stats = false;
+  PruneFlags prune;
 };
 
 void run_generate(const GenerateFlags& f) {
   if (const size_t bad = find_invalid_utf8(f.prompt); bad != std::string::npos)
     fail("prompt is not valid UTF-8 (byte offset {})", bad);
+  f.prune.check();
   LoadedModel m = load_from_flags(f.model);
+  apply_prune_flags(f.prune, m, 512, false);
   const std::vector<int32_t> ids = tokenize_document(*m.tokenizer, f.prompt);
   if (ids.empty()) fail("prompt is empty and the tokenizer adds no BOS token");
 
@@ -48,6 +52,9 @@ void run_generate(const GenerateFlags& f) {
     fmt::print(stderr, "decode: {} tokens in {:.3f} s ({:.1f} tokens/s)\n", stats.new_ids.size(),
                stats.decode_seconds,
                static_cast<double>(stats.new_ids.size()) / std::max(1e-9, stats.decode_seconds));
+    if (m.model->token_pruning().enabled())
+      fmt::print(stderr, "token pruning: {:.1f}% of the prefill's token-layers removed\n",
+                 100 * m.model->pruning_counts().removed_fraction());
   }
 }
 
@@ -65,6 +72,7 @@ void register_generate(CLI::App& app) {
       ->check(CLI::Range(0.0f, 1.0f));
   cmd->add_option("--seed", flags->seed, "random seed for sampling");
   cmd->add_flag("--stats", flags->stats, "print prefill/decode speed to stderr");
+  add_prune_flags(*cmd, flags->prune);
   cmd->callback([flags] { run_generate(*flags); });
 }
 

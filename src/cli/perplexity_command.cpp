@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/prune_flags.h"
 #include "eval/perplexity.h"
 #include "layers/packed_linear.h"
 #include "text/text_file.h"
@@ -18,6 +19,7 @@ struct PerplexityFlags {
   int ctx = 512;
   int max_windows = 0;
   bool quiet = false;
+  PruneFlags prune;
 };
 
 // What runs the projections: the integer kernels' ISA (e.g. "avx512vnni"), "simulated" (fp32
@@ -48,7 +50,9 @@ std::string kernels_used(const LoadedModel& m) {
 
 void run_perplexity(const PerplexityFlags& f) {
   const std::string text = read_text_file(f.file);  // before loading: bad input fails fast
+  f.prune.check();
   LoadedModel m = load_from_flags(f.model);
+  const bool pruned = apply_prune_flags(f.prune, m, f.ctx, !f.quiet);
   // With --max-windows, only the text the windows use is tokenized.
   const auto ids = tokenize_document(*m.tokenizer, text, windows_tokens(f.ctx, f.max_windows));
   fmt::print("kernels: {}\n", kernels_used(m));
@@ -57,6 +61,13 @@ void run_perplexity(const PerplexityFlags& f) {
   fmt::print("file: {}\ntokens: {}{}\nwindows: {} x {}\nperplexity: {:.4f}\n", f.file,
              r.document_tokens, f.max_windows > 0 ? " (tokenized as far as the windows need)" : "",
              r.windows, f.ctx, r.perplexity);
+  if (pruned)
+    fmt::print(
+        "scored positions: {} of {} ({:.1f}% pruned before the head); token-layers "
+        "removed: {:.1f}%\n",
+        r.predictions, r.positions,
+        100.0 * static_cast<double>(r.positions - r.predictions) / static_cast<double>(r.positions),
+        100.0 * r.pruned_work);
   fmt::print("speed: {:.1f} tokens/s ({:.1f} s)\n", r.tokens_per_second, r.seconds);
 }
 
@@ -72,6 +83,7 @@ void register_perplexity(CLI::App& app) {
   cmd->add_option("--max-windows", flags->max_windows, "evaluate only the first K windows (0: all)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("-q,--quiet", flags->quiet, "no progress bar");
+  add_prune_flags(*cmd, flags->prune);
   cmd->callback([flags] { run_perplexity(*flags); });
 }
 

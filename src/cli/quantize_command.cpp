@@ -2,6 +2,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/prune_flags.h"
 #include "cli/quant_flags.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -16,10 +17,24 @@ struct QuantizeFlags {
   QuantFlags quant;
   std::string out;
   bool quiet = false;
+  PruneFlags prune;
 };
+
+// --prune-ratio: the written file is loaded, its pruning thresholds calibrated on --prune-calib
+// (default --calib) and stored in it as the default of every command that runs it.
+void store_pruning(const QuantizeFlags& f) {
+  PruneFlags p = f.prune;
+  if (p.calib.empty()) p.calib = f.quant.calib;
+  if (p.calib.empty())
+    fail("--prune-ratio: give --prune-calib FILE (or --calib) to calibrate the thresholds on");
+  LoadedModel m = load_model(f.out, "");
+  apply_prune_flags(p, m, f.quant.calib_len, !f.quiet);
+  write_token_pruning(f.out, f.out, m.model->token_pruning());
+}
 
 void run_quantize(const QuantizeFlags& f) {
   if (f.out.empty()) fail("-o/--output is required");
+  f.prune.check();
   // Output problems surface now, not after minutes of calibration.
   const std::filesystem::path out(f.out);
   if (std::filesystem::is_directory(out)) fail("{}: is a folder; give a file name", f.out);
@@ -60,6 +75,10 @@ void run_quantize(const QuantizeFlags& f) {
   fmt::print("calibration: {:.1f} s ({} tokens)\nquantization: {:.1f} s\npeak memory: {:.0f} MiB\n",
              report.calibration_seconds, report.calibration_tokens, report.quantize_seconds,
              peak_rss_mib());
+  if (f.prune.asked()) {
+    m = LoadedModel{};  // one model in memory at a time
+    store_pruning(f);
+  }
   fmt::print("wrote: {} ({:.1f} MB)\n", f.out,
              static_cast<double>(std::filesystem::file_size(out)) / 1e6);
 }
@@ -74,6 +93,7 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("-o,--output", flags->out, "output .lowbit file (written atomically)")
       ->required();
   cmd->add_flag("-q,--quiet", flags->quiet, "no progress bar");
+  add_prune_flags(*cmd, flags->prune);
   cmd->callback([flags] {
     flags->quant.apply_preset();
     run_quantize(*flags);

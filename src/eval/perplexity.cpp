@@ -1,5 +1,6 @@
 #include "eval/perplexity.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -31,6 +32,27 @@ double next_token_nll_sum(std::span<const float> logits, size_t vocab, std::span
   return total;
 }
 
+double next_token_nll_at(std::span<const float> logits, size_t vocab, std::span<const int32_t> ids,
+                         std::span<const int32_t> rows, int64_t& count) {
+  size_t scored = 0;
+  while (scored < rows.size() && static_cast<size_t>(rows[scored]) + 1 < ids.size()) ++scored;
+  std::vector<double> nll(scored);
+  thread_pool().parallel_for(scored, 8, [&](size_t r0, size_t r1) {
+    for (size_t r = r0; r < r1; ++r) {
+      const float* z = logits.data() + r * vocab;
+      float mx = z[0];
+      for (size_t i = 1; i < vocab; ++i) mx = std::max(mx, z[i]);
+      double sum = 0.0;
+      for (size_t i = 0; i < vocab; ++i) sum += std::exp(static_cast<double>(z[i] - mx));
+      nll[r] = std::log(sum) + mx - z[static_cast<size_t>(ids[static_cast<size_t>(rows[r]) + 1])];
+    }
+  });
+  double total = 0.0;
+  for (const double x : nll) total += x;
+  count += static_cast<int64_t>(scored);
+  return total;
+}
+
 PerplexityResult evaluate_perplexity(LlamaModel& model, std::span<const int32_t> ids,
                                      const PerplexityOptions& options) {
   const int L = options.context;
@@ -45,19 +67,27 @@ PerplexityResult evaluate_perplexity(LlamaModel& model, std::span<const int32_t>
   result.document_tokens = static_cast<int64_t>(ids.size());
   const size_t vocab = static_cast<size_t>(model.config().vocab_size);
   KVCache cache = model.make_cache(L);
+  model.reset_pruning_counts();
   Progress progress("perplexity", static_cast<size_t>(windows), options.progress);
   const auto start = std::chrono::steady_clock::now();
   for (int w = 0; w < windows; ++w) {
     const auto window = ids.subspan(static_cast<size_t>(w) * L, static_cast<size_t>(L));
     cache.clear();
     const auto logits = model.forward(window, cache, LogitsFor::kAllTokens);
-    result.nll_sum += next_token_nll_sum(logits, vocab, window);
-    result.predictions += L - 1;
+    const auto rows = model.logit_rows();
+    if (rows.size() == static_cast<size_t>(L)) {
+      result.nll_sum += next_token_nll_sum(logits, vocab, window);
+      result.predictions += L - 1;
+    } else {
+      result.nll_sum += next_token_nll_at(logits, vocab, window, rows, result.predictions);
+    }
+    result.positions += L - 1;
     progress.update(static_cast<size_t>(w + 1));
   }
   progress.finish();
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.windows = windows;
+  result.pruned_work = model.pruning_counts().removed_fraction();
   result.perplexity = std::exp(result.nll_sum / static_cast<double>(result.predictions));
   result.tokens_per_second = static_cast<double>(windows) * L / result.seconds;
   return result;

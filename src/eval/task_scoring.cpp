@@ -155,8 +155,8 @@ std::vector<ContinuationScore> ContinuationScorer::score(
       const std::span<const int32_t> cont = requests[j].continuation;
       if (cont.size() < 2) continue;
       cache_.truncate(static_cast<int>(context.size()));
-      const auto logits =
-          model_.forward(cont.first(cont.size() - 1), cache_, LogitsFor::kAllTokens);
+      const auto logits = model_.forward(cont.first(cont.size() - 1), cache_, LogitsFor::kAllTokens,
+                                         /*allow_pruning=*/false);
       ++forward_passes_;
       tokens_ += static_cast<int64_t>(cont.size() - 1);
       const size_t rows = cont.size() - 1;

@@ -30,6 +30,7 @@ LoadedModel load_model(const fs::path& path, const fs::path& tokenizer_path,
   LlamaWeights weights;
   QuantSpec kv_spec;
   LlamaModel::AttentionQuant attention;
+  TokenPruning pruning;
   bool quantized = false;
   std::unique_ptr<Tokenizer> embedded_tokenizer;
   if (is_quantized_model_file(path)) {
@@ -42,6 +43,7 @@ LoadedModel load_model(const fs::path& path, const fs::path& tokenizer_path,
     weights = std::move(q.weights);
     kv_spec = q.kv;
     attention = q.attention;
+    pruning = q.pruning;
     out.quant_info = std::move(q.info);
     out.file_bytes = q.file_bytes;
     embedded_tokenizer = std::move(q.tokenizer);
@@ -92,6 +94,7 @@ LoadedModel load_model(const fs::path& path, const fs::path& tokenizer_path,
   if (quantized) {
     out.model->set_kv_quant(kv_spec);
     out.model->set_attention_quant(attention);
+    out.model->set_token_pruning(pruning);
   }
   return out;
 }

@@ -199,6 +199,14 @@ class ScratchDir {
   std::vector<std::unique_ptr<RemoveOnSignal>> guards_;
 };
 
+json token_pruning_json(const TokenPruning& p) {
+  return {{"ratio", p.ratio},
+          {"start_layer", p.start_layer},
+          {"thresholds", p.thresholds},
+          {"calib_windows", p.calib_windows},
+          {"calib_len", p.calib_len}};
+}
+
 }  // namespace
 
 struct QuantizedModelWriter::State {
@@ -288,6 +296,8 @@ void QuantizedModelWriter::finish(const LlamaModel& model, const json& info) {
   if (model.attention_quant() != LlamaModel::AttentionQuant{})
     meta["attention"] = {{"qk_hadamard", model.attention_quant().qk_hadamard},
                          {"query", spec_json(model.attention_quant().query)}};
+  if (const TokenPruning& p = model.token_pruning(); p.enabled())
+    meta["token_pruning"] = token_pruning_json(p);
   meta["linears"] = s.linears;
   meta["transforms"] = s.transforms;
   w.write(out_file_);
@@ -300,6 +310,22 @@ void save_quantized_model(const LlamaModel& model, const fs::path& source_dir,
   for (size_t l = 0; l < model.weights().layers.size(); ++l)
     writer.add_layer(l, model.weights().layers[l]);
   writer.finish(model, info);
+}
+
+void write_token_pruning(const fs::path& in, const fs::path& out, const TokenPruning& pruning) {
+  const LowbitFile file(in);
+  if (file.metadata().value("format", "") != kFormatName)
+    fail("{}: not a lowbit quantized model", in.string());
+  if (pruning.enabled() && !pruning.calibrated())
+    fail("{}: token pruning {} has no thresholds to store", out.string(), pruning.ratio);
+  LowbitFileWriter w(fs::absolute(out).parent_path());
+  w.metadata() = file.metadata();
+  if (pruning.enabled())
+    w.metadata()["token_pruning"] = token_pruning_json(pruning);
+  else
+    w.metadata().erase("token_pruning");
+  for (const auto& [name, t] : file.tensors()) w.add(name, t.dtype, t.shape, t.data);
+  w.write(out);
 }
 
 bool is_quantized_model_file(const fs::path& path) {
@@ -327,6 +353,23 @@ QuantizedModel load_quantized_model(const fs::path& path, QuantExecution exec,
         fail("{}: attention: expected {{\"qk_hadamard\": bool, \"query\": spec}}", where);
       out.attention.qk_hadamard = a.at("qk_hadamard").get<bool>();
       out.attention.query = spec_from_json(a.at("query"), where + ": attention.query");
+    }
+
+    if (top.has("token_pruning")) {
+      const JsonFields tp = top.object("token_pruning");
+      out.pruning.ratio = tp.real("ratio");
+      out.pruning.start_layer = static_cast<int>(tp.integer("start_layer", 0, INT32_MAX));
+      out.pruning.calib_windows = static_cast<int>(tp.integer_or("calib_windows", 0, 0, INT32_MAX));
+      out.pruning.calib_len = static_cast<int>(tp.integer_or("calib_len", 0, 0, INT32_MAX));
+      const json& t = tp.at("thresholds");
+      if (!t.is_array()) fail("{}: token_pruning.thresholds is not an array", where);
+      for (const auto& x : t) {
+        if (!x.is_number()) fail("{}: token_pruning.thresholds holds {}", where, x.dump());
+        out.pruning.thresholds.push_back(x.get<float>());
+      }
+      if (!out.pruning.enabled() || !out.pruning.calibrated())
+        fail("{}: token_pruning stores ratio {} with {} thresholds", where, out.pruning.ratio,
+             out.pruning.thresholds.size());
     }
 
     // config.json and the tokenizer go through the same parsers as a checkpoint folder.
@@ -440,6 +483,7 @@ QuantizedModel load_quantized_model(const fs::path& path, QuantExecution exec,
         *linear_slot(L, i) = make_linear(p + kLinearNames[i], dims[i][0], dims[i][1]);
       w.layers.push_back(std::move(L));
     }
+    if (out.pruning.enabled()) out.pruning.validate(c.n_layers, where + ": token_pruning");
     if (simulated > 0)
       fmt::print(stderr,
                  "note: {}: {} layers quantize activations per group ({}), which the integer "

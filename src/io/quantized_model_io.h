@@ -48,6 +48,12 @@ void save_quantized_model(const LlamaModel& model, const std::filesystem::path& 
 
 bool is_quantized_model_file(const std::filesystem::path& path);
 
+// Rewrites the .lowbit file `in` as `out` (atomically; `out` may be `in`) with `pruning` as its
+// default token pruning (model/token_pruning.h; ratio 0 removes it). Tensors are copied as they
+// are.
+void write_token_pruning(const std::filesystem::path& in, const std::filesystem::path& out,
+                         const TokenPruning& pruning);
+
 // How quantized projections execute: the integer kernels (packed weights used in place from the
 // file mapping), or the simulated path (weights dequantized to fp32, fp32 GEMMs) used by the
 // accuracy tables, which the kernels must reproduce.
@@ -57,7 +63,8 @@ struct QuantizedModel {
   LlamaWeights weights;
   QuantSpec kv;
   LlamaModel::AttentionQuant attention;
-  nlohmann::json info;  // method, source, calibration, ...
+  TokenPruning pruning;  // the file's default token pruning (off when it stores none)
+  nlohmann::json info;   // method, source, calibration, ...
   std::unique_ptr<Tokenizer> tokenizer;
   size_t file_bytes = 0;
 };

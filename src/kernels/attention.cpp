@@ -1,6 +1,7 @@
 #include "kernels/attention.h"
 
 #include <array>
+#include <cmath>
 
 #include "core/error.h"
 #include "kernels/kernel_variants.h"
@@ -36,9 +37,20 @@ void causal_attention(const CausalAttentionProblem& p) {
   for (size_t r = 0; r < p.rows; ++r)
     if (p.lens[r] < 1 || p.lens[r] > p.n_keys)
       fail("causal_attention: row {} sees {} keys, outside [1, {}]", r, p.lens[r], p.n_keys);
-  const detail::CausalAttentionArgs a{p.q, p.rows, p.ldq,      p.lens,  p.kt,  p.ldkt,
-                                      p.v, p.ldv,  p.head_dim, p.scale, p.out, p.ldo};
+  const detail::CausalAttentionArgs a{p.q,    p.rows, p.ldq,           p.lens,     p.kt,
+                                      p.ldkt, p.v,    p.ldv,           p.head_dim, p.scale,
+                                      p.out,  p.ldo,  p.first_key_prob};
   select_variant(kVariants).fn(a);
+  if (p.first_key_prob == nullptr) return;
+  // The variant left each row's log-sum-exp in first_key_prob: p(key 0) = exp(s_0 - lse), with
+  // s_0 = scale * q . k_0 summed in order (key 0's dimensions are column 0 of kt).
+  for (size_t r = 0; r < p.rows; ++r) {
+    const float* q = p.q + r * p.ldq;
+    float s = 0.0f;
+    for (size_t d = 0; d < p.head_dim; ++d) s += q[d] * p.kt[d * p.ldkt];
+    // At most 1: the variants' exp and sums round differently from this dot product.
+    p.first_key_prob[r] = std::fmin(1.0f, std::exp(s * p.scale - p.first_key_prob[r]));
+  }
 }
 
 Isa causal_attention_isa() {

@@ -27,10 +27,15 @@ struct CausalAttentionProblem {
   float scale = 1.0f;    // applied to q . k before the softmax (> 0)
   float* out = nullptr;  // rows x head_dim at stride ldo
   size_t ldo = 0;
+  // Optional: first_key_prob[r] = the softmax probability row r gives key 0 (Agile-Quant's token
+  // importance, model/token_pruning.h). The variants return each row's log-sum-exp of the scaled
+  // scores, from which the probability of key 0 follows without a stored score matrix.
+  float* first_key_prob = nullptr;
 };
 
 // out[r] = sum_{t < lens[r]} softmax_t(scale * q_r . k_t) v_t, for r < rows. Fails on a bad
-// problem (null pointers, short strides, lens outside [1, n_keys]).
+// problem (null pointers, short strides, lens outside [1, n_keys]). With first_key_prob, also the
+// probability each row gives key 0.
 void causal_attention(const CausalAttentionProblem& p);
 
 // The variant causal_attention uses now (under the current ISA ceiling).

@@ -163,6 +163,7 @@ struct CausalAttentionArgs {
   float scale;
   float* out;
   size_t ldo;
+  float* lse;  // nullptr, or per row: log(sum_t exp(scale * q . k_t)) over the row's keys
 };
 using CausalAttentionFn = void (*)(const CausalAttentionArgs& a);
 

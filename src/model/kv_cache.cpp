@@ -1,5 +1,6 @@
 #include "model/kv_cache.h"
 
+#include <algorithm>
 #include <cstddef>
 
 #include "core/error.h"
@@ -16,6 +17,8 @@ KVCache::KVCache(const ModelConfig& config, int capacity, const QuantSpec& spec)
   if (capacity <= 0) fail("KV cache capacity must be positive, got {}", capacity);
   const size_t layers = static_cast<size_t>(config.n_layers);
   const size_t cap = static_cast<size_t>(capacity);
+  positions_.resize(layers);
+  for (auto& p : positions_) p.reserve(cap);
   if (!spec_.enabled()) {
     k_.assign(layers, std::vector<float>(cap * kv_dim_));
     v_.assign(layers, std::vector<float>(cap * kv_dim_));
@@ -31,13 +34,20 @@ KVCache::KVCache(const ModelConfig& config, int capacity, const QuantSpec& spec)
   vp_.assign(layers, std::vector<QuantParams>(cap * heads_));
 }
 
+void KVCache::clear() {
+  length_ = 0;
+  for (auto& p : positions_) p.clear();
+}
+
 void KVCache::truncate(int length) {
   if (length < 0 || length > length_) fail("KV cache: cannot truncate {} to {}", length_, length);
   length_ = length;
+  for (auto& p : positions_)
+    p.resize(static_cast<size_t>(std::lower_bound(p.begin(), p.end(), length) - p.begin()));
 }
 
 void KVCache::advance(int n) {
-  if (length_ + n > capacity_)
+  if (n < 0 || length_ + n > capacity_)
     fail("context is full: {} + {} tokens exceed the KV cache capacity {}", length_, n, capacity_);
   length_ += n;
 }
@@ -102,12 +112,24 @@ void KVCache::dequantize_rows(const uint8_t* codes, const QuantParams* params, s
   });
 }
 
-void KVCache::store(int layer, int pos, size_t n, std::span<const float> keys,
-                    std::span<const float> values) {
-  if (pos < 0 || static_cast<size_t>(pos) + n > static_cast<size_t>(capacity_))
-    fail("KV cache: rows {}..{} exceed the capacity {}", pos, static_cast<size_t>(pos) + n,
-         capacity_);
-  const size_t l = static_cast<size_t>(layer), p = static_cast<size_t>(pos);
+void KVCache::append(int layer, std::span<const int32_t> positions, std::span<const float> keys,
+                     std::span<const float> values) {
+  if (layer < 0 || static_cast<size_t>(layer) >= positions_.size())
+    fail("KV cache: no layer {} of {}", layer, positions_.size());
+  const size_t l = static_cast<size_t>(layer), n = positions.size();
+  auto& held = positions_[l];
+  const size_t p = held.size();  // the first new entry
+  if (keys.size() < n * kv_dim_ || values.size() < n * kv_dim_)
+    fail("KV cache: {} rows need {} keys and values, got {} and {}", n, n * kv_dim_, keys.size(),
+         values.size());
+  for (size_t i = 0; i < n; ++i) {
+    const int32_t pos = positions[i];
+    const int32_t prev = i > 0 ? positions[i - 1] : (held.empty() ? -1 : held.back());
+    if (pos < length_ || pos <= prev || pos >= capacity_)
+      fail("KV cache: position {} out of order or outside [{}, {}) in layer {}", pos, length_,
+           capacity_, layer);
+  }
+  held.insert(held.end(), positions.begin(), positions.end());
   if (!spec_.enabled()) {
     float* k = k_[l].data() + p * kv_dim_;
     float* v = v_[l].data() + p * kv_dim_;
@@ -125,6 +147,8 @@ void KVCache::store(int layer, int pos, size_t n, std::span<const float> keys,
 
 KVCache::Rows KVCache::load(int layer, int count) {
   const size_t l = static_cast<size_t>(layer), n = static_cast<size_t>(count);
+  if (count < 0 || count > entries(layer))
+    fail("KV cache: layer {} holds {} entries, {} asked", layer, entries(layer), count);
   if (!spec_.enabled()) return {k_[l].data(), v_[l].data(), kv_dim_};
   if (k_scratch_.size() < n * kv_dim_) {
     k_scratch_.resize(static_cast<size_t>(capacity_) * kv_dim_);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <numeric>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -113,12 +114,13 @@ void LlamaModel::observe(int layer, ActivationSite site, std::span<const float> 
 }
 
 // Hugging Face "rotate_half" RoPE: dimension i pairs with i + head_dim/2.
-void LlamaModel::apply_rope(float* x, size_t n, int n_heads, int pos0) const {
+void LlamaModel::apply_rope(float* x, size_t n, int n_heads,
+                            std::span<const int32_t> positions) const {
   const size_t hd = static_cast<size_t>(w_.config.head_dim), half = hd / 2;
   const size_t row = static_cast<size_t>(n_heads) * hd;
   thread_pool().parallel_for(n, 16, [&](size_t t0, size_t t1) {
     for (size_t t = t0; t < t1; ++t) {
-      const size_t pos = static_cast<size_t>(pos0) + t;
+      const size_t pos = static_cast<size_t>(positions[t]);
       const float* cs = rope_cos_.data() + pos * half;
       const float* sn = rope_sin_.data() + pos * half;
       for (int h = 0; h < n_heads; ++h) {
@@ -133,7 +135,8 @@ void LlamaModel::apply_rope(float* x, size_t n, int n_heads, int pos0) const {
   });
 }
 
-// Causal attention of n new queries (positions pos0..) against all cached keys (with a sliding
+// Causal attention of n new queries (the layer's entries entries0..) against all cached keys
+// (entries, model/kv_cache.h: without token pruning, entry i is position i). With a sliding
 // window, Mistral's, position p sees keys p - window + 1 .. p: transformers' masking_utils.py
 // sliding_window_overlay, kv_idx > q_idx - sliding_window). Query blocks
 // (prefill) go to the fused kernel where it has a SIMD variant (fused_attention below). Otherwise a
@@ -141,7 +144,8 @@ void LlamaModel::apply_rope(float* x, size_t n, int n_heads, int pos0) const {
 // (GQA) are stacked into one [group * rows, head_dim] matrix, so each product reads the head's keys
 // and values once for all of them. A block only scores the keys its last query may see; blocks run
 // largest first so the pool's threads finish together.
-void LlamaModel::attention(int slot, size_t n, int pos0, KVCache& cache) {
+void LlamaModel::attention(int slot, size_t n, int entries0, KVCache& cache, bool importance) {
+  const int pos0 = entries0;
   const auto& c = w_.config;
   const size_t hd = static_cast<size_t>(c.head_dim);
   const size_t q_dim = static_cast<size_t>(c.q_dim());
@@ -163,13 +167,15 @@ void LlamaModel::attention(int slot, size_t n, int pos0, KVCache& cache) {
   // The fused kernel starts every row at key 0: windowed rows go through the path below (the
   // cache keeps every position; keys before a row's window get probability 0).
   const bool windowed = first_key(static_cast<size_t>(pos0) + n - 1) > 0;
+  if (windowed && cache.entries(slot) != cache.length() + static_cast<int>(n))
+    fail("token pruning with sliding-window attention past the window is not supported");
   const auto kv = from_codes ? KVCache::Rows{} : cache.load(slot, pos0 + static_cast<int>(n));
   const size_t kv_stride = kv.stride;
   const float* keys = kv.keys;
   const float* values = kv.values;
   if (!from_codes && !windowed && n * group > kCodeRows &&
       kernels::causal_attention_isa() != kernels::Isa::kScalar)
-    return fused_attention(n, pos0, keys, values, kv_stride);
+    return fused_attention(n, pos0, keys, values, kv_stride, importance);
 
   thread_pool().run(kv_heads * blocks, [&](size_t task) {
     const size_t b = blocks - 1 - task / kv_heads, kv_head = task % kv_heads;
@@ -201,6 +207,7 @@ void LlamaModel::attention(int slot, size_t n, int pos0, KVCache& cache) {
         kernels::softmax(std::span(s + first, len - first), scale);
         std::fill(s, s + first, 0.0f);
         std::fill(s + len, s + visible, 0.0f);
+        if (importance) first_key_prob_[(kv_head * group + j) * n + i0 + r] = s[0];
       }
     if (from_codes)
       kernels::kv_weighted_sum(scores.data(), stacked, visible,
@@ -220,7 +227,7 @@ void LlamaModel::attention(int slot, size_t n, int pos0, KVCache& cache) {
 // a task is one query head and a block of 64 queries, reading its queries and writing its outputs
 // in place. Blocks run largest first so the pool's threads finish together.
 void LlamaModel::fused_attention(size_t n, int pos0, const float* keys, const float* values,
-                                 size_t stride) {
+                                 size_t stride, bool importance) {
   const auto& c = w_.config;
   const size_t hd = static_cast<size_t>(c.head_dim), q_dim = static_cast<size_t>(c.q_dim());
   const size_t heads = static_cast<size_t>(c.n_heads), kv_heads = static_cast<size_t>(c.n_kv_heads);
@@ -260,6 +267,7 @@ void LlamaModel::fused_attention(size_t n, int pos0, const float* keys, const fl
     p.scale = scale;
     p.out = att_.data() + i0 * q_dim + head * hd;
     p.ldo = q_dim;
+    if (importance) p.first_key_prob = first_key_prob_.data() + head * n + i0;
     kernels::causal_attention(p);
   });
 }
@@ -276,6 +284,8 @@ void LlamaModel::reserve_scratch(size_t n) {
   ensure_size(att_, n * std::max(q_dim, dim));
   ensure_size(gate_, n * hidden);
   ensure_size(up_, n * hidden);
+  ensure_size(first_key_prob_, n * static_cast<size_t>(c.n_heads));
+  ensure_size(importance_, n);
 }
 
 void LlamaModel::embed(std::span<const int32_t> tokens, std::span<float> x) const {
@@ -314,12 +324,16 @@ void LlamaModel::forward_layer(int layer, std::span<float> x, size_t n, KVCache&
   if (static_cast<int>(n) > std::min(cache.capacity(), c.max_seq_len))
     fail("forward_layer: {} tokens exceed the cache capacity {}", n, cache.capacity());
   reserve_scratch(n);
-  run_layer(layer, x.data(), n, 0, cache, 0);
+  positions_.resize(n);
+  std::iota(positions_.begin(), positions_.end(), 0);
+  cache.clear();  // positions from 0: whatever the cache held goes
+  run_layer(layer, x.data(), n, positions_, cache, 0);
 }
 
 // One decoder layer on the residual stream x ([n, dim], updated in place); keys and values go to
 // the cache's layer `slot`.
-void LlamaModel::run_layer(int l, float* x, size_t n, int pos0, KVCache& cache, int slot) {
+void LlamaModel::run_layer(int l, float* x, size_t n, std::span<const int32_t> positions,
+                           KVCache& cache, int slot, bool importance) {
   const auto& c = w_.config;
   const size_t dim = static_cast<size_t>(c.dim), hidden = static_cast<size_t>(c.hidden_dim);
   const size_t q_dim = static_cast<size_t>(c.q_dim()), kv_dim = static_cast<size_t>(c.kv_dim());
@@ -331,8 +345,8 @@ void LlamaModel::run_layer(int l, float* x, size_t n, int pos0, KVCache& cache, 
                               {L.wk.get(), std::span(k_).first(n * kv_dim)},
                               {L.wv.get(), std::span(v_).first(n * kv_dim)}};
   forward_group(std::span(xn_).first(n * dim), n, qkv);
-  apply_rope(q_.data(), n, c.n_heads, pos0);
-  apply_rope(k_.data(), n, c.n_kv_heads, pos0);
+  apply_rope(q_.data(), n, c.n_heads, positions);
+  apply_rope(k_.data(), n, c.n_kv_heads, positions);
   if (attention_quant_.qk_hadamard) {
     const size_t hd = static_cast<size_t>(c.head_dim);
     hadamard_transform_rows(std::span(q_).first(n * q_dim), n * static_cast<size_t>(c.n_heads), hd);
@@ -343,8 +357,19 @@ void LlamaModel::run_layer(int l, float* x, size_t n, int pos0, KVCache& cache, 
     fake_quantize_rows(std::span(q_).first(n * q_dim), n * static_cast<size_t>(c.n_heads),
                        static_cast<size_t>(c.head_dim), attention_quant_.query);
   // A quantized cache stores integer codes; attention reads them back dequantized.
-  cache.store(slot, pos0, n, std::span(k_).first(n * kv_dim), std::span(v_).first(n * kv_dim));
-  attention(slot, n, pos0, cache);
+  const int entries0 = cache.entries(slot);
+  cache.append(slot, positions.first(n), std::span(k_).first(n * kv_dim),
+               std::span(v_).first(n * kv_dim));
+  attention(slot, n, entries0, cache, importance);
+  if (importance) {
+    // A row's importance: its probability to the first token, averaged over the heads.
+    const size_t heads = static_cast<size_t>(c.n_heads);
+    for (size_t r = 0; r < n; ++r) {
+      float sum = 0.0f;
+      for (size_t h = 0; h < heads; ++h) sum += first_key_prob_[h * n + r];
+      importance_[r] = sum / static_cast<float>(heads);
+    }
+  }
   observe(l, ActivationSite::kOInput, att_, n, q_dim);
   L.wo->forward(std::span(att_).first(n * q_dim), n, std::span(xn_).first(n * dim));
   add_inplace(x, xn_.data(), n * dim);
@@ -361,8 +386,29 @@ void LlamaModel::run_layer(int l, float* x, size_t n, int pos0, KVCache& cache, 
   add_inplace(x, xn_.data(), n * dim);
 }
 
+void LlamaModel::set_token_pruning(const TokenPruning& p) {
+  p.validate(w_.config.n_layers, "token pruning");
+  pruning_ = p;
+}
+
+size_t LlamaModel::prune_rows(int layer, size_t n, size_t original_rows) {
+  select_kept_rows(pruning_, layer, w_.config.n_layers, original_rows,
+                   std::span<const float>(importance_).first(n),
+                   std::span<const int32_t>(positions_).first(n), calibration_, kept_);
+  const size_t dim = static_cast<size_t>(w_.config.dim);
+  // kept_ is increasing, so moving row kept_[i] down to row i never overwrites a row still needed.
+  for (size_t i = 0; i < kept_.size(); ++i) {
+    const size_t from = kept_[i];
+    if (from == i) continue;
+    std::copy_n(x_.data() + from * dim, dim, x_.data() + i * dim);
+    positions_[i] = positions_[from];
+    logit_rows_[i] = logit_rows_[from];
+  }
+  return kept_.size();
+}
+
 std::span<const float> LlamaModel::forward(std::span<const int32_t> tokens, KVCache& cache,
-                                           LogitsFor which) {
+                                           LogitsFor which, bool allow_pruning) {
   const auto& c = w_.config;
   const size_t n = tokens.size();
   if (n == 0) fail("forward: no tokens");
@@ -377,11 +423,28 @@ std::span<const float> LlamaModel::forward(std::span<const int32_t> tokens, KVCa
   const size_t dim = static_cast<size_t>(c.dim);
   reserve_scratch(n);
   embed(tokens, std::span(x_).first(n * dim));
-  for (int l = 0; l < c.n_layers; ++l) run_layer(l, x_.data(), n, pos0, cache, l);
+  positions_.resize(n);
+  std::iota(positions_.begin(), positions_.end(), pos0);
+  logit_rows_.resize(n);
+  std::iota(logit_rows_.begin(), logit_rows_.end(), 0);
+  const bool prune = allow_pruning && n > 1 && pruning_.enabled();
+  if (prune && !pruning_.calibrated() && calibration_ == nullptr)
+    fail("token pruning: --prune-ratio {} has no calibrated thresholds", pruning_.ratio);
+  size_t m = n;  // rows still running
+  for (int l = 0; l < c.n_layers; ++l) {
+    if (prune && l >= pruning_.start_layer) m = prune_rows(l, m, n);
+    // Importance is needed at the output of the layer before each pruning point.
+    const bool importance = prune && l + 1 >= pruning_.start_layer && l + 1 < c.n_layers;
+    run_layer(l, x_.data(), m, positions_, cache, l, importance);
+    if (n > 1) pruning_counts_.token_layers += static_cast<int64_t>(m);
+  }
+  if (n > 1) pruning_counts_.full_token_layers += static_cast<int64_t>(n) * c.n_layers;
   cache.advance(static_cast<int>(n));
+  logit_rows_.resize(m);
 
-  const size_t first = which == LogitsFor::kLastToken ? n - 1 : 0;
-  const size_t rows = n - first;
+  const size_t first = which == LogitsFor::kLastToken ? m - 1 : 0;
+  const size_t rows = m - first;
+  if (which == LogitsFor::kLastToken) logit_rows_.assign(1, static_cast<int32_t>(n - 1));
   const size_t vocab = static_cast<size_t>(c.vocab_size);
   rms_norm(x_.data() + first * dim, w_.final_norm.data(), xn_.data(), rows, dim, c.norm_eps);
   ensure_size(logits_, rows * vocab);

@@ -9,6 +9,7 @@
 #include "layers/quantizer.h"
 #include "model/kv_cache.h"
 #include "model/llama_weights.h"
+#include "model/token_pruning.h"
 
 namespace lowbit {
 
@@ -64,14 +65,40 @@ class LlamaModel {
   KVCache make_cache(int capacity) const;
 
   // Runs `tokens` at positions cache.length() .. cache.length()+n-1, appends their keys/values to
-  // the cache and returns logits: vocab values for the last token, or n x vocab.
+  // the cache and returns logits: vocab values for the last token, or one row per token that
+  // reached the head (all n without token pruning; see logit_rows).
+  // allow_pruning = false runs every token through every layer even when pruning is set (task
+  // scoring's continuations, whose every row is scored).
   std::span<const float> forward(std::span<const int32_t> tokens, KVCache& cache,
-                                 LogitsFor which = LogitsFor::kLastToken);
+                                 LogitsFor which = LogitsFor::kLastToken,
+                                 bool allow_pruning = true);
+  // The rows of the last forward's logits: offsets into its tokens (for kLastToken, n - 1).
+  std::span<const int32_t> logit_rows() const { return logit_rows_; }
+
+  // Agile-Quant token pruning of prefills (model/token_pruning.h); ratio 0 turns it off. An
+  // enabled setting needs calibrated thresholds unless a calibration is attached.
+  void set_token_pruning(const TokenPruning& p);
+  const TokenPruning& token_pruning() const { return pruning_; }
+  // While set, prefills prune by the exact schedule and record importances (calibration).
+  void set_pruning_calibration(PruningCalibration* c) { calibration_ = c; }
+  // Token-layers run by prefills (forward passes of more than one token) since the last reset,
+  // and what they would have been without pruning.
+  struct PruningCounts {
+    int64_t token_layers = 0, full_token_layers = 0;
+    double removed_fraction() const {
+      return full_token_layers > 0
+                 ? 1.0 - static_cast<double>(token_layers) / static_cast<double>(full_token_layers)
+                 : 0.0;
+    }
+  };
+  const PruningCounts& pruning_counts() const { return pruning_counts_; }
+  void reset_pruning_counts() { pruning_counts_ = {}; }
 
   // The forward pass in pieces, for layer-by-layer calibration (the same code forward() runs, so
   // the results are bit-identical): the embeddings of `tokens` into x ([n, dim]), and one decoder
   // layer applied in place to the residual stream x of n tokens at positions 0..n-1, with the
-  // layer's keys and values in slot 0 of `cache` (see make_layer_cache). Observed like forward().
+  // layer's keys and values in slot 0 of `cache` (see make_layer_cache; cleared first). Observed
+  // like forward().
   void embed(std::span<const int32_t> tokens, std::span<float> x) const;
   void forward_layer(int layer, std::span<float> x, size_t n, KVCache& cache);
   // A cache with a single layer slot, for forward_layer.
@@ -79,10 +106,15 @@ class LlamaModel {
 
  private:
   void reserve_scratch(size_t n);
-  void run_layer(int layer, float* x, size_t n, int pos0, KVCache& cache, int slot);
-  void attention(int slot, size_t n, int pos0, KVCache& cache);
-  void fused_attention(size_t n, int pos0, const float* keys, const float* values, size_t stride);
-  void apply_rope(float* x, size_t n, int n_heads, int pos0) const;
+  // importance: also compute each row's token importance (importance_) for pruning.
+  void run_layer(int layer, float* x, size_t n, std::span<const int32_t> positions, KVCache& cache,
+                 int slot, bool importance = false);
+  void attention(int slot, size_t n, int entries0, KVCache& cache, bool importance);
+  void fused_attention(size_t n, int entries0, const float* keys, const float* values,
+                       size_t stride, bool importance);
+  void apply_rope(float* x, size_t n, int n_heads, std::span<const int32_t> positions) const;
+  // Drops the rows select_kept_rows rejects before `layer`; returns the rows left.
+  size_t prune_rows(int layer, size_t n, size_t original_rows);
   void observe(int layer, ActivationSite site, std::span<const float> x, size_t rows, size_t cols);
 
   LlamaWeights w_;
@@ -93,6 +125,14 @@ class LlamaModel {
   // Scratch buffers reused across calls (sized for the largest batch seen).
   std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, logits_;
   std::vector<float> keys_t_;  // one layer's keys transposed per KV head, for fused attention
+  // Token pruning.
+  TokenPruning pruning_;
+  PruningCalibration* calibration_ = nullptr;  // not owned
+  PruningCounts pruning_counts_;
+  std::vector<int32_t> positions_;   // position of each current row
+  std::vector<int32_t> logit_rows_;  // offset into the forward's tokens of each current row
+  std::vector<float> first_key_prob_, importance_;  // [heads, n] and [n]
+  std::vector<uint32_t> kept_;
 };
 
 // Attaches an observer to the model for one pass and detaches it however the pass ends.

@@ -310,3 +310,67 @@ TEST(CliBench, BandwidthProbeReportsDecodeAgainstTheBound) {
 
 }  // namespace
 }  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+// Token pruning flags: bad values fail in one line before any work; a quantized file stores the
+// calibrated setting and every command runs with it.
+TEST(CliPrune, BadPruningFlagsFailInOneLine) {
+  testing::TempDir dir;
+  testing::write_tiny_checkpoint(dir / "m", {});  // 2 layers: the only start layer is 1
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += "Once upon a time there was a little girl. ";
+  testing::write_file(dir / "t.txt", text);
+  const std::string ppl =
+      "perplexity -q -m " + q(dir / "m") + " -f " + q(dir / "t.txt") + " --ctx 32 ";
+  const std::string calib = " --prune-calib " + q(dir / "t.txt");
+  expect_one_line_error(run_lowbit(ppl + "--prune-ratio 1" + calib),
+                        "--prune-ratio 1 must be in [0, 1)");
+  expect_one_line_error(run_lowbit(ppl + "--prune-ratio=-0.1" + calib), "must be in [0, 1)");
+  expect_one_line_error(run_lowbit(ppl + "--prune-ratio 0.2 --prune-start-layer 2" + calib),
+                        "--prune-start-layer 2 must be in 1..1");
+  expect_one_line_error(run_lowbit(ppl + "--prune-ratio 0.2 --prune-start-layer 0" + calib),
+                        "--prune-start-layer 0 must be in 1..1");
+  expect_one_line_error(run_lowbit(ppl + "--prune-ratio 0.2"), "give --prune-calib FILE");
+  expect_one_line_error(run_lowbit(ppl + "--prune-start-layer 1"), "need --prune-ratio");
+  expect_one_line_error(run_lowbit("generate -m " + q(dir / "m") + " -p x --prune-ratio 2"),
+                        "--prune-ratio 2 must be in [0, 1)");
+  expect_one_line_error(
+      run_lowbit("bench -m " + q(dir / "m") + " --prompt 0 --prune-ratio 0.2" + calib),
+      "--prompt 0 asks for none");
+}
+
+TEST(CliPrune, QuantizeStoresThePruningEveryCommandUses) {
+  testing::TempDir dir;
+  testing::write_tiny_checkpoint(dir / "m", {});
+  std::string text;
+  for (int i = 0; i < 60; ++i) text += "Once upon a time there was a little girl. ";
+  testing::write_file(dir / "t.txt", text);
+  const auto out = q(dir / "out.lowbit"), t = q(dir / "t.txt");
+  auto r =
+      run_lowbit("quantize -q -m " + q(dir / "m") + " -o " + out + " --wbits 4 --abits 8 --calib " +
+                 t + " --calib-samples 4 --calib-len 32 --prune-ratio 0.3 --prune-start-layer 1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_lowbit("perplexity -q -m " + out + " -f " + t + " --ctx 32");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("token pruning: ratio 0.3 from layer 1 of 2"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("stored in the model file"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("scored positions: "), std::string::npos) << r.out;
+  const double pruned = printed_number(r.out, "perplexity: ");
+  r = run_lowbit("perplexity -q -m " + out + " -f " + t + " --ctx 32 --prune-ratio 0");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("scored positions: "), std::string::npos) << r.out;
+  EXPECT_NE(printed_number(r.out, "perplexity: "), pruned) << r.out;  // pruning off
+  r = run_lowbit("generate -m " + out + " -p 'Once upon a time there was' -n 4 --stats");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("token-layers removed"), std::string::npos) << r.err;
+  r = run_lowbit("bench -m " + out + " --prompt 32 --decode 2 --context 8 --reps 1" +
+                 " --prune-ratio 0.3 --prune-start-layer 1 --prune-calib " + t);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("pruned 0.3 |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("work removed"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace lowbit

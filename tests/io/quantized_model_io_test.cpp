@@ -200,6 +200,62 @@ TEST_F(QuantizedIoTest, RejectsCorruptFiles) {
   EXPECT_THROW(load_model(dir_ / "empty.lowbit"), Error);
 }
 
+// A file's default token pruning: stored by write_token_pruning, loaded with the model, removed
+// with ratio 0; a malformed setting fails the load naming the file.
+TEST_F(QuantizedIoTest, TokenPruningRoundTripsAndMalformedSettingsFail) {
+  round_trip("rtn", 4, 8, 16, 0);
+  LoadedModel m = load_model(out());
+  TokenPruning p;
+  p.ratio = 0.25;
+  p.start_layer = 1;
+  p.thresholds = {0.0f, 0.125f};
+  p.calib_windows = 3;
+  p.calib_len = 64;
+  write_token_pruning(out(), dir_ / "pruned.lowbit", p);
+  LoadedModel back = load_model(dir_ / "pruned.lowbit");
+  const TokenPruning& q = back.model->token_pruning();
+  EXPECT_EQ(q.ratio, p.ratio);
+  EXPECT_EQ(q.start_layer, p.start_layer);
+  EXPECT_EQ(q.thresholds, p.thresholds);
+  EXPECT_EQ(q.calib_windows, 3);
+  EXPECT_EQ(q.calib_len, 64);
+  m.model->set_token_pruning(p);
+  EXPECT_EQ(logits(back), logits(m));
+  write_token_pruning(dir_ / "pruned.lowbit", dir_ / "pruned.lowbit", TokenPruning{});
+  EXPECT_FALSE(load_model(dir_ / "pruned.lowbit").model->token_pruning().enabled());
+
+  const LowbitFile f(out());
+  const auto write_with = [&](const nlohmann::json& tp) {
+    LowbitFileWriter w;
+    w.metadata() = f.metadata();
+    w.metadata()["token_pruning"] = tp;
+    for (const auto& [name, t] : f.tensors()) w.add(name, t.dtype, t.shape, t.data);
+    w.write(dir_ / "bad.lowbit");
+  };
+  const nlohmann::json good = {{"ratio", 0.25}, {"start_layer", 1}, {"thresholds", {0.0, 0.1}}};
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, nlohmann::json>>{{"ratio", 1.5},
+                                                           {"ratio", "x"},
+                                                           {"start_layer", 2},
+                                                           {"start_layer", 0},
+                                                           {"thresholds", {0.0}},
+                                                           {"thresholds", "x"},
+                                                           {"thresholds", {0.0, 2.0}},
+                                                           {"ratio", 0.0}}) {
+    nlohmann::json tp = good;
+    tp[key] = value;
+    write_with(tp);
+    try {
+      load_model(dir_ / "bad.lowbit");
+      FAIL() << key << " = " << value.dump() << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("bad.lowbit"), std::string::npos) << e.what();
+    }
+  }
+  write_with(good);
+  EXPECT_NO_THROW(load_model(dir_ / "bad.lowbit"));
+}
+
 TEST_F(QuantizedIoTest, EmbeddedFileErrorsNameTheLowbitFile) {
   // A corrupt embedded config: the message names the .lowbit file and the embedded file, never
   // the temporary folder it was extracted to (gone by the time the user reads it).

@@ -142,6 +142,37 @@ TEST_P(AttentionIsaTest, IgnoresKeysPastTheRowsLimit) {
   }
 }
 
+// The probability of key 0 (token pruning's importance) against the double reference's, on
+// rows that see one key (probability 1), short and long rows, and scores large enough that the
+// log-sum-exp must be taken after the maximum is subtracted.
+TEST_P(AttentionIsaTest, ReportsTheProbabilityOfKeyZero) {
+  std::mt19937 rng(13);
+  for (size_t hd : {64, 80, 10})
+    for (size_t rows : {1, 6, 13})
+      for (float spread : {1.0f, 8.0f}) {
+        Case c = random_case(rng, rows, 130, hd, spread);
+        c.lens[0] = 1;
+        std::vector<float> out(rows * hd), prob(rows, -1.0f);
+        auto p = problem(c, out, hd);
+        p.first_key_prob = prob.data();
+        causal_attention(p);
+        for (size_t r = 0; r < rows; ++r) {
+          double max = -INFINITY, sum = 0, s0 = 0;
+          std::vector<double> s(c.lens[r]);
+          for (size_t t = 0; t < s.size(); ++t) {
+            for (size_t d = 0; d < hd; ++d)
+              s[t] += static_cast<double>(c.q[r * c.ldq + d]) * c.kt[d * c.ldkt + t];
+            s[t] *= c.scale;
+            max = std::max(max, s[t]);
+          }
+          for (double x : s) sum += std::exp(x - max);
+          s0 = std::exp(s[0] - max) / sum;
+          ASSERT_NEAR(prob[r], s0, 1e-5 * (1 + spread * spread)) << "hd " << hd << " row " << r;
+        }
+        EXPECT_NEAR(prob[0], 1.0f, 2e-5f);  // one key: probability 1, up to the polynomial exp
+      }
+}
+
 INSTANTIATE_TEST_SUITE_P(Isas, AttentionIsaTest, ::testing::ValuesIn(testing::arch_isas()),
                          testing::isa_param_name);
 

@@ -32,6 +32,7 @@ void causal_attention_scalar(const CausalAttentionArgs& a) {
       for (size_t t = 0; t < len; ++t) acc += p[t] * a.v[t * a.ldv + d];
       out[d] = acc / sum;
     }
+    if (a.lse != nullptr) a.lse[r] = max + std::log(sum);
   }
 }
 

@@ -144,7 +144,10 @@ void row_tile(const CausalAttentionArgs& a, size_t r0) {
                     [&]<int NV>() { accumulate_values<R, NV>(a, T, t0, kb, c0); });
   }
   for (int r = 0; r < R; ++r) {
-    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(_mm512_load_ps(T.sum[r])));
+    const float sum = _mm512_reduce_add_ps(_mm512_load_ps(T.sum[r]));
+    const __m512 inv = _mm512_set1_ps(1.0f / sum);
+    // The running maximum is of scores already scaled (T.q holds scale * q).
+    if (a.lse != nullptr) a.lse[r0 + static_cast<size_t>(r)] = T.max[r] + __builtin_logf(sum);
     float* out = a.out + (r0 + static_cast<size_t>(r)) * a.ldo;
     for (size_t d = 0; d < hd; d += 16)
       _mm512_storeu_ps(out + d, _mm512_mul_ps(_mm512_load_ps(T.o[r] + d), inv));

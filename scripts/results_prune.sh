@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# The token-pruning tables of docs/results.md (section `prune` of scripts/results.sh): Agile-Quant's
+# activation-guided token pruning (docs/token-pruning.md) on ref-llama-s.
+#
+#   1. WikiText-2 test perplexity, whole file, L = 512 and 2048, of RTN / SmoothQuant / DuQuant at
+#      W4A8 and W4A4 (integer kernels, output head in full precision, 128 x 512 calibration), each
+#      without pruning and with beta = 0.1, 0.2, 0.3 from the middle layer (thresholds calibrated on
+#      8 windows of L tokens of corpus/calib.txt). With pruning the perplexity is over the
+#      positions that reach the head; the share of positions scored and of token-layers removed is
+#      printed beside it.
+#   2. Prefill speed with and without pruning at 2048 tokens (`lowbit bench`, W4A8 and W4A4 RTN):
+#      the time saved next to the token-layer work removed.
+#   3. Zero-shot tasks (TASK_LIMIT items per task) of W4A8 RTN without pruning and with the beta
+#      whose L = 512 perplexity is lowest.
+#
+# Perplexity cells are cached in docs/data/prune_cells.tsv keyed on the source tree the binary was
+# built from (documentation commits keep it) and the cell's flags, so an interrupted run resumes
+# (FRESH=1: measure everything again). Usage: scripts/results_prune.sh > section.md
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-./build/lowbit}
+SHARED=${LOWBIT_SHARED:-../shared}
+MODEL=$SHARED/models/ref-llama-s
+WIKI=$SHARED/data/wikitext-2/wiki.test.raw
+CALIB=$SHARED/data/corpus/calib.txt
+RAW=docs/data/prune_cells.tsv
+JOBS=${JOBS:-2}  # cells measured at once (one thread each)
+TASK_LIMIT=${TASK_LIMIT:-500}
+mkdir -p docs/data
+touch "$RAW"
+[ "${FRESH:-0}" = 1 ] && : > "$RAW"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+VERSION=$("$BIN" --version)
+SOURCE=$(sed -n 's/.*source \([^)]*\)).*/\1/p' <<< "$VERSION")
+COMMIT=$(sed -n 's/.*(commit \([^,]*\),.*/\1/p' <<< "$VERSION")
+HEAD_SOURCE=$(git ls-tree HEAD -- src CMakeLists.txt cmake | git hash-object --stdin | cut -c1-12)
+if [[ -z "$SOURCE" || "$SOURCE" == *changes* || "$SOURCE" != "$HEAD_SOURCE" ]]; then
+  echo "results_prune: $BIN is not built from the checkout's committed sources ($VERSION)" >&2
+  exit 1
+fi
+CPU="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'))"
+
+METHODS=("rtn|RTN" "smoothquant|SmoothQuant" "duquant|DuQuant")
+FORMATS=("W4A8|--wbits 4 --abits 8" "W4A4|--wbits 4 --abits 4")
+CONTEXTS=(512 2048)
+BETAS=(0 0.1 0.2 0.3)
+HEAD16="--head-bits 16 --head-abits 16"
+
+model_file() { echo "$WORK/$1-$2.lowbit"; }
+
+# quantize METHOD FORMAT_NAME FORMAT_FLAGS: the .lowbit file every cell of that model reads.
+quantize() {
+  local out
+  out=$(model_file "$1" "$2")
+  [ -f "$out" ] && return 0
+  # shellcheck disable=SC2086
+  "$BIN" quantize -q -t 1 -m "$MODEL" --method "$1" $3 $HEAD16 --calib "$CALIB" -o "$out" > /dev/null
+}
+
+cell_key() { printf '%s\t%s|%s|%s|%s' "$SOURCE" "$1" "$2" "$3" "$4"; }
+cached() { grep -F -- "$(cell_key "$@")" "$RAW" | tail -1 | cut -f3-; }
+
+# run_cell METHOD FORMAT CTX BETA: appends "key<TAB>ppl<TAB>scored<TAB>positions<TAB>removed".
+run_cell() {
+  local method=$1 format=$2 ctx=$3 beta=$4 prune="" log
+  log="$WORK/$method-$format-$ctx-$beta.log"
+  [ "$beta" != 0 ] && prune="--prune-ratio $beta --prune-calib $CALIB --prune-calib-len $ctx"
+  # shellcheck disable=SC2086
+  "$BIN" perplexity -q -t 1 -m "$(model_file "$method" "$format")" -f "$WIKI" --ctx "$ctx" \
+    $prune > "$log" 2> "$log.err"
+  local ppl scored total removed
+  ppl=$(sed -n 's/^perplexity: //p' "$log")
+  read -r scored total removed < <(sed -n \
+    's/^scored positions: \([0-9]*\) of \([0-9]*\) .*removed: \([0-9.]*\)%$/\1 \2 \3/p' "$log")
+  if [ -z "${scored:-}" ]; then
+    local windows
+    windows=$(sed -n 's/^windows: \([0-9]*\) x.*/\1/p' "$log")
+    scored=$((windows * (ctx - 1))) total=$scored removed=0
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\n' "$(cell_key "$method" "$format" "$ctx" "$beta")" "$ppl" "$scored" \
+    "$total" "$removed" >> "$RAW"
+}
+
+# Step 1: the models, then every missing cell, JOBS at a time.
+for m in "${METHODS[@]}"; do
+  for f in "${FORMATS[@]}"; do
+    need=0
+    for ctx in "${CONTEXTS[@]}"; do
+      for b in "${BETAS[@]}"; do
+        [ -z "$(cached "${m%%|*}" "${f%%|*}" "$ctx" "$b")" ] && need=1
+      done
+    done
+    [ $need = 1 ] || continue
+    echo "results_prune: quantizing ${m%%|*} ${f%%|*}" >&2
+    quantize "${m%%|*}" "${f%%|*}" "${f#*|}"
+    for ctx in "${CONTEXTS[@]}"; do
+      for b in "${BETAS[@]}"; do
+        [ -n "$(cached "${m%%|*}" "${f%%|*}" "$ctx" "$b")" ] && continue
+        while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
+        echo "results_prune: ${m%%|*} ${f%%|*} L=$ctx beta=$b" >&2
+        run_cell "${m%%|*}" "${f%%|*}" "$ctx" "$b" &
+      done
+    done
+  done
+done
+wait
+
+echo "## Token pruning: Agile-Quant's activation-guided pruning of prefills (ref-llama-s)"
+echo
+echo "Perplexity cells measured at commit $COMMIT (source $SOURCE) on $CPU, one thread per cell,"
+echo "two cells at a time; cached in \`docs/data/prune_cells.tsv\` (scripts/results_prune.sh)."
+echo "WikiText-2 test, **whole file**, integer kernels, weights symmetric per channel with MSE"
+echo "clipping, activations per token, output head in full precision, 128 x 512 calibration."
+echo "Pruning (docs/token-pruning.md) starts at layer 4 of 8; beta is the share of the prompt's"
+echo "tokens gone before the last layer; thresholds calibrated on 8 windows of L tokens of"
+echo "\`corpus/calib.txt\`. A pruned run's perplexity is over the positions that reach the head"
+echo "(\"scored\"); \"removed\" is the share of token-layers not computed."
+echo
+for ctx in "${CONTEXTS[@]}"; do
+  echo "### L = $ctx"
+  echo
+  echo "| method | format | no pruning | beta 0.1 | beta 0.2 | beta 0.3 |"
+  echo "| --- | --- | ---: | ---: | ---: | ---: |"
+  for m in "${METHODS[@]}"; do
+    for f in "${FORMATS[@]}"; do
+      row="| ${m#*|} | ${f%%|*} |"
+      for b in "${BETAS[@]}"; do
+        read -r ppl scored total removed <<< "$(cached "${m%%|*}" "${f%%|*}" "$ctx" "$b")"
+        if [ "$b" = 0 ]; then
+          row+=$(printf ' %.3f |' "$ppl")
+        else
+          row+=$(awk -v p="$ppl" -v s="$scored" -v t="$total" -v r="$removed" \
+            'BEGIN { printf " %.3f (%.0f%% scored, %.1f%% removed) |", p, 100 * s / t, r }')
+        fi
+      done
+      echo "$row"
+    done
+  done
+  echo
+done
+
+# Step 2: prefill at 2048 tokens with and without pruning.
+echo "### Prefill speed with pruning (\`lowbit bench\`, 2048-token prompt)"
+echo
+echo "Measured $(date -u +%Y-%m-%d) at commit $COMMIT on $CPU, 2 threads. The prompt is the first"
+echo "2048 tokens of \`corpus/calib.txt\` (the pruning thresholds were calibrated on other windows"
+echo "of it). \"time saved\" is 1 - pruned / unpruned prefill time (median of per-round ratios);"
+echo "the target is time saved >= 80% of the work removed (\"saved / removed\" >= 0.8)."
+echo
+for f in W4A8 W4A4; do
+  for b in 0.1 0.2 0.3; do
+    "$BIN" bench -m "$(model_file rtn $f)" --prompt 2048 --decode 1 --context 16 --reps 3 \
+      --prune-ratio "$b" --prune-calib "$CALIB" --prune-calib-len 2048 2> /dev/null > "$WORK/bench"
+    grep '^| ' "$WORK/bench" | grep -v -- '---' | grep -v '^| format' |
+      sed "s/^| rtn-$f.lowbit /| $f RTN /"
+  done
+done | awk 'BEGIN { print "| model | prefill tok/s | decode tok/s | file MB | weights MB | peak RSS MiB | work removed | time saved | saved / removed |"
+                   print "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |" }
+            / pruned / || !seen[$2 $3]++ { print }'
+echo
+
+# Step 3: zero-shot tasks for the best pruned W4A8 setting (lowest L = 512 perplexity).
+best=$(for b in 0.1 0.2 0.3; do
+  read -r ppl _ <<< "$(cached rtn W4A8 512 "$b")"
+  echo "$ppl $b"
+done | sort -g | head -1 | cut -d' ' -f2)
+echo "### Zero-shot tasks: W4A8 RTN without pruning and with beta $best"
+echo
+echo "Measured $(date -u +%Y-%m-%d) at commit $COMMIT on $CPU. $TASK_LIMIT items per task (seeded),"
+echo "\`lowbit eval --tasks all\`; with pruning, each context is pruned and the continuations are"
+echo "scored in full (docs/token-pruning.md)."
+echo
+"$BIN" eval -q -m "$(model_file rtn W4A8)" --tasks all --limit "$TASK_LIMIT" > "$WORK/t0"
+"$BIN" eval -q -m "$(model_file rtn W4A8)" --tasks all --limit "$TASK_LIMIT" \
+  --prune-ratio "$best" --prune-calib "$CALIB" 2> /dev/null > "$WORK/t1"
+echo "Without pruning:"
+echo
+grep '^|' "$WORK/t0"
+echo
+echo "With beta $best:"
+echo
+grep '^|' "$WORK/t1"
