@@ -3,9 +3,11 @@
 # activation-guided token pruning (docs/token-pruning.md) on ref-llama-s.
 #
 #   1. WikiText-2 test perplexity, whole file, L = 512 and 2048, of RTN / SmoothQuant / DuQuant at
-#      W4A8 and W4A4 (integer kernels, output head in full precision, 128 x 512 calibration), each
-#      without pruning and with beta = 0.1, 0.2, 0.3 from the middle layer (thresholds calibrated on
-#      8 windows of L tokens of corpus/calib.txt). With pruning the perplexity is over the
+#      W4A8 and W4A4 (integer kernels, output head in full precision, 128 x 512 calibration), and
+#      of the methods in PRUNED (default: RTN, Agile-Quant's own setting; the whole file at both
+#      lengths is ~3.5 min per cell on one core) with beta = 0.1, 0.2, 0.3 from the middle layer
+#      (thresholds calibrated on 8 windows of L tokens of corpus/calib.txt). With pruning the
+#      perplexity is over the
 #      positions that reach the head; the share of positions scored and of token-layers removed is
 #      printed beside it.
 #   2. Prefill speed with and without pruning at 2048 tokens (`lowbit bench`, W4A8 and W4A4 RTN):
@@ -15,7 +17,8 @@
 #
 # Perplexity cells are cached in docs/data/prune_cells.tsv keyed on the source tree the binary was
 # built from (documentation commits keep it) and the cell's flags, so an interrupted run resumes
-# (FRESH=1: measure everything again). Usage: scripts/results_prune.sh > section.md
+# (FRESH=1: measure everything again; CACHED_ONLY=1: format the cached cells, "—" for the rest,
+# and skip steps 2 and 3). Usage: scripts/results_prune.sh > section.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-./build/lowbit}
@@ -46,6 +49,8 @@ METHODS=("rtn|RTN" "smoothquant|SmoothQuant" "duquant|DuQuant")
 FORMATS=("W4A8|--wbits 4 --abits 8" "W4A4|--wbits 4 --abits 4")
 CONTEXTS=(512 2048)
 BETAS=(0 0.1 0.2 0.3)
+PRUNED=${PRUNED:-rtn}  # methods measured with pruning (space-separated)
+betas_of() { if [[ " $PRUNED " == *" $1 "* ]]; then echo "${BETAS[@]}"; else echo 0; fi; }
 HEAD16="--head-bits 16 --head-abits 16"
 
 model_file() { echo "$WORK/$1-$2.lowbit"; }
@@ -56,7 +61,7 @@ quantize() {
   out=$(model_file "$1" "$2")
   [ -f "$out" ] && return 0
   # shellcheck disable=SC2086
-  "$BIN" quantize -q -t 1 -m "$MODEL" --method "$1" $3 $HEAD16 --calib "$CALIB" -o "$out" > /dev/null
+  "$BIN" quantize -q -m "$MODEL" --method "$1" $3 $HEAD16 --calib "$CALIB" -o "$out" > /dev/null
 }
 
 cell_key() { printf '%s\t%s|%s|%s|%s' "$SOURCE" "$1" "$2" "$3" "$4"; }
@@ -83,29 +88,27 @@ run_cell() {
     "$total" "$removed" >> "$RAW"
 }
 
-# Step 1: the models, then every missing cell, JOBS at a time.
-for m in "${METHODS[@]}"; do
-  for f in "${FORMATS[@]}"; do
-    need=0
-    for ctx in "${CONTEXTS[@]}"; do
-      for b in "${BETAS[@]}"; do
-        [ -z "$(cached "${m%%|*}" "${f%%|*}" "$ctx" "$b")" ] && need=1
-      done
-    done
-    [ $need = 1 ] || continue
-    echo "results_prune: quantizing ${m%%|*} ${f%%|*}" >&2
-    quantize "${m%%|*}" "${f%%|*}" "${f#*|}"
-    for ctx in "${CONTEXTS[@]}"; do
-      for b in "${BETAS[@]}"; do
-        [ -n "$(cached "${m%%|*}" "${f%%|*}" "$ctx" "$b")" ] && continue
-        while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
-        echo "results_prune: ${m%%|*} ${f%%|*} L=$ctx beta=$b" >&2
-        run_cell "${m%%|*}" "${f%%|*}" "$ctx" "$b" &
+# Step 1: the models, then every missing cell, JOBS at a time (L = 512 first).
+if [ "${CACHED_ONLY:-0}" != 1 ]; then
+  for ctx in "${CONTEXTS[@]}"; do
+    for m in "${METHODS[@]}"; do
+      for f in "${FORMATS[@]}"; do
+        for b in $(betas_of "${m%%|*}"); do
+          [ -n "$(cached "${m%%|*}" "${f%%|*}" "$ctx" "$b")" ] && continue
+          if [ ! -f "$(model_file "${m%%|*}" "${f%%|*}")" ]; then
+            wait  # a quantize run uses both cores' worth of memory traffic: alone
+            echo "results_prune: quantizing ${m%%|*} ${f%%|*}" >&2
+            quantize "${m%%|*}" "${f%%|*}" "${f#*|}"
+          fi
+          while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
+          echo "results_prune: ${m%%|*} ${f%%|*} L=$ctx beta=$b" >&2
+          run_cell "${m%%|*}" "${f%%|*}" "$ctx" "$b" &
+        done
       done
     done
   done
-done
-wait
+  wait
+fi
 
 echo "## Token pruning: Agile-Quant's activation-guided pruning of prefills (ref-llama-s)"
 echo
@@ -116,7 +119,8 @@ echo "clipping, activations per token, output head in full precision, 128 x 512 
 echo "Pruning (docs/token-pruning.md) starts at layer 4 of 8; beta is the share of the prompt's"
 echo "tokens gone before the last layer; thresholds calibrated on 8 windows of L tokens of"
 echo "\`corpus/calib.txt\`. A pruned run's perplexity is over the positions that reach the head"
-echo "(\"scored\"); \"removed\" is the share of token-layers not computed."
+echo "(\"scored\"); \"removed\" is the share of token-layers not computed. \"—\": not measured"
+echo "(pruning measured for: $PRUNED)."
 echo
 for ctx in "${CONTEXTS[@]}"; do
   echo "### L = $ctx"
@@ -127,8 +131,11 @@ for ctx in "${CONTEXTS[@]}"; do
     for f in "${FORMATS[@]}"; do
       row="| ${m#*|} | ${f%%|*} |"
       for b in "${BETAS[@]}"; do
+        ppl="" scored="" total="" removed=""
         read -r ppl scored total removed <<< "$(cached "${m%%|*}" "${f%%|*}" "$ctx" "$b")"
-        if [ "$b" = 0 ]; then
+        if [ -z "$ppl" ]; then
+          row+=" — |"
+        elif [ "$b" = 0 ]; then
           row+=$(printf ' %.3f |' "$ppl")
         else
           row+=$(awk -v p="$ppl" -v s="$scored" -v t="$total" -v r="$removed" \
@@ -140,6 +147,8 @@ for ctx in "${CONTEXTS[@]}"; do
   done
   echo
 done
+
+[ "${CACHED_ONLY:-0}" = 1 ] && exit 0
 
 # Step 2: prefill at 2048 tokens with and without pruning.
 echo "### Prefill speed with pruning (\`lowbit bench\`, 2048-token prompt)"
