@@ -17,8 +17,10 @@
 #
 # Perplexity cells are cached in docs/data/prune_cells.tsv keyed on the source tree the binary was
 # built from (documentation commits keep it) and the cell's flags, so an interrupted run resumes
-# (FRESH=1: measure everything again; CACHED_ONLY=1: format the cached cells, "—" for the rest,
-# and skip steps 2 and 3). Usage: scripts/results_prune.sh > section.md
+# (FRESH=1: measure everything again; CACHED_ONLY=1: format the cached cells, "—" for the rest;
+# METHOD_FILTER=REGEX: measure only those methods' cells). Steps 2 and 3 are cached whole in
+# docs/data/prune_bench.md and prune_tasks.md (first line: the source tree), re-measured when the
+# source changes. Usage: scripts/results_prune.sh > section.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-./build/lowbit}
@@ -69,6 +71,7 @@ cached() { grep -F -- "$(cell_key "$@")" "$RAW" | tail -1 | cut -f3-; }
 
 # run_cell METHOD FORMAT CTX BETA: appends "key<TAB>ppl<TAB>scored<TAB>positions<TAB>removed".
 run_cell() {
+  trap - EXIT  # a background copy of this shell must not remove WORK when it ends
   local method=$1 format=$2 ctx=$3 beta=$4 prune="" log
   log="$WORK/$method-$format-$ctx-$beta.log"
   [ "$beta" != 0 ] && prune="--prune-ratio $beta --prune-calib $CALIB --prune-calib-len $ctx"
@@ -95,6 +98,7 @@ if [ "${CACHED_ONLY:-0}" != 1 ]; then
       for f in "${FORMATS[@]}"; do
         for b in $(betas_of "${m%%|*}"); do
           [ -n "$(cached "${m%%|*}" "${f%%|*}" "$ctx" "$b")" ] && continue
+          [[ "${m%%|*}" =~ ${METHOD_FILTER:-.} ]] || continue
           if [ ! -f "$(model_file "${m%%|*}" "${f%%|*}")" ]; then
             wait  # a quantize run uses both cores' worth of memory traffic: alone
             echo "results_prune: quantizing ${m%%|*} ${f%%|*}" >&2
@@ -148,8 +152,24 @@ for ctx in "${CONTEXTS[@]}"; do
   echo
 done
 
-[ "${CACHED_ONLY:-0}" = 1 ] && exit 0
+# cached_step FILE FUNCTION: FILE's text when it was made from this source tree, else FUNCTION's
+# output (kept in FILE). CACHED_ONLY=1 prints a placeholder instead of measuring.
+cached_step() {
+  if [ -f "$1" ] && [ "$(head -1 "$1")" = "$SOURCE" ]; then
+    tail -n +2 "$1"
+  elif [ "${CACHED_ONLY:-0}" = 1 ]; then
+    echo "(not measured for source $SOURCE yet)"
+    echo
+  else
+    "$2" > "$WORK/step"
+    { echo "$SOURCE"; cat "$WORK/step"; } > "$1"
+    cat "$WORK/step"
+  fi
+}
 
+step_bench() {
+quantize rtn W4A8 "--wbits 4 --abits 8"
+quantize rtn W4A4 "--wbits 4 --abits 4"
 # Step 2: prefill at 2048 tokens with and without pruning.
 echo "### Prefill speed with pruning (\`lowbit bench\`, 2048-token prompt)"
 echo
@@ -169,6 +189,10 @@ done | awk 'BEGIN { print "| model | prefill tok/s | decode tok/s | file MB | we
                    print "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |" }
             / pruned / || !seen[$2 $3]++ { print }'
 echo
+}
+
+step_tasks() {
+quantize rtn W4A8 "--wbits 4 --abits 8"
 
 # Step 3: zero-shot tasks for the best pruned W4A8 setting (lowest L = 512 perplexity).
 best=$(for b in 0.1 0.2 0.3; do
@@ -191,3 +215,8 @@ echo
 echo "With beta $best:"
 echo
 grep '^|' "$WORK/t1"
+echo
+}
+
+cached_step docs/data/prune_bench.md step_bench
+cached_step docs/data/prune_tasks.md step_tasks
