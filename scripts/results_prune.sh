@@ -67,7 +67,7 @@ quantize() {
 }
 
 cell_key() { printf '%s\t%s|%s|%s|%s' "$SOURCE" "$1" "$2" "$3" "$4"; }
-cached() { grep -F -- "$(cell_key "$@")" "$RAW" | tail -1 | cut -f3-; }
+cached() { grep -F -- "$(cell_key "$@")"$'\t' "$RAW" | tail -1 | cut -f3-; }
 
 # run_cell METHOD FORMAT CTX BETA: appends "key<TAB>ppl<TAB>scored<TAB>positions<TAB>removed".
 run_cell() {
