@@ -31,13 +31,18 @@
 #   qat     KD-QAT on ref-llama-s (scripts/results_qat.sh, cells cached in docs/data/qat_cells.tsv;
 #           ~2.5 h from nothing) and the training-step benchmark (~2 min)
 #   scale_qat  two KD-QAT steps on the TinyLlama-1.1B shape: time and peak RSS (~15 min)
+#   prune   Agile-Quant token pruning: whole-file perplexity with and without it, prefill time
+#           saved, zero-shot (scripts/results_prune.sh, cells cached in docs/data/prune_cells.tsv;
+#           ~1.5 h from nothing)
+#   edge    per-operator latency of a W4A8 prefill (`lowbit profile`), one thread, LOWBIT_ISA=avx2
+#           as the stand-in for an edge core without dot products, next to this CPU's kernels (~2 min)
 #
 # Usage: scripts/results.sh [SECTION...]   (default: all). Sections not named keep their current
 # text from docs/results.md, so a slow section need not be re-measured to refresh a fast one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ALL_SECTIONS=(engine speed kernels packed16 tokenizers quant outliers tasks lowbit scale scale_calib
-  scale_duquant qat scale_qat)
+  scale_duquant qat scale_qat prune edge)
 # Measure what the checkout builds: configure if needed, then bring the binaries up to date.
 if [ -f build/CMakeCache.txt ]; then
   cmake --build build -j"$(nproc)" --target lowbit lowbit_bench lowbit_bench_qgemm \
@@ -636,6 +641,53 @@ section_scale_qat() {
     'BEGIN { printf "| TinyLlama-1.1B shape | 2 | %.0f | %.0f | %.2f | %.2f |\n", s, p / 2, r / 1024,
              r * 1048576 / 1e9 }'
   rm -rf "$dir"
+}
+
+section_prune() {
+  BIN=./build/lowbit TASK_LIMIT=${TASK_LIMIT:-200} PRUNED=${PRUNED:-rtn duquant} \
+    bash scripts/results_prune.sh
+}
+
+section_edge() {
+  local q="$TMP/edge-w4a8.lowbit" calib=$SHARED/data/corpus/calib.txt
+  ./build/lowbit quantize -q -m "$MODEL" --wbits 4 --abits 8 --head-bits 16 --head-abits 16 \
+    -o "$q" > /dev/null
+  local native
+  native=$(./build/lowbit profile -m "$q" --prompt 16 --reps 1 -t 1 | sed -n 's/.*kernels \([a-z0-9]*\);.*/\1/p')
+  echo "## Edge profile: where a W4A8 prefill's time goes (ref-llama-s, one thread)"
+  echo
+  echo "Measured $(machine). \`lowbit profile\` (mean of 5 prefills after a warm-up) of ref-llama-s"
+  echo "RTN W4A8 (head in full precision), prompt from \`corpus/calib.txt\`. \`LOWBIT_ISA=avx2\` stands"
+  echo "in for an edge core without int8 dot products (Agile-Quant's Cortex-A72 class: the int8"
+  echo "products go through vpmaddubsw), next to this CPU's own kernels ($native); at 2048 tokens also"
+  echo "with token pruning (beta 0.3 from layer 4, thresholds calibrated on 8 x 2048 tokens). The"
+  echo "projections include their on-the-fly activation quantization (\"of which\" rows)."
+  echo
+  LOWBIT_ISA=avx2 ./build/lowbit profile -m "$q" --prompt 512 --reps 5 -t 1 --prompt-file "$calib" > "$TMP/e1"
+  ./build/lowbit profile -m "$q" --prompt 512 --reps 5 -t 1 --prompt-file "$calib" > "$TMP/e2"
+  LOWBIT_ISA=avx2 ./build/lowbit profile -m "$q" --prompt 2048 --reps 3 -t 1 --prompt-file "$calib" > "$TMP/e3"
+  LOWBIT_ISA=avx2 ./build/lowbit profile -m "$q" --prompt 2048 --reps 3 -t 1 --prune-ratio 0.3 \
+    --prune-calib "$calib" --prune-calib-len 2048 2> /dev/null > "$TMP/e4"
+  python3 - "$TMP/e1" "$TMP/e2" "$TMP/e3" "$TMP/e4" "$native" <<'PY'
+import re, sys
+files, native = sys.argv[1:5], sys.argv[5]
+heads = ["512 tokens, avx2", f"512 tokens, {native}", "2048 tokens, avx2", "2048, avx2, pruned 0.3"]
+tables, totals, order = [], [], []
+for f in files:
+    text = open(f).read()
+    totals.append(float(re.search(r"runs: ([0-9.]+) ms", text).group(1)))
+    rows = {}
+    for m in re.finditer(r"^\| (.+?) \| ([0-9.]+) \| ([0-9.]+)% \|$", text, re.M):
+        rows[m.group(1)] = (float(m.group(2)), float(m.group(3)))
+        if m.group(1) not in order: order.append(m.group(1))
+    tables.append(rows)
+print("| operator | " + " | ".join(f"{h}: ms (share)" for h in heads) + " |")
+print("| --- |" + " ---: |" * len(heads))
+for op in order:
+    cells = [f"{t[op][0]:.2f} ({t[op][1]:.1f}%)" if op in t else "—" for t in tables]
+    print(f"| {op} | " + " | ".join(cells) + " |")
+print("| **prefill total** | " + " | ".join(f"**{x:.1f}**" for x in totals) + " |")
+PY
 }
 
 # The current text of section $1 in $OUT (nothing if absent).

@@ -4,7 +4,7 @@
 #
 #   1. WikiText-2 test perplexity, whole file, L = 512 and 2048, of RTN / SmoothQuant / DuQuant at
 #      W4A8 and W4A4 (integer kernels, output head in full precision, 128 x 512 calibration), and
-#      of the methods in PRUNED (default: RTN, Agile-Quant's own setting; the whole file at both
+#      of the methods in PRUNED (default: RTN, Agile-Quant's own setting, and DuQuant; the whole file at both
 #      lengths is ~3.5 min per cell on one core) with beta = 0.1, 0.2, 0.3 from the middle layer
 #      (thresholds calibrated on 8 windows of L tokens of corpus/calib.txt). With pruning the
 #      perplexity is over the
@@ -51,7 +51,7 @@ METHODS=("rtn|RTN" "smoothquant|SmoothQuant" "duquant|DuQuant")
 FORMATS=("W4A8|--wbits 4 --abits 8" "W4A4|--wbits 4 --abits 4")
 CONTEXTS=(512 2048)
 BETAS=(0 0.1 0.2 0.3)
-PRUNED=${PRUNED:-rtn}  # methods measured with pruning (space-separated)
+PRUNED=${PRUNED:-rtn duquant}  # methods measured with pruning (space-separated)
 betas_of() { if [[ " $PRUNED " == *" $1 "* ]]; then echo "${BETAS[@]}"; else echo 0; fi; }
 HEAD16="--head-bits 16 --head-abits 16"
 
@@ -69,49 +69,76 @@ quantize() {
 cell_key() { printf '%s\t%s|%s|%s|%s' "$SOURCE" "$1" "$2" "$3" "$4"; }
 cached() { grep -F -- "$(cell_key "$@")"$'\t' "$RAW" | tail -1 | cut -f3-; }
 
-# run_cell METHOD FORMAT CTX BETA: appends "key<TAB>ppl<TAB>scored<TAB>positions<TAB>removed".
+nll_file() { echo "$WORK/nll-$1-$2-$3.txt"; }  # method format ctx: the unpruned run's NLLs
+
+# run_cell METHOD FORMAT CTX BETA THREADS: appends "key<TAB>ppl<TAB>scored<TAB>positions<TAB>
+# removed<TAB>ppl of the unpruned run on the scored positions". The unpruned cell (beta 0) leaves
+# its per-position NLLs in nll_file for the pruned cells of the same model and length.
 run_cell() {
   trap - EXIT  # a background copy of this shell must not remove WORK when it ends
-  local method=$1 format=$2 ctx=$3 beta=$4 prune="" log
+  local method=$1 format=$2 ctx=$3 beta=$4 prune="" log nll
   log="$WORK/$method-$format-$ctx-$beta.log"
+  nll="$WORK/nll-$method-$format-$ctx-$beta.txt"
   [ "$beta" != 0 ] && prune="--prune-ratio $beta --prune-calib $CALIB --prune-calib-len $ctx"
   # shellcheck disable=SC2086
-  "$BIN" perplexity -q -t 1 -m "$(model_file "$method" "$format")" -f "$WIKI" --ctx "$ctx" \
-    $prune > "$log" 2> "$log.err"
-  local ppl scored total removed
+  "$BIN" perplexity -q -t "$5" -m "$(model_file "$method" "$format")" -f "$WIKI" --ctx "$ctx" \
+    $prune --nll-out "$nll" > "$log" 2> "$log.err" || true
+  local ppl scored total removed same
   ppl=$(sed -n 's/^perplexity: //p' "$log")
-  read -r scored total removed < <(sed -n \
-    's/^scored positions: \([0-9]*\) of \([0-9]*\) .*removed: \([0-9.]*\)%$/\1 \2 \3/p' "$log")
-  if [ -z "${scored:-}" ]; then
-    local windows
-    windows=$(sed -n 's/^windows: \([0-9]*\) x.*/\1/p' "$log")
-    scored=$((windows * (ctx - 1))) total=$scored removed=0
+  if [ -z "$ppl" ]; then
+    echo "results_prune: $method $format L=$ctx beta=$beta failed: $(tail -1 "$log.err")" >&2
+    return 1
   fi
-  printf '%s\t%s\t%s\t%s\t%s\n' "$(cell_key "$method" "$format" "$ctx" "$beta")" "$ppl" "$scored" \
-    "$total" "$removed" >> "$RAW"
+  read -r scored total removed < <(sed -n \
+    's/^scored positions: \([0-9]*\) of \([0-9]*\) .*removed: \([0-9.]*\)%$/\1 \2 \3/p' "$log") ||
+    true  # an unpruned run prints no such line
+  if [ "$beta" = 0 ]; then
+    total=$(wc -l < "$nll") scored=$total removed=0 same=$ppl
+    mv "$nll" "$(nll_file "$method" "$format" "$ctx")"
+  else
+    # The unpruned model's perplexity on exactly the positions this run scored.
+    same=$(paste "$(nll_file "$method" "$format" "$ctx")" "$nll" |
+      awk '$2 != "-" { s += $1; n++ } END { printf "%.4f", exp(s / n) }')
+    rm -f "$nll"
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$(cell_key "$method" "$format" "$ctx" "$beta")" "$ppl" \
+    "$scored" "$total" "$removed" "$same" >> "$RAW"
 }
 
-# Step 1: the models, then every missing cell, JOBS at a time (L = 512 first).
+# Step 1: the models, then every missing cell (L = 512 first): each model's unpruned cell in the
+# foreground on both threads (the pruned cells compare against its NLLs), then its pruned cells
+# in the background, JOBS at a time on one thread each.
 if [ "${CACHED_ONLY:-0}" != 1 ]; then
   for ctx in "${CONTEXTS[@]}"; do
     for m in "${METHODS[@]}"; do
       for f in "${FORMATS[@]}"; do
-        for b in $(betas_of "${m%%|*}"); do
-          [ -n "$(cached "${m%%|*}" "${f%%|*}" "$ctx" "$b")" ] && continue
-          [[ "${m%%|*}" =~ ${METHOD_FILTER:-.} ]] || continue
-          if [ ! -f "$(model_file "${m%%|*}" "${f%%|*}")" ]; then
-            wait  # a quantize run uses both cores' worth of memory traffic: alone
-            echo "results_prune: quantizing ${m%%|*} ${f%%|*}" >&2
-            quantize "${m%%|*}" "${f%%|*}" "${f#*|}"
+        method=${m%%|*} format=${f%%|*}
+        [[ "$method" =~ ${METHOD_FILTER:-.} ]] || continue
+        missing=()
+        for b in $(betas_of "$method"); do
+          [ "$b" != 0 ] && [ -z "$(cached "$method" "$format" "$ctx" "$b")" ] && missing+=("$b")
+        done
+        if [ -n "$(cached "$method" "$format" "$ctx" 0)" ] && { [ ${#missing[@]} -eq 0 ] ||
+          [ -f "$(nll_file "$method" "$format" "$ctx")" ]; }; then
+          :
+        else
+          if [ ! -f "$(model_file "$method" "$format")" ]; then
+            echo "results_prune: quantizing $method $format" >&2
+            quantize "$method" "$format" "${f#*|}"
           fi
-          while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
-          echo "results_prune: ${m%%|*} ${f%%|*} L=$ctx beta=$b" >&2
-          run_cell "${m%%|*}" "${f%%|*}" "$ctx" "$b" &
+          echo "results_prune: $method $format L=$ctx unpruned" >&2
+          run_cell "$method" "$format" "$ctx" 0 2 || continue
+        fi
+        for b in "${missing[@]}"; do
+          # A failed cell leaves no line (and is measured again next time); the others go on.
+          while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+          echo "results_prune: $method $format L=$ctx beta=$b" >&2
+          run_cell "$method" "$format" "$ctx" "$b" 1 &
         done
       done
     done
   done
-  wait
+  wait || true
 fi
 
 echo "## Token pruning: Agile-Quant's activation-guided pruning of prefills (ref-llama-s)"
@@ -123,8 +150,10 @@ echo "clipping, activations per token, output head in full precision, 128 x 512 
 echo "Pruning (docs/token-pruning.md) starts at layer 4 of 8; beta is the share of the prompt's"
 echo "tokens gone before the last layer; thresholds calibrated on 8 windows of L tokens of"
 echo "\`corpus/calib.txt\`. A pruned run's perplexity is over the positions that reach the head"
-echo "(\"scored\"); \"removed\" is the share of token-layers not computed. \"—\": not measured"
-echo "(pruning measured for: $PRUNED)."
+echo "(\"scored\"). A pruned cell reads \"ppl vs ppl of the unpruned model on the same positions"
+echo "(share of positions scored, share of token-layers not computed)\": the second figure is the"
+echo "like-for-like comparison, since the pruned run's perplexity is over a smaller set of positions"
+echo "than the unpruned column's. \"—\": not measured (pruning measured for: $PRUNED)."
 echo
 for ctx in "${CONTEXTS[@]}"; do
   echo "### L = $ctx"
@@ -135,15 +164,15 @@ for ctx in "${CONTEXTS[@]}"; do
     for f in "${FORMATS[@]}"; do
       row="| ${m#*|} | ${f%%|*} |"
       for b in "${BETAS[@]}"; do
-        ppl="" scored="" total="" removed=""
-        read -r ppl scored total removed <<< "$(cached "${m%%|*}" "${f%%|*}" "$ctx" "$b")"
+        ppl="" scored="" total="" removed="" same=""
+        read -r ppl scored total removed same <<< "$(cached "${m%%|*}" "${f%%|*}" "$ctx" "$b")"
         if [ -z "$ppl" ]; then
           row+=" — |"
         elif [ "$b" = 0 ]; then
           row+=$(printf ' %.3f |' "$ppl")
         else
-          row+=$(awk -v p="$ppl" -v s="$scored" -v t="$total" -v r="$removed" \
-            'BEGIN { printf " %.3f (%.0f%% scored, %.1f%% removed) |", p, 100 * s / t, r }')
+          row+=$(awk -v p="$ppl" -v s="$scored" -v t="$total" -v r="$removed" -v u="$same" \
+            'BEGIN { printf " %.3f vs %.3f (%.0f%%, %.1f%%) |", p, u, 100 * s / t, r }')
         fi
       done
       echo "$row"

@@ -13,5 +13,6 @@ void register_bench(CLI::App& app);
 void register_outliers(CLI::App& app);
 void register_fixture(CLI::App& app);
 void register_qat(CLI::App& app);
+void register_profile(CLI::App& app);
 
 }  // namespace lowbit::cli

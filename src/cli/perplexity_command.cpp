@@ -1,11 +1,13 @@
 #include <fmt/format.h>
 
+#include <cmath>
 #include <set>
 #include <string>
 
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/prune_flags.h"
+#include "core/atomic_file.h"
 #include "eval/perplexity.h"
 #include "layers/packed_linear.h"
 #include "text/text_file.h"
@@ -20,6 +22,7 @@ struct PerplexityFlags {
   int max_windows = 0;
   bool quiet = false;
   PruneFlags prune;
+  std::string nll_out;  // --nll-out FILE: every prediction's NLL, one per line ("-": pruned)
 };
 
 // What runs the projections: the integer kernels' ISA (e.g. "avx512vnni"), "simulated" (fp32
@@ -51,13 +54,28 @@ std::string kernels_used(const LoadedModel& m) {
 void run_perplexity(const PerplexityFlags& f) {
   const std::string text = read_text_file(f.file);  // before loading: bad input fails fast
   f.prune.check();
+  if (!f.nll_out.empty()) {
+    const std::filesystem::path inputs[] = {f.model.model, f.file};
+    check_not_an_input(f.nll_out, inputs, "--nll-out");
+  }
   LoadedModel m = load_from_flags(f.model);
   const bool pruned = apply_prune_flags(f.prune, m, f.ctx, !f.quiet);
   // With --max-windows, only the text the windows use is tokenized.
   const auto ids = tokenize_document(*m.tokenizer, text, windows_tokens(f.ctx, f.max_windows));
   fmt::print("kernels: {}\n", kernels_used(m));
   PerplexityOptions opts{f.ctx, f.max_windows, !f.quiet};
+  std::vector<double> nll;
+  if (!f.nll_out.empty()) opts.per_position = &nll;
   const auto r = evaluate_perplexity(*m.model, ids, opts);
+  if (!f.nll_out.empty())
+    write_file_atomically(f.nll_out, [&](std::ostream& out) {
+      for (const double x : nll) {
+        if (std::isnan(x))
+          out << "-\n";
+        else
+          out << fmt::format("{:.6f}\n", x);
+      }
+    });
   fmt::print("file: {}\ntokens: {}{}\nwindows: {} x {}\nperplexity: {:.4f}\n", f.file,
              r.document_tokens, f.max_windows > 0 ? " (tokenized as far as the windows need)" : "",
              r.windows, f.ctx, r.perplexity);
@@ -84,6 +102,9 @@ void register_perplexity(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("-q,--quiet", flags->quiet, "no progress bar");
   add_prune_flags(*cmd, flags->prune);
+  cmd->add_option("--nll-out", flags->nll_out,
+                  "write every prediction's NLL, one per line in window order (\"-\" where token "
+                  "pruning kept the position from the head)");
   cmd->callback([flags] { run_perplexity(*flags); });
 }
 

@@ -33,7 +33,8 @@ double next_token_nll_sum(std::span<const float> logits, size_t vocab, std::span
 }
 
 double next_token_nll_at(std::span<const float> logits, size_t vocab, std::span<const int32_t> ids,
-                         std::span<const int32_t> rows, int64_t& count) {
+                         std::span<const int32_t> rows, int64_t& count,
+                         std::span<double> per_position) {
   size_t scored = 0;
   while (scored < rows.size() && static_cast<size_t>(rows[scored]) + 1 < ids.size()) ++scored;
   std::vector<double> nll(scored);
@@ -49,6 +50,9 @@ double next_token_nll_at(std::span<const float> logits, size_t vocab, std::span<
   });
   double total = 0.0;
   for (const double x : nll) total += x;
+  for (size_t r = 0; r < scored; ++r)
+    if (static_cast<size_t>(rows[r]) < per_position.size())
+      per_position[static_cast<size_t>(rows[r])] = nll[r];
   count += static_cast<int64_t>(scored);
   return total;
 }
@@ -68,6 +72,9 @@ PerplexityResult evaluate_perplexity(LlamaModel& model, std::span<const int32_t>
   const size_t vocab = static_cast<size_t>(model.config().vocab_size);
   KVCache cache = model.make_cache(L);
   model.reset_pruning_counts();
+  const size_t per_window = static_cast<size_t>(L - 1);
+  if (options.per_position != nullptr)
+    options.per_position->assign(static_cast<size_t>(windows) * per_window, std::nan(""));
   Progress progress("perplexity", static_cast<size_t>(windows), options.progress);
   const auto start = std::chrono::steady_clock::now();
   for (int w = 0; w < windows; ++w) {
@@ -75,11 +82,16 @@ PerplexityResult evaluate_perplexity(LlamaModel& model, std::span<const int32_t>
     cache.clear();
     const auto logits = model.forward(window, cache, LogitsFor::kAllTokens);
     const auto rows = model.logit_rows();
+    const std::span<double> out =
+        options.per_position == nullptr
+            ? std::span<double>{}
+            : std::span(*options.per_position)
+                  .subspan(static_cast<size_t>(w) * per_window, per_window);
     if (rows.size() == static_cast<size_t>(L)) {
-      result.nll_sum += next_token_nll_sum(logits, vocab, window);
+      result.nll_sum += next_token_nll_sum(logits, vocab, window, out);
       result.predictions += L - 1;
     } else {
-      result.nll_sum += next_token_nll_at(logits, vocab, window, rows, result.predictions);
+      result.nll_sum += next_token_nll_at(logits, vocab, window, rows, result.predictions, out);
     }
     result.positions += L - 1;
     progress.update(static_cast<size_t>(w + 1));

@@ -21,6 +21,10 @@ struct PerplexityOptions {
   int context = 512;
   int max_windows = 0;  // 0: all windows
   bool progress = true;
+  // When set: the NLL of every prediction, windows x (L - 1) in order (window w's position i at
+  // w * (L - 1) + i), NaN where token pruning kept the position from the head. Lets a pruned run
+  // be compared with an unpruned one on the same positions.
+  std::vector<double>* per_position = nullptr;
 };
 
 struct PerplexityResult {
@@ -49,7 +53,8 @@ PerplexityResult evaluate_perplexity(LlamaModel& model, std::span<const int32_t>
 // (increasing), each predicting the id after it; rows at the last position predict nothing and
 // are skipped. Returns the sum and counts the predictions in `count`.
 double next_token_nll_at(std::span<const float> logits, size_t vocab, std::span<const int32_t> ids,
-                         std::span<const int32_t> rows, int64_t& count);
+                         std::span<const int32_t> rows, int64_t& count,
+                         std::span<double> per_position = {});
 
 // Sum of next-token NLL (natural log) for rows 0..rows-2 of `logits` predicting ids[1..rows-1].
 double next_token_nll_sum(std::span<const float> logits, size_t vocab, std::span<const int32_t> ids,

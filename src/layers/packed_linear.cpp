@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/op_profile.h"
 #include "kernels/qgemm.h"
 #include "kernels/quantize_activations.h"
 #include "layers/fake_quant_linear.h"
@@ -77,11 +78,18 @@ void PackedLinear::forward_group(std::span<const float> x, size_t rows,
       return;
     }
   }
-  const std::span<const float> input = transformed_input(x, rows);
+  ForwardProfile* profile = active_profile();
+  const std::span<const float> input = [&] {
+    OpTimer t(transform_ ? profile : nullptr, ForwardOp::kActTransform);
+    return transformed_input(x, rows);
+  }();
   if (act_.enabled()) {
     thread_local kernels::QuantizedActivations qa;
-    qa.quantize(input, rows, static_cast<size_t>(in_),
-                kernels::ActivationFormat{act_.bits, act_.symmetric, act_.clip});
+    {
+      OpTimer t(profile, ForwardOp::kActQuant);
+      qa.quantize(input, rows, static_cast<size_t>(in_),
+                  kernels::ActivationFormat{act_.bits, act_.symmetric, act_.clip});
+    }
     for (const LinearOutput& m : group) {
       const auto& p = static_cast<const PackedLinear&>(*m.layer);
       kernels::qgemm(qa.view(), p.weights_, p.bias_, m.y, static_cast<size_t>(p.out_),

@@ -338,52 +338,66 @@ void LlamaModel::run_layer(int l, float* x, size_t n, std::span<const int32_t> p
   const size_t dim = static_cast<size_t>(c.dim), hidden = static_cast<size_t>(c.hidden_dim);
   const size_t q_dim = static_cast<size_t>(c.q_dim()), kv_dim = static_cast<size_t>(c.kv_dim());
   const auto& L = w_.layers[static_cast<size_t>(l)];
+  // Each stage, timed when a profile is attached (core/op_profile.h).
+  const auto timed = [this](ForwardOp op, auto&& stage) {
+    OpTimer t(profile_, op);
+    stage();
+  };
   // Attention block.
-  rms_norm(x, L.attn_norm.data(), xn_.data(), n, dim, c.norm_eps);
+  timed(ForwardOp::kNorm, [&] { rms_norm(x, L.attn_norm.data(), xn_.data(), n, dim, c.norm_eps); });
   observe(l, ActivationSite::kQkvInput, xn_, n, dim);
   const LinearOutput qkv[] = {{L.wq.get(), std::span(q_).first(n * q_dim)},
                               {L.wk.get(), std::span(k_).first(n * kv_dim)},
                               {L.wv.get(), std::span(v_).first(n * kv_dim)}};
-  forward_group(std::span(xn_).first(n * dim), n, qkv);
-  apply_rope(q_.data(), n, c.n_heads, positions);
-  apply_rope(k_.data(), n, c.n_kv_heads, positions);
-  if (attention_quant_.qk_hadamard) {
-    const size_t hd = static_cast<size_t>(c.head_dim);
-    hadamard_transform_rows(std::span(q_).first(n * q_dim), n * static_cast<size_t>(c.n_heads), hd);
-    hadamard_transform_rows(std::span(k_).first(n * kv_dim), n * static_cast<size_t>(c.n_kv_heads),
-                            hd);
-  }
-  if (attention_quant_.query.enabled())
-    fake_quantize_rows(std::span(q_).first(n * q_dim), n * static_cast<size_t>(c.n_heads),
-                       static_cast<size_t>(c.head_dim), attention_quant_.query);
+  timed(ForwardOp::kQkvProj, [&] { forward_group(std::span(xn_).first(n * dim), n, qkv); });
+  timed(ForwardOp::kRope, [&] {
+    apply_rope(q_.data(), n, c.n_heads, positions);
+    apply_rope(k_.data(), n, c.n_kv_heads, positions);
+    if (attention_quant_.qk_hadamard) {
+      const size_t hd = static_cast<size_t>(c.head_dim);
+      hadamard_transform_rows(std::span(q_).first(n * q_dim), n * static_cast<size_t>(c.n_heads),
+                              hd);
+      hadamard_transform_rows(std::span(k_).first(n * kv_dim),
+                              n * static_cast<size_t>(c.n_kv_heads), hd);
+    }
+    if (attention_quant_.query.enabled())
+      fake_quantize_rows(std::span(q_).first(n * q_dim), n * static_cast<size_t>(c.n_heads),
+                         static_cast<size_t>(c.head_dim), attention_quant_.query);
+  });
   // A quantized cache stores integer codes; attention reads them back dequantized.
   const int entries0 = cache.entries(slot);
-  cache.append(slot, positions.first(n), std::span(k_).first(n * kv_dim),
-               std::span(v_).first(n * kv_dim));
-  attention(slot, n, entries0, cache, importance);
-  if (importance) {
-    // A row's importance: its probability to the first token, averaged over the heads.
-    const size_t heads = static_cast<size_t>(c.n_heads);
-    for (size_t r = 0; r < n; ++r) {
-      float sum = 0.0f;
-      for (size_t h = 0; h < heads; ++h) sum += first_key_prob_[h * n + r];
-      importance_[r] = sum / static_cast<float>(heads);
-    }
-  }
+  timed(ForwardOp::kKvStore, [&] {
+    cache.append(slot, positions.first(n), std::span(k_).first(n * kv_dim),
+                 std::span(v_).first(n * kv_dim));
+  });
+  timed(ForwardOp::kAttention, [&] { attention(slot, n, entries0, cache, importance); });
+  if (importance)
+    timed(ForwardOp::kPrune, [&] {
+      // A row's importance: its probability to the first token, averaged over the heads.
+      const size_t heads = static_cast<size_t>(c.n_heads);
+      for (size_t r = 0; r < n; ++r) {
+        float sum = 0.0f;
+        for (size_t h = 0; h < heads; ++h) sum += first_key_prob_[h * n + r];
+        importance_[r] = sum / static_cast<float>(heads);
+      }
+    });
   observe(l, ActivationSite::kOInput, att_, n, q_dim);
-  L.wo->forward(std::span(att_).first(n * q_dim), n, std::span(xn_).first(n * dim));
-  add_inplace(x, xn_.data(), n * dim);
+  timed(ForwardOp::kOProj,
+        [&] { L.wo->forward(std::span(att_).first(n * q_dim), n, std::span(xn_).first(n * dim)); });
+  timed(ForwardOp::kResidual, [&] { add_inplace(x, xn_.data(), n * dim); });
 
   // MLP block (SwiGLU).
-  rms_norm(x, L.ffn_norm.data(), xn_.data(), n, dim, c.norm_eps);
+  timed(ForwardOp::kNorm, [&] { rms_norm(x, L.ffn_norm.data(), xn_.data(), n, dim, c.norm_eps); });
   observe(l, ActivationSite::kUpInput, xn_, n, dim);
   const LinearOutput gate_up[] = {{L.w_gate.get(), std::span(gate_).first(n * hidden)},
                                   {L.w_up.get(), std::span(up_).first(n * hidden)}};
-  forward_group(std::span(xn_).first(n * dim), n, gate_up);
-  swiglu(gate_.data(), up_.data(), n * hidden);
+  timed(ForwardOp::kGateUpProj, [&] { forward_group(std::span(xn_).first(n * dim), n, gate_up); });
+  timed(ForwardOp::kSwiglu, [&] { swiglu(gate_.data(), up_.data(), n * hidden); });
   observe(l, ActivationSite::kDownInput, gate_, n, hidden);
-  L.w_down->forward(std::span(gate_).first(n * hidden), n, std::span(xn_).first(n * dim));
-  add_inplace(x, xn_.data(), n * dim);
+  timed(ForwardOp::kDownProj, [&] {
+    L.w_down->forward(std::span(gate_).first(n * hidden), n, std::span(xn_).first(n * dim));
+  });
+  timed(ForwardOp::kResidual, [&] { add_inplace(x, xn_.data(), n * dim); });
 }
 
 void LlamaModel::set_token_pruning(const TokenPruning& p) {
@@ -422,7 +436,11 @@ std::span<const float> LlamaModel::forward(std::span<const int32_t> tokens, KVCa
 
   const size_t dim = static_cast<size_t>(c.dim);
   reserve_scratch(n);
-  embed(tokens, std::span(x_).first(n * dim));
+  const ActiveProfileScope profiling(profile_);  // the projections time their parts into it
+  {
+    OpTimer t(profile_, ForwardOp::kEmbed);
+    embed(tokens, std::span(x_).first(n * dim));
+  }
   positions_.resize(n);
   std::iota(positions_.begin(), positions_.end(), pos0);
   logit_rows_.resize(n);
@@ -432,7 +450,10 @@ std::span<const float> LlamaModel::forward(std::span<const int32_t> tokens, KVCa
     fail("token pruning: --prune-ratio {} has no calibrated thresholds", pruning_.ratio);
   size_t m = n;  // rows still running
   for (int l = 0; l < c.n_layers; ++l) {
-    if (prune && l >= pruning_.start_layer) m = prune_rows(l, m, n);
+    if (prune && l >= pruning_.start_layer) {
+      OpTimer t(profile_, ForwardOp::kPrune);
+      m = prune_rows(l, m, n);
+    }
     // Importance is needed at the output of the layer before each pruning point.
     const bool importance = prune && l + 1 >= pruning_.start_layer && l + 1 < c.n_layers;
     run_layer(l, x_.data(), m, positions_, cache, l, importance);
@@ -446,10 +467,16 @@ std::span<const float> LlamaModel::forward(std::span<const int32_t> tokens, KVCa
   const size_t rows = m - first;
   if (which == LogitsFor::kLastToken) logit_rows_.assign(1, static_cast<int32_t>(n - 1));
   const size_t vocab = static_cast<size_t>(c.vocab_size);
-  rms_norm(x_.data() + first * dim, w_.final_norm.data(), xn_.data(), rows, dim, c.norm_eps);
+  {
+    OpTimer t(profile_, ForwardOp::kNorm);
+    rms_norm(x_.data() + first * dim, w_.final_norm.data(), xn_.data(), rows, dim, c.norm_eps);
+  }
   ensure_size(logits_, rows * vocab);
-  w_.lm_head->forward(std::span(xn_).first(rows * dim), rows,
-                      std::span(logits_).first(rows * vocab));
+  {
+    OpTimer t(profile_, ForwardOp::kHead);
+    w_.lm_head->forward(std::span(xn_).first(rows * dim), rows,
+                        std::span(logits_).first(rows * vocab));
+  }
   return std::span<const float>(logits_).first(rows * vocab);
 }
 

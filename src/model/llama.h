@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "layers/quantizer.h"
+#include "core/op_profile.h"
 #include "model/kv_cache.h"
 #include "model/llama_weights.h"
 #include "model/token_pruning.h"
@@ -92,6 +93,8 @@ class LlamaModel {
     }
   };
   const PruningCounts& pruning_counts() const { return pruning_counts_; }
+  // While set, forward() adds each operator's wall-clock time to the profile.
+  void set_profile(ForwardProfile* p) { profile_ = p; }
   void reset_pruning_counts() { pruning_counts_ = {}; }
 
   // The forward pass in pieces, for layer-by-layer calibration (the same code forward() runs, so
@@ -129,8 +132,9 @@ class LlamaModel {
   TokenPruning pruning_;
   PruningCalibration* calibration_ = nullptr;  // not owned
   PruningCounts pruning_counts_;
-  std::vector<int32_t> positions_;   // position of each current row
-  std::vector<int32_t> logit_rows_;  // offset into the forward's tokens of each current row
+  ForwardProfile* profile_ = nullptr;  // not owned
+  std::vector<int32_t> positions_;     // position of each current row
+  std::vector<int32_t> logit_rows_;    // offset into the forward's tokens of each current row
   std::vector<float> first_key_prob_, importance_;  // [heads, n] and [n]
   std::vector<uint32_t> kept_;
 };

@@ -374,3 +374,32 @@ TEST(CliPrune, QuantizeStoresThePruningEveryCommandUses) {
 
 }  // namespace
 }  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+// `lowbit profile`: a table of operator times of a prefill, the projections' activation
+// quantization as a part of them; bad lengths fail in one line.
+TEST(CliProfile, PrintsTheOperatorTableOfAPrefill) {
+  testing::TempDir dir;
+  testing::write_tiny_checkpoint(dir / "m", {});
+  std::string text;
+  for (int i = 0; i < 60; ++i) text += "Once upon a time there was a little girl. ";
+  testing::write_file(dir / "t.txt", text);
+  auto r = run_lowbit("quantize -q -m " + q(dir / "m") + " -o " + q(dir / "q.lowbit") +
+                      " --wbits 4 --abits 8");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_lowbit("profile -m " + q(dir / "q.lowbit") + " --prompt 64 --reps 2 --prompt-file " +
+                 q(dir / "t.txt"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* row : {"| attention | ", "| gate/up projections | ", "| output head | ",
+                          "| of which activation quantization | ", "prefill of 64 tokens"})
+    EXPECT_NE(r.out.find(row), std::string::npos) << row << "\n" << r.out;
+  expect_one_line_error(run_lowbit("profile -m " + q(dir / "q.lowbit") + " --prompt 1"),
+                        "--prompt must be >= 2");
+  expect_one_line_error(run_lowbit("profile -m " + q(dir / "q.lowbit") + " --prompt 4096"),
+                        "exceeds the model's 128 positions");
+}
+
+}  // namespace
+}  // namespace lowbit

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <random>
 #include <vector>
 
@@ -207,6 +208,30 @@ TEST_F(TokenPruningModel, PerplexityCountsTheSurvivingPositions) {
   const auto full = evaluate_perplexity(model(), ids(400), {128, 0, false});
   EXPECT_EQ(full.predictions, full.positions);
   EXPECT_EQ(full.pruned_work, 0.0);
+}
+
+// Per-position NLLs: NaN exactly where pruning kept a position from the head, the rest summing
+// to the perplexity's NLL; unpruned, every position has one.
+TEST_F(TokenPruningModel, PerPositionNllMarksThePrunedPositions) {
+  std::vector<double> nll;
+  PerplexityOptions o{128, 0, false};
+  o.per_position = &nll;
+  model().set_token_pruning(*pruning_);
+  const auto r = evaluate_perplexity(model(), ids(400), o);
+  ASSERT_EQ(nll.size(), 3u * 127u);
+  double sum = 0;
+  int64_t scored = 0;
+  for (const double x : nll)
+    if (!std::isnan(x)) {
+      sum += x;
+      ++scored;
+    }
+  EXPECT_EQ(scored, r.predictions);
+  EXPECT_NEAR(sum, r.nll_sum, 1e-9 * std::fabs(sum));
+  model().set_token_pruning({});
+  const auto full = evaluate_perplexity(model(), ids(400), o);
+  EXPECT_EQ(std::count_if(nll.begin(), nll.end(), [](double x) { return std::isnan(x); }), 0);
+  EXPECT_NEAR(std::accumulate(nll.begin(), nll.end(), 0.0), full.nll_sum, 1e-9 * full.nll_sum);
 }
 
 TEST_F(TokenPruningModel, EnabledWithoutThresholdsFailsOnPrefill) {
