@@ -6,8 +6,8 @@
 #include <span>
 #include <vector>
 
-#include "layers/quantizer.h"
 #include "core/op_profile.h"
+#include "layers/quantizer.h"
 #include "model/kv_cache.h"
 #include "model/llama_weights.h"
 #include "model/token_pruning.h"
