@@ -220,6 +220,15 @@ void add_pruned_twins(const BenchFlags& f, std::vector<Entry>& entries, const fs
     }
     std::fprintf(stderr, "bench: calibrating token pruning for %s...\n", entries[i].name.c_str());
     LoadedModel m = load_model(entries[i].path, f.model.tokenizer);
+    if (m.model->token_pruning().enabled()) {
+      // The file prunes by default: its row is measured from a copy without it, so the twin is
+      // compared with an unpruned prefill.
+      const fs::path plain = dir / (fs::path(entries[i].path).stem().string() + "-unpruned.lowbit");
+      write_token_pruning(entries[i].path, plain, TokenPruning{});
+      std::fprintf(stderr, "bench: %s prunes by default; its row is measured from a copy without\n",
+                   entries[i].name.c_str());
+      entries[i].path = plain.string();
+    }
     apply_prune_flags(f.prune, m, f.prompt, false);
     const fs::path twin = dir / (fs::path(entries[i].path).stem().string() + "-pruned.lowbit");
     write_token_pruning(entries[i].path, twin, m.model->token_pruning());

@@ -370,6 +370,10 @@ TEST(CliPrune, QuantizeStoresThePruningEveryCommandUses) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("pruned 0.3 |"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("work removed"), std::string::npos) << r.out;
+  // out.lowbit prunes by default: its own row is measured without pruning (an unpruned copy).
+  EXPECT_NE(r.err.find("prunes by default; its row is measured from a copy without"),
+            std::string::npos)
+      << r.err;
 }
 
 }  // namespace
