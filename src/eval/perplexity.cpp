@@ -3,34 +3,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <numeric>
 
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/thread_pool.h"
 
 namespace lowbit {
-
-double next_token_nll_sum(std::span<const float> logits, size_t vocab, std::span<const int32_t> ids,
-                          std::span<double> per_position) {
-  const size_t rows = ids.size();
-  std::vector<double> nll(rows > 0 ? rows - 1 : 0);
-  thread_pool().parallel_for(nll.size(), 8, [&](size_t r0, size_t r1) {
-    for (size_t r = r0; r < r1; ++r) {
-      const float* z = logits.data() + r * vocab;
-      float mx = z[0];
-      for (size_t i = 1; i < vocab; ++i) mx = std::max(mx, z[i]);
-      double sum = 0.0;
-      for (size_t i = 0; i < vocab; ++i) sum += std::exp(static_cast<double>(z[i] - mx));
-      nll[r] = std::log(sum) + mx - z[static_cast<size_t>(ids[r + 1])];
-    }
-  });
-  double total = 0.0;
-  for (size_t r = 0; r < nll.size(); ++r) {
-    total += nll[r];
-    if (r < per_position.size()) per_position[r] = nll[r];
-  }
-  return total;
-}
 
 double next_token_nll_at(std::span<const float> logits, size_t vocab, std::span<const int32_t> ids,
                          std::span<const int32_t> rows, int64_t& count,
@@ -55,6 +34,14 @@ double next_token_nll_at(std::span<const float> logits, size_t vocab, std::span<
       per_position[static_cast<size_t>(rows[r])] = nll[r];
   count += static_cast<int64_t>(scored);
   return total;
+}
+
+double next_token_nll_sum(std::span<const float> logits, size_t vocab, std::span<const int32_t> ids,
+                          std::span<double> per_position) {
+  std::vector<int32_t> rows(ids.size());
+  std::iota(rows.begin(), rows.end(), 0);
+  int64_t count = 0;
+  return next_token_nll_at(logits, vocab, ids, rows, count, per_position);
 }
 
 PerplexityResult evaluate_perplexity(LlamaModel& model, std::span<const int32_t> ids,
@@ -87,12 +74,7 @@ PerplexityResult evaluate_perplexity(LlamaModel& model, std::span<const int32_t>
             ? std::span<double>{}
             : std::span(*options.per_position)
                   .subspan(static_cast<size_t>(w) * per_window, per_window);
-    if (rows.size() == static_cast<size_t>(L)) {
-      result.nll_sum += next_token_nll_sum(logits, vocab, window, out);
-      result.predictions += L - 1;
-    } else {
-      result.nll_sum += next_token_nll_at(logits, vocab, window, rows, result.predictions, out);
-    }
+    result.nll_sum += next_token_nll_at(logits, vocab, window, rows, result.predictions, out);
     result.positions += L - 1;
     progress.update(static_cast<size_t>(w + 1));
   }

@@ -145,7 +145,6 @@ void LlamaModel::apply_rope(float* x, size_t n, int n_heads,
 // and values once for all of them. A block only scores the keys its last query may see; blocks run
 // largest first so the pool's threads finish together.
 void LlamaModel::attention(int slot, size_t n, int entries0, KVCache& cache, bool importance) {
-  const int pos0 = entries0;
   const auto& c = w_.config;
   const size_t hd = static_cast<size_t>(c.head_dim);
   const size_t q_dim = static_cast<size_t>(c.q_dim());
@@ -166,22 +165,22 @@ void LlamaModel::attention(int slot, size_t n, int entries0, KVCache& cache, boo
   };
   // The fused kernel starts every row at key 0: windowed rows go through the path below (the
   // cache keeps every position; keys before a row's window get probability 0).
-  const bool windowed = first_key(static_cast<size_t>(pos0) + n - 1) > 0;
+  const bool windowed = first_key(static_cast<size_t>(entries0) + n - 1) > 0;
   if (windowed && cache.entries(slot) != cache.length() + static_cast<int>(n))
     fail("token pruning with sliding-window attention past the window is not supported");
-  const auto kv = from_codes ? KVCache::Rows{} : cache.load(slot, pos0 + static_cast<int>(n));
+  const auto kv = from_codes ? KVCache::Rows{} : cache.load(slot, entries0 + static_cast<int>(n));
   const size_t kv_stride = kv.stride;
   const float* keys = kv.keys;
   const float* values = kv.values;
   if (!from_codes && !windowed && n * group > kCodeRows &&
       kernels::causal_attention_isa() != kernels::Isa::kScalar)
-    return fused_attention(n, pos0, keys, values, kv_stride, importance);
+    return fused_attention(n, entries0, keys, values, kv_stride, importance);
 
   thread_pool().run(kv_heads * blocks, [&](size_t task) {
     const size_t b = blocks - 1 - task / kv_heads, kv_head = task % kv_heads;
     const size_t i0 = b * kQueryBlock, i1 = std::min(n, i0 + kQueryBlock);
     const size_t rows = i1 - i0, stacked = group * rows;
-    const size_t visible = static_cast<size_t>(pos0) + i1;  // keys seen by the last query row
+    const size_t visible = static_cast<size_t>(entries0) + i1;  // keys seen by the last query row
     thread_local std::vector<float> q, scores, out;
     ensure_size(q, stacked * hd);
     ensure_size(scores, stacked * visible);
@@ -202,7 +201,7 @@ void LlamaModel::attention(int slot, size_t n, int entries0, KVCache& cache, boo
     for (size_t j = 0; j < group; ++j)
       for (size_t r = 0; r < rows; ++r) {
         float* s = scores.data() + (j * rows + r) * visible;
-        const size_t len = static_cast<size_t>(pos0) + i0 + r + 1;  // causal: keys 0..pos
+        const size_t len = static_cast<size_t>(entries0) + i0 + r + 1;  // causal: keys 0..pos
         const size_t first = first_key(len - 1);
         kernels::softmax(std::span(s + first, len - first), scale);
         std::fill(s, s + first, 0.0f);
@@ -226,13 +225,13 @@ void LlamaModel::attention(int slot, size_t n, int entries0, KVCache& cache, boo
 // keys are transposed once per KV head (the kernel reads 16 keys of one dimension per load), then
 // a task is one query head and a block of 64 queries, reading its queries and writing its outputs
 // in place. Blocks run largest first so the pool's threads finish together.
-void LlamaModel::fused_attention(size_t n, int pos0, const float* keys, const float* values,
+void LlamaModel::fused_attention(size_t n, int entries0, const float* keys, const float* values,
                                  size_t stride, bool importance) {
   const auto& c = w_.config;
   const size_t hd = static_cast<size_t>(c.head_dim), q_dim = static_cast<size_t>(c.q_dim());
   const size_t heads = static_cast<size_t>(c.n_heads), kv_heads = static_cast<size_t>(c.n_kv_heads);
   const size_t group = heads / kv_heads;
-  const size_t total = static_cast<size_t>(pos0) + n;  // keys in the cache
+  const size_t total = static_cast<size_t>(entries0) + n;  // keys in the cache
   ensure_size(keys_t_, kv_heads * hd * total);
   constexpr size_t kSpan = 64;  // positions per transposition task
   const size_t spans = (total + kSpan - 1) / kSpan;
