@@ -334,6 +334,9 @@ TEST(CliPrune, BadPruningFlagsFailInOneLine) {
                         "--prune-start-layer 0 must be in 1..1");
   expect_one_line_error(run_lowbit(ppl + "--prune-ratio 0.2"), "give --prune-calib FILE");
   expect_one_line_error(run_lowbit(ppl + "--prune-start-layer 1"), "need --prune-ratio");
+  // --nll-out never replaces an input.
+  expect_one_line_error(run_lowbit(ppl + "--nll-out " + q(dir / "t.txt")), "--nll-out");
+  EXPECT_EQ(testing::read_file(dir / "t.txt"), text);
   expect_one_line_error(run_lowbit("generate -m " + q(dir / "m") + " -p x --prune-ratio 2"),
                         "--prune-ratio 2 must be in [0, 1)");
   expect_one_line_error(
