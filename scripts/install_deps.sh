@@ -6,6 +6,8 @@ PKGS=(cmake g++ make pkg-config
       clang libclang-rt-14-dev
       nlohmann-json3-dev libsentencepiece-dev libcli11-dev libfmt-dev libopenblas-dev libpcre2-dev
       libbz2-dev zlib1g-dev libgtest-dev libbenchmark-dev
+      # lowbit serve's HTTP server
+      libcpp-httplib-dev
       # aarch64 cross toolchain and qemu-user: scripts/test_arm.sh runs the NEON kernels' tests
       g++-aarch64-linux-gnu qemu-user)
 # Node.js and npm: the tokenizer oracle test (tests/text/llama3_oracle) installs its pinned npm

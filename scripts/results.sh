@@ -36,13 +36,17 @@
 #           ~1.5 h from nothing)
 #   edge    per-operator latency of a W4A8 prefill (`lowbit profile`), one thread, LOWBIT_ISA=avx2
 #           as the stand-in for an edge core without dot products, next to this CPU's kernels (~2 min)
+#   kld     KL divergence of each format against the full-precision model
+#           (`lowbit perplexity --kl-divergence`), first KLD_WINDOWS (40) windows of 512 (~15 min)
+#   serve   `lowbit serve` continuous batching: aggregate decode throughput at 4 concurrent
+#           streams against one, from the server's /metrics (scripts/bench_serve.sh)   (~3 min)
 #
 # Usage: scripts/results.sh [SECTION...]   (default: all). Sections not named keep their current
 # text from docs/results.md, so a slow section need not be re-measured to refresh a fast one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ALL_SECTIONS=(engine speed kernels packed16 tokenizers quant outliers tasks lowbit scale scale_calib
-  scale_duquant qat scale_qat prune edge)
+  scale_duquant qat scale_qat prune edge kld serve)
 # Measure what the checkout builds: configure if needed, then bring the binaries up to date.
 if [ -f build/CMakeCache.txt ]; then
   cmake --build build -j"$(nproc)" --target lowbit lowbit_bench lowbit_bench_qgemm \
@@ -688,6 +692,60 @@ for op in order:
     print(f"| {op} | " + " | ".join(cells) + " |")
 print("| **prefill total** | " + " | ".join(f"**{x:.1f}**" for x in totals) + " |")
 PY
+}
+
+section_kld() {
+  local windows=${KLD_WINDOWS:-40} calib=$SHARED/data/corpus/calib.txt
+  echo "## KL divergence against the full-precision model (ref-llama-s)"
+  echo
+  echo "Measured $(machine). \`lowbit perplexity --kl-divergence $MODEL\` on the first $windows"
+  echo "windows of 512 tokens of the WikiText-2 test file: both models run every window and every"
+  echo "position is compared (llama.cpp's metrics: KL(P_fp || P_q) of the next-token"
+  echo "distributions, how often the two agree on the most likely token, and the perplexity"
+  echo "difference with its 95% interval, positions treated as independent). Integer kernels; the"
+  echo "output head W8A8 (the default) unless the format is weight-only."
+  echo
+  echo "| format | method | perplexity | delta ppl (95% CI) | mean KLD | median KLD | p99 KLD | top-1 agreement |"
+  echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+  local row fmt method flags
+  while IFS='|' read -r fmt method flags; do
+    ./build/lowbit quantize -q -m "$MODEL" --method "$method" $flags --calib "$calib" \
+      -o "$TMP/kld.lowbit" > /dev/null
+    ./build/lowbit perplexity -q -m "$TMP/kld.lowbit" -f "$WIKI" --ctx 512 \
+      --max-windows "$windows" --kl-divergence "$MODEL" > "$TMP/kld"
+    python3 - "$TMP/kld" "$fmt" "$method" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+g = lambda p: re.search(p, t).group(1)
+ppl, base = g(r"\nperplexity: ([0-9.]+)"), g(r"base perplexity: ([0-9.]+)")
+d = re.search(r"delta ppl: ([-+0-9.]+) ± [0-9.]+ \(95% CI \[([-+0-9.]+), ([-+0-9.]+)\]\)", t)
+k = re.search(r"KL divergence: mean ([0-9.]+) ± ([0-9.]+), median ([0-9.]+), p90 [0-9.]+, p99 ([0-9.]+)", t)
+top = re.search(r"top-1 agreement: ([0-9.]+) ± ([0-9.]+) %", t)
+print(f"| {sys.argv[2]} | {sys.argv[3]} | {float(ppl):.2f} (fp {float(base):.2f}) | {float(d.group(1)):+.2f} [{float(d.group(2)):+.2f}, {float(d.group(3)):+.2f}] "
+      f"| {float(k.group(1)):.4f} ± {float(k.group(2)):.4f} | {float(k.group(3)):.4f} | {float(k.group(4)):.3f} | {float(top.group(1)):.2f} ± {float(top.group(2)):.2f}% |")
+PY
+  done <<'ROWS'
+W8A8|rtn|--wbits 8 --abits 8
+W4A16 g128|rtn|--wbits 4 --abits 16 --group 128
+W4A16 g128|gptq|--wbits 4 --abits 16 --group 128
+W4A8|rtn|--wbits 4 --abits 8
+W4A4|rtn|--wbits 4 --abits 4
+W4A4|duquant+gptq|--wbits 4 --abits 4
+ROWS
+}
+
+section_serve() {
+  local q="$TMP/serve-w4a8.lowbit"
+  ./build/lowbit quantize -q -m "$MODEL" --method rtn --wbits 4 --abits 8 -o "$q" > /dev/null
+  echo "## Serving: continuous batching (ref-llama-s W4A8)"
+  echo
+  echo "Measured $(machine). \`scripts/bench_serve.sh\`: \`lowbit serve --parallel 4\` on ref-llama-s"
+  echo "RTN W4A8, requests of 128 sampled tokens (ignore_eos), one at a time and then 4 at once, in 3"
+  echo "interleaved rounds. Throughput is decode rows over the time spent in decode steps, as the"
+  echo "server's /metrics counts them (lowbit_decode_rows_total / lowbit_decode_seconds_total);"
+  echo "\"rows per step\" is how many sequences each batched forward carried."
+  echo
+  bash scripts/bench_serve.sh "$q" 4 128
 }
 
 # The current text of section $1 in $OUT (nothing if absent).

@@ -14,5 +14,7 @@ void register_outliers(CLI::App& app);
 void register_fixture(CLI::App& app);
 void register_qat(CLI::App& app);
 void register_profile(CLI::App& app);
+void register_serve(CLI::App& app);
+void register_tokenize(CLI::App& app);
 
 }  // namespace lowbit::cli

@@ -15,7 +15,11 @@ struct ModelFlags {
   bool simulate = false;
 };
 
-void add_model_flags(CLI::App& cmd, ModelFlags& flags);
+// bundled_default: -m may be left out, meaning the model bundled in the repository
+// (models/stories260K, see bundled_model()).
+void add_model_flags(CLI::App& cmd, ModelFlags& flags, bool bundled_default = false);
+// The bundled model's path (in the source tree the binary was built from).
+std::string bundled_model();
 // Sets the thread count and loads the model named by the flags.
 LoadedModel load_from_flags(const ModelFlags& flags, const HfResidency& residency = {});
 

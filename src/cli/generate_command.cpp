@@ -63,7 +63,7 @@ void run_generate(const GenerateFlags& f) {
 void register_generate(CLI::App& app) {
   auto flags = std::make_shared<GenerateFlags>();
   auto* cmd = app.add_subcommand("generate", "generate text from a prompt, streamed to stdout");
-  add_model_flags(*cmd, flags->model);
+  add_model_flags(*cmd, flags->model, /*bundled_default=*/true);
   cmd->add_option("-p,--prompt", flags->prompt, "prompt text (may be empty)");
   cmd->add_option("-n,--n-predict", flags->n, "maximum new tokens")->check(CLI::NonNegativeNumber);
   cmd->add_option("--temp", flags->temp, "sampling temperature; 0 = greedy")

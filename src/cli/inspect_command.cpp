@@ -9,7 +9,8 @@ namespace {
 void run_inspect(const ModelFlags& f) {
   LoadedModel m = load_from_flags(f);
   const auto& c = m.model->config();
-  fmt::print("model: {}\nformat: {}\narchitecture: {}\n", f.model, m.format, c.architecture);
+  fmt::print("model: {}\nformat: {}\narchitecture: {}\n",
+             f.model.empty() ? bundled_model() : f.model, m.format, c.architecture);
   fmt::print("hidden_size: {}\nintermediate_size: {}\nlayers: {}\n", c.dim, c.hidden_dim,
              c.n_layers);
   fmt::print("attention: {} query heads, {} kv heads ({}), head_dim {}\n", c.n_heads, c.n_kv_heads,
@@ -50,7 +51,7 @@ void run_inspect(const ModelFlags& f) {
 void register_inspect(CLI::App& app) {
   auto flags = std::make_shared<ModelFlags>();
   auto* cmd = app.add_subcommand("inspect", "print architecture, parameter count, dtypes, memory");
-  add_model_flags(*cmd, *flags);
+  add_model_flags(*cmd, *flags, /*bundled_default=*/true);
   cmd->callback([flags] { run_inspect(*flags); });
 }
 

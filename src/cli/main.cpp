@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
   lowbit::cli::register_fixture(app);
   lowbit::cli::register_qat(app);
   lowbit::cli::register_profile(app);
+  lowbit::cli::register_serve(app);
+  lowbit::cli::register_tokenize(app);
   try {
     // CLI11 would only say "A subcommand is required" for a misspelt command; name it instead.
     std::string names;

@@ -7,6 +7,7 @@
 #include "io/hf_checkpoint.h"
 #include "io/llama2c_checkpoint.h"
 #include "io/quantized_model_io.h"
+#include "text/text_file.h"
 
 namespace lowbit {
 namespace fs = std::filesystem;
@@ -47,6 +48,8 @@ LoadedModel load_model(const fs::path& path, const fs::path& tokenizer_path,
     out.quant_info = std::move(q.info);
     out.file_bytes = q.file_bytes;
     embedded_tokenizer = std::move(q.tokenizer);
+    out.tokenizer_config = std::move(q.tokenizer_config);
+    out.tokenizer_config_source = path.string() + ": embedded tokenizer_config.json";
     out.format = "lowbit-quantized";
     quantized = true;
   } else if (fs::is_directory(path)) {
@@ -72,6 +75,14 @@ LoadedModel load_model(const fs::path& path, const fs::path& tokenizer_path,
         path.string());
   }
 
+  if (out.format != "lowbit-quantized") {
+    const fs::path config =
+        (fs::is_directory(path) ? path : path.parent_path()) / "tokenizer_config.json";
+    if (fs::exists(config)) {
+      out.tokenizer_config = read_text_file(config);
+      out.tokenizer_config_source = config.string();
+    }
+  }
   if (!tokenizer_path.empty())
     out.tokenizer = load_tokenizer_file(tokenizer_path);
   else if (embedded_tokenizer)

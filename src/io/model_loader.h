@@ -23,6 +23,10 @@ struct LoadedModel {
   size_t file_bytes = 0;
   std::vector<int32_t> stop_ids;  // generation stops at any of these
   nlohmann::json quant_info;      // method, source, calibration of a quantized model, else null
+  // tokenizer_config.json's text (beside the checkpoint, or embedded in a .lowbit file; "" when
+  // there is none) and what to call it in errors: chat templates live there.
+  std::string tokenizer_config;
+  std::string tokenizer_config_source;
 };
 
 struct LoadOptions {

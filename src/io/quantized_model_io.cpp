@@ -383,7 +383,9 @@ QuantizedModel load_quantized_model(const fs::path& path, QuantExecution exec,
                                      [&](const char* k) { return n == k; });
       if (!known) fail("{}: tokenizer_files: unexpected file name \"{}\"", where, n);
       const auto bytes = file->tensor("tokenizer/" + n).u8();
-      scratch.write(n, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+      const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+      scratch.write(n, text);
+      if (n == "tokenizer_config.json") out.tokenizer_config = std::string(text);
     }
     // Their errors name the extracted file, which is gone once this returns: name the .lowbit
     // file and the embedded file instead.

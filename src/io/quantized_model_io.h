@@ -66,6 +66,7 @@ struct QuantizedModel {
   TokenPruning pruning;  // the file's default token pruning (off when it stores none)
   nlohmann::json info;   // method, source, calibration, ...
   std::unique_ptr<Tokenizer> tokenizer;
+  std::string tokenizer_config;  // the embedded tokenizer_config.json's text ("" if none)
   size_t file_bytes = 0;
 };
 

@@ -144,7 +144,8 @@ void LlamaModel::apply_rope(float* x, size_t n, int n_heads,
 // (GQA) are stacked into one [group * rows, head_dim] matrix, so each product reads the head's keys
 // and values once for all of them. A block only scores the keys its last query may see; blocks run
 // largest first so the pool's threads finish together.
-void LlamaModel::attention(int slot, size_t n, int entries0, KVCache& cache, bool importance) {
+void LlamaModel::attention(int slot, size_t row0, size_t n, int entries0, KVCache& cache,
+                           bool importance) {
   const auto& c = w_.config;
   const size_t hd = static_cast<size_t>(c.head_dim);
   const size_t q_dim = static_cast<size_t>(c.q_dim());
@@ -174,7 +175,7 @@ void LlamaModel::attention(int slot, size_t n, int entries0, KVCache& cache, boo
   const float* values = kv.values;
   if (!from_codes && !windowed && n * group > kCodeRows &&
       kernels::causal_attention_isa() != kernels::Isa::kScalar)
-    return fused_attention(n, entries0, keys, values, kv_stride, importance);
+    return fused_attention(row0, n, entries0, keys, values, kv_stride, importance);
 
   thread_pool().run(kv_heads * blocks, [&](size_t task) {
     const size_t b = blocks - 1 - task / kv_heads, kv_head = task % kv_heads;
@@ -189,7 +190,7 @@ void LlamaModel::attention(int slot, size_t n, int entries0, KVCache& cache, boo
     // Row j * rows + r of the stack is query head kv_head * group + j at position i0 + r.
     for (size_t j = 0; j < group; ++j)
       for (size_t r = 0; r < rows; ++r) {
-        const float* src = q_.data() + (i0 + r) * q_dim + (kv_head * group + j) * hd;
+        const float* src = q_.data() + (row0 + i0 + r) * q_dim + (kv_head * group + j) * hd;
         std::copy_n(src, hd, q.data() + (j * rows + r) * hd);
       }
     if (from_codes)
@@ -217,7 +218,7 @@ void LlamaModel::attention(int slot, size_t n, int entries0, KVCache& cache, boo
     for (size_t j = 0; j < group; ++j)
       for (size_t r = 0; r < rows; ++r)
         std::copy_n(out.data() + (j * rows + r) * hd, hd,
-                    att_.data() + (i0 + r) * q_dim + (kv_head * group + j) * hd);
+                    att_.data() + (row0 + i0 + r) * q_dim + (kv_head * group + j) * hd);
   });
 }
 
@@ -225,8 +226,8 @@ void LlamaModel::attention(int slot, size_t n, int entries0, KVCache& cache, boo
 // keys are transposed once per KV head (the kernel reads 16 keys of one dimension per load), then
 // a task is one query head and a block of 64 queries, reading its queries and writing its outputs
 // in place. Blocks run largest first so the pool's threads finish together.
-void LlamaModel::fused_attention(size_t n, int entries0, const float* keys, const float* values,
-                                 size_t stride, bool importance) {
+void LlamaModel::fused_attention(size_t row0, size_t n, int entries0, const float* keys,
+                                 const float* values, size_t stride, bool importance) {
   const auto& c = w_.config;
   const size_t hd = static_cast<size_t>(c.head_dim), q_dim = static_cast<size_t>(c.q_dim());
   const size_t heads = static_cast<size_t>(c.n_heads), kv_heads = static_cast<size_t>(c.n_kv_heads);
@@ -253,7 +254,7 @@ void LlamaModel::fused_attention(size_t n, int entries0, const float* keys, cons
     lens.resize(rows);
     for (size_t r = 0; r < rows; ++r) lens[r] = static_cast<uint32_t>(total - n + i0 + r + 1);
     kernels::CausalAttentionProblem p;
-    p.q = q_.data() + i0 * q_dim + head * hd;
+    p.q = q_.data() + (row0 + i0) * q_dim + head * hd;
     p.rows = rows;
     p.ldq = q_dim;
     p.lens = lens.data();
@@ -264,7 +265,7 @@ void LlamaModel::fused_attention(size_t n, int entries0, const float* keys, cons
     p.n_keys = total;
     p.head_dim = hd;
     p.scale = scale;
-    p.out = att_.data() + i0 * q_dim + head * hd;
+    p.out = att_.data() + (row0 + i0) * q_dim + head * hd;
     p.ldo = q_dim;
     if (importance) p.first_key_prob = first_key_prob_.data() + head * n + i0;
     kernels::causal_attention(p);
@@ -326,13 +327,14 @@ void LlamaModel::forward_layer(int layer, std::span<float> x, size_t n, KVCache&
   positions_.resize(n);
   std::iota(positions_.begin(), positions_.end(), 0);
   cache.clear();  // positions from 0: whatever the cache held goes
-  run_layer(layer, x.data(), n, positions_, cache, 0);
+  KVCache* const one[] = {&cache};
+  run_layer(layer, x.data(), n, positions_, one, 0);
 }
 
 // One decoder layer on the residual stream x ([n, dim], updated in place); keys and values go to
 // the cache's layer `slot`.
 void LlamaModel::run_layer(int l, float* x, size_t n, std::span<const int32_t> positions,
-                           KVCache& cache, int slot, bool importance) {
+                           std::span<KVCache* const> caches, int slot, bool importance) {
   const auto& c = w_.config;
   const size_t dim = static_cast<size_t>(c.dim), hidden = static_cast<size_t>(c.hidden_dim);
   const size_t q_dim = static_cast<size_t>(c.q_dim()), kv_dim = static_cast<size_t>(c.kv_dim());
@@ -363,13 +365,28 @@ void LlamaModel::run_layer(int l, float* x, size_t n, std::span<const int32_t> p
       fake_quantize_rows(std::span(q_).first(n * q_dim), n * static_cast<size_t>(c.n_heads),
                          static_cast<size_t>(c.head_dim), attention_quant_.query);
   });
-  // A quantized cache stores integer codes; attention reads them back dequantized.
-  const int entries0 = cache.entries(slot);
-  timed(ForwardOp::kKvStore, [&] {
-    cache.append(slot, positions.first(n), std::span(k_).first(n * kv_dim),
-                 std::span(v_).first(n * kv_dim));
-  });
-  timed(ForwardOp::kAttention, [&] { attention(slot, n, entries0, cache, importance); });
+  // A quantized cache stores integer codes; attention reads them back dequantized. With one cache
+  // the n rows are consecutive tokens of one sequence; with one cache per row (a batched decode
+  // step) each row is the next token of its own sequence and attends to its own cache only.
+  if (caches.size() == 1) {
+    KVCache& cache = *caches[0];
+    const int entries0 = cache.entries(slot);
+    timed(ForwardOp::kKvStore, [&] {
+      cache.append(slot, positions.first(n), std::span(k_).first(n * kv_dim),
+                   std::span(v_).first(n * kv_dim));
+    });
+    timed(ForwardOp::kAttention, [&] { attention(slot, 0, n, entries0, cache, importance); });
+  } else {
+    for (size_t r = 0; r < n; ++r) {
+      KVCache& cache = *caches[r];
+      const int entries0 = cache.entries(slot);
+      timed(ForwardOp::kKvStore, [&] {
+        cache.append(slot, positions.subspan(r, 1), std::span(k_).subspan(r * kv_dim, kv_dim),
+                     std::span(v_).subspan(r * kv_dim, kv_dim));
+      });
+      timed(ForwardOp::kAttention, [&] { attention(slot, r, 1, entries0, cache, false); });
+    }
+  }
   if (importance)
     timed(ForwardOp::kPrune, [&] {
       // A row's importance: its probability to the first token, averaged over the heads.
@@ -455,7 +472,8 @@ std::span<const float> LlamaModel::forward(std::span<const int32_t> tokens, KVCa
     }
     // Importance is needed at the output of the layer before each pruning point.
     const bool importance = prune && l + 1 >= pruning_.start_layer && l + 1 < c.n_layers;
-    run_layer(l, x_.data(), m, positions_, cache, l, importance);
+    KVCache* const one[] = {&cache};
+    run_layer(l, x_.data(), m, positions_, one, l, importance);
     if (n > 1) pruning_counts_.token_layers += static_cast<int64_t>(m);
   }
   if (n > 1) pruning_counts_.full_token_layers += static_cast<int64_t>(n) * c.n_layers;
@@ -463,9 +481,13 @@ std::span<const float> LlamaModel::forward(std::span<const int32_t> tokens, KVCa
   logit_rows_.resize(m);
 
   const size_t first = which == LogitsFor::kLastToken ? m - 1 : 0;
-  const size_t rows = m - first;
   if (which == LogitsFor::kLastToken) logit_rows_.assign(1, static_cast<int32_t>(n - 1));
-  const size_t vocab = static_cast<size_t>(c.vocab_size);
+  return head(first, m - first);
+}
+
+std::span<const float> LlamaModel::head(size_t first, size_t rows) {
+  const auto& c = w_.config;
+  const size_t dim = static_cast<size_t>(c.dim), vocab = static_cast<size_t>(c.vocab_size);
   {
     OpTimer t(profile_, ForwardOp::kNorm);
     rms_norm(x_.data() + first * dim, w_.final_norm.data(), xn_.data(), rows, dim, c.norm_eps);
@@ -477,6 +499,41 @@ std::span<const float> LlamaModel::forward(std::span<const int32_t> tokens, KVCa
                         std::span(logits_).first(rows * vocab));
   }
   return std::span<const float>(logits_).first(rows * vocab);
+}
+
+std::span<const float> LlamaModel::forward_batch(std::span<const int32_t> tokens,
+                                                 std::span<KVCache* const> caches) {
+  const auto& c = w_.config;
+  const size_t n = tokens.size();
+  if (n == 0) fail("forward_batch: no tokens");
+  if (caches.size() != n) fail("forward_batch: {} tokens for {} caches", n, caches.size());
+  for (size_t r = 0; r < n; ++r) {
+    const KVCache* cache = caches[r];
+    if (cache == nullptr) fail("forward_batch: no cache for row {}", r);
+    if (std::find(caches.begin(), caches.begin() + static_cast<std::ptrdiff_t>(r), cache) !=
+        caches.begin() + static_cast<std::ptrdiff_t>(r))
+      fail("forward_batch: row {} shares its cache with an earlier row", r);
+    if (cache->length() + 1 > c.max_seq_len)
+      fail("sequence of {} tokens exceeds the model's max_position_embeddings {}",
+           cache->length() + 1, c.max_seq_len);
+    if (cache->length() + 1 > cache->capacity())
+      fail("context is full: {} + 1 tokens exceed the KV cache capacity {}", cache->length(),
+           cache->capacity());
+  }
+  const size_t dim = static_cast<size_t>(c.dim);
+  reserve_scratch(n);
+  const ActiveProfileScope profiling(profile_);
+  {
+    OpTimer t(profile_, ForwardOp::kEmbed);
+    embed(tokens, std::span(x_).first(n * dim));
+  }
+  positions_.resize(n);
+  for (size_t r = 0; r < n; ++r) positions_[r] = caches[r]->length();
+  logit_rows_.resize(n);
+  std::iota(logit_rows_.begin(), logit_rows_.end(), 0);
+  for (int l = 0; l < c.n_layers; ++l) run_layer(l, x_.data(), n, positions_, caches, l);
+  for (KVCache* cache : caches) cache->advance(1);
+  return head(0, n);
 }
 
 }  // namespace lowbit

@@ -73,6 +73,14 @@ class LlamaModel {
   std::span<const float> forward(std::span<const int32_t> tokens, KVCache& cache,
                                  LogitsFor which = LogitsFor::kLastToken,
                                  bool allow_pruning = true);
+  // One decode step of several sequences at once (continuous batching): tokens[i] is the next
+  // token of the sequence whose cache is caches[i] (distinct caches), run at position
+  // caches[i]->length(). The rows share every projection (one [n, dim] product through the same
+  // kernels, so the weights are read once for all of them); attention runs per sequence on its
+  // own cache. Returns n rows of vocab logits, row i bit-identical to what forward() of that
+  // token alone on its cache gives. Never prunes.
+  std::span<const float> forward_batch(std::span<const int32_t> tokens,
+                                       std::span<KVCache* const> caches);
   // The rows of the last forward's logits: offsets into its tokens (for kLastToken, n - 1).
   std::span<const int32_t> logit_rows() const { return logit_rows_; }
 
@@ -110,11 +118,15 @@ class LlamaModel {
  private:
   void reserve_scratch(size_t n);
   // importance: also compute each row's token importance (importance_) for pruning.
-  void run_layer(int layer, float* x, size_t n, std::span<const int32_t> positions, KVCache& cache,
-                 int slot, bool importance = false);
-  void attention(int slot, size_t n, int entries0, KVCache& cache, bool importance);
-  void fused_attention(size_t n, int entries0, const float* keys, const float* values,
+  // caches: one cache for all n rows (consecutive tokens of one sequence), or one per row.
+  void run_layer(int layer, float* x, size_t n, std::span<const int32_t> positions,
+                 std::span<KVCache* const> caches, int slot, bool importance = false);
+  // Attention of rows row0 .. row0+n-1 of q_ into the same rows of att_.
+  void attention(int slot, size_t row0, size_t n, int entries0, KVCache& cache, bool importance);
+  void fused_attention(size_t row0, size_t n, int entries0, const float* keys, const float* values,
                        size_t stride, bool importance);
+  // Final norm and output head of rows first .. first+rows-1 of x_.
+  std::span<const float> head(size_t first, size_t rows);
   void apply_rope(float* x, size_t n, int n_heads, std::span<const int32_t> positions) const;
   // Drops the rows select_kept_rows rejects before `layer`; returns the rows left.
   size_t prune_rows(int layer, size_t n, size_t original_rows);

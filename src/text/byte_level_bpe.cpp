@@ -265,6 +265,11 @@ class ByteLevelBpe final : public Tokenizer {
   }
 
   int32_t vocab_size() const override { return static_cast<int32_t>(pieces_.size()); }
+  std::string piece(int32_t id) const override {
+    if (id < 0 || static_cast<size_t>(id) >= pieces_.size())
+      fail("token id {} out of range [0, {})", id, pieces_.size());
+    return pieces_[static_cast<size_t>(id)];
+  }
 
  private:
   void load_model(const JsonFields& m) {

@@ -61,6 +61,11 @@ class SentencePieceTokenizer final : public Tokenizer {
   }
 
   int32_t vocab_size() const override { return sp_.GetPieceSize(); }
+  std::string piece(int32_t id) const override {
+    if (id < 0 || id >= sp_.GetPieceSize())
+      fail("token id {} out of range [0, {})", id, sp_.GetPieceSize());
+    return sp_.IdToPiece(id);
+  }
 
  private:
   // Runs a library call: a bad status or an exception from inside the library (see the

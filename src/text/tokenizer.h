@@ -22,6 +22,10 @@ class Tokenizer {
   // Ids -> text. Special tokens (BOS/EOS/added special) are skipped.
   virtual std::string decode(std::span<const int32_t> ids) const = 0;
   virtual int32_t vocab_size() const = 0;
+  // The vocabulary entry of an id as the tokenizer stores it ("▁the" for SentencePiece, "Ġthe"
+  // for byte-level BPE, "<0x0A>" for a byte token): what `lowbit tokenize --pieces` prints.
+  // Throws for an id out of range.
+  virtual std::string piece(int32_t id) const = 0;
 
   // Chunked encoding (text/chunked_encode.h), so a long file is encoded piece by piece and a
   // caller that needs only its beginning stops early. is_exact_cut(text, pos) says that

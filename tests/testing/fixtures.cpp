@@ -209,6 +209,12 @@ std::string ByteTokenizer::decode(std::span<const int32_t> ids) const {
   return out;
 }
 
+std::string ByteTokenizer::piece(int32_t id) const {
+  if (id < 0 || id >= vocab_size()) throw Error("token id out of range");
+  if (id < 3) return id == 0 ? "<unk>" : id == 1 ? "<s>" : "</s>";
+  return std::string(1, static_cast<char>(id - 3));
+}
+
 CommandResult run_lowbit(const std::string& args) {
   TempDir tmp;
   const std::string cmd = std::string(LOWBIT_BINARY) + " " + args + " >" + (tmp / "out").string() +

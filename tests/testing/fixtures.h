@@ -77,6 +77,7 @@ class ByteTokenizer : public Tokenizer {
   std::vector<int32_t> encode(std::string_view text) const override;
   std::string decode(std::span<const int32_t> ids) const override;
   int32_t vocab_size() const override { return 259; }
+  std::string piece(int32_t id) const override;
   static int32_t id(char byte) { return 3 + static_cast<unsigned char>(byte); }
 };
 

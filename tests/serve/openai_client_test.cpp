@@ -1,0 +1,73 @@
+// The official OpenAI Node client (npm `openai`, pinned with a lockfile in
+// tests/serve/openai_client/) against `lowbit serve` on a W4A8-quantized ref-llama-s: completions,
+// chat, streaming, logprobs, stop, seeds and errors, with the greedy text checked against lowbit's
+// in-process generation of the same file. Fails, not skips, when Node or npm is missing.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "io/model_loader.h"
+#include "model/generator.h"
+#include "serve/serve_test_util.h"
+#include "testing/fixtures.h"
+#include "text/document.h"
+
+namespace lowbit::serve {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string quoted(const std::string& s) {
+  std::string q = "'";
+  for (const char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+fs::path client_dir() {
+  const fs::path source = fs::path(LOWBIT_SOURCE_DIR) / "tests/serve/openai_client";
+  const fs::path dir = fs::path(LOWBIT_BINARY).parent_path() / "npm/openai_client";
+  fs::create_directories(dir);
+  for (const char* f : {"package.json", "package-lock.json", "client.mjs"})
+    fs::copy_file(source / f, dir / f, fs::copy_options::overwrite_existing);
+  if (!fs::exists(dir / "node_modules/openai/package.json")) {
+    EXPECT_EQ(std::system(("cd " + quoted(dir.string()) +
+                           " && npm ci --silent --no-audit --no-fund > npm-ci.log 2>&1")
+                              .c_str()),
+              0)
+        << "npm ci failed (see " << (dir / "npm-ci.log") << ")";
+  }
+  return dir;
+}
+
+TEST(OpenAiClient, DrivesTheServerOnAQuantizedModel) {
+  testing::TempDir tmp;
+  const fs::path model = tmp / "ref-w4a8.lowbit";
+  const auto q =
+      testing::run_lowbit("quantize -m " + quoted(testing::ref_llama_dir().string()) +
+                          " --method rtn --wbits 4 --abits 8 -o " + quoted(model.string()));
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  const std::string prompt = "The history of the city begins";
+  LoadedModel m = load_model(model);
+  GenerateOptions o;
+  o.max_new_tokens = 16;
+  o.stop_ids = m.stop_ids;
+  const auto ids =
+      generate(*m.model, *m.tokenizer, tokenize_document(*m.tokenizer, prompt), o).new_ids;
+  const std::string expected = m.tokenizer->decode(ids);
+
+  const fs::path dir = client_dir();
+  ServerProcess server("-m " + quoted(model.string()) + " --parallel 4 --ctx 512 --alias ref");
+  ASSERT_GT(server.port(), 0) << server.log();
+  const fs::path out = tmp / "client.out";
+  const int rc = std::system(("cd " + quoted(dir.string()) + " && node client.mjs " +
+                              quoted(server.url()) + " ref " + quoted(prompt) + " " +
+                              quoted(expected) + " > " + quoted(out.string()) + " 2>&1")
+                                 .c_str());
+  EXPECT_EQ(rc, 0) << testing::read_file(out) << "\nserver log:\n" << server.log();
+  EXPECT_NE(testing::read_file(out).find("\"ok\":true"), std::string::npos);
+  EXPECT_EQ(server.stop(), 0) << server.log();
+}
+
+}  // namespace
+}  // namespace lowbit::serve
