@@ -1,5 +1,7 @@
 // `lowbit outliers`: how large the outliers are in the activations every linear layer quantizes
 // (after the online transform of a quantized model), per layer and site, as a Markdown table.
+// With --method: the same per stage of that method's activation transform, computed on the
+// calibration windows `lowbit quantize` draws, as an HTML report (and PNGs).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -8,6 +10,10 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/quant_flags.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "eval/outlier_report.h"
 #include "eval/outliers.h"
 #include "eval/perplexity.h"
 #include "text/document.h"
@@ -21,6 +27,10 @@ struct OutliersFlags {
   std::string file;
   OutlierOptions options;
   bool per_layer = false;
+  // --method mode
+  QuantFlags quant;
+  std::string report;
+  std::vector<int> layers;
 };
 
 double median_of(std::vector<double> v) {
@@ -29,7 +39,50 @@ double median_of(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// --method: the stages of the method's transform on the calibration windows.
+void run_method_stages(const OutliersFlags& f) {
+  if (!f.file.empty()) fail("outliers: --method measures on --calib; -f/--file is for the table");
+  if (f.quant.calib.empty()) fail("outliers --method: give --calib FILE");
+  if (f.report.empty()) fail("outliers --method: give -o REPORT.html");
+  const std::filesystem::path out(f.report);
+  if (std::filesystem::is_directory(out)) fail("{}: is a folder; give a file name", f.report);
+  {
+    const std::vector<std::filesystem::path> inputs = {f.model.model, f.quant.calib};
+    check_not_an_input(out, inputs, "-o");
+  }
+  const auto parent = std::filesystem::absolute(out).parent_path();
+  if (!std::filesystem::is_directory(parent)) fail("{}: no such folder", parent.string());
+  const QuantizeOptions opts = f.quant.options(true);
+  read_text_file(f.quant.calib);  // before loading: a bad file fails fast
+  LoadedModel m = load_from_flags(f.model);
+  for (int l : f.layers)
+    if (l < 0 || l >= m.model->config().n_layers)
+      fail("--layers: layer {} is not in 0..{}", l, m.model->config().n_layers - 1);
+  const auto sites = measure_method_stages(*m.model, *m.tokenizer, opts);
+  OutlierReportInfo info{f.model.model, opts.method.name(), static_cast<size_t>(opts.calib.samples),
+                         static_cast<size_t>(opts.calib.seq_len), f.layers};
+  info.windows = sites.empty() ? 0 : sites.front().stages.front().stats.tokens / info.seq_len;
+  write_outlier_report(out, sites, info);
+  fmt::print("model: {}\nmethod: {}\ncalibration: {} windows x {} tokens\n\n", f.model.model,
+             info.method, info.windows, info.seq_len);
+  fmt::print(
+      "| layer | site | stage | channels | max abs | channel max/median | token max/median |\n");
+  fmt::print("| --- | --- | --- | --- | --- | --- | --- |\n");
+  for (const auto& s : sites)
+    for (const auto& st : s.stages) {
+      const SiteOutliers& r = st.stats;
+      fmt::print("| {} | {} | {} | {} | {:.3g} | {:.1f} | {:.1f} |\n", r.layer, site_name(r.site),
+                 st.name, r.channels, r.absmax, r.channel_ratio, r.token_ratio);
+    }
+  fmt::print("\nreport: {}\n", f.report);
+}
+
 void run_outliers(const OutliersFlags& f) {
+  if (f.quant.app->get_option("--method")->count() > 0) {
+    run_method_stages(f);
+    return;
+  }
+  if (f.file.empty()) fail("outliers: give -f/--file TEXT (or --method with --calib)");
   const std::string text = read_text_file(f.file);  // before loading: bad input fails fast
   LoadedModel m = load_from_flags(f.model);
   const auto ids =
@@ -74,12 +127,22 @@ void register_outliers(CLI::App& app) {
       "outliers of the activations each linear layer quantizes (after a quantized model's online "
       "transforms): max-to-median ratios over channels and over tokens, per site");
   add_model_flags(*cmd, flags->model);
-  cmd->add_option("-f,--file", flags->file, "UTF-8 text file")->required();
+  cmd->add_option("-f,--file", flags->file, "UTF-8 text file (the table)");
   cmd->add_option("--ctx", flags->options.context, "window length L in tokens")
       ->check(CLI::Range(2, 1 << 20));
   cmd->add_option("--windows", flags->options.windows, "the first N windows of the text")
       ->check(CLI::Range(1, 1 << 20));
   cmd->add_flag("--per-layer", flags->per_layer, "one row per layer and site");
+  // --method mode: the calibration and the method's tuning flags of `lowbit quantize`.
+  add_quant_flags(*cmd, flags->quant, false);
+  cmd->add_option("--method", flags->quant.method,
+                  "report the stages of this method's activation transform (as --method of "
+                  "quantize: " +
+                      describe_method_kinds() + ") on --calib, into -o");
+  cmd->add_option("-o,--output", flags->report, "--method: the HTML report to write");
+  cmd->add_option("--layers", flags->layers,
+                  "--method: plot only these layers (comma-separated; the table has every layer)")
+      ->delimiter(',');
   cmd->callback([flags] { run_outliers(*flags); });
 }
 

@@ -32,53 +32,63 @@ class OutlierObserver final : public ActivationObserver {
 
   void observe(int layer, ActivationSite site, std::span<const float> x, size_t rows,
                size_t cols) override {
-    Acc& a = acc_[{layer, static_cast<int>(site)}];
-    if (a.channel.empty()) a.channel.assign(cols, 0.0f);
-    const Linear* lin = site_layer(weights_.layers.at(static_cast<size_t>(layer)), site);
+    OutlierAccumulator& a = acc_[{layer, static_cast<int>(site)}];
     std::span<const float> seen = x;
-    if (const ActivationTransform* t = lin ? lin->input_transform() : nullptr) {
+    if (const ActivationTransform* t =
+            site_input_transform(weights_.layers.at(static_cast<size_t>(layer)), site)) {
       scratch_.assign(x.begin(), x.end());
       t->apply(scratch_, rows);
       seen = scratch_;
     }
-    for (size_t r = 0; r < rows; ++r) {
-      float token = 0;
-      for (size_t c = 0; c < cols; ++c) {
-        const float v = std::fabs(seen[r * cols + c]);
-        a.channel[c] = std::max(a.channel[c], v);
-        token = std::max(token, v);
-      }
-      a.token.push_back(token);
-    }
+    a.add(seen, rows, cols);
   }
 
   std::vector<SiteOutliers> result() const {
     std::vector<SiteOutliers> out;
-    for (const auto& [key, a] : acc_) {
-      SiteOutliers s;
-      s.layer = key.first;
-      s.site = static_cast<ActivationSite>(key.second);
-      s.channels = a.channel.size();
-      s.tokens = a.token.size();
-      s.absmax = *std::max_element(a.channel.begin(), a.channel.end());
-      s.channel_ratio = max_to_median(a.channel);
-      s.token_ratio = max_to_median(a.token);
-      out.push_back(s);
-    }
+    for (const auto& [key, a] : acc_)
+      out.push_back(a.summary(key.first, static_cast<ActivationSite>(key.second)));
     return out;
   }
 
  private:
-  struct Acc {
-    std::vector<float> channel;  // per-channel max |x|
-    std::vector<float> token;    // per-token max |x|
-  };
   const LlamaWeights& weights_;
-  std::map<std::pair<int, int>, Acc> acc_;  // (layer, site): ordered as the report
+  std::map<std::pair<int, int>, OutlierAccumulator> acc_;  // (layer, site): ordered as the report
   std::vector<float> scratch_;
 };
 
 }  // namespace
+
+const ActivationTransform* site_input_transform(const LayerWeights& L, ActivationSite site) {
+  const Linear* lin = site_layer(L, site);
+  return lin ? lin->input_transform() : nullptr;
+}
+
+void OutlierAccumulator::add(std::span<const float> x, size_t rows, size_t cols) {
+  if (channel_.empty()) channel_.assign(cols, 0.0f);
+  if (cols != channel_.size() || x.size() < rows * cols)
+    fail("outliers: {} x {} activations for a site of {} channels", rows, cols, channel_.size());
+  for (size_t r = 0; r < rows; ++r) {
+    float token = 0;
+    for (size_t c = 0; c < cols; ++c) {
+      const float v = std::fabs(x[r * cols + c]);
+      channel_[c] = std::max(channel_[c], v);
+      token = std::max(token, v);
+    }
+    token_.push_back(token);
+  }
+}
+
+SiteOutliers OutlierAccumulator::summary(int layer, ActivationSite site) const {
+  SiteOutliers s;
+  s.layer = layer;
+  s.site = site;
+  s.channels = channel_.size();
+  s.tokens = token_.size();
+  s.absmax = channel_.empty() ? 0.0f : *std::max_element(channel_.begin(), channel_.end());
+  s.channel_ratio = max_to_median(channel_);
+  s.token_ratio = max_to_median(token_);
+  return s;
+}
 
 double max_to_median(std::vector<float> v) {
   if (v.empty()) return 0.0;

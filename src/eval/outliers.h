@@ -32,10 +32,28 @@ struct SiteOutliers {
   double token_ratio = 0;
 };
 
+// The running per-channel and per-token max |x| of one site's activations, and the statistics of
+// the table from them: every number `lowbit outliers` prints comes from summary().
+class OutlierAccumulator {
+ public:
+  // x is rows x cols, row-major; every call must have the same cols.
+  void add(std::span<const float> x, size_t rows, size_t cols);
+  SiteOutliers summary(int layer, ActivationSite site) const;
+  const std::vector<float>& channel_absmax() const { return channel_; }
+
+ private:
+  std::vector<float> channel_;  // per-channel max |x|
+  std::vector<float> token_;    // per-token max |x|
+};
+
 // Runs the windows through the model (outputs discarded) and returns one row per layer and site,
 // in layer order. Throws if the ids hold less than one window.
 std::vector<SiteOutliers> measure_outliers(LlamaModel& model, std::span<const int32_t> ids,
                                            const OutlierOptions& options);
+
+// The online transform a site's activations go through before they are quantized (q/k/v and
+// gate/up share one); null when the site has none.
+const ActivationTransform* site_input_transform(const LayerWeights& layer, ActivationSite site);
 
 // max / median of `values` (median of an even count: the mean of the middle two); 0 if empty or
 // the median is 0.

@@ -101,22 +101,59 @@ void ActivationTransform::add_hadamard() {
   stages_.push_back({Stage::Kind::kHadamard, 0, {}, {}});
 }
 
-void ActivationTransform::apply_stages(std::span<float> x, size_t rows) const {
-  for (const Stage& st : stages_) {
-    switch (st.kind) {
-      case Stage::Kind::kBlockRotation:
-        rotate_blocks(x, rows, dim_, st, false);
-        break;
-      case Stage::Kind::kPermutation:
-        permute(x, rows, dim_, st.perm, false);
-        break;
-      case Stage::Kind::kHadamard:
-        thread_pool().parallel_for(rows, 8, [&](size_t r0, size_t r1) {
-          hadamard_transform_rows(x.subspan(r0 * dim_, (r1 - r0) * dim_), r1 - r0, dim_);
-        });
-        break;
-    }
+void ActivationTransform::apply_stage(const Stage& st, std::span<float> x, size_t rows) const {
+  switch (st.kind) {
+    case Stage::Kind::kBlockRotation:
+      rotate_blocks(x, rows, dim_, st, false);
+      break;
+    case Stage::Kind::kPermutation:
+      permute(x, rows, dim_, st.perm, false);
+      break;
+    case Stage::Kind::kHadamard:
+      thread_pool().parallel_for(rows, 8, [&](size_t r0, size_t r1) {
+        hadamard_transform_rows(x.subspan(r0 * dim_, (r1 - r0) * dim_), r1 - r0, dim_);
+      });
+      break;
   }
+}
+
+void ActivationTransform::divide_by_smooth(std::span<float> x, size_t rows) const {
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t i = 0; i < dim_; ++i) x[r * dim_ + i] /= smooth_[i];
+}
+
+void ActivationTransform::apply_stages(std::span<float> x, size_t rows) const {
+  for (const Stage& st : stages_) apply_stage(st, x, rows);
+}
+
+void ActivationTransform::apply_step(size_t step, std::span<float> x, size_t rows) const {
+  if (step >= num_steps()) fail("transform step {} of {}", step, num_steps());
+  if (!smooth_.empty()) {
+    if (step == 0) {
+      divide_by_smooth(x, rows);
+      return;
+    }
+    --step;
+  }
+  apply_stage(stages_[step], x, rows);
+}
+
+std::string ActivationTransform::step_name(size_t step) const {
+  if (step >= num_steps()) fail("transform step {} of {}", step, num_steps());
+  if (!smooth_.empty()) {
+    if (step == 0) return "smoothed";
+    --step;
+  }
+  const Stage& st = stages_[step];
+  switch (st.kind) {
+    case Stage::Kind::kBlockRotation:
+      return fmt::format("rotated (block {})", st.block);
+    case Stage::Kind::kPermutation:
+      return "permuted";
+    case Stage::Kind::kHadamard:
+      return "hadamard";
+  }
+  return "";
 }
 
 void ActivationTransform::apply_transposed(std::span<float> g, size_t rows) const {
@@ -150,10 +187,7 @@ void ActivationTransform::apply_transposed(std::span<float> g, size_t rows) cons
 }
 
 void ActivationTransform::apply(std::span<float> x, size_t rows) const {
-  if (!smooth_.empty())
-    for (size_t r = 0; r < rows; ++r)
-      for (size_t i = 0; i < dim_; ++i) x[r * dim_ + i] /= smooth_[i];
-  apply_stages(x, rows);
+  for (size_t step = 0; step < num_steps(); ++step) apply_step(step, x, rows);
 }
 
 void ActivationTransform::apply_to_weight(std::span<float> w, size_t rows) const {

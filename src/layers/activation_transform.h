@@ -40,6 +40,13 @@ class ActivationTransform {
 
   // x (rows x dim) <- x diag(1/s) T.
   void apply(std::span<float> x, size_t rows) const;
+  // apply() one step at a time, for tools that look between the steps (`lowbit outliers
+  // --method`): step 0 is the smoothing when there is one, then one step per stage. Applying
+  // steps 0 .. num_steps() - 1 in order is apply().
+  size_t num_steps() const { return (smooth_.empty() ? 0 : 1) + stages_.size(); }
+  void apply_step(size_t step, std::span<float> x, size_t rows) const;
+  // What the input is after `step`: "smoothed", "rotated (block 16)", "permuted", "hadamard".
+  std::string step_name(size_t step) const;
   // W (rows x dim, one weight row per output) <- W diag(s) T: the compensating weight transform.
   void apply_to_weight(std::span<float> w, size_t rows) const;
   // x <- x T (the stages only, no smoothing).
@@ -54,6 +61,9 @@ class ActivationTransform {
   std::string describe() const;
 
  private:
+  void apply_stage(const Stage& st, std::span<float> x, size_t rows) const;
+  void divide_by_smooth(std::span<float> x, size_t rows) const;
+
   size_t dim_;
   std::vector<float> smooth_;
   std::vector<Stage> stages_;
