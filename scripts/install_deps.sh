@@ -8,6 +8,9 @@ PKGS=(cmake g++ make pkg-config
       libbz2-dev zlib1g-dev libgtest-dev libbenchmark-dev
       # lowbit serve's HTTP server
       libcpp-httplib-dev
+      # lowbit outliers --png (cairo), and the headless browser that renders the HTML report in
+      # its test (tests/eval/outlier_chromium_test.cpp)
+      libcairo2-dev chromium
       # aarch64 cross toolchain and qemu-user: scripts/test_arm.sh runs the NEON kernels' tests
       g++-aarch64-linux-gnu qemu-user)
 # Node.js and npm: the tokenizer oracle test (tests/text/llama3_oracle) installs its pinned npm

@@ -13,6 +13,7 @@
 #include "cli/quant_flags.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "eval/outlier_png.h"
 #include "eval/outlier_report.h"
 #include "eval/outliers.h"
 #include "eval/perplexity.h"
@@ -30,6 +31,7 @@ struct OutliersFlags {
   // --method mode
   QuantFlags quant;
   std::string report;
+  std::string png_dir;
   std::vector<int> layers;
 };
 
@@ -44,6 +46,9 @@ void run_method_stages(const OutliersFlags& f) {
   if (!f.file.empty()) fail("outliers: --method measures on --calib; -f/--file is for the table");
   if (f.quant.calib.empty()) fail("outliers --method: give --calib FILE");
   if (f.report.empty()) fail("outliers --method: give -o REPORT.html");
+  if (!f.png_dir.empty() && std::filesystem::exists(f.png_dir) &&
+      !std::filesystem::is_directory(f.png_dir))
+    fail("--png {}: is not a folder", f.png_dir);
   const std::filesystem::path out(f.report);
   if (std::filesystem::is_directory(out)) fail("{}: is a folder; give a file name", f.report);
   {
@@ -63,6 +68,8 @@ void run_method_stages(const OutliersFlags& f) {
                          static_cast<size_t>(opts.calib.seq_len), f.layers};
   info.windows = sites.empty() ? 0 : sites.front().stages.front().stats.tokens / info.seq_len;
   write_outlier_report(out, sites, info);
+  const auto pngs = f.png_dir.empty() ? std::vector<std::filesystem::path>{}
+                                      : write_outlier_pngs(f.png_dir, sites, f.layers);
   fmt::print("model: {}\nmethod: {}\ncalibration: {} windows x {} tokens\n\n", f.model.model,
              info.method, info.windows, info.seq_len);
   fmt::print(
@@ -75,6 +82,7 @@ void run_method_stages(const OutliersFlags& f) {
                  st.name, r.channels, r.absmax, r.channel_ratio, r.token_ratio);
     }
   fmt::print("\nreport: {}\n", f.report);
+  if (!f.png_dir.empty()) fmt::print("png: {} files in {}\n", pngs.size(), f.png_dir);
 }
 
 void run_outliers(const OutliersFlags& f) {
@@ -140,6 +148,8 @@ void register_outliers(CLI::App& app) {
                   "quantize: " +
                       describe_method_kinds() + ") on --calib, into -o");
   cmd->add_option("-o,--output", flags->report, "--method: the HTML report to write");
+  cmd->add_option("--png", flags->png_dir,
+                  "--method: also write one PNG per plotted layer and site into this folder");
   cmd->add_option("--layers", flags->layers,
                   "--method: plot only these layers (comma-separated; the table has every layer)")
       ->delimiter(',');

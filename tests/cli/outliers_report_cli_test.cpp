@@ -47,8 +47,17 @@ class OutlierCli : public ::testing::Test {
 };
 
 TEST_F(OutlierCli, DuQuantReportHasEveryStageOfEveryLayer) {
-  const auto r = run_lowbit(args((dir_ / "r.html").string()) + " --method duquant --layers 0,4");
+  const auto r = run_lowbit(args((dir_ / "r.html").string()) + " --method duquant --layers 0,4" +
+                            " --png " + q(dir_ / "png"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  // PNGs of the plotted layers only, every site.
+  size_t pngs = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir_ / "png")) {
+    const std::string name = e.path().filename().string();
+    EXPECT_TRUE(name.rfind("layer00_", 0) == 0 || name.rfind("layer04_", 0) == 0) << name;
+    ++pngs;
+  }
+  EXPECT_EQ(pngs, 2u * 4u);
   const std::string html = testing::read_file(dir_ / "r.html");
   // stdout's rows: 5 layers x 4 sites x 5 stages, each in the report's table with its numbers.
   const std::regex row(
@@ -88,6 +97,9 @@ TEST_F(OutlierCli, BadFlagsFailWithOneLineAndWriteNothing) {
   expect_one_line_error(
       run_lowbit(args((dir_ / "missing" / "r.html").string()) + " --method duquant"),
       "no such folder");
+  testing::write_file(dir_ / "file", "");
+  expect_one_line_error(run_lowbit(args(out) + " --method duquant --png " + q(dir_ / "file")),
+                        "--png");
   expect_one_line_error(
       run_lowbit("outliers -m " + q(testing::shared_dir() / "models/stories260K/stories260K.bin") +
                  " --method duquant -o " + q(out)),
