@@ -1,5 +1,7 @@
 #include "eval/outlier_plot.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace lowbit {
@@ -19,8 +21,6 @@ std::vector<PlotBar> plot_bars(std::span<const float> v, size_t max_bars) {
 
 SitePlot layout_site_plot(const SiteStages& site) {
   SitePlot p;
-  float ymax = 0;
-  for (const auto& st : site.stages) ymax = std::max(ymax, st.stats.absmax);
   const double plot_w = kPanelWidth - kPlotLeft - kPlotRight;
   for (size_t i = 0; i < site.stages.size(); ++i) {
     const auto& st = site.stages[i];
@@ -30,7 +30,7 @@ SitePlot layout_site_plot(const SiteStages& site) {
     s.width = plot_w;
     s.height = kPanelHeight - kPlotTop - kPlotBottom;
     s.channels = std::max<size_t>(1, st.channel_absmax.size());
-    s.ymax = ymax > 0 ? double(ymax) : 1.0;
+    s.ymax = st.stats.absmax > 0 ? double(st.stats.absmax) : 1.0;
     p.panels.push_back(s);
     // Two bars per pixel column at most: finer than the eye, coarse enough to stay small.
     p.bars.push_back(plot_bars(st.channel_absmax, static_cast<size_t>(2 * plot_w)));
@@ -38,6 +38,10 @@ SitePlot layout_site_plot(const SiteStages& site) {
   p.width = kPanelWidth * double(std::max<size_t>(1, site.stages.size()));
   p.height = kPanelHeight;
   return p;
+}
+
+std::string panel_caption(const StageOutliers& st) {
+  return fmt::format("max {:.3g}, max/median {:.1f}", st.stats.absmax, st.stats.channel_ratio);
 }
 
 Rgb stage_colour(size_t stage) {

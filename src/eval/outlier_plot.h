@@ -1,10 +1,13 @@
 #pragma once
 // The geometry of the outlier plots, shared by the HTML report's SVG and the PNG export so both
 // draw the same thing: per layer and site one row of panels, one per stage of the transform,
-// channels on x and the channel's max |x| on y, on one y scale for the whole row (a transform
-// that flattens the outliers shows as lower bars, not as a rescaled axis).
+// channels on x and the channel's max |x| on y. Each panel has its own y scale, 0 to the stage's
+// max |x|: smoothing moves scale into the weights, so magnitudes across stages say little about
+// quantization, while the shape (a few spikes against a flat one) is what a per-token scale
+// suffers from; the caption gives the stage's max |x| and channel max/median.
 #include <cstddef>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "eval/outlier_stages.h"
@@ -41,6 +44,9 @@ inline constexpr double kPlotLeft = 52, kPlotRight = 10, kPlotTop = 26, kPlotBot
 std::vector<PlotBar> plot_bars(std::span<const float> channel_absmax, size_t max_bars);
 
 SitePlot layout_site_plot(const SiteStages& site);
+
+// Under a panel: "max 4.23, max/median 2.0": the max |x| and channel max/median of the table.
+std::string panel_caption(const StageOutliers& stage);
 
 // A stage's colour (RGB in [0, 1]): stage 0 grey, then a fixed palette.
 struct Rgb {

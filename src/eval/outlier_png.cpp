@@ -65,8 +65,7 @@ Surface draw_site(const SiteStages& site) {
     text(cr, a.left - 4, a.bottom() + 4, "0", 1);
     text(cr, a.left, a.bottom() + 13, "0", 0);
     text(cr, a.left + a.width, a.bottom() + 13, fmt::format("{}", a.channels - 1), 1);
-    text(cr, a.left + a.width / 2, a.bottom() + 25,
-         fmt::format("channel (max |x| {:.3g})", st.stats.absmax), 0.5);
+    text(cr, a.left + a.width / 2, a.bottom() + 25, panel_caption(st), 0.5);
     // The bars: butt caps, so a bar ends exactly at its value.
     const double slot = a.width / double(std::max<size_t>(1, p.bars[i].size()));
     set_colour(cr, stage_colour(i));

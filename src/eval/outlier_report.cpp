@@ -87,10 +87,10 @@ std::string site_svg(const SiteStages& site) {
     s += fmt::format(
         R"(<text x="{:.2f}" y="{:.2f}">0</text><text x="{:.2f}" y="{:.2f}" )"
         R"(text-anchor="end">{}</text><text x="{:.2f}" y="{:.2f}" text-anchor="middle">)"
-        R"(channel (max |x| {:.3g})</text>)"
+        R"({})</text>)"
         "\n",
         a.left, a.bottom() + 13, a.left + a.width, a.bottom() + 13, a.channels - 1,
-        a.left + a.width / 2, a.bottom() + 25, st.stats.absmax);
+        a.left + a.width / 2, a.bottom() + 25, html_escape(panel_caption(st)));
     // One path of vertical bars from the baseline, as thick as a channel's slot allows.
     const double slot = a.width / double(std::max<size_t>(1, p.bars[i].size()));
     s += fmt::format(R"(<path class="series" fill="none" stroke="{}" stroke-width="{:.2f}" d=")",
@@ -116,12 +116,14 @@ std::string outlier_report_html(const std::vector<SiteStages>& sites,
   h += fmt::format(
       "<p>Calibration: {} windows of {} tokens (the windows <code>lowbit quantize</code> draws). "
       "Per layer and linear-input site, each panel shows every channel's max |x| over the "
-      "calibration tokens after one stage of the method's activation transform, on one y scale "
-      "per row: <b>original</b> is the full-precision model's input, <b>folded</b> the input "
+      "calibration tokens after one stage of the method's activation transform, each on its own "
+      "y scale (0 to the stage's max |x|; compare shapes, read magnitudes from the captions): "
+      "<b>original</b> is the full-precision model's input, <b>folded</b> the input "
       "after changes the method folds into earlier weights (when there are any), the other "
       "stages the steps of the online transform; the last panel is what the quantizer sees. "
-      "<b>channel</b> = largest per-channel max |x| over the median channel's, <b>token</b> = "
-      "the same over tokens (the numbers of <code>lowbit outliers</code>).</p>\n",
+      "<b>channel max/median</b> = largest per-channel max |x| over the median channel's, "
+      "<b>token max/median</b> = the same over tokens (the numbers of <code>lowbit "
+      "outliers</code>).</p>\n",
       info.windows, info.seq_len);
   h += "<nav>Layers:";
   for (int l : layers)

@@ -143,9 +143,9 @@ TEST(OutlierChromium, ScreenshotShowsTheBarsOfEveryPanel) {
   ASSERT_EQ(img.width, 1000);
   ASSERT_EQ(img.height, 700);
 
-  // The plot areas. Across: the columns holding many pixels of their background (#fafafa;
-  // elsewhere only a few anti-aliased text edges), joined across the columns a full-height bar
-  // covers. Down: the rows holding many pixels of background or of a (coloured) bar.
+  // The plot areas: the columns and rows holding many pixels of their background (#fafafa;
+  // elsewhere only a few anti-aliased text edges) or of a coloured bar, joined across the
+  // columns a full-height grey bar covers.
   const Rgb area{0xfa / 255.0, 0xfa / 255.0, 0xfa / 255.0};
   const auto saturated = [](uint32_t px) {
     const int r = (px >> 16) & 0xff, g = (px >> 8) & 0xff, b = px & 0xff;
@@ -154,9 +154,10 @@ TEST(OutlierChromium, ScreenshotShowsTheBarsOfEveryPanel) {
   std::vector<int> cols(static_cast<size_t>(img.width)), rows(static_cast<size_t>(img.height));
   for (int y = 0; y < img.height; ++y)
     for (int x = 0; x < img.width; ++x) {
-      const bool background = near(img.at(x, y), area, 0);
-      if (background) ++cols[static_cast<size_t>(x)];
-      if (background || saturated(img.at(x, y))) ++rows[static_cast<size_t>(y)];
+      if (near(img.at(x, y), area, 0) || saturated(img.at(x, y))) {
+        ++cols[static_cast<size_t>(x)];
+        ++rows[static_cast<size_t>(y)];
+      }
     }
   const auto panels = runs_of(cols, 40, 8);
   const auto bands = runs_of(rows, 200, 0);
@@ -185,13 +186,15 @@ TEST(OutlierChromium, ScreenshotShowsTheBarsOfEveryPanel) {
     const double area_px = double(panels[p].end - panels[p].begin) * (band.end - band.begin);
     EXPECT_GT(double(drawn), 0.05 * area_px) << "panel " << p;
     EXPECT_GT(own, 100u) << "panel " << p;
-    // One y scale for the row: the outliers (12) reach the top, the flat stages (at most 3.5)
-    // 3.5 / 12 of the height.
+    // Each panel's scale ends at its largest value, which reaches the top. The outliers (12 over
+    // a floor of 1) leave most of the area empty; the flat stages (1.5 to 3.5 of 3.5) fill most
+    // of it.
     const double reach = double(band.end - highest) / double(band.end - band.begin);
+    EXPECT_GT(reach, 0.95) << "panel " << p;
     if (p == 0)
-      EXPECT_GT(reach, 0.95);
+      EXPECT_LT(double(drawn), 0.3 * area_px);
     else
-      EXPECT_NEAR(reach, 3.5 / 12.0, 0.03) << "panel " << p;
+      EXPECT_GT(double(drawn), 0.5 * area_px) << "panel " << p;
   }
 }
 

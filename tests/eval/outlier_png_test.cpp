@@ -69,10 +69,15 @@ TEST(OutlierPng, EveryBarIsInItsPanelUpToItsValue) {
       }
     }
   }
-  // The largest value of the row reaches the top of its plot area: the pixel just below the top.
-  const PanelScale& a = plot.panels[0];
-  EXPECT_TRUE(close(img.at(static_cast<int>(std::floor(a.x(2))), static_cast<int>(a.top) + 3),
-                    stage_colour(0)));
+  // Each stage's largest value reaches the top of its plot area: the pixel just below the top.
+  const size_t largest[] = {2, 2, 3};
+  for (size_t p = 0; p < 3; ++p) {
+    const PanelScale& a = plot.panels[p];
+    EXPECT_TRUE(close(
+        img.at(static_cast<int>(std::floor(a.x(double(largest[p])))), static_cast<int>(a.top) + 3),
+        stage_colour(p)))
+        << p;
+  }
 }
 
 TEST(OutlierPng, OneFilePerPlottedLayerAndSite) {

@@ -1,6 +1,6 @@
 // The HTML report of `lowbit outliers --method`: bars map values linearly onto the plot area on
-// one scale per row, text is escaped, nothing is loaded from elsewhere, and the file is written
-// atomically.
+// each panel's own scale (0 to the stage's max), text is escaped, nothing is loaded from elsewhere,
+// and the file is written atomically.
 #include "eval/outlier_report.h"
 
 #include <gtest/gtest.h>
@@ -49,27 +49,30 @@ std::vector<std::vector<Bar>> series_bars(const std::string& svg) {
   return out;
 }
 
-TEST(OutlierReport, BarsMapValuesLinearlyOnOneScalePerRow) {
+TEST(OutlierReport, BarsMapValuesLinearlyOnEachPanelsScale) {
   const SiteStages site = two_stages();
   const SitePlot plot = layout_site_plot(site);
   const auto bars = series_bars(site_svg(site));
   ASSERT_EQ(bars.size(), 2u);
   for (size_t p = 0; p < 2; ++p) {
     const PanelScale& a = plot.panels[p];
-    EXPECT_DOUBLE_EQ(a.ymax, 8.0);  // the row's largest value, in both panels
+    const double ymax = p == 0 ? 8.0 : 3.0;  // the stage's largest value
+    EXPECT_DOUBLE_EQ(a.ymax, ymax);
     ASSERT_EQ(bars[p].size(), 8u);
     const double step = a.width / 8;
     for (size_t c = 0; c < 8; ++c) {
       const float v = site.stages[p].channel_absmax[c];
       EXPECT_NEAR(bars[p][c].x, a.left + (double(c) + 0.5) * step, 0.01) << p << " " << c;
       EXPECT_NEAR(bars[p][c].y0, a.top + a.height, 0.01);
-      EXPECT_NEAR(bars[p][c].y1, a.top + a.height * (1.0 - v / 8.0), 0.01) << p << " " << c;
+      EXPECT_NEAR(bars[p][c].y1, a.top + a.height * (1.0 - v / ymax), 0.01) << p << " " << c;
       EXPECT_GE(bars[p][c].x, a.left);
       EXPECT_LE(bars[p][c].x, a.left + a.width);
     }
   }
-  // The largest value reaches the top of its plot area, zero its bottom.
+  // The largest value of each stage reaches the top of its plot area.
   EXPECT_NEAR(bars[0][2].y1, plot.panels[0].top, 0.01);
+  EXPECT_NEAR(bars[1][3].y1, plot.panels[1].top, 0.01);
+  EXPECT_NE(site_svg(site).find("max 8, max/median 4.0"), std::string::npos);
 }
 
 TEST(OutlierReport, ManyChannelsBinToTheirMaximum) {
