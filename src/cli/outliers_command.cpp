@@ -91,6 +91,8 @@ void run_outliers(const OutliersFlags& f) {
     return;
   }
   if (f.file.empty()) fail("outliers: give -f/--file TEXT (or --method with --calib)");
+  if (!f.report.empty() || !f.png_dir.empty() || !f.layers.empty() || !f.quant.calib.empty())
+    fail("outliers: -o, --png, --layers and --calib go with --method");
   const std::string text = read_text_file(f.file);  // before loading: bad input fails fast
   LoadedModel m = load_from_flags(f.model);
   const auto ids =

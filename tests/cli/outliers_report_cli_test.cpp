@@ -104,6 +104,11 @@ TEST_F(OutlierCli, BadFlagsFailWithOneLineAndWriteNothing) {
       run_lowbit("outliers -m " + q(testing::shared_dir() / "models/stories260K/stories260K.bin") +
                  " --method duquant -o " + q(out)),
       "--calib");
+  // The report's flags without --method: the table mode refuses them rather than ignore them.
+  expect_one_line_error(
+      run_lowbit("outliers -m " + q(testing::shared_dir() / "models/stories260K/stories260K.bin") +
+                 " -f " + q(dir_ / "calib.txt") + " --ctx 32 -o " + q(out)),
+      "--method");
   EXPECT_FALSE(std::filesystem::exists(out));
 }
 
