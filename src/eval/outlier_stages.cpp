@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "layers/activation_transform.h"
 #include "quant/pipeline.h"
+#include "quant/work_layer.h"
 
 namespace lowbit {
 namespace {
@@ -94,7 +95,10 @@ std::vector<SiteStages> measure_method_stages(LlamaModel& model, const Tokenizer
   o.query.bits = 16;
   o.head_weight.bits = 16;
   o.head_act.bits = 16;
-  o.validate(model.config());  // before the first pass over the windows
+  // Before the first pass over the windows: what quantize_model would refuse after it.
+  o.validate(model.config());
+  for (size_t l = 0; l < model.weights().layers.size(); ++l)
+    check_full_precision(model.weights().layers[l], l);
   const auto windows = sample_calibration_windows(tokenizer, o.calib);
   auto original = measure_transform_steps(model, windows, "original");
   quantize_model(model, tokenizer, o);

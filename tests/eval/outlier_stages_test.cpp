@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "io/model_loader.h"
 #include "layers/activation_transform.h"
+#include "quant/pipeline.h"
 #include "testing/fixtures.h"
 #include "text/document.h"
 
@@ -206,6 +207,9 @@ TEST_F(OutlierStagesTest, BadInputFails) {
   o = options("duquant");
   o.params.set("duquant-block", 48);  // does not divide 64
   EXPECT_THROW(measure_method_stages(*m.model, *m.tokenizer, o), Error);
+  // A quantized model is refused before any pass over the windows.
+  quantize_model(*m.model, *m.tokenizer, options("rtn"));
+  EXPECT_THROW(measure_method_stages(*m.model, *m.tokenizer, options("duquant")), Error);
 }
 
 }  // namespace
