@@ -18,8 +18,10 @@ constexpr const char* kPlainTemplate =
     "{%- endfor -%}\n"
     "{%- if add_generation_prompt -%}{{- 'Assistant:' -}}{%- endif -%}\n";
 
-std::string token_text(const nlohmann::ordered_json& config, const char* field,
-                       const std::string& source) {
+}  // namespace
+
+std::string ChatTemplate::config_token(const nlohmann::ordered_json& config, const char* field,
+                                       const std::string& source) {
   if (!config.contains(field) || config[field].is_null()) return "";
   const auto& v = config[field];
   if (v.is_string()) return v.get<std::string>();
@@ -27,8 +29,6 @@ std::string token_text(const nlohmann::ordered_json& config, const char* field,
     return v["content"].get<std::string>();
   fail("{}: {} must be a string or an object with a string \"content\"", source, field);
 }
-
-}  // namespace
 
 ChatTemplate::ChatTemplate(std::string source, std::string name)
     : source_(std::move(source)), name_(std::move(name)) {
@@ -74,8 +74,8 @@ ChatTemplate ChatTemplate::from_tokenizer_config_json(const nlohmann::ordered_js
     fail("{}: chat_template must be a string or a list of {{name, template}}", source_name);
   }
   ChatTemplate out(std::move(source), std::move(name));
-  out.bos_ = token_text(config, "bos_token", source_name);
-  out.eos_ = token_text(config, "eos_token", source_name);
+  out.bos_ = config_token(config, "bos_token", source_name);
+  out.eos_ = config_token(config, "eos_token", source_name);
   return out;
 }
 

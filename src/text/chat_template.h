@@ -46,6 +46,10 @@ class ChatTemplate {
   // Throws lowbit::Error when there is no chat template or it is malformed.
   static ChatTemplate from_tokenizer_config_json(const nlohmann::ordered_json& config,
                                                  std::string source_name);
+  // A config's bos_token/eos_token text ("" when absent); throws when it is neither a string nor
+  // {"content": string}.
+  static std::string config_token(const nlohmann::ordered_json& config, const char* field,
+                                  const std::string& source_name);
   // Whether the config has a chat_template at all.
   static bool config_has_template(const nlohmann::ordered_json& config);
 
