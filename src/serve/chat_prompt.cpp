@@ -38,11 +38,9 @@ std::vector<int32_t> TemplateChatPrompt::ids(const nlohmann::json& messages) con
   const std::string t = text(messages);
   std::vector<int32_t> out;
   size_t pos = 0;
-  bool after_special = false;
   const auto encode_piece = [&](std::string_view piece) {
     if (piece.empty()) return;
-    const auto ids =
-        after_special ? tokenizer_.encode_continuation(piece) : tokenizer_.encode(piece);
+    const auto ids = tokenizer_.encode(piece);
     out.insert(out.end(), ids.begin(), ids.end());
   };
   while (pos < t.size()) {
@@ -65,7 +63,6 @@ std::vector<int32_t> TemplateChatPrompt::ids(const nlohmann::json& messages) con
     }
     encode_piece(std::string_view(t).substr(pos, best - pos));
     out.push_back(id);
-    after_special = true;
     pos = best + len;
   }
   return out;

@@ -28,8 +28,9 @@ class ChatPrompt {
 // A Jinja chat template, tokenized as transformers' apply_chat_template(tokenize=True) does:
 // the rendered text is encoded without adding special tokens, and the template's bos_token and
 // eos_token strings in it become the BOS and EOS ids (a tokenizer.json tokenizer matches them
-// itself; SentencePiece would spell "<s>" out as text). Text after such a token is encoded as a
-// continuation (no SentencePiece dummy prefix), as transformers' non-legacy Llama tokenizer does.
+// itself; SentencePiece would spell "<s>" out as text). The text between them is encoded piece by
+// piece, each with SentencePiece's dummy prefix: "<s>[INST]" is 1, "▁[", "INST", "]", as Meta's
+// reference code (which encodes each turn) and transformers' fast Llama tokenizer give.
 class TemplateChatPrompt : public ChatPrompt {
  public:
   TemplateChatPrompt(ChatTemplate chat_template, const Tokenizer& tokenizer, std::string bos_token,
