@@ -37,6 +37,20 @@ class Parser {
     ~DepthGuard() { --depth; }
     int& depth;
   };
+  // A left-associative chain (a + b + c ..., a.b.c, x | f | g) builds a tree as deep as it is
+  // long: each link counts one level until the chain is done, so that the interpreter's
+  // recursion over it stays bounded too.
+  struct ChainGuard {
+    explicit ChainGuard(int& d) : depth(d) {}
+    void link() {
+      if (++depth > limits::kMaxChatTemplateDepth)
+        fail_eval(fmt::format("nested deeper than {} levels", limits::kMaxChatTemplateDepth));
+      ++added;
+    }
+    ~ChainGuard() { depth -= added; }
+    int& depth;
+    int added = 0;
+  };
 
   int line() const {
     if (t_.empty()) return 1;
@@ -239,7 +253,9 @@ class Parser {
 
   NodePtr parse_or() {
     auto left = parse_and();
+    ChainGuard chain(depth_);
     while (is_ident("or")) {
+      chain.link();
       ++cur_;
       left = binary("or", std::move(left), parse_and());
     }
@@ -247,7 +263,9 @@ class Parser {
   }
   NodePtr parse_and() {
     auto left = parse_not();
+    ChainGuard chain(depth_);
     while (is_ident("and")) {
+      chain.link();
       ++cur_;
       left = binary("and", std::move(left), parse_not());
     }
@@ -264,6 +282,7 @@ class Parser {
   }
   NodePtr parse_comparison() {
     auto left = parse_additive();
+    ChainGuard chain(depth_);
     while (true) {
       std::string op;
       if (is_ident("not") && is_ident("in", 1)) {
@@ -277,13 +296,16 @@ class Parser {
       } else {
         break;
       }
+      chain.link();
       left = binary(op, std::move(left), parse_additive());
     }
     return left;
   }
   NodePtr parse_additive() {
     auto left = parse_multiplicative();
+    ChainGuard chain(depth_);
     while (is(Tok::Additive)) {
+      chain.link();
       const std::string op = t_[cur_++].text;
       left = binary(op, std::move(left), parse_multiplicative());
     }
@@ -291,7 +313,9 @@ class Parser {
   }
   NodePtr parse_multiplicative() {
     auto left = parse_power();
+    ChainGuard chain(depth_);
     while (is(Tok::Multiplicative)) {
+      chain.link();
       const std::string op = t_[cur_++].text;
       left = binary(op, std::move(left), parse_power());
     }
@@ -299,7 +323,9 @@ class Parser {
   }
   NodePtr parse_power() {
     auto left = parse_test();
+    ChainGuard chain(depth_);
     while (is(Tok::Power)) {
+      chain.link();
       ++cur_;
       left = binary("**", std::move(left), parse_test());
     }
@@ -307,7 +333,9 @@ class Parser {
   }
   NodePtr parse_test() {
     auto operand = parse_filter();
+    ChainGuard chain(depth_);
     while (is_ident("is")) {
+      chain.link();
       ++cur_;
       auto n = node(NodeKind::Test);
       if (is_ident("not")) {
@@ -324,7 +352,9 @@ class Parser {
   }
   NodePtr parse_filter() {
     auto operand = parse_unary();
+    ChainGuard chain(depth_);
     while (is(Tok::Pipe)) {
+      chain.link();
       ++cur_;
       if (!is(Tok::Identifier)) fail_eval("expected a filter name after '|'");
       auto n = node(NodeKind::Filter);
@@ -350,8 +380,9 @@ class Parser {
   }
   NodePtr parse_call_member() {
     auto e = parse_member(parse_primary());
+    ChainGuard chain(depth_);
     while (is(Tok::OpenParen)) {
-      DepthGuard g(depth_);
+      chain.link();
       auto call = node(NodeKind::Call);
       call->kids.push_back(std::move(e));
       parse_args(*call);
@@ -379,8 +410,9 @@ class Parser {
     expect(Tok::CloseParen, "')'");
   }
   NodePtr parse_member(NodePtr object) {
+    ChainGuard chain(depth_);
     while (is(Tok::Dot) || is(Tok::OpenSquare)) {
-      DepthGuard g(depth_);
+      chain.link();
       const bool computed = is(Tok::OpenSquare);
       ++cur_;
       if (!computed) {

@@ -82,6 +82,37 @@ double Value::as_number() const {
   }
 }
 
+namespace {
+// Values whose containers are being freed by the outermost ~Value on this thread.
+thread_local std::vector<Value>* t_pending = nullptr;
+}  // namespace
+
+Value::~Value() {
+  const bool last_list = a_ && a_.use_count() == 1;
+  const bool last_dict = o_ && o_.use_count() == 1;
+  if (!last_list && !last_dict) return;
+  const auto move_children = [&](std::vector<Value>& to) {
+    if (last_list)
+      for (Value& v : *a_)
+        if (v.a_ || v.o_) to.push_back(std::move(v));
+    if (last_dict)
+      for (auto& e : o_->entries)
+        if (e.second.a_ || e.second.o_) to.push_back(std::move(e.second));
+  };
+  if (t_pending) {  // an outer ~Value is draining: hand the children to it
+    move_children(*t_pending);
+    return;
+  }
+  std::vector<Value> pending;
+  t_pending = &pending;
+  move_children(pending);
+  while (!pending.empty()) {
+    Value v = std::move(pending.back());
+    pending.pop_back();
+  }  // each v's destructor appends its own children to `pending`
+  t_pending = nullptr;
+}
+
 const void* Value::identity() const {
   if (a_) return a_.get();
   if (o_) return o_.get();

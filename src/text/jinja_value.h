@@ -45,6 +45,14 @@ enum class Kind : uint8_t {
 class Value {
  public:
   Value() = default;  // undefined
+  Value(const Value&) = default;
+  Value(Value&&) noexcept = default;
+  Value& operator=(const Value&) = default;
+  Value& operator=(Value&&) noexcept = default;
+  // Releasing the last reference to a list or dict frees the values inside it iteratively, not
+  // recursively: a template can build a list nested a million deep ({% set ns.x = [ns.x] %} in a
+  // loop), and freeing that recursively would overflow the stack.
+  ~Value();
   static Value none();
   static Value boolean(bool b);
   static Value integer(int64_t i);

@@ -177,6 +177,23 @@ TEST(Jinja, LimitsStopRunawayTemplates) {
       std::string::npos);
   const std::string big(limits::kMaxChatTemplateBytes + 1, 'x');
   EXPECT_NE(error_of(big).find("more than"), std::string::npos);
+  // Long left-associative chains are as deep as they are long: refused, not a stack overflow.
+  std::string chain = "{{ 1";
+  for (int i = 0; i < 200000; ++i) chain += "+1";
+  EXPECT_NE(error_of(chain + " }}").find("nested deeper"), std::string::npos);
+  std::string filters = "{{ 'x'";
+  for (int i = 0; i < 100000; ++i) filters += "|trim";
+  EXPECT_NE(error_of(filters + " }}").find("nested deeper"), std::string::npos);
+  std::string members = "{{ d";
+  for (int i = 0; i < 100000; ++i) members += ".a";
+  EXPECT_NE(error_of(members + " }}").find("nested deeper"), std::string::npos);
+  std::string short_chain = "{{ 1";
+  for (int i = 0; i < 20; ++i) short_chain += "+1";
+  EXPECT_EQ(render(short_chain + " }}"), "21");
+  // A list nested 300,000 deep, built by the template, is freed without recursing.
+  EXPECT_EQ(render("{% set ns = namespace(x=none) %}{% for i in range(300000) %}"
+                   "{% set ns.x = [ns.x] %}{% endfor %}done"),
+            "done");
   ojson deep = 1;
   for (int i = 0; i < 100; ++i) deep = ojson::array({deep});
   EXPECT_NE(error_of("{{ d | tojson }}", {{"d", deep}}).find("nested"), std::string::npos);
