@@ -276,6 +276,12 @@ std::optional<double> parse_number_prefix(const std::string& s, bool integer) {
   return d;
 }
 
+// A double truncated to an integer, refused where it does not fit (NaN, infinities, beyond 2^63).
+Value truncated(double d) {
+  if (!(std::fabs(d) < 9.2e18)) fail_eval("int: " + js_number(d) + " does not fit an integer");
+  return Value::integer(static_cast<int64_t>(std::trunc(d)));
+}
+
 Value to_int_or_float(const std::string& name, const Value& v, const CallArgs* a) {
   const bool integer = name == "int";
   const Value* dflt = a ? a->get(0, "default") : nullptr;
@@ -284,12 +290,11 @@ Value to_int_or_float(const std::string& name, const Value& v, const CallArgs* a
     case Kind::String: {
       const auto d = parse_number_prefix(v.str(), integer);
       if (!d) return fallback;
-      return integer ? Value::integer(static_cast<int64_t>(*d)) : Value::number(*d);
+      return integer ? truncated(*d) : Value::number(*d);
     }
     case Kind::Int:
     case Kind::Float:
-      return integer ? Value::integer(static_cast<int64_t>(std::trunc(v.as_number())))
-                     : Value::number(v.as_number());
+      return integer ? truncated(v.as_number()) : Value::number(v.as_number());
     case Kind::Bool:
       return integer ? Value::integer(v.as_bool()) : Value::number(v.as_bool());
     default:
@@ -507,10 +512,11 @@ Value apply_filter(const std::string& name, const Value& operand, const CallArgs
     }
     case Kind::Int:
     case Kind::Float: {
-      if (name == "abs")
-        return operand.is_int()
-                   ? Value::integer(operand.as_int() < 0 ? -operand.as_int() : operand.as_int())
-                   : Value::number(std::fabs(operand.as_float()));
+      if (name == "abs") {
+        if (operand.is_float()) return Value::number(std::fabs(operand.as_float()));
+        if (operand.as_int() == INT64_MIN) fail_eval("integer overflow in abs");
+        return Value::integer(operand.as_int() < 0 ? -operand.as_int() : operand.as_int());
+      }
       if (name == "string") return Value::string(to_output(operand));
       break;
     }

@@ -234,7 +234,10 @@ class Interpreter {
         if (n.text == "not") return Value::boolean(!v.truthy());
         const int sign = n.text == "-" ? -1 : 1;
         if (v.is_float()) return Value::number(sign * v.as_float());
-        if (v.is_int()) return Value::integer(sign * v.as_int());
+        if (v.is_int()) {
+          if (v.as_int() == INT64_MIN && sign < 0) fail_eval("integer overflow in unary -");
+          return Value::integer(sign * v.as_int());
+        }
         if (v.kind() == Kind::Bool) return Value::integer(sign * static_cast<int>(v.as_bool()));
         fail_eval(std::string("unary ") + n.text + " does not apply to a " + v.kind_name());
       }
@@ -296,12 +299,13 @@ class Interpreter {
     }
     Array items;
     std::string text;
-    for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+    for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
       charge_work(1);
       if (object.is_array())
         items.push_back(object.arr()[static_cast<size_t>(i)]);
       else
         text += cps[static_cast<size_t>(i)];
+      if (__builtin_add_overflow(i, step, &i)) break;  // a huge step: past the end
     }
     return object.is_array() ? Value::array(std::move(items)) : Value::string(std::move(text));
   }
