@@ -81,7 +81,8 @@ void run_serve(const ServeFlags& f) {
   api.max_tokens = f.max_tokens > 0 ? std::min(f.max_tokens, engine.context()) : engine.context();
   api.timeout_s = f.timeout;
   api.default_seed = f.seed;
-  const auto chat = serve::load_chat_prompt(model_path, f.chat_template, *m.tokenizer);
+  const auto chat = serve::load_chat_prompt(m.tokenizer_config, m.tokenizer_config_source,
+                                            f.chat_template, *m.tokenizer);
   api.chat_prompt = [chat](const nlohmann::json& messages) { return chat->ids(messages); };
 
   serve::ServerOptions so;
