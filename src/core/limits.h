@@ -34,5 +34,12 @@ inline constexpr int64_t kMaxCalibrationSamples = 1 << 16;
 // A text file read whole (perplexity, calibration) and a decompressed task file.
 inline constexpr size_t kMaxTextBytes = size_t{4} << 30;
 inline constexpr size_t kMaxDecompressedBytes = size_t{1} << 30;
+// GGUF (io/gguf_reader): metadata entries (real files hold a few dozen, arrays count as one),
+// array nesting (the tokenizer's arrays are one level deep; the parser recurses), a tensor
+// name's bytes (ggml's GGML_MAX_NAME) and a tensor's dimensions (GGML_MAX_DIMS).
+inline constexpr size_t kMaxGgufMetadataEntries = size_t{1} << 16;
+inline constexpr int kMaxGgufArrayDepth = 8;
+inline constexpr size_t kMaxGgufTensorName = 64;
+inline constexpr size_t kMaxGgufDims = 4;
 
 }  // namespace lowbit::limits
