@@ -369,6 +369,63 @@ const GgufValue* GgufFile::find(const std::string& key) const {
   return it == metadata_.end() ? nullptr : &it->second;
 }
 
+std::optional<int64_t> GgufFile::integer(const std::string& key, int64_t min, int64_t max) const {
+  const GgufValue* v = find(key);
+  if (v == nullptr) return std::nullopt;
+  const std::string f = path().string();
+  if (!v->is_integer())
+    fail("{}: metadata {} is {}, expected an integer", f, key, gguf_value_type_name(v->type));
+  const bool is_unsigned = v->type == ValueType::kUint8 || v->type == ValueType::kUint16 ||
+                           v->type == ValueType::kUint32 || v->type == ValueType::kUint64;
+  if (is_unsigned ? v->uint > static_cast<uint64_t>(max) : (v->sint < min || v->sint > max))
+    fail("{}: metadata {} = {} is out of range [{}, {}]", f, key,
+         is_unsigned ? std::to_string(v->uint) : std::to_string(v->sint), min, max);
+  const int64_t x = is_unsigned ? static_cast<int64_t>(v->uint) : v->sint;
+  if (x < min) fail("{}: metadata {} = {} is out of range [{}, {}]", f, key, x, min, max);
+  return x;
+}
+
+std::optional<double> GgufFile::real(const std::string& key) const {
+  const GgufValue* v = find(key);
+  if (v == nullptr) return std::nullopt;
+  if (v->is_float()) return v->real;
+  if (v->is_integer())
+    return static_cast<double>(
+        *integer(key, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()));
+  fail("{}: metadata {} is {}, expected a number", path().string(), key,
+       gguf_value_type_name(v->type));
+}
+
+std::optional<bool> GgufFile::boolean(const std::string& key) const {
+  const GgufValue* v = find(key);
+  if (v == nullptr) return std::nullopt;
+  if (v->type != ValueType::kBool)
+    fail("{}: metadata {} is {}, expected bool", path().string(), key,
+         gguf_value_type_name(v->type));
+  return v->boolean;
+}
+
+std::optional<std::string> GgufFile::string(const std::string& key) const {
+  const GgufValue* v = find(key);
+  if (v == nullptr) return std::nullopt;
+  if (v->type != ValueType::kString)
+    fail("{}: metadata {} is {}, expected string", path().string(), key,
+         gguf_value_type_name(v->type));
+  return v->string;
+}
+
+const GgufValue* GgufFile::array(const std::string& key, ValueType element) const {
+  const GgufValue* v = find(key);
+  if (v == nullptr) return nullptr;
+  if (!v->is_array_of(element))
+    fail("{}: metadata {} is {}{}, expected an array of {}", path().string(), key,
+         gguf_value_type_name(v->type),
+         v->type == ValueType::kArray ? std::string(" of ") + gguf_value_type_name(v->element_type)
+                                      : std::string(),
+         gguf_value_type_name(element));
+  return v;
+}
+
 const GgufTensor* GgufFile::find_tensor(const std::string& name) const {
   const auto it = index_.find(name);
   return it == index_.end() ? nullptr : &tensors_[it->second];

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -72,6 +73,14 @@ class GgufFile {
 
   const std::map<std::string, GgufValue>& metadata() const { return metadata_; }
   const GgufValue* find(const std::string& key) const;
+  // Typed metadata lookups: nullopt when the key is absent; an Error naming the file, key and
+  // value when it has another type or (integers) lies outside [min, max].
+  std::optional<int64_t> integer(const std::string& key, int64_t min, int64_t max) const;
+  std::optional<double> real(const std::string& key) const;  // float32/64 (or an integer)
+  std::optional<bool> boolean(const std::string& key) const;
+  std::optional<std::string> string(const std::string& key) const;
+  // An array of `element` type; null when absent.
+  const GgufValue* array(const std::string& key, gguf::ValueType element) const;
   // Tensors in file order.
   const std::vector<GgufTensor>& tensors() const { return tensors_; }
   const GgufTensor* find_tensor(const std::string& name) const;
