@@ -16,5 +16,6 @@ void register_qat(CLI::App& app);
 void register_profile(CLI::App& app);
 void register_serve(CLI::App& app);
 void register_tokenize(CLI::App& app);
+void register_export_gguf(CLI::App& app);
 
 }  // namespace lowbit::cli

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   lowbit::cli::register_profile(app);
   lowbit::cli::register_serve(app);
   lowbit::cli::register_tokenize(app);
+  lowbit::cli::register_export_gguf(app);
   try {
     // CLI11 would only say "A subcommand is required" for a misspelt command; name it instead.
     std::string names;

@@ -275,6 +275,22 @@ class ByteLevelBpe final : public Tokenizer {
     return pieces_[static_cast<size_t>(id)];
   }
 
+  Vocabulary vocabulary() const override {
+    Vocabulary v;
+    v.model = "gpt2";
+    v.tokens = pieces_;
+    v.types.assign(pieces_.size(), TokenType::kNormal);
+    for (const auto& [id, added] : added_ids_)
+      v.types[static_cast<size_t>(id)] =
+          special_.count(id) ? TokenType::kControl : TokenType::kUserDefined;
+    // By rank (a merge listed twice keeps its later rank, as encoding uses it).
+    std::vector<std::pair<int, std::string>> by_rank;
+    for (const auto& [pair, rank] : ranks_) by_rank.emplace_back(rank, pair);
+    std::sort(by_rank.begin(), by_rank.end());
+    for (auto& [rank, pair] : by_rank) v.merges.push_back(std::move(pair));
+    return v;
+  }
+
  private:
   void load_model(const JsonFields& m) {
     if (m.string_or("type", "") != "BPE")

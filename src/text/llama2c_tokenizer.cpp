@@ -175,6 +175,24 @@ class Llama2cTokenizer final : public Tokenizer {
     return pieces_[static_cast<size_t>(id)];
   }
 
+  // llama2.c's export of a SentencePiece model: id 0 unknown, 1 and 2 BOS and EOS (spelled
+  // "\n<s>\n" and "\n</s>\n" there, "<s>" and "</s>" in the model it came from), then the 256
+  // byte-fallback pieces.
+  Vocabulary vocabulary() const override {
+    Vocabulary v;
+    v.model = "llama";
+    v.tokens = pieces_;
+    v.tokens[1] = "<s>";
+    v.tokens[2] = "</s>";
+    v.scores = scores_;
+    v.types.assign(pieces_.size(), TokenType::kNormal);
+    v.types[0] = TokenType::kUnknown;
+    v.types[1] = v.types[2] = TokenType::kControl;
+    for (size_t b = 0; b < 256; ++b) v.types[static_cast<size_t>(kByteTokenOffset) + b] = TokenType::kByte;
+    v.unknown_id = 0;
+    return v;
+  }
+
  private:
   std::vector<std::string> pieces_;
   std::vector<float> scores_;

@@ -80,6 +80,22 @@ class SentencePieceTokenizer final : public Tokenizer {
     return sp_.IdToPiece(id);
   }
 
+  Vocabulary vocabulary() const override {
+    Vocabulary v;
+    v.model = "llama";
+    for (int id = 0; id < sp_.GetPieceSize(); ++id) {
+      v.tokens.push_back(sp_.IdToPiece(id));
+      v.scores.push_back(sp_.GetScore(id));
+      v.types.push_back(sp_.IsUnknown(id)   ? TokenType::kUnknown
+                        : sp_.IsControl(id) ? TokenType::kControl
+                        : sp_.IsByte(id)    ? TokenType::kByte
+                        : sp_.IsUnused(id)  ? TokenType::kUnused
+                                            : TokenType::kNormal);
+    }
+    if (sp_.unk_id() >= 0) v.unknown_id = sp_.unk_id();
+    return v;
+  }
+
  private:
   // Runs a library call: a bad status or an exception from inside the library (see the
   // constructor) becomes one lowbit::Error "<what>: <reason>".

@@ -44,6 +44,27 @@ class Tokenizer {
     return encode(text);
   }
 
+  // The vocabulary as GGUF's tokenizer.ggml.* keys describe it, so an exported model carries its
+  // tokenizer (io/gguf_export). Token types are llama.cpp's (llama_token_type).
+  enum class TokenType : int32_t {
+    kNormal = 1,
+    kUnknown = 2,
+    kControl = 3,
+    kUserDefined = 4,
+    kUnused = 5,
+    kByte = 6,
+  };
+  struct Vocabulary {
+    std::string model;  // "llama" (SentencePiece: scores) or "gpt2" (byte-level BPE: merges)
+    std::vector<std::string> tokens;
+    std::vector<float> scores;        // "llama": one per token
+    std::vector<TokenType> types;     // one per token
+    std::vector<std::string> merges;  // "gpt2": "a b", highest priority first
+    std::optional<int32_t> unknown_id;
+  };
+  // Throws lowbit::Error for a tokenizer that has no such description.
+  virtual Vocabulary vocabulary() const;
+
   std::optional<int32_t> bos_id;
   std::optional<int32_t> eos_id;
   bool add_bos =

@@ -41,6 +41,10 @@ void apply_tokenizer_config(Tokenizer& tok, const fs::path& path) {
 
 }  // namespace
 
+Tokenizer::Vocabulary Tokenizer::vocabulary() const {
+  fail("this tokenizer cannot describe its vocabulary");
+}
+
 std::unique_ptr<Tokenizer> load_tokenizer_for(const fs::path& model_path) {
   const fs::path dir = fs::is_directory(model_path) ? model_path : model_path.parent_path();
   std::unique_ptr<Tokenizer> tok;
