@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${LOWBIT_SHARED:-../shared}
 C=fuzz/corpus
-mkdir -p $C/{safetensors,config_json,tokenizer_json,text_encode,sentencepiece_model,llama2c_checkpoint,llama2c_tokenizer,lowbit_file,packed_weights,task_file,bit_format,gguf}
+mkdir -p $C/{safetensors,config_json,tokenizer_json,text_encode,sentencepiece_model,llama2c_checkpoint,llama2c_tokenizer,lowbit_file,packed_weights,task_file,bit_format,chat_template,gguf}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
@@ -225,4 +225,7 @@ PY
 for s in W4A4 W4A8KV4g128 W16A16 W8A8KV8 duquant+gptq hadamard rtn quarot; do
   printf '%s' "$s" > $C/bit_format/$s.txt
 done
+# chat_template: the real templates the oracle test checks (tests/text/chat_templates/).
+cp tests/text/chat_templates/*.jinja $C/chat_template/
+
 ls -R $C | head -80 >&2

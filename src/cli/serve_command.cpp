@@ -2,9 +2,10 @@
 // the engine ends running requests (their clients get an error event or a 503), then the HTTP
 // server closes.
 #include <fmt/format.h>
-#include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -35,21 +36,37 @@ struct ServeFlags {
   uint64_t seed = 0;
 };
 
-// Blocks SIGINT/SIGTERM in this thread and every thread it starts from now on, so only the
-// watcher (sigwait) sees them.
-sigset_t block_stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  return set;
+// SIGINT/SIGTERM write one byte to this pipe and the watcher thread reads it. A handler rather
+// than sigwait: threads started before serve runs (the worker pool) would take a signal they do
+// not block with its default action; write() is async-signal-safe.
+int g_stop_pipe[2] = {-1, -1};
+
+extern "C" void on_stop_signal(int sig) {
+  const char c = static_cast<char>(sig);
+  [[maybe_unused]] const ssize_t n = write(g_stop_pipe[1], &c, 1);
+}
+
+void install_stop_handler() {
+  if (pipe(g_stop_pipe) != 0) throw Error("serve: cannot create the signal pipe");
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// Blocks until a stop signal (returns it) or a 0 byte written by the server's own shutdown.
+int wait_for_stop() {
+  char c = 0;
+  while (read(g_stop_pipe[0], &c, 1) < 0 && errno == EINTR) {
+  }
+  return c;
 }
 
 void run_serve(const ServeFlags& f) {
+  install_stop_handler();
   LoadedModel m = load_from_flags(f.model);
   const std::string model_path = f.model.model.empty() ? bundled_model() : f.model.model;
-  const sigset_t stop_signals = block_stop_signals();
   serve::Metrics metrics;
   serve::EngineOptions eo;
   eo.parallel = f.parallel;
@@ -64,7 +81,8 @@ void run_serve(const ServeFlags& f) {
   api.max_tokens = f.max_tokens > 0 ? std::min(f.max_tokens, engine.context()) : engine.context();
   api.timeout_s = f.timeout;
   api.default_seed = f.seed;
-  const auto chat = serve::load_chat_prompt(model_path, f.chat_template, *m.tokenizer);
+  const auto chat = serve::load_chat_prompt(m.tokenizer_config, m.tokenizer_config_source,
+                                            f.chat_template, *m.tokenizer);
   api.chat_prompt = [chat](const nlohmann::json& messages) { return chat->ids(messages); };
 
   serve::ServerOptions so;
@@ -78,12 +96,12 @@ void run_serve(const ServeFlags& f) {
   const int port = server.bind();
 
   std::thread watcher([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    fmt::print(stderr, "lowbit serve: stopping ({})\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    const int sig = wait_for_stop();
+    if (sig != 0)
+      fmt::print(stderr, "lowbit serve: stopping ({})\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     engine.stop();
     // Let the open requests write their last event before the sockets close.
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    if (sig != 0) std::this_thread::sleep_for(std::chrono::milliseconds(300));
     server.stop();
   });
   fmt::print(stderr, "lowbit serve: {} on http://{}:{} ({} slots, context {}, chat: {})\n",
@@ -91,7 +109,8 @@ void run_serve(const ServeFlags& f) {
   std::fflush(stderr);
   server.listen();
   // listen() also returns when the socket fails: wake the watcher so it can be joined.
-  pthread_kill(watcher.native_handle(), SIGTERM);
+  const char zero = 0;
+  [[maybe_unused]] const ssize_t n = write(g_stop_pipe[1], &zero, 1);
   watcher.join();
 }
 

@@ -41,5 +41,14 @@ inline constexpr size_t kMaxGgufMetadataEntries = size_t{1} << 16;
 inline constexpr int kMaxGgufArrayDepth = 8;
 inline constexpr size_t kMaxGgufTensorName = 64;
 inline constexpr size_t kMaxGgufDims = 4;
+// Chat templates (text/chat_template.h): the template's source (real ones are under 20 KB), the
+// nesting of its blocks and expressions and of the values it walks (the parser and the
+// interpreter recurse), the work one render may do (every node evaluated, every element copied
+// counts one unit: loops over a huge range or quadratic concatenation stop here, not hang) and
+// the size of any string or list it builds, its output included.
+inline constexpr size_t kMaxChatTemplateBytes = size_t{1} << 20;
+inline constexpr int kMaxChatTemplateDepth = 64;
+inline constexpr int64_t kMaxChatTemplateWork = int64_t{5'000'000};
+inline constexpr size_t kMaxChatTemplateOutputBytes = size_t{64} << 20;
 
 }  // namespace lowbit::limits

@@ -250,7 +250,9 @@ void add_tokenizer(GgufWriter& w, const QuantizedModel& model, const std::string
     if (!v.scores.empty()) v.scores.push_back(-1000.0f);
   }
   w.set_string("tokenizer.ggml.model", v.model);
-  if (v.model == "gpt2") w.set_string("tokenizer.ggml.pre", "default");
+  // No tokenizer.ggml.pre: lowbit does not name llama.cpp's pre-tokenizers (its converter
+  // identifies them by a hash of reference tokenizations), and llama.cpp warns when it is absent
+  // rather than trusting a wrong name.
   w.set_array_string("tokenizer.ggml.tokens", v.tokens);
   if (!v.scores.empty()) w.set_array_f32("tokenizer.ggml.scores", v.scores);
   std::vector<int32_t> types;

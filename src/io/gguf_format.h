@@ -1,8 +1,8 @@
 #pragma once
 // The GGUF container's constants, from the public specification (ggml's docs/gguf.md, version 3):
 //   header: magic "GGUF", uint32 version, uint64 tensor_count, uint64 metadata_kv_count;
-//   metadata: gguf_string key, uint32 value type, value (arrays: uint32 element type, uint64 n, ...);
-//   tensor infos: gguf_string name, uint32 n_dims, uint64 dims[n_dims] (innermost first),
+//   metadata: gguf_string key, uint32 value type, value (arrays: uint32 element type, uint64 n,
+//   ...); tensor infos: gguf_string name, uint32 n_dims, uint64 dims[n_dims] (innermost first),
 //                 uint32 ggml_type, uint64 offset (from the start of the data section, aligned);
 //   data section: starts at the first multiple of general.alignment (default 32) after the infos.
 // Strings are uint64 length + bytes (no terminator); everything is little-endian.
@@ -65,14 +65,22 @@ struct TypeTraits {
 //   Q6_K: super-block of 256: 128 bytes low 4 bits, 64 bytes high 2 bits, 16 int8 scales, fp16 d.
 inline std::optional<TypeTraits> type_traits(uint32_t type) {
   switch (static_cast<TensorType>(type)) {
-    case TensorType::kF32: return TypeTraits{"F32", 1, 4};
-    case TensorType::kF16: return TypeTraits{"F16", 1, 2};
-    case TensorType::kBF16: return TypeTraits{"BF16", 1, 2};
-    case TensorType::kQ4_0: return TypeTraits{"Q4_0", 32, 18};
-    case TensorType::kQ4_1: return TypeTraits{"Q4_1", 32, 20};
-    case TensorType::kQ8_0: return TypeTraits{"Q8_0", 32, 34};
-    case TensorType::kQ4_K: return TypeTraits{"Q4_K", 256, 144};
-    case TensorType::kQ6_K: return TypeTraits{"Q6_K", 256, 210};
+    case TensorType::kF32:
+      return TypeTraits{"F32", 1, 4};
+    case TensorType::kF16:
+      return TypeTraits{"F16", 1, 2};
+    case TensorType::kBF16:
+      return TypeTraits{"BF16", 1, 2};
+    case TensorType::kQ4_0:
+      return TypeTraits{"Q4_0", 32, 18};
+    case TensorType::kQ4_1:
+      return TypeTraits{"Q4_1", 32, 20};
+    case TensorType::kQ8_0:
+      return TypeTraits{"Q8_0", 32, 34};
+    case TensorType::kQ4_K:
+      return TypeTraits{"Q4_K", 256, 144};
+    case TensorType::kQ6_K:
+      return TypeTraits{"Q6_K", 256, 210};
   }
   return std::nullopt;
 }

@@ -95,8 +95,10 @@ struct HttpServer::Impl {
       std::vector<TokenEvent> events;
       while (state->wait(events, kPoll)) {
       }
-      if (!failed(*state, res, api.timeout_s))
+      if (!failed(*state, res, api.timeout_s)) {
+        res.status = 200;  // httplib fills it in only after the handler; the metric needs it now
         res.set_content(dump(completion_response(req, info, events, *state)), "application/json");
+      }
       metrics.request_done(endpoint, res.status,
                            std::chrono::duration<double>(Clock::now() - t0).count());
       return;

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "text/document.h"
+#include "text/jinja_error.h"
 
 namespace lowbit::serve {
 
@@ -159,7 +160,14 @@ std::vector<int32_t> chat_prompt(const json& body, const ApiContext& ctx) {
     // "developer" is OpenAI's newer name for the system role.
     messages.push_back({{"role", r == "developer" ? "system" : r}, {"content", content}});
   }
-  auto ids = ctx.chat_prompt(messages);
+  std::vector<int32_t> ids;
+  try {
+    ids = ctx.chat_prompt(messages);
+  } catch (const jinja::TemplateError& e) {
+    // raise_exception (roles that do not alternate, a role the model does not take) or another
+    // failure on these messages: the request is refused, the server keeps running.
+    bad("messages", e.what());
+  }
   if (ids.empty()) bad("messages", "the rendered chat prompt is empty");
   return ids;
 }

@@ -42,9 +42,10 @@ void RequestState::finish(FinishReason reason, std::string tail, std::string err
 bool RequestState::wait(std::vector<TokenEvent>& out, std::chrono::milliseconds timeout) {
   std::unique_lock lock(m_);
   cv_.wait_for(lock, timeout, [&] { return done_ || !events_.empty(); });
+  const bool moved = !events_.empty();
   for (auto& e : events_) out.push_back(std::move(e));
   events_.clear();
-  return !done_ || !out.empty();
+  return !done_ || moved;
 }
 
 bool RequestState::finished() const {

@@ -49,7 +49,7 @@ class RequestState {
   void set_prompt_tokens(int n) { prompt_tokens_ = n; }
 
   // Client side: waits until an event or the end (or `timeout`); moves the new events out.
-  // Returns false once finished and drained.
+  // Returns false once finished and drained (nothing was moved out by this call).
   bool wait(std::vector<TokenEvent>& out, std::chrono::milliseconds timeout);
   void cancel() { cancelled_ = true; }
   bool cancelled() const { return cancelled_; }

@@ -181,14 +181,21 @@ class Llama2cTokenizer final : public Tokenizer {
   Vocabulary vocabulary() const override {
     Vocabulary v;
     v.model = "llama";
-    v.tokens = pieces_;
+    // llama2.c's export spells SentencePiece's space marker U+2581 as a plain space; GGUF's
+    // "llama" tokenizer expects the marker.
+    for (const std::string& piece : pieces_) {
+      std::string spm;
+      for (const char c : piece) spm += c == ' ' ? std::string("\xe2\x96\x81") : std::string(1, c);
+      v.tokens.push_back(std::move(spm));
+    }
     v.tokens[1] = "<s>";
     v.tokens[2] = "</s>";
     v.scores = scores_;
     v.types.assign(pieces_.size(), TokenType::kNormal);
     v.types[0] = TokenType::kUnknown;
     v.types[1] = v.types[2] = TokenType::kControl;
-    for (size_t b = 0; b < 256; ++b) v.types[static_cast<size_t>(kByteTokenOffset) + b] = TokenType::kByte;
+    for (size_t b = 0; b < 256; ++b)
+      v.types[static_cast<size_t>(kByteTokenOffset) + b] = TokenType::kByte;
     v.unknown_id = 0;
     return v;
   }

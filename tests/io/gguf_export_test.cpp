@@ -52,27 +52,31 @@ TEST(GgufExport, RefusesActivationQuantization) {
 }
 
 TEST(GgufExport, RefusesOnlineHadamardRotations) {
-  expect_refused(quantized("hadamard", "--method hadamard+rtn --wbits 4 --abits 16 --group 32 "
-                                       "--head-bits 16 --head-abits 16"),
+  expect_refused(quantized("hadamard",
+                           "--method hadamard+rtn --wbits 4 --abits 16 --group 32 "
+                           "--head-bits 16 --head-abits 16"),
                  {"online activation transforms from method 'hadamard+rtn'", "--method rtn"});
 }
 
 TEST(GgufExport, RefusesGroupsOtherThan32) {
-  expect_refused(quantized("g128", "--method rtn --wbits 4 --abits 16 --group 128 --head-bits 16 "
-                                   "--head-abits 16"),
+  expect_refused(quantized("g128",
+                           "--method rtn --wbits 4 --abits 16 --group 128 --head-bits 16 "
+                           "--head-abits 16"),
                  {"weight group size 128", "use --group 32"});
 }
 
 TEST(GgufExport, RefusesAsymmetricAndOtherWidths) {
-  expect_refused(quantized("w3asym", "--method rtn --wbits 3 --w-asym --abits 16 --group 32 "
-                                     "--head-bits 16 --head-abits 16"),
-                 {"3-bit weights", "--wbits 4 or 8", "asymmetric (zero-point) weights",
-                  "without --w-asym"});
+  expect_refused(
+      quantized("w3asym",
+                "--method rtn --wbits 3 --w-asym --abits 16 --group 32 "
+                "--head-bits 16 --head-abits 16"),
+      {"3-bit weights", "--wbits 4 or 8", "asymmetric (zero-point) weights", "without --w-asym"});
 }
 
 TEST(GgufExport, RefusesKvCacheQuantization) {
-  expect_refused(quantized("kv4", "--method rtn --wbits 4 --abits 16 --group 32 --kvbits 4 "
-                                  "--head-bits 16 --head-abits 16"),
+  expect_refused(quantized("kv4",
+                           "--method rtn --wbits 4 --abits 16 --group 32 --kvbits 4 "
+                           "--head-bits 16 --head-abits 16"),
                  {"KV-cache quantization (int4; use --kvbits 16)"});
 }
 
@@ -86,8 +90,8 @@ TEST(GgufExport, RefusesWhatIsNotALowbitModel) {
   EXPECT_FALSE(fs::exists(tmp / "x.gguf"));
   // The output is never one of the inputs.
   const fs::path model = quantized("w4a8", "--method rtn --wbits 4 --abits 8 --group 32");
-  const auto same = testing::run_lowbit("export-gguf -m " + model.string() + " -o " +
-                                        model.string());
+  const auto same =
+      testing::run_lowbit("export-gguf -m " + model.string() + " -o " + model.string());
   EXPECT_EQ(same.exit_code, 1);
   EXPECT_NE(same.err.find("is an input of this command"), std::string::npos) << same.err;
 }

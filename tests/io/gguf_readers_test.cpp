@@ -36,6 +36,16 @@ std::string quoted(const std::string& s) {
   return q + "'";
 }
 
+// "1,450,4955": ids as generate.mjs takes them.
+std::string id_list(const std::vector<int32_t>& ids) {
+  std::string s;
+  for (int32_t id : ids) {
+    if (!s.empty()) s += ',';
+    s += std::to_string(id);
+  }
+  return s;
+}
+
 // The npm folder, installed once per build folder.
 fs::path readers_dir() {
   const fs::path source = fs::path(LOWBIT_SOURCE_DIR) / "tests/io/gguf_readers";
@@ -78,8 +88,8 @@ Exported export_ref(const std::string& name, const std::string& head) {
   Exported e{dir / (name + ".lowbit"), dir / (name + ".gguf")};
   if (!fs::exists(e.gguf)) {
     auto r = testing::run_lowbit("quantize -m " + quoted(testing::ref_llama_dir().string()) +
-                                 " --method rtn --wbits 4 --abits 16 --group 32 " + head +
-                                 " -o " + quoted(e.lowbit.string()));
+                                 " --method rtn --wbits 4 --abits 16 --group 32 " + head + " -o " +
+                                 quoted(e.lowbit.string()));
     EXPECT_EQ(r.exit_code, 0) << r.err;
     r = testing::run_lowbit("export-gguf -m " + quoted(e.lowbit.string()) + " -o " +
                             quoted(e.gguf.string()));
@@ -226,10 +236,9 @@ TEST(GgufReaders, LlamaCppGeneratesWhatLowbitGenerates) {
   const auto lowbit_ids = generate(*m.model, *m.tokenizer, prompt_ids, o).new_ids;
   ASSERT_FALSE(lowbit_ids.empty());
 
-  std::string id_list;
-  for (int32_t id : prompt_ids) id_list += (id_list.empty() ? "" : ",") + std::to_string(id);
-  const json r = run_node("generate.mjs", quoted(e.gguf.string()) + " " + quoted(prompt) + " " +
-                                              id_list + " " + std::to_string(lowbit_ids.size()));
+  const json r =
+      run_node("generate.mjs", quoted(e.gguf.string()) + " " + quoted(prompt) + " " +
+                                   id_list(prompt_ids) + " " + std::to_string(lowbit_ids.size()));
   ASSERT_TRUE(r.contains("greedy_ids"));
   // The tokenizer travelled: llama.cpp tokenizes the prompt as lowbit does.
   EXPECT_EQ(r.at("prompt_ids").get<std::vector<int32_t>>(), prompt_ids);
@@ -246,6 +255,77 @@ TEST(GgufReaders, LlamaCppGeneratesWhatLowbitGenerates) {
             << lowbit_ids.size() << " lowbit greedy tokens\n";
   EXPECT_GE(matched, 8u) << "llama.cpp: " << r.at("text")
                          << "\nlowbit: " << m.tokenizer->decode(lowbit_ids);
+}
+
+// A random-weight tiny checkpoint with `tokenizer` (a file copied in place of the fixture's
+// tok512.bin when given), quantized W4 g32 and exported.
+Exported export_tiny(const testing::TempDir& dir, const std::string& tokenizer, int vocab) {
+  testing::TinyModelSpec spec;
+  spec.dim = 64;
+  spec.hidden = 128;
+  spec.heads = 4;
+  spec.kv_heads = 2;
+  spec.vocab = vocab;
+  const fs::path ckpt = dir / "ckpt";
+  testing::write_tiny_checkpoint(ckpt, spec);
+  if (!tokenizer.empty()) {
+    fs::remove(ckpt / "tokenizer.bin");
+    fs::copy_file(tokenizer, ckpt / fs::path(tokenizer).filename());
+  }
+  Exported e{dir / "tiny.lowbit", dir / "tiny.gguf"};
+  auto r = testing::run_lowbit("quantize -m " + quoted(ckpt.string()) +
+                               " --method rtn --wbits 4 --abits 16 --group 32 --head-bits 16 "
+                               "--head-abits 16 -o " +
+                               quoted(e.lowbit.string()));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = testing::run_lowbit("export-gguf -m " + quoted(e.lowbit.string()) + " -o " +
+                          quoted(e.gguf.string()));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return e;
+}
+
+// llama.cpp's tokenization of `prompt` in the exported file equals lowbit's.
+void expect_same_tokenization(const Exported& e, const std::string& prompt) {
+  LoadedModel m = load_model(e.lowbit);
+  const std::vector<int32_t> ids = tokenize_document(*m.tokenizer, prompt);
+  const json r = run_node(
+      "generate.mjs", quoted(e.gguf.string()) + " " + quoted(prompt) + " " + id_list(ids) + " 1");
+  ASSERT_TRUE(r.contains("prompt_ids"));
+  EXPECT_EQ(r.at("prompt_ids").get<std::vector<int32_t>>(), ids) << prompt;
+  EXPECT_EQ(r.at("greedy_ids").size(), 1u);
+}
+
+TEST(GgufReaders, ByteLevelBpeTokenizerTravels) {
+  testing::TempDir dir;
+  const fs::path tokenizer = testing::shared_dir() / "tokenizers/smollm2/tokenizer.json";
+  const Exported e = export_tiny(dir, tokenizer.string(), 49152);
+  const json info = run_node("inspect.mjs", quoted(e.gguf.string()));
+  ASSERT_TRUE(info.contains("metadata"));
+  const json& m = info.at("metadata");
+  EXPECT_EQ(m.at("tokenizer.ggml.model").at("value"), "gpt2");
+  const json source = json::parse(testing::read_file(tokenizer));
+  EXPECT_EQ(m.at("tokenizer.ggml.tokens").at("length"), 49152);
+  EXPECT_EQ(m.at("tokenizer.ggml.merges").at("length"), source["model"]["merges"].size());
+  EXPECT_EQ(m.at("tokenizer.ggml.merges").at("head")[0], source["model"]["merges"][0]);
+  EXPECT_FALSE(m.contains("tokenizer.ggml.scores"));
+  // SmolLM2's first tokens are added special tokens (<|endoftext|>, <|im_start|>, ...).
+  EXPECT_EQ(m.at("tokenizer.ggml.token_type").at("head"), json({3, 3, 3, 3, 3, 3, 3, 3}));
+  EXPECT_EQ(m.at("tokenizer.ggml.tokens").at("head")[1], "<|im_start|>");
+  // Letters, spaces and punctuation split alike under llama.cpp's default pre-tokenizer.
+  expect_same_tokenization(e, "Hello world, this is a test of the tokenizer");
+}
+
+TEST(GgufReaders, Llama2cTokenizerTravels) {
+  testing::TempDir dir;
+  const Exported e = export_tiny(dir, "", 512);  // stories260K's tok512.bin
+  const json info = run_node("inspect.mjs", quoted(e.gguf.string()));
+  ASSERT_TRUE(info.contains("metadata"));
+  const json& m = info.at("metadata");
+  EXPECT_EQ(m.at("tokenizer.ggml.model").at("value"), "llama");
+  EXPECT_EQ(m.at("tokenizer.ggml.tokens").at("length"), 512);
+  EXPECT_EQ(m.at("tokenizer.ggml.tokens").at("head")[1], "<s>");
+  EXPECT_EQ(m.at("tokenizer.ggml.token_type").at("head"), json({2, 3, 3, 6, 6, 6, 6, 6}));
+  expect_same_tokenization(e, "Once upon a time, there was a little girl");
 }
 
 }  // namespace

@@ -133,5 +133,13 @@ TEST(Sampler, RejectsBadOptions) {
   EXPECT_NO_THROW(Sampler({1.0f, 1.0f, 0}));
 }
 
+TEST(Sampler, TinyTopPOnAFlatDistributionIsTheTopToken) {
+  // No token reaches the nucleus cut-off (1 - top_p) / (n - 1) here: the nucleus is one token.
+  std::vector<float> flat(1000, 0.25f);
+  flat[7] = 0.2500001f;
+  for (int32_t t : draws(flat, {1.0f, 1e-6f, 5}, 20)) EXPECT_EQ(t, 7);
+  EXPECT_EQ(Sampler({1.0f, 0.5f, 5}).sample(std::vector<float>{3.0f}), 0);
+}
+
 }  // namespace
 }  // namespace lowbit

@@ -72,7 +72,11 @@ TEST(BatchEngine, ConcurrentRequestsEachGetTheirSoloGreedyText) {
     ASSERT_TRUE(states[i]);
     const Result r = collect(*states[i]);
     EXPECT_EQ(r.ids, solo[i]) << prompts[i];
-    EXPECT_EQ(r.text, m.tokenizer->decode(solo[i])) << prompts[i];
+    // The completion's text continues the prompt's (" and", not "and" as a lone decode gives).
+    std::vector<int32_t> all = tokenize_document(*m.tokenizer, prompts[i]);
+    const std::string prompt_text = m.tokenizer->decode(all);
+    all.insert(all.end(), solo[i].begin(), solo[i].end());
+    EXPECT_EQ(r.text, m.tokenizer->decode(all).substr(prompt_text.size())) << prompts[i];
     EXPECT_EQ(states[i]->completion_tokens(), static_cast<int>(solo[i].size()));
   }
   // Some decode steps carried several sequences.

@@ -33,23 +33,38 @@ std::string stories_args() {
 
 // Opens a streaming request on a raw socket, reads the first bytes of the answer, then closes
 // the connection as a client that goes away would.
-void abandon_stream(int port, const std::string& body) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  const std::string req =
-      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
-      "application/json\r\nContent-Length: " +
-      std::to_string(body.size()) + "\r\n\r\n" + body;
-  ASSERT_EQ(write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
-  char buf[512];
-  ASSERT_GT(read(fd, buf, sizeof buf), 0);  // headers and the first events have arrived
-  close(fd);
-}
+// A streaming request on a raw socket, held open until close(): the server has sent its headers
+// and first events when the constructor returns, so the request holds a slot.
+class OpenStream {
+ public:
+  OpenStream(int port, const std::string& body) : fd_(socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd_ < 0 || connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return;
+    const std::string req =
+        "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+        "application/json\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
+    if (write(fd_, req.data(), req.size()) != static_cast<ssize_t>(req.size())) return;
+    char buf[512];
+    started_ = read(fd_, buf, sizeof buf) > 0;
+  }
+  ~OpenStream() { close(); }
+  OpenStream(const OpenStream&) = delete;
+  OpenStream& operator=(const OpenStream&) = delete;
+  bool started() const { return started_; }
+  // The client goes away mid-stream.
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+  bool started_ = false;
+};
 
 double metric(int port, const std::string& name) {
   return metric_value(http_get(port, "/metrics").body, name);
@@ -125,18 +140,17 @@ TEST(HttpServer, OverloadIs429AndADisconnectFreesTheSlot) {
   ServerProcess server(stories_args() + " --parallel 1 --max-queue 0 --ctx 512");
   ASSERT_GT(server.port(), 0) << server.log();
   const int port = server.port();
-  const std::string long_stream = R"({"prompt":"Once","max_tokens":500,"stream":true})";
-  // One client holds the only slot and goes away mid-stream.
-  auto holder = std::async(std::launch::async, [&] { abandon_stream(port, long_stream); });
-  // While it streams, the next request finds no slot and no queue room.
-  bool saw_429 = false;
-  for (int i = 0; i < 50 && !saw_429; ++i) {
-    const auto r = http_post(port, "/v1/completions", R"({"prompt":"x","max_tokens":1})");
-    saw_429 = r.status == 429;
-    if (!saw_429) std::this_thread::sleep_for(10ms);
-  }
-  holder.get();
-  EXPECT_TRUE(saw_429);
+  const std::string long_stream =
+      R"({"prompt":"Once","max_tokens":500,"stream":true,"ignore_eos":true})";
+  // One client holds the only slot...
+  OpenStream holder(port, long_stream);
+  ASSERT_TRUE(holder.started()) << server.log();
+  // ...so the next request finds no slot and no queue room.
+  const auto refused = http_post(port, "/v1/completions", R"({"prompt":"x","max_tokens":1})");
+  EXPECT_EQ(refused.status, 429) << refused.body;
+  EXPECT_EQ(json::parse(refused.body)["error"]["type"], "rate_limit_error");
+  // Then it goes away mid-stream.
+  holder.close();
   // The abandoned sequence is cancelled: the slot frees long before 500 tokens.
   for (int i = 0; i < 100 && metric(port, "lowbit_active_sequences") != 0.0; ++i)
     std::this_thread::sleep_for(50ms);

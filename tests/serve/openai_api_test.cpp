@@ -6,15 +6,19 @@
 #include "serve/chat_prompt.h"
 #include "testing/fixtures.h"
 
+#include <algorithm>
+#include <filesystem>
+
 namespace lowbit::serve {
 namespace {
 
 using nlohmann::json;
+namespace fs = std::filesystem;
 
 struct Api {
   Api()
       : tokenizer(load_llama2c_tokenizer(testing::shared_dir() / "models/stories260K/tok512.bin")),
-        chat(plain_chat_prompt(*tokenizer)) {
+        chat(std::make_unique<PlainChatPrompt>(*tokenizer)) {
     ctx.tokenizer = tokenizer.get();
     ctx.chat_prompt = [this](const json& m) { return chat->ids(m); };
     ctx.context = 64;
@@ -74,6 +78,8 @@ TEST(OpenAiApi, ParsesAChatRequest) {
   EXPECT_EQ(r.generation.max_tokens, 4);
   EXPECT_EQ(r.generation.top_logprobs, 3);
   const std::string text = api.tokenizer->decode(r.generation.prompt_ids);
+  // The plain format (ChatTemplate::plain(), docs/chat-templates.md), after BOS.
+  EXPECT_EQ(r.generation.prompt_ids[0], 1);
   EXPECT_EQ(text, "System: Be brief.\n\nUser: Hi!\n\nAssistant:");
   // Without max_tokens a chat reply may fill the context.
   const auto d = parse_request(R"({"messages":[{"role":"user","content":"Hi"}]})", true, api.ctx);
@@ -174,6 +180,34 @@ TEST(OpenAiApi, ResponsesCarryTextLogprobsAndUsage) {
   EXPECT_EQ(last["choices"][0]["delta"], json({{"content", "!"}}));
   EXPECT_EQ(last["choices"][0]["finish_reason"], "stop");
   EXPECT_TRUE(usage_chunk(req, {"chatcmpl-1", "m", 5}, state)["choices"].empty());
+}
+
+TEST(OpenAiApi, ChatTemplateRendersAndItsRefusalIsA400) {
+  Api api;
+  const std::string llama2 = testing::read_file(fs::path(LOWBIT_SOURCE_DIR) /
+                                                "tests/text/chat_templates/llama-2-chat.jinja");
+  const TemplateChatPrompt prompt(ChatTemplate(llama2, "llama-2-chat.jinja"), *api.tokenizer, "<s>",
+                                  "</s>");
+  api.ctx.context = 512;
+  api.ctx.chat_prompt = [&](const json& m) { return prompt.ids(m); };
+  const auto r = parse_request(
+      R"({"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"},)"
+      R"({"role":"user","content":"Bye"}]})",
+      true, api.ctx);
+  // "<s>[INST] Hi [/INST] Hello </s><s>[INST] Bye [/INST]": the bos/eos strings are ids.
+  const auto& ids = r.generation.prompt_ids;
+  ASSERT_FALSE(ids.empty());
+  EXPECT_EQ(ids[0], *api.tokenizer->bos_id);
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), *api.tokenizer->bos_id), 2);
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), *api.tokenizer->eos_id), 1);
+  // Decoded: the specials skipped, the second turn's dummy-prefix space kept.
+  EXPECT_EQ(api.tokenizer->decode(ids), "[INST] Hi [/INST] Hello  [INST] Bye [/INST]");
+  // The template's raise_exception: roles must alternate.
+  const auto [status, message] = api.error(
+      R"({"messages":[{"role":"user","content":"a"},{"role":"user","content":"b"}]})", true);
+  EXPECT_EQ(status, 400);
+  EXPECT_NE(message.find("Conversation roles must alternate"), std::string::npos) << message;
+  EXPECT_NE(message.find("llama-2-chat.jinja line 1"), std::string::npos) << message;
 }
 
 }  // namespace

@@ -52,9 +52,12 @@ TEST(OpenAiClient, DrivesTheServerOnAQuantizedModel) {
   GenerateOptions o;
   o.max_new_tokens = 16;
   o.stop_ids = m.stop_ids;
-  const auto ids =
-      generate(*m.model, *m.tokenizer, tokenize_document(*m.tokenizer, prompt), o).new_ids;
-  const std::string expected = m.tokenizer->decode(ids);
+  std::vector<int32_t> all = tokenize_document(*m.tokenizer, prompt);
+  const auto ids = generate(*m.model, *m.tokenizer, all, o).new_ids;
+  // The completion's text continues the prompt's: its leading space is kept.
+  const size_t prompt_chars = m.tokenizer->decode(all).size();
+  all.insert(all.end(), ids.begin(), ids.end());
+  const std::string expected = m.tokenizer->decode(all).substr(prompt_chars);
 
   const fs::path dir = client_dir();
   ServerProcess server("-m " + quoted(model.string()) + " --parallel 4 --ctx 512 --alias ref");
