@@ -185,14 +185,14 @@ def q4_0(n): return b"".join(struct.pack("<e", 0.01) + blocks(1, 16) for _ in ra
 def q8_0(n): return b"".join(struct.pack("<e", 0.002) + blocks(1, 32) for _ in range(n // 32))
 def q4_1(n): return b"".join(struct.pack("<ee", 0.01, -0.08) + blocks(1, 16) for _ in range(n // 32))
 def q6_k(n): return b"".join(blocks(1, 192) + bytes([3] * 16) + struct.pack("<e", 0.001) for _ in range(n // 256))
-d, h, v = 32, 256, 64
+d, h, v = 32, 256, 300
 tensors = [("token_embd.weight", [d, v], 1, f16(d * v)), ("output_norm.weight", [d], 0, f32(d)),
            ("blk.0.attn_norm.weight", [d], 0, f32(d)), ("blk.0.ffn_norm.weight", [d], 0, f32(d)),
            ("blk.0.attn_q.weight", [d, d], 2, q4_0(d * d)), ("blk.0.attn_k.weight", [d, 16], 8, q8_0(d * 16)),
            ("blk.0.attn_v.weight", [d, 16], 0, f32(d * 16)), ("blk.0.attn_output.weight", [d, d], 3, q4_1(d * d)),
            ("blk.0.ffn_gate.weight", [d, h], 2, q4_0(d * h)), ("blk.0.ffn_up.weight", [d, h], 8, q8_0(d * h)),
            ("blk.0.ffn_down.weight", [h, d], 14, q6_k(h * d))]
-pieces = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(32)] + ["\u2581", "\u2581a", "a", "b", "\u2581the", "t", "h", "e"]
+pieces = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + ["\u2581", "\u2581a", "a", "b", "\u2581the", "t", "h", "e"]
 pieces += [f"x{i}" for i in range(v - len(pieces))]
 llama = [kv("general.architecture", 8, s("llama")), kv("llama.context_length", 4, struct.pack("<I", 64)),
          kv("llama.embedding_length", 4, struct.pack("<I", d)), kv("llama.block_count", 4, struct.pack("<I", 1)),
@@ -202,7 +202,7 @@ llama = [kv("general.architecture", 8, s("llama")), kv("llama.context_length", 4
          kv("llama.rope.freq_base", 6, struct.pack("<f", 10000.0))]
 spm = [kv("tokenizer.ggml.model", 8, s("llama")), kv("tokenizer.ggml.tokens", 9, arr(8, pieces, s)),
        kv("tokenizer.ggml.scores", 9, arr(6, [-float(i) for i in range(v)], lambda x: struct.pack("<f", x))),
-       kv("tokenizer.ggml.token_type", 9, arr(5, [2, 3, 3] + [6] * 32 + [1] * (v - 35), lambda x: struct.pack("<i", x))),
+       kv("tokenizer.ggml.token_type", 9, arr(5, [2, 3, 3] + [6] * 256 + [1] * (v - 259), lambda x: struct.pack("<i", x))),
        kv("tokenizer.ggml.bos_token_id", 4, struct.pack("<I", 1)), kv("tokenizer.ggml.eos_token_id", 4, struct.pack("<I", 2)),
        kv("tokenizer.ggml.add_bos_token", 7, b"\1"), kv("tokenizer.chat_template", 8, s("{{ messages[0].content }}"))]
 open(f"{out}/tiny-llama-spm.gguf", "wb").write(gguf(llama + spm, tensors))
