@@ -302,3 +302,29 @@ TEST(GgufQuant, Q4_1AndKQuantsAreRequantizedWithinTheRtnBound) {
 
 }  // namespace
 }  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+// `lowbit inspect` names each stored GGUF type and what it runs as; the re-quantized ones are
+// announced on stderr.
+TEST(GgufQuant, InspectShowsTheGgufTypes) {
+  testing::TempDir dir;
+  const auto Q4 = TensorType::kQ4_0, K4 = TensorType::kQ4_K;
+  write_model(dir / "m.gguf", {Q4, Q4, Q4, Q4, K4, K4, K4});
+  const auto r = testing::run_lowbit("inspect -m '" + (dir / "m.gguf").string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("format: gguf"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("stored Q4_0: 196608 parameters (GGUF type, runs as int4 sym g32 (exact))"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("stored Q4_K: 196608 parameters (GGUF type, runs as int4 asym g32 "
+                       "(re-quantized, RTN))"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.err.find("Q4_K -> int4 asym g32 (re-quantized, RTN): 3 tensors"), std::string::npos)
+      << r.err;
+}
+
+}  // namespace
+}  // namespace lowbit
