@@ -2,10 +2,12 @@
 
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/error.h"
 #include "core/limits.h"
+#include "core/mapped_file.h"
 #include "core/memory_budget.h"
 #include "io/gguf_blocks.h"
 #include "io/gguf_reader.h"
@@ -183,6 +185,7 @@ class Loader {
       requantized_[t.type] += 1;
     }
     target.spec.validate(where_ + ": " + name, k);
+    release_mapped_pages(t.data);  // the packed copy replaces them
     auto storage = std::make_shared<const kernels::PackedWeights>(std::move(packed));
     const QuantSpec act;  // weight-only: activations stay fp32 (A16)
     if (simulate_)
@@ -229,9 +232,16 @@ GgufModel load_gguf_model(const fs::path& path, bool simulate) {
   auto file = std::make_shared<const GgufFile>(path);
   GgufModel out;
   out.file_bytes = file->file_bytes();
-  // Mapped weights become resident as they are read; quantized ones are repacked into memory
-  // (at most about the file's size again).
-  require_memory(2 * static_cast<uint64_t>(out.file_bytes) + (uint64_t{64} << 20),
+  // Full-precision weights stay in the mapping (resident as read); quantized ones are repacked
+  // into memory about their stored size, and their mapped pages are handed back once repacked.
+  // Re-quantized types also need one matrix's fp32 values and codes while they are converted.
+  uint64_t scratch = 0;
+  for (const auto& t : file->tensors())
+    if (t.type == static_cast<uint32_t>(TensorType::kQ4_1) ||
+        t.type == static_cast<uint32_t>(TensorType::kQ4_K) ||
+        t.type == static_cast<uint32_t>(TensorType::kQ6_K))
+      scratch = std::max(scratch, static_cast<uint64_t>(t.elements()) * 5);
+  require_memory(static_cast<uint64_t>(out.file_bytes) + scratch + (uint64_t{64} << 20),
                  fmt::format("{}: loading its {:.2f} GB of weights", path.string(),
                              static_cast<double>(out.file_bytes) / 1e9),
                  "use a smaller model");
