@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${LOWBIT_SHARED:-../shared}
 C=fuzz/corpus
-mkdir -p $C/{safetensors,config_json,tokenizer_json,text_encode,sentencepiece_model,llama2c_checkpoint,llama2c_tokenizer,lowbit_file,packed_weights,task_file,bit_format,chat_template}
+mkdir -p $C/{safetensors,config_json,tokenizer_json,text_encode,sentencepiece_model,llama2c_checkpoint,llama2c_tokenizer,lowbit_file,packed_weights,task_file,bit_format,chat_template,gguf}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
@@ -159,6 +159,68 @@ for f in piqa arc_easy arc_challenge hellaswag winogrande boolq lambada; do
   fi
   i=$((i + 1))
 done
+# GGUF: a tiny llama-architecture model (the tiny checkpoint's shapes, vocabulary 64) with a
+# SentencePiece-style ("llama") and a byte-level BPE ("gpt2") tokenizer, its tensors in F32,
+# F16, Q8_0, Q4_0, Q4_1 and Q6_K; and a container with one metadata entry of every value type.
+python3 - $C/gguf <<'PY'
+import random, struct, sys
+out = sys.argv[1]
+def s(x): x = x.encode(); return struct.pack("<Q", len(x)) + x
+def kv(k, t, payload): return s(k) + struct.pack("<I", t) + payload
+def arr(t, items, enc): return struct.pack("<IQ", t, len(items)) + b"".join(enc(i) for i in items)
+def gguf(kvs, tensors, align=32):
+    h = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs)) + b"".join(kvs)
+    data = b""
+    for name, dims, typ, blob in tensors:
+        data += b"\0" * ((-len(data)) % align)
+        h += s(name) + struct.pack("<I", len(dims)) + struct.pack(f"<{len(dims)}Q", *dims)
+        h += struct.pack("<IQ", typ, len(data))
+        data += blob
+    return h + b"\0" * ((-len(h)) % align) + data
+random.seed(1)
+def f32(n): return struct.pack(f"<{n}f", *[random.gauss(0, 0.1) for _ in range(n)])
+def f16(n): return struct.pack(f"<{n}e", *[random.gauss(0, 0.1) for _ in range(n)])
+def blocks(n, size): return bytes(random.getrandbits(8) for _ in range(n * size))
+def q4_0(n): return b"".join(struct.pack("<e", 0.01) + blocks(1, 16) for _ in range(n // 32))
+def q8_0(n): return b"".join(struct.pack("<e", 0.002) + blocks(1, 32) for _ in range(n // 32))
+def q4_1(n): return b"".join(struct.pack("<ee", 0.01, -0.08) + blocks(1, 16) for _ in range(n // 32))
+def q6_k(n): return b"".join(blocks(1, 192) + bytes([3] * 16) + struct.pack("<e", 0.001) for _ in range(n // 256))
+d, h, v = 32, 256, 300
+tensors = [("token_embd.weight", [d, v], 1, f16(d * v)), ("output_norm.weight", [d], 0, f32(d)),
+           ("blk.0.attn_norm.weight", [d], 0, f32(d)), ("blk.0.ffn_norm.weight", [d], 0, f32(d)),
+           ("blk.0.attn_q.weight", [d, d], 2, q4_0(d * d)), ("blk.0.attn_k.weight", [d, 16], 8, q8_0(d * 16)),
+           ("blk.0.attn_v.weight", [d, 16], 0, f32(d * 16)), ("blk.0.attn_output.weight", [d, d], 3, q4_1(d * d)),
+           ("blk.0.ffn_gate.weight", [d, h], 2, q4_0(d * h)), ("blk.0.ffn_up.weight", [d, h], 8, q8_0(d * h)),
+           ("blk.0.ffn_down.weight", [h, d], 14, q6_k(h * d))]
+pieces = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + ["\u2581", "\u2581a", "a", "b", "\u2581the", "t", "h", "e"]
+pieces += [f"x{i}" for i in range(v - len(pieces))]
+llama = [kv("general.architecture", 8, s("llama")), kv("llama.context_length", 4, struct.pack("<I", 64)),
+         kv("llama.embedding_length", 4, struct.pack("<I", d)), kv("llama.block_count", 4, struct.pack("<I", 1)),
+         kv("llama.feed_forward_length", 4, struct.pack("<I", h)), kv("llama.attention.head_count", 4, struct.pack("<I", 2)),
+         kv("llama.attention.head_count_kv", 4, struct.pack("<I", 1)),
+         kv("llama.attention.layer_norm_rms_epsilon", 6, struct.pack("<f", 1e-5)),
+         kv("llama.rope.freq_base", 6, struct.pack("<f", 10000.0))]
+spm = [kv("tokenizer.ggml.model", 8, s("llama")), kv("tokenizer.ggml.tokens", 9, arr(8, pieces, s)),
+       kv("tokenizer.ggml.scores", 9, arr(6, [-float(i) for i in range(v)], lambda x: struct.pack("<f", x))),
+       kv("tokenizer.ggml.token_type", 9, arr(5, [2, 3, 3] + [6] * 256 + [1] * (v - 259), lambda x: struct.pack("<i", x))),
+       kv("tokenizer.ggml.bos_token_id", 4, struct.pack("<I", 1)), kv("tokenizer.ggml.eos_token_id", 4, struct.pack("<I", 2)),
+       kv("tokenizer.ggml.add_bos_token", 7, b"\1"), kv("tokenizer.chat_template", 8, s("{{ messages[0].content }}"))]
+open(f"{out}/tiny-llama-spm.gguf", "wb").write(gguf(llama + spm, tensors))
+bpe_tokens = [chr(c) for c in range(ord("a"), ord("a") + 26)] + ["\u0120", "\u0120a", "ab", "<|endoftext|>"]
+bpe_tokens += [f"y{i}" for i in range(v - len(bpe_tokens))]
+bpe = [kv("tokenizer.ggml.model", 8, s("gpt2")), kv("tokenizer.ggml.pre", 8, s("default")),
+       kv("tokenizer.ggml.tokens", 9, arr(8, bpe_tokens, s)), kv("tokenizer.ggml.merges", 9, arr(8, ["\u0120 a", "a b"], s)),
+       kv("tokenizer.ggml.token_type", 9, arr(5, [1] * 29 + [3] + [1] * (v - 30), lambda x: struct.pack("<i", x))),
+       kv("tokenizer.ggml.bos_token_id", 4, struct.pack("<I", 29)), kv("tokenizer.ggml.eos_token_id", 4, struct.pack("<I", 29))]
+open(f"{out}/tiny-llama-bpe.gguf", "wb").write(gguf(llama + bpe, tensors[:4] + [(n, dd, 0, f32(dd[0] * dd[1])) for n, dd, _, _ in tensors[4:]]))
+every = [kv("u8", 0, b"\x07"), kv("i8", 1, b"\xff"), kv("u16", 2, b"\1\0"), kv("i16", 3, b"\xfe\xff"),
+         kv("u32", 4, b"\1\0\0\0"), kv("i32", 5, b"\xff\xff\xff\xff"), kv("f32", 6, struct.pack("<f", 0.5)),
+         kv("bool", 7, b"\1"), kv("str", 8, s("text")), kv("u64", 10, struct.pack("<Q", 1 << 40)),
+         kv("i64", 11, struct.pack("<q", -5)), kv("f64", 12, struct.pack("<d", 2.5)),
+         kv("nested", 9, struct.pack("<IQ", 9, 2) + arr(2, [1, 2], lambda x: struct.pack("<H", x)) + arr(8, ["a"], s)),
+         kv("general.alignment", 4, struct.pack("<I", 64))]
+open(f"{out}/every-type.gguf", "wb").write(gguf(every, [("w", [32, 2], 2, q4_0(64)), ("b", [4], 30, b"\0\x3f" * 4)], align=64))
+PY
 # Bit formats and method names.
 for s in W4A4 W4A8KV4g128 W16A16 W8A8KV8 duquant+gptq hadamard rtn quarot; do
   printf '%s' "$s" > $C/bit_format/$s.txt

@@ -14,12 +14,12 @@ std::string bundled_model() {
 }
 
 void add_model_flags(CLI::App& cmd, ModelFlags& flags, bool bundled_default) {
-  auto* m = cmd.add_option("-m,--model", flags.model,
-                           bundled_default
-                               ? "Hugging Face checkpoint folder, lowbit quantized .lowbit file or "
-                                 "llama2.c .bin (default: the bundled stories260K model)"
-                               : "Hugging Face checkpoint folder, lowbit quantized .lowbit file or "
-                                 "llama2.c .bin");
+  auto* m = cmd.add_option(
+      "-m,--model", flags.model,
+      bundled_default ? "Hugging Face checkpoint folder, lowbit quantized .lowbit file, "
+                        ".gguf file or llama2.c .bin (default: the bundled stories260K model)"
+                      : "Hugging Face checkpoint folder, lowbit quantized .lowbit file, "
+                        ".gguf file or llama2.c .bin");
   if (!bundled_default) m->required();
   cmd.add_flag("--simulate", flags.simulate,
                "quantized models: simulated fp32 path instead of the integer kernels");

@@ -2,6 +2,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "io/gguf_model.h"
 
 namespace lowbit::cli {
 namespace {
@@ -28,10 +29,19 @@ void run_inspect(const ModelFlags& f) {
   if (c.sliding_window > 0) fmt::print("sliding_window: {}\n", c.sliding_window);
   fmt::print("parameters: {} ({:.2f} M)\n", c.parameter_count(),
              static_cast<double>(c.parameter_count()) / 1e6);
-  for (const auto& [dtype, n] : m.dtype_params) fmt::print("stored {}: {} parameters\n", dtype, n);
+  for (const auto& [dtype, n] : m.dtype_params) {
+    fmt::print("stored {}: {} parameters", dtype, n);
+    if (m.format == "gguf") fmt::print(" (GGUF type, runs as {})", gguf_type_in_lowbit(dtype));
+    fmt::print("\n");
+  }
   fmt::print("file size: {:.1f} MiB\n", static_cast<double>(m.file_bytes) / (1 << 20));
   const auto& w = m.model->weights();
   fmt::print("weights in memory: {:.1f} MiB\n", static_cast<double>(w.weight_bytes()) / (1 << 20));
+  if (m.format == "gguf") {
+    const auto& L = w.layers.front();
+    fmt::print("layer 0: q {}, o {}, down {}\noutput head: {}\n", L.wq->format(), L.wo->format(),
+               L.w_down->format(), w.lm_head->format());
+  }
   if (!m.quant_info.is_null()) {
     fmt::print("quantization: {}\n", m.quant_info.dump());
     const auto& L = w.layers.front();

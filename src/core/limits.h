@@ -34,6 +34,13 @@ inline constexpr int64_t kMaxCalibrationSamples = 1 << 16;
 // A text file read whole (perplexity, calibration) and a decompressed task file.
 inline constexpr size_t kMaxTextBytes = size_t{4} << 30;
 inline constexpr size_t kMaxDecompressedBytes = size_t{1} << 30;
+// GGUF (io/gguf_reader): metadata entries (real files hold a few dozen, arrays count as one),
+// array nesting (the tokenizer's arrays are one level deep; the parser recurses), a tensor
+// name's bytes (ggml's GGML_MAX_NAME) and a tensor's dimensions (GGML_MAX_DIMS).
+inline constexpr size_t kMaxGgufMetadataEntries = size_t{1} << 16;
+inline constexpr int kMaxGgufArrayDepth = 8;
+inline constexpr size_t kMaxGgufTensorName = 64;
+inline constexpr size_t kMaxGgufDims = 4;
 // Chat templates (text/chat_template.h): the template's source (real ones are under 20 KB), the
 // nesting of its blocks and expressions and of the values it walks (the parser and the
 // interpreter recurse), the work one render may do (every node evaluated, every element copied

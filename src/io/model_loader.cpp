@@ -4,6 +4,8 @@
 
 #include "core/error.h"
 #include "core/memory_budget.h"
+#include "io/gguf_model.h"
+#include "io/gguf_reader.h"
 #include "io/hf_checkpoint.h"
 #include "io/llama2c_checkpoint.h"
 #include "io/quantized_model_io.h"
@@ -52,6 +54,19 @@ LoadedModel load_model(const fs::path& path, const fs::path& tokenizer_path,
     out.tokenizer_config_source = path.string() + ": embedded tokenizer_config.json";
     out.format = "lowbit-quantized";
     quantized = true;
+  } else if (is_gguf_file(path)) {
+    auto g = load_gguf_model(path, options.simulate);
+    weights = std::move(g.weights);
+    out.dtype_params = std::move(g.type_params);
+    out.file_bytes = g.file_bytes;
+    embedded_tokenizer = std::move(g.tokenizer);
+    out.tokenizer_config = std::move(g.tokenizer_config);
+    out.tokenizer_config_source = path.string() + ": GGUF tokenizer metadata";
+    out.gguf_requantized = std::move(g.requantized);
+    // Types lowbit holds only approximately are re-quantized: say so once.
+    for (const auto& line : out.gguf_requantized)
+      fmt::print(stderr, "note: {}: {} (no exact lowbit form)\n", path.string(), line);
+    out.format = "gguf";
   } else if (fs::is_directory(path)) {
     if (!fs::exists(path / "config.json"))
       fail("{}: not a Hugging Face checkpoint folder (no config.json)", path.string());
@@ -70,12 +85,12 @@ LoadedModel load_model(const fs::path& path, const fs::path& tokenizer_path,
     out.format = "llama2.c";
   } else {
     fail(
-        "{}: unknown checkpoint format (expected a Hugging Face folder, a lowbit .lowbit file "
-        "or a llama2.c .bin)",
+        "{}: unknown checkpoint format (expected a Hugging Face folder, a lowbit .lowbit file, "
+        "a .gguf file or a llama2.c .bin)",
         path.string());
   }
 
-  if (out.format != "lowbit-quantized") {
+  if (out.format != "lowbit-quantized" && out.format != "gguf") {
     const fs::path config =
         (fs::is_directory(path) ? path : path.parent_path()) / "tokenizer_config.json";
     if (fs::exists(config)) {

@@ -18,7 +18,7 @@ namespace lowbit {
 struct LoadedModel {
   std::unique_ptr<LlamaModel> model;
   std::unique_ptr<Tokenizer> tokenizer;
-  std::string format;                           // "huggingface", "llama2.c" or "lowbit-quantized"
+  std::string format;  // "huggingface", "llama2.c", "lowbit-quantized" or "gguf"
   std::map<std::string, int64_t> dtype_params;  // parameters per stored dtype
   size_t file_bytes = 0;
   std::vector<int32_t> stop_ids;  // generation stops at any of these
@@ -27,6 +27,8 @@ struct LoadedModel {
   // there is none) and what to call it in errors: chat templates live there.
   std::string tokenizer_config;
   std::string tokenizer_config_source;
+  // GGUF: one line per tensor type re-quantized on load (io/gguf_model.h), else empty.
+  std::vector<std::string> gguf_requantized;
 };
 
 struct LoadOptions {
@@ -38,7 +40,8 @@ struct LoadOptions {
   HfResidency residency;
 };
 
-// `path`: a Hugging Face folder, a quantized .lowbit file or a llama2.c .bin. tokenizer_path
+// `path`: a Hugging Face folder, a quantized .lowbit file, a llama-architecture .gguf file (its
+// tokenizer inside) or a llama2.c .bin. tokenizer_path
 // empty: the tokenizer beside the checkpoint (or inside the .lowbit file).
 LoadedModel load_model(const std::filesystem::path& path,
                        const std::filesystem::path& tokenizer_path = {},

@@ -157,8 +157,12 @@ std::vector<std::string_view> split_isolated(std::string_view s, const Regex& re
 
 class ByteLevelBpe final : public Tokenizer {
  public:
-  explicit ByteLevelBpe(const std::filesystem::path& path) : file_(path.string()) {
-    const Json j = read_json_file(path);
+  explicit ByteLevelBpe(const std::filesystem::path& path)
+      : ByteLevelBpe(read_json_file(path), path.string()) {}
+
+  // A tokenizer.json document already parsed (built from another format's vocabulary);
+  // `name` stands for the file in errors.
+  ByteLevelBpe(const Json& j, std::string name) : file_(std::move(name)) {
     const JsonFields root(j, file_);
     load_model(root.object("model"));
     if (root.has("normalizer"))
@@ -489,6 +493,11 @@ class ByteLevelBpe final : public Tokenizer {
 
 std::unique_ptr<Tokenizer> load_bpe_tokenizer_json(const std::filesystem::path& json_file) {
   return std::make_unique<ByteLevelBpe>(json_file);
+}
+
+std::unique_ptr<Tokenizer> make_bpe_tokenizer(const nlohmann::json& tokenizer_json,
+                                              const std::string& name) {
+  return std::make_unique<ByteLevelBpe>(tokenizer_json, name);
 }
 
 }  // namespace lowbit

@@ -29,12 +29,25 @@ class SentencePieceTokenizer final : public Tokenizer {
     // become one error naming the file.
     library_call(path.string() + ": cannot load SentencePiece model",
                  [&] { return sp_.Load(path.string()); });
+    init();
+  }
+
+  // A serialized ModelProto (the bytes of a tokenizer.model); `name` stands for the file.
+  SentencePieceTokenizer(std::string_view serialized, const std::string& name) {
+    library_call(name + ": cannot load SentencePiece model",
+                 [&] { return sp_.LoadFromSerializedProto(serialized); });
+    init();
+  }
+
+ private:
+  void init() {
     if (sp_.bos_id() >= 0) bos_id = sp_.bos_id();
     if (sp_.eos_id() >= 0) eos_id = sp_.eos_id();
     add_bos = true;
     newline_cuts_ = newline_cuts_are_exact();
   }
 
+ public:
   std::vector<int32_t> encode(std::string_view text) const override {
     return encode_pieces(text, /*continuation=*/false);
   }
@@ -163,6 +176,11 @@ class SentencePieceTokenizer final : public Tokenizer {
 
 std::unique_ptr<Tokenizer> load_sentencepiece_tokenizer(const std::filesystem::path& model_file) {
   return std::make_unique<SentencePieceTokenizer>(model_file);
+}
+
+std::unique_ptr<Tokenizer> make_sentencepiece_tokenizer(std::string_view serialized_model,
+                                                        const std::string& name) {
+  return std::make_unique<SentencePieceTokenizer>(serialized_model, name);
 }
 
 }  // namespace lowbit

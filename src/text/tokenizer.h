@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace lowbit {
 
 class Tokenizer {
@@ -73,6 +75,13 @@ class Tokenizer {
 std::unique_ptr<Tokenizer> load_sentencepiece_tokenizer(const std::filesystem::path& model_file);
 std::unique_ptr<Tokenizer> load_bpe_tokenizer_json(const std::filesystem::path& json_file);
 std::unique_ptr<Tokenizer> load_llama2c_tokenizer(const std::filesystem::path& bin_file);
+// The same back ends from memory (a tokenizer carried by another container, e.g. GGUF metadata):
+// a serialized SentencePiece ModelProto, a parsed tokenizer.json document. `name` stands for the
+// file in errors.
+std::unique_ptr<Tokenizer> make_sentencepiece_tokenizer(std::string_view serialized_model,
+                                                        const std::string& name);
+std::unique_ptr<Tokenizer> make_bpe_tokenizer(const nlohmann::json& tokenizer_json,
+                                              const std::string& name);
 
 // Finds the tokenizer beside a checkpoint (tokenizer.json, tokenizer.model, then tokenizer.bin or
 // tok*.bin) and applies tokenizer_config.json (add_bos_token, bos/eos tokens) when present.
