@@ -743,9 +743,13 @@ section_serve() {
   echo "RTN W4A8, requests of 128 sampled tokens (ignore_eos), one at a time and then 4 at once, in 3"
   echo "interleaved rounds. Throughput is decode rows over the time spent in decode steps, as the"
   echo "server's /metrics counts them (lowbit_decode_rows_total / lowbit_decode_seconds_total);"
-  echo "\"rows per step\" is how many sequences each batched forward carried."
+  echo "\"rows per step\" is how many sequences each batched forward carried. First with every core"
+  echo "(the default), then with one thread (\`-t 1\`), where a step's cost is the kernels' and not"
+  echo "the split of a one-row product over the cores."
   echo
   bash scripts/bench_serve.sh "$q" 4 128
+  echo
+  THREADS=1 bash scripts/bench_serve.sh "$q" 4 128
 }
 
 # The current text of section $1 in $OUT (nothing if absent).

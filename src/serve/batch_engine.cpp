@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/thread_pool.h"
 #include "serve/token_logprobs.h"
 
 namespace lowbit::serve {
@@ -101,8 +102,7 @@ void BatchEngine::release(Slot& slot, FinishReason reason, std::string error) {
   slot.ids.clear();
 }
 
-bool BatchEngine::emit(Slot& slot, std::span<const float> logits) {
-  const int32_t id = slot.sampler->sample(logits);
+bool BatchEngine::emit(Slot& slot, std::span<const float> logits, int32_t id) {
   const auto& stop_ids = options_.stop_ids;
   if (!slot.request.ignore_eos &&
       std::find(stop_ids.begin(), stop_ids.end(), id) != stop_ids.end()) {
@@ -152,13 +152,14 @@ bool BatchEngine::admit(Job job, Slot& slot) {
   const auto t0 = Clock::now();
   const auto logits = model_.forward(prompt, slot.cache);
   metrics_.prefill(static_cast<int64_t>(prompt.size()), seconds_since(t0));
-  return emit(slot, logits);
+  return emit(slot, logits, slot.sampler->sample(logits));
 }
 
 void BatchEngine::loop() {
   std::vector<int32_t> tokens;
   std::vector<KVCache*> caches;
   std::vector<Slot*> rows;
+  std::vector<int32_t> next_ids;
   for (;;) {
     std::optional<Job> job;
     Slot* free_slot = nullptr;
@@ -218,7 +219,15 @@ void BatchEngine::loop() {
     try {
       const auto logits = model_.forward_batch(tokens, caches);
       const size_t vocab = static_cast<size_t>(model_.config().vocab_size);
-      for (size_t r = 0; r < rows.size(); ++r) emit(*rows[r], logits.subspan(r * vocab, vocab));
+      // Each row's sampler is its own (a softmax and a walk over the vocabulary): the rows are
+      // sampled in parallel, then handed out in order.
+      next_ids.resize(rows.size());
+      thread_pool().parallel_for(rows.size(), 1, [&](size_t begin, size_t end) {
+        for (size_t r = begin; r < end; ++r)
+          next_ids[r] = rows[r]->sampler->sample(logits.subspan(r * vocab, vocab));
+      });
+      for (size_t r = 0; r < rows.size(); ++r)
+        emit(*rows[r], logits.subspan(r * vocab, vocab), next_ids[r]);
     } catch (const std::exception& e) {
       for (Slot* s : rows)
         if (s->state) release(*s, FinishReason::kError, e.what());

@@ -73,7 +73,9 @@ class BatchEngine {
   void loop();
   bool admit(Job job, Slot& slot);
   // Samples from `logits` for the slot, reports the token; false when the sequence has ended.
-  bool emit(Slot& slot, std::span<const float> logits);
+  // Hands the slot's next token `id` (sampled from `logits`) to its client; false when the
+  // sequence ended (and its slot was released).
+  bool emit(Slot& slot, std::span<const float> logits, int32_t id);
   void release(Slot& slot, FinishReason reason, std::string error = {});
   // The queue length and active sequences, for /metrics.
   void publish_queue();
