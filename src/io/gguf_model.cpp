@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "core/error.h"
@@ -181,6 +182,12 @@ class Loader {
     } else {
       std::vector<float> values(n * k);
       for (size_t i = 0; i < n; ++i) gguf::dequantize_row(t.type, row(i), k, values.data() + i * k);
+      // fp16 scales can be inf or NaN in a damaged file; RTN needs finite values.
+      const auto bad =
+          std::find_if(values.begin(), values.end(), [](float v) { return !std::isfinite(v); });
+      if (bad != values.end())
+        fail("{}: tensor {} has a non-finite value (element {}) after dequantizing its {} blocks",
+             where_, name, bad - values.begin(), gguf::type_traits(t.type)->name);
       packed = pack_quantized(quantize_rows(values, n, k, target.spec));
       requantized_[t.type] += 1;
     }
