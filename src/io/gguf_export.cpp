@@ -235,10 +235,11 @@ class Exporter {
   std::map<std::string, size_t> by_type_;
 };
 
-void add_tokenizer(GgufWriter& w, const QuantizedModel& model, const std::string& where) {
-  const Tokenizer& tok = *model.tokenizer;
+}  // namespace
+
+void write_gguf_tokenizer(GgufWriter& w, const Tokenizer& tok, size_t vocab,
+                          const std::string& where) {
   Tokenizer::Vocabulary v = tok.vocabulary();
-  const auto vocab = static_cast<size_t>(model.weights.config.vocab_size);
   if (v.tokens.size() > vocab)
     fail("{}: the tokenizer has {} tokens but the model's vocabulary is {}", where, v.tokens.size(),
          vocab);
@@ -265,6 +266,13 @@ void add_tokenizer(GgufWriter& w, const QuantizedModel& model, const std::string
     w.set_u32("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(*v.unknown_id));
   w.set_bool("tokenizer.ggml.add_bos_token", tok.add_bos);
   w.set_bool("tokenizer.ggml.add_eos_token", false);
+}
+
+namespace {
+
+void add_tokenizer(GgufWriter& w, const QuantizedModel& model, const std::string& where) {
+  write_gguf_tokenizer(w, *model.tokenizer, static_cast<size_t>(model.weights.config.vocab_size),
+                       where);
   if (!model.tokenizer_config.empty()) {
     const json cfg = json::parse(model.tokenizer_config, nullptr, /*allow_exceptions=*/false);
     if (cfg.is_object() && cfg.contains("chat_template") && cfg["chat_template"].is_string())

@@ -19,6 +19,9 @@
 #include <string>
 #include <vector>
 
+#include "io/gguf_writer.h"
+#include "text/tokenizer.h"
+
 namespace lowbit {
 
 struct GgufExportSummary {
@@ -31,6 +34,12 @@ struct GgufExportSummary {
 // Reads the .lowbit model `in` and writes `out` atomically. Throws lowbit::Error naming the file
 // and the reason (one line) when the model cannot be exported; nothing is written then.
 GgufExportSummary export_gguf(const std::filesystem::path& in, const std::filesystem::path& out);
+
+// The tokenizer's GGUF keys as llama.cpp's converter writes them (tokens, scores, types, merges,
+// bos/eos/unknown ids, add_bos_token), the vocabulary padded with [PADn] tokens to `vocab`
+// embedding rows. Throws (naming `where`) when the tokenizer has more tokens than rows.
+void write_gguf_tokenizer(GgufWriter& w, const Tokenizer& tok, size_t vocab,
+                          const std::string& where);
 
 // The row order llama.cpp expects for a q_proj (n_head heads) or k_proj (n_kv_head heads) weight
 // of `rows` = heads x head_dim rows: out row r takes source row perm[r]. Within each head, row

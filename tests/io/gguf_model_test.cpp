@@ -35,21 +35,9 @@ std::vector<std::byte> to_bytes(const void* p, size_t n) {
   return out;
 }
 
-// The tokenizer's GGUF keys, as llama.cpp's converter writes them.
+// The tokenizer's GGUF keys, as export-gguf writes them.
 void add_tokenizer(GgufWriter& w, const Tokenizer& tok) {
-  const auto v = tok.vocabulary();
-  w.set_string("tokenizer.ggml.model", v.model);
-  w.set_array_string("tokenizer.ggml.tokens", v.tokens);
-  if (!v.scores.empty()) w.set_array_f32("tokenizer.ggml.scores", v.scores);
-  std::vector<int32_t> types;
-  for (const auto t : v.types) types.push_back(static_cast<int32_t>(t));
-  w.set_array_i32("tokenizer.ggml.token_type", types);
-  if (!v.merges.empty()) w.set_array_string("tokenizer.ggml.merges", v.merges);
-  if (tok.bos_id) w.set_u32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(*tok.bos_id));
-  if (tok.eos_id) w.set_u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(*tok.eos_id));
-  if (v.unknown_id)
-    w.set_u32("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(*v.unknown_id));
-  w.set_bool("tokenizer.ggml.add_bos_token", tok.add_bos);
+  write_gguf_tokenizer(w, tok, static_cast<size_t>(tok.vocab_size()), "test tokenizer");
 }
 
 void add_llama_config(GgufWriter& w, int dim, int hidden, int layers, int heads, int kv_heads,
