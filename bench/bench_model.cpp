@@ -26,6 +26,8 @@ std::filesystem::path ref_model() {
 }
 
 LoadedModel& model() {
+  // LOWBIT_BENCH_THREADS: worker threads (default: all cores); 1 shows the kernels alone.
+  if (const char* t = std::getenv("LOWBIT_BENCH_THREADS")) set_num_threads(std::atoi(t));
   static LoadedModel m = load_model(ref_model());
   return m;
 }
@@ -81,6 +83,36 @@ void BM_Decode(benchmark::State& state) {
       benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_Decode)->Arg(16)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// One batched decode step of `rows` sequences (continuous batching in `lowbit serve`): each row
+// has its own 64-token context; tokens/s counts rows. The ratio of rows=4 to rows=1 is the
+// payoff of sharing each weight load across the rows.
+void BM_DecodeBatch(benchmark::State& state) {
+  auto& m = *model().model;
+  const auto rows = static_cast<size_t>(state.range(0));
+  const auto ids = prompt(64);
+  std::vector<KVCache> caches;
+  std::vector<KVCache*> pointers;
+  for (size_t r = 0; r < rows; ++r) caches.push_back(m.make_cache(static_cast<int>(ids.size())));
+  for (auto& cache : caches) {
+    m.forward(std::span(ids).first(ids.size() - 1), cache);
+    pointers.push_back(&cache);
+  }
+  const std::vector<int32_t> tokens(rows, ids.back());
+  for (auto _ : state) {
+    for (auto& cache : caches) cache.truncate(static_cast<int>(ids.size()) - 1);
+    benchmark::DoNotOptimize(m.forward_batch(tokens, pointers).data());
+  }
+  state.counters["tokens/s"] =
+      benchmark::Counter(static_cast<double>(rows), benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_DecodeBatch)
+    ->Arg(1)
+    ->Arg(2)
+    ->Arg(4)
+    ->Arg(8)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // The model's GEMM shapes for a 512-token window: (m, n, k) with n = output features.
 void gemm_shapes(benchmark::internal::Benchmark* b) {

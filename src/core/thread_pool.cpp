@@ -7,8 +7,10 @@
 namespace lowbit {
 namespace {
 
-// Polls before blocking: about 2000 pause instructions, tens of microseconds.
-constexpr int kSpinIterations = 2000;
+// Polls before blocking: 20000 pause instructions, from about a hundred microseconds to about a
+// millisecond depending on the core's pause latency. Long enough that a decode step's worker
+// (serve: one short parallel region after another) rarely sleeps between regions.
+constexpr int kSpinIterations = 20000;
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)

@@ -147,11 +147,16 @@ void run_panels(const QgemmArgs& p, const PackedArgs& w, const uint8_t* codes, s
                 size_t b1) {
   sweep_panels<8>(p.m, b0, b1, w.block_bytes, kBlockPanelBytes,
                   [&]<int R>(size_t r, size_t pb, size_t pe) {
+                    // Up to 4 rows (a decode batch): 4 blocks per tile, as many accumulator
+                    // chains as the 8-row tile has, each weight load feeding 4 rows x 4 blocks.
+                    constexpr int kWide = R <= 4 ? 4 : 2;
                     size_t b = pb;
-                    for (; b + 2 <= pe; b += 2)
-                      tile<kBits, kAsym, R, 2>(p, w, codes + (b - b0) * w.block_bytes, r, b);
+                    for (; b + kWide <= pe; b += kWide)
+                      tile<kBits, kAsym, R, kWide>(p, w, codes + (b - b0) * w.block_bytes, r, b);
                     if (b < pe)
-                      tile<kBits, kAsym, R, 1>(p, w, codes + (b - b0) * w.block_bytes, r, b);
+                      with_count<kWide - 1>(pe - b, [&]<int NB>() {
+                        tile<kBits, kAsym, R, NB>(p, w, codes + (b - b0) * w.block_bytes, r, b);
+                      });
                   });
 }
 
