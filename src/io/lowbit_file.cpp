@@ -11,6 +11,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/float16.h"
 #include "core/json.h"
 #include "core/limits.h"
 
@@ -45,7 +46,7 @@ size_t round_up(size_t n) {
 
 LowbitDType dtype_from_name(const std::string& s, const std::string& where) {
   for (auto t : {LowbitDType::kF32, LowbitDType::kI32, LowbitDType::kU8, LowbitDType::kI8,
-                 LowbitDType::kPacked})
+                 LowbitDType::kPacked, LowbitDType::kF16})
     if (s == lowbit_dtype_name(t)) return t;
   fail("{}: unknown dtype \"{}\"", where, s);
 }
@@ -64,6 +65,8 @@ const char* lowbit_dtype_name(LowbitDType t) {
       return "I8";
     case LowbitDType::kPacked:
       return "PACKED";
+    case LowbitDType::kF16:
+      return "F16";
   }
   return "?";
 }
@@ -73,6 +76,8 @@ size_t lowbit_dtype_size(LowbitDType t) {
     case LowbitDType::kF32:
     case LowbitDType::kI32:
       return 4;
+    case LowbitDType::kF16:
+      return 2;
     default:
       return 1;
   }
@@ -92,6 +97,17 @@ std::span<const float> LowbitTensorView::f32() const {
 std::span<const int32_t> LowbitTensorView::i32() const {
   if (dtype != LowbitDType::kI32) fail("tensor is {}, not I32", lowbit_dtype_name(dtype));
   return {reinterpret_cast<const int32_t*>(data.data()), data.size() / 4};
+}
+
+std::vector<float> LowbitTensorView::f16_as_f32() const {
+  if (dtype != LowbitDType::kF16) fail("tensor is {}, not F16", lowbit_dtype_name(dtype));
+  std::vector<float> out(data.size() / 2);
+  for (size_t i = 0; i < out.size(); ++i) {
+    uint16_t h;
+    std::memcpy(&h, data.data() + 2 * i, 2);
+    out[i] = f16_to_f32(h);
+  }
+  return out;
 }
 
 std::span<const uint8_t> LowbitTensorView::u8() const {
@@ -163,6 +179,13 @@ void LowbitFileWriter::add_i32(const std::string& name, std::vector<int64_t> sha
 void LowbitFileWriter::add_u8(const std::string& name, std::vector<int64_t> shape,
                               std::span<const uint8_t> v) {
   add(name, LowbitDType::kU8, std::move(shape), std::as_bytes(v));
+}
+
+void LowbitFileWriter::add_f16(const std::string& name, std::vector<int64_t> shape,
+                               std::span<const float> v) {
+  std::vector<uint16_t> h(v.size());
+  for (size_t i = 0; i < v.size(); ++i) h[i] = f32_to_f16(v[i]);
+  add(name, LowbitDType::kF16, std::move(shape), std::as_bytes(std::span(h)));
 }
 
 void LowbitFileWriter::write(const std::filesystem::path& path) const {

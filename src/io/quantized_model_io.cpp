@@ -36,11 +36,13 @@ std::unique_ptr<Linear>* linear_slot(LayerWeights& L, int i) {
 }
 
 json spec_json(const QuantSpec& s) {
-  return {{"bits", s.bits},
-          {"symmetric", s.symmetric},
-          {"group_size", s.group_size},
-          {"clip", s.clip},
-          {"mse_clip", s.mse_clip}};
+  json j = {{"bits", s.bits},
+            {"symmetric", s.symmetric},
+            {"group_size", s.group_size},
+            {"clip", s.clip},
+            {"mse_clip", s.mse_clip}};
+  if (s.uses_codebook()) j["codebook"] = codebook_name(s.codebook);  // absent: the integer grid
+  return j;
 }
 
 QuantSpec spec_from_json(const json& j, const std::string& where) {
@@ -51,6 +53,7 @@ QuantSpec spec_from_json(const json& j, const std::string& where) {
   s.group_size = static_cast<int>(f.integer("group_size", 0, limits::kMaxModelWidth));
   s.clip = static_cast<float>(f.real_or("clip", 1.0));
   s.mse_clip = f.boolean_or("mse_clip", false);
+  s.codebook = parse_codebook(f.string_or("codebook", "none"), where + ": codebook");
   s.validate(where);
   return s;
 }
@@ -128,6 +131,94 @@ std::shared_ptr<ActivationTransform> read_transform(const LowbitFile& f, const s
   return t;
 }
 
+std::vector<int32_t> as_i32(std::span<const uint32_t> v) {
+  return {v.begin(), v.end()};
+}
+
+// Side data (layers/weight_extras.h): fp16 values, int32 indices, listed in the entry.
+void write_extras(LowbitFileWriter& w, const std::string& name, const WeightExtras& ex,
+                  json& entry) {
+  json parts = json::array();
+  if (!ex.outliers.empty()) {
+    const auto nc = static_cast<int64_t>(ex.outliers.cols.size());
+    w.add_i32(name + ".outliers.cols", {nc}, as_i32(ex.outliers.cols));
+    w.add_f16(name + ".outliers.weight", {static_cast<int64_t>(ex.outliers.weight.size()) / nc, nc},
+              ex.outliers.weight);
+    entry["outlier_threshold"] = ex.outliers.threshold;
+    parts.push_back("outliers");
+  }
+  if (!ex.sparse.empty()) {
+    w.add_i32(name + ".sparse.row_ptr", {static_cast<int64_t>(ex.sparse.row_ptr.size())},
+              as_i32(ex.sparse.row_ptr));
+    w.add_i32(name + ".sparse.col", {static_cast<int64_t>(ex.sparse.nnz())}, as_i32(ex.sparse.col));
+    w.add_f16(name + ".sparse.value", {static_cast<int64_t>(ex.sparse.nnz())}, ex.sparse.value);
+    parts.push_back("sparse");
+  }
+  if (!ex.low_rank.empty()) {
+    const auto r = static_cast<int64_t>(ex.low_rank.rank);
+    w.add_f16(name + ".low_rank.u", {static_cast<int64_t>(ex.low_rank.u.size()) / r, r},
+              ex.low_rank.u);
+    w.add_f16(name + ".low_rank.v", {r, static_cast<int64_t>(ex.low_rank.v.size()) / r},
+              ex.low_rank.v);
+    parts.push_back("low_rank");
+  }
+  entry["extras"] = parts;
+}
+
+std::vector<uint32_t> as_u32(std::span<const int32_t> v, const std::string& where) {
+  std::vector<uint32_t> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (v[i] < 0) fail("{}: index {} is negative ({})", where, i, v[i]);
+    out[i] = static_cast<uint32_t>(v[i]);
+  }
+  return out;
+}
+
+std::vector<float> f16_tensor(const LowbitFile& f, const std::string& name,
+                              std::vector<int64_t> shape, const std::string& where) {
+  const auto& t = f.tensor(name);
+  if (t.shape != shape) fail("{}: tensor \"{}\" has the wrong shape", where, name);
+  return t.f16_as_f32();
+}
+
+std::shared_ptr<const WeightExtras> read_extras(const LowbitFile& f, const std::string& name,
+                                                const json& list, size_t out, size_t in,
+                                                const json& entry, const std::string& where) {
+  if (!list.is_array()) fail("{}: {}.extras is not a list", where, name);
+  auto ex = std::make_shared<WeightExtras>();
+  for (const auto& part : list) {
+    if (part == "outliers") {
+      const auto cols = f.tensor(name + ".outliers.cols");
+      ex->outliers.cols = as_u32(cols.i32(), where + ": " + name + ".outliers.cols");
+      const auto nc = static_cast<int64_t>(ex->outliers.cols.size());
+      ex->outliers.weight =
+          f16_tensor(f, name + ".outliers.weight", {static_cast<int64_t>(out), nc}, where);
+      const json& t = entry.contains("outlier_threshold") ? entry["outlier_threshold"] : json();
+      if (!t.is_number()) fail("{}: {}.outlier_threshold is missing or not a number", where, name);
+      ex->outliers.threshold = t.get<float>();
+    } else if (part == "sparse") {
+      ex->sparse.row_ptr =
+          as_u32(f.tensor(name + ".sparse.row_ptr").i32(), where + ": " + name + ".sparse.row_ptr");
+      ex->sparse.col =
+          as_u32(f.tensor(name + ".sparse.col").i32(), where + ": " + name + ".sparse.col");
+      ex->sparse.value = f16_tensor(f, name + ".sparse.value",
+                                    {static_cast<int64_t>(ex->sparse.col.size())}, where);
+    } else if (part == "low_rank") {
+      const auto& u = f.tensor(name + ".low_rank.u");
+      if (u.shape.size() != 2 || u.shape[1] <= 0)
+        fail("{}: {}.low_rank.u must be [out, rank]", where, name);
+      const int64_t r = u.shape[1];
+      ex->low_rank.rank = static_cast<size_t>(r);
+      ex->low_rank.u = f16_tensor(f, name + ".low_rank.u", {static_cast<int64_t>(out), r}, where);
+      ex->low_rank.v = f16_tensor(f, name + ".low_rank.v", {r, static_cast<int64_t>(in)}, where);
+    } else {
+      fail("{}: {}: unknown side data {}", where, name, part.dump());
+    }
+  }
+  ex->validate(out, in, where + ": " + name);
+  return ex;
+}
+
 // Stores one projection (or the head): packed codes when quantized, else fp32.
 // Transforms already written, by identity; each entry keeps its transform alive, so a released
 // layer's address cannot be reused by a later transform and mistaken for it.
@@ -145,6 +236,12 @@ json write_linear(LowbitFileWriter& w, const std::string& name, const Linear& li
     w.add(name + ".packed", LowbitDType::kPacked, {static_cast<int64_t>(packed.bytes().size())},
           packed.bytes());
     entry["weight"] = spec_json(q->spec);
+    if (const auto f = zero_fractions(*q); !f.empty()) {
+      w.add_f32(name + ".zero_fraction",
+                {static_cast<int64_t>(q->rows), static_cast<int64_t>(q->groups_per_row())}, f);
+      entry["zero_fraction"] = true;
+    }
+    if (const auto& ex = fq->extras()) write_extras(w, name, *ex, entry);
   } else {
     w.add_f32(name + ".weight", {lin.out_features(), lin.in_features()}, fq->weight());
     entry["weight"] = spec_json(QuantSpec{});
@@ -440,17 +537,28 @@ QuantizedModel load_quantized_model(const fs::path& path, QuantExecution exec,
         fail("{}: {} is packed as {}x{}, expected {}x{}", where, name, view.n(), view.k(), outf,
              in);
       wspec.validate(where + ": " + name, view.k());
+      // LUT-MERGE: check wspec.uses_codebook() == view.layout().codebook()
+      std::shared_ptr<const WeightExtras> extras;
+      if (e.contains("extras"))
+        extras = read_extras(*file, name, e["extras"], static_cast<size_t>(outf),
+                             static_cast<size_t>(in), e, where);
+      std::vector<float> fractions;
+      if (e.contains("zero_fraction")) {
+        const auto groups = static_cast<int64_t>(view.layout().groups());
+        fractions = f32(name + ".zero_fraction", {outf, groups});
+      }
       // Per-group activations have no integer kernel: those layers run on the simulated path,
       // announced once below (any other spec the kernels lack fails in PackedLinear).
       const bool per_group = act.enabled() && act.group_size != 0;
       if (exec == QuantExecution::kPacked && !per_group)
-        return std::make_unique<PackedLinear>(view, file, wspec, std::move(bias), act, t);
+        return std::make_unique<PackedLinear>(view, file, wspec, std::move(bias), act, t, extras,
+                                              std::move(fractions));
       if (exec == QuantExecution::kPacked) {
         ++simulated;
         simulated_spec = act.describe();
       }
-      return std::make_unique<FakeQuantLinear>(unpack_quantized(view, wspec), std::move(bias), act,
-                                               t);
+      return std::make_unique<FakeQuantLinear>(unpack_quantized(view, wspec, fractions),
+                                               std::move(bias), act, t, extras);
     };
 
     const int64_t d = c.dim, v = c.vocab_size;

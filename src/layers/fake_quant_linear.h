@@ -11,14 +11,17 @@
 #include "layers/activation_transform.h"
 #include "layers/linear.h"
 #include "layers/quantizer.h"
+#include "layers/weight_extras.h"
 
 namespace lowbit {
 
 class FakeQuantLinear final : public Linear {
  public:
-  // Quantized weight (codes and scales, kept so the model can be saved).
+  // Quantized weight (codes and scales, kept so the model can be saved), with optional side
+  // data (layers/weight_extras.h) that the effective weight includes.
   FakeQuantLinear(QuantizedMatrix weight, std::vector<float> bias, QuantSpec act_spec,
-                  std::shared_ptr<const ActivationTransform> transform);
+                  std::shared_ptr<const ActivationTransform> transform,
+                  std::shared_ptr<const WeightExtras> extras = nullptr);
   // Full-precision weight (W16), with activation quantization and/or a transform only.
   FakeQuantLinear(int in_features, int out_features, std::vector<float> weight,
                   std::vector<float> bias, QuantSpec act_spec,
@@ -33,10 +36,12 @@ class FakeQuantLinear final : public Linear {
   const QuantSpec& act_spec() const { return act_; }
   const QuantSpec& weight_spec() const { return wspec_; }
   const std::shared_ptr<const ActivationTransform>& transform() const { return transform_; }
-  // The fp32 weight on the quantization grid (dequantized now if it was not yet).
+  // The effective fp32 weight: the grid (dequantized now if it was not yet) plus the side data.
   std::span<const float> weight() const;
   const QuantizedMatrix* quantized_weight() const { return qweight_.rows ? &qweight_ : nullptr; }
   std::span<const float> bias() const { return bias_; }
+  // Side data, or null.
+  const std::shared_ptr<const WeightExtras>& extras() const { return extras_; }
 
  private:
   void check_shapes() const;
@@ -49,6 +54,7 @@ class FakeQuantLinear final : public Linear {
   QuantSpec wspec_;
   QuantSpec act_;
   std::shared_ptr<const ActivationTransform> transform_;  // may be null
+  std::shared_ptr<const WeightExtras> extras_;            // may be null
 };
 
 }  // namespace lowbit

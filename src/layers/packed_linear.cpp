@@ -2,24 +2,32 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "core/error.h"
 #include "core/op_profile.h"
 #include "kernels/qgemm.h"
 #include "kernels/quantize_activations.h"
+#include "kernels/sgemm.h"
 #include "layers/fake_quant_linear.h"
 
 namespace lowbit {
 
 PackedLinear::PackedLinear(kernels::PackedWeightsView weights, std::shared_ptr<const void> storage,
                            QuantSpec weight_spec, std::vector<float> bias, QuantSpec act_spec,
-                           std::shared_ptr<const ActivationTransform> transform)
+                           std::shared_ptr<const ActivationTransform> transform,
+                           std::shared_ptr<const WeightExtras> extras,
+                           std::vector<float> zero_fractions)
     : Linear(static_cast<int>(weights.k()), static_cast<int>(weights.n())),
       weights_(weights),
       storage_(std::move(storage)),
       wspec_(weight_spec),
       bias_(std::move(bias)),
       act_(act_spec),
-      transform_(std::move(transform)) {
+      transform_(std::move(transform)),
+      extras_(extras && !extras->empty() ? std::move(extras) : nullptr),
+      zero_fractions_(std::move(zero_fractions)) {
   if (!bias_.empty() && bias_.size() != weights_.n())
     fail("PackedLinear: bias has {} values for {} outputs", bias_.size(), weights_.n());
   if (act_.enabled() && !supports_activations(act_))
@@ -29,6 +37,43 @@ PackedLinear::PackedLinear(kernels::PackedWeightsView weights, std::shared_ptr<c
         kernels::isa_name(kernels::qgemm_isa()), act_.describe());
   if (transform_ && transform_->dim() != weights_.k())
     fail("PackedLinear: transform of {} channels for {} inputs", transform_->dim(), weights_.k());
+  if (extras_) extras_->validate(weights_.n(), weights_.k(), "PackedLinear");
+  if (!zero_fractions_.empty()) {
+    const size_t groups = weights_.layout().groups();
+    if (zero_fractions_.size() != weights_.n() * groups)
+      fail("PackedLinear: {} zero-point fractions for {} rows of {} groups", zero_fractions_.size(),
+           weights_.n(), groups);
+    zero_correction_.resize(zero_fractions_.size());
+    for (size_t r = 0; r < weights_.n(); ++r)
+      for (size_t g = 0; g < groups; ++g) {
+        const float f = zero_fractions_[r * groups + g];
+        if (!std::isfinite(f)) fail("PackedLinear: zero-point fraction of row {} is {}", r, f);
+        zero_correction_[r * groups + g] = -f * weights_.scale(r, g);
+      }
+  }
+}
+
+size_t PackedLinear::weight_bytes() const {
+  return weights_.blob().size() + (extras_ ? extras_->bytes() : 0) +
+         zero_fractions_.size() * sizeof(float);
+}
+
+void PackedLinear::add_side_products(const SideInput& in, size_t rows, std::span<float> y) const {
+  const size_t k = static_cast<size_t>(in_), n = static_cast<size_t>(out_);
+  if (!zero_correction_.empty()) {
+    // y -= sum_g f s sum_{k in g} x: the input's group sums times the per-group corrections.
+    const size_t gs = weights_.layout().group_size, groups = weights_.layout().groups();
+    thread_local std::vector<float> sums;
+    sums.assign(rows * groups, 0.0f);
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t c = 0; c < k; ++c) sums[r * groups + c / gs] += in.main[r * k + c];
+    kernels::sgemm_nt(rows, n, groups, sums.data(), groups, zero_correction_.data(), groups,
+                      y.data(), n, /*accumulate=*/true);
+  }
+  if (extras_) {
+    extras_->add_outlier_product(in.outliers, rows, n, y);
+    extras_->add_side_product(in.full, rows, k, n, y);
+  }
 }
 
 bool PackedLinear::supports_activations(const QuantSpec& act) {
@@ -69,25 +114,59 @@ void PackedLinear::forward(std::span<const float> x, size_t rows, std::span<floa
   forward_group(x, rows, std::span(&self, 1));
 }
 
+namespace {
+
+// The fp32 values of quantized activation rows: (code + offset) * scale, rows x cols.
+void dequantize_rows(const kernels::QuantizedActivations& qa, std::span<float> out) {
+  const size_t cols = qa.cols();
+  for (size_t r = 0; r < qa.rows(); ++r) {
+    const auto codes = qa.row(r);
+    const float s = qa.scale(r);
+    const int32_t o = qa.offset(r);
+    for (size_t c = 0; c < cols; ++c) out[r * cols + c] = static_cast<float>(codes[c] + o) * s;
+  }
+}
+
+const std::vector<uint32_t>* outlier_columns(const PackedLinear& p) {
+  return p.extras() && !p.extras()->outliers.empty() ? &p.extras()->outliers.cols : nullptr;
+}
+
+}  // namespace
+
 void PackedLinear::forward_group(std::span<const float> x, size_t rows,
                                  std::span<const LinearOutput> group) const {
+  const auto* own_outliers = outlier_columns(*this);
+  bool side = false;
   for (const LinearOutput& m : group) {
     const auto* p = dynamic_cast<const PackedLinear*>(m.layer);
-    if (p == nullptr || p->transform_ != transform_ || p->act_ != act_) {
+    const auto* cols = p ? outlier_columns(*p) : nullptr;
+    if (p == nullptr || p->transform_ != transform_ || p->act_ != act_ ||
+        (cols == nullptr) != (own_outliers == nullptr) || (cols && *cols != *own_outliers)) {
       Linear::forward_group(x, rows, group);  // prepared differently: each on its own
       return;
     }
+    side = side || p->has_side_products();
   }
+  const size_t in = static_cast<size_t>(in_);
   ForwardProfile* profile = active_profile();
   const std::span<const float> input = [&] {
     OpTimer t(transform_ ? profile : nullptr, ForwardOp::kActTransform);
     return transformed_input(x, rows);
   }();
+  // LLM.int8() outlier columns: out of the main product's input, into their own.
+  SideInput si{input, input, {}};
+  thread_local std::vector<float> main_buf, outliers_buf, full_buf;
+  if (own_outliers != nullptr) {
+    main_buf.assign(input.begin(), input.end());
+    extras_->split_outliers(main_buf, rows, in, outliers_buf);
+    si.main = main_buf;
+    si.outliers = outliers_buf;
+  }
   if (act_.enabled()) {
     thread_local kernels::QuantizedActivations qa;
     {
       OpTimer t(profile, ForwardOp::kActQuant);
-      qa.quantize(input, rows, static_cast<size_t>(in_),
+      qa.quantize(si.main, rows, in,
                   kernels::ActivationFormat{act_.bits, act_.symmetric, act_.clip});
     }
     for (const LinearOutput& m : group) {
@@ -95,19 +174,44 @@ void PackedLinear::forward_group(std::span<const float> x, size_t rows,
       kernels::qgemm(qa.view(), p.weights_, p.bias_, m.y, static_cast<size_t>(p.out_),
                      p.weight_sums());
     }
+    if (side) {  // the side products see the activations as quantized
+      thread_local std::vector<float> deq;
+      deq.resize(rows * in);
+      dequantize_rows(qa, deq);
+      si.main = deq;
+      si.full = deq;
+    }
   } else {
     for (const LinearOutput& m : group)
-      static_cast<const PackedLinear&>(*m.layer).multiply(input, rows, m.y);
+      static_cast<const PackedLinear&>(*m.layer).multiply(si.main, rows, m.y);
   }
+  if (!side) return;
+  if (own_outliers != nullptr) {
+    full_buf.assign(si.main.begin(), si.main.end());
+    extras_->restore_outliers(full_buf, rows, in, si.outliers);
+    si.full = full_buf;
+  }
+  for (const LinearOutput& m : group)
+    static_cast<const PackedLinear&>(*m.layer).add_side_products(si, rows, m.y);
 }
 
 std::string PackedLinear::format() const {
-  return fmt::format("W{}A{} packed{}", wspec_.bits, act_.enabled() ? act_.bits : 16,
-                     transform_ && !transform_->empty() ? " +" + transform_->describe() : "");
+  // Appended piecewise: gcc 12 warns falsely on `" " + std::string` here.
+  std::string s = fmt::format("W{}A{} packed", wspec_.bits, act_.enabled() ? act_.bits : 16);
+  if (wspec_.uses_codebook()) s.append(" ").append(wspec_.describe());
+  if (!zero_fractions_.empty()) s += " +fractional zeros";
+  if (transform_ && !transform_->empty()) s.append(" +").append(transform_->describe());
+  if (extras_) s += extras_->describe(static_cast<size_t>(out_), static_cast<size_t>(in_));
+  return s;
 }
 
 void PackedLinear::weight_row(size_t row, std::span<float> out) const {
   weights_.dequantize_row(row, out);
+  if (!zero_fractions_.empty()) {
+    const size_t gs = weights_.layout().group_size, groups = weights_.layout().groups();
+    for (size_t c = 0; c < out.size(); ++c) out[c] += zero_correction_[row * groups + c / gs];
+  }
+  if (extras_) extras_->add_to_row(row, out);
 }
 
 kernels::PackedWeights pack_quantized(const QuantizedMatrix& q) {
@@ -116,15 +220,31 @@ kernels::PackedWeights pack_quantized(const QuantizedMatrix& q) {
   for (size_t i = 0; i < q.params.size(); ++i) scales[i] = q.params[i].scale;
   if (!q.spec.symmetric) {
     zeros.resize(q.params.size());
+    const float top = static_cast<float>(q.spec.qmax());
     for (size_t i = 0; i < q.params.size(); ++i)
-      zeros[i] = static_cast<uint8_t>(q.params[i].zero);  // integer-valued, in [0, 2^bits)
+      zeros[i] = static_cast<uint8_t>(std::clamp(round_half_even(q.params[i].zero), 0.0f, top));
   }
   return kernels::pack_weights(q.codes, q.rows, q.cols, q.spec.bits <= 4 ? 4 : 8,
                                q.spec.group_size > 0 ? q.group_size() : 0, scales, zeros,
                                -q.spec.qmin());
 }
 
-QuantizedMatrix unpack_quantized(const kernels::PackedWeightsView& w, const QuantSpec& spec) {
+std::vector<float> zero_fractions(const QuantizedMatrix& q) {
+  if (q.spec.symmetric || q.spec.uses_codebook()) return {};
+  std::vector<float> f(q.params.size());
+  bool any = false;
+  const float top = static_cast<float>(q.spec.qmax());
+  for (size_t i = 0; i < f.size(); ++i) {
+    const float z = q.params[i].zero;
+    f[i] = z - std::clamp(round_half_even(z), 0.0f, top);
+    any = any || f[i] != 0.0f;
+  }
+  if (!any) f.clear();
+  return f;
+}
+
+QuantizedMatrix unpack_quantized(const kernels::PackedWeightsView& w, const QuantSpec& spec,
+                                 std::span<const float> zero_fractions) {
   const auto u = kernels::unpack_weights(w);
   QuantizedMatrix q;
   q.rows = w.n();
@@ -137,6 +257,12 @@ QuantizedMatrix unpack_quantized(const kernels::PackedWeightsView& w, const Quan
   q.params.resize(u.scales.size());
   for (size_t i = 0; i < u.scales.size(); ++i)
     q.params[i] = {u.scales[i], spec.symmetric ? 0.0f : static_cast<float>(u.zeros[i])};
+  if (!zero_fractions.empty()) {
+    if (zero_fractions.size() != q.params.size())
+      fail("packed weights: {} zero-point fractions for {} groups", zero_fractions.size(),
+           q.params.size());
+    for (size_t i = 0; i < q.params.size(); ++i) q.params[i].zero += zero_fractions[i];
+  }
   return q;
 }
 

@@ -6,6 +6,11 @@
 // accumulation (W4A4, W4A8, W8A8), or multiplied in fp32 against weights dequantized in registers
 // (W4A16, W8A16).
 //
+// Codebook weights (NF4, SqueezeLLM) run the look-up-table kernels (kernels/qgemm_lut.h). Side
+// data (layers/weight_extras.h: LLM.int8() outlier columns, a sparse part, low-rank factors) adds
+// its small products; fractional zero points (HQQ) are split into the integer zero the kernels
+// use and a per-group fraction f, whose term -f s sum_g(x) is added from the input's group sums.
+//
 // It reproduces FakeQuantLinear up to float summation order: the same codes, scales and
 // activation quantizer (tests/kernels/fake_quant_equivalence_test.cpp checks both paths agree).
 #include <memory>
@@ -18,6 +23,7 @@
 #include "layers/activation_transform.h"
 #include "layers/linear.h"
 #include "layers/quantizer.h"
+#include "layers/weight_extras.h"
 
 namespace lowbit {
 
@@ -26,14 +32,17 @@ class PackedLinear final : public Linear {
   // `storage` keeps the bytes behind `weights` alive (a file mapping or a PackedWeights).
   PackedLinear(kernels::PackedWeightsView weights, std::shared_ptr<const void> storage,
                QuantSpec weight_spec, std::vector<float> bias, QuantSpec act_spec,
-               std::shared_ptr<const ActivationTransform> transform);
+               std::shared_ptr<const ActivationTransform> transform,
+               std::shared_ptr<const WeightExtras> extras = nullptr,
+               std::vector<float> zero_fractions = {});
 
   void forward(std::span<const float> x, size_t rows, std::span<float> y) const override;
-  // Members that are PackedLinear with this layer's transform (the same object) and activation
-  // format share one transformed, quantized copy of x (q/k/v: one quantization instead of three).
+  // Members that are PackedLinear with this layer's transform (the same object), activation
+  // format and outlier columns share one transformed, quantized copy of x (q/k/v: one
+  // quantization instead of three).
   void forward_group(std::span<const float> x, size_t rows,
                      std::span<const LinearOutput> group) const override;
-  size_t weight_bytes() const override { return weights_.blob().size(); }
+  size_t weight_bytes() const override;
   std::string format() const override;
   void weight_row(size_t row, std::span<float> out) const override;
   const ActivationTransform* input_transform() const override { return transform_.get(); }
@@ -44,8 +53,20 @@ class PackedLinear final : public Linear {
   static bool supports_activations(const QuantSpec& act);
   // The ISA of the kernel this layer runs (integer GEMM, or the fp32-activation one for A16).
   kernels::Isa kernel_isa() const;
+  const std::shared_ptr<const WeightExtras>& extras() const { return extras_; }
+  // Per (row, group): z - (the integer zero point in the packed weights); empty when integral.
+  std::span<const float> zero_fractions() const { return zero_fractions_; }
 
  private:
+  // The input of one call as the products see it: what the main product multiplies (in fp32,
+  // dequantized when activations are quantized; outlier columns zeroed), the same with the
+  // outlier columns restored (the side products), and the outlier columns themselves.
+  struct SideInput {
+    std::span<const float> main, full, outliers;
+  };
+  // y += the products of the side data and of the zero-point fractions.
+  void add_side_products(const SideInput& in, size_t rows, std::span<float> y) const;
+  bool has_side_products() const { return extras_ != nullptr || !zero_correction_.empty(); }
   // x transformed by this layer's online transform (x itself when there is none).
   std::span<const float> transformed_input(std::span<const float> x, size_t rows) const;
   // y = fp32 input times the packed weights (W4A16 / W8A16).
@@ -59,13 +80,23 @@ class PackedLinear final : public Linear {
   std::vector<float> bias_;
   QuantSpec act_;
   std::shared_ptr<const ActivationTransform> transform_;
+  std::shared_ptr<const WeightExtras> extras_;  // null when there is no side data
+  std::vector<float> zero_fractions_;           // [n, groups] or empty
+  std::vector<float> zero_correction_;          // -fraction * scale, [n, groups] or empty
   mutable std::once_flag wsums_once_;
   mutable std::vector<int32_t> wsums_;
 };
 
-// Packs a quantized matrix into the kernels' layout (int4 container for <= 4 bits, else int8).
+// Packs a quantized matrix into the kernels' layout (int4 container for <= 4 bits, else int8;
+// codebooks in the int4 container with their tables). Fractional zero points are rounded (and
+// clamped to the code range) into the packed integer zero; zero_fractions gives the remainders.
 kernels::PackedWeights pack_quantized(const QuantizedMatrix& q);
-// The inverse: codes and parameters of a packed blob, with the spec they were made with.
-QuantizedMatrix unpack_quantized(const kernels::PackedWeightsView& w, const QuantSpec& spec);
+// Per (row, group), z minus the integer zero pack_quantized stores; empty when every zero point is
+// an integer in the code range (all but HQQ's).
+std::vector<float> zero_fractions(const QuantizedMatrix& q);
+// The inverse: codes and parameters of a packed blob, with the spec they were made with (and the
+// fractions of its zero points, if any).
+QuantizedMatrix unpack_quantized(const kernels::PackedWeightsView& w, const QuantSpec& spec,
+                                 std::span<const float> zero_fractions = {});
 
 }  // namespace lowbit

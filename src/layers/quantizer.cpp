@@ -19,10 +19,20 @@ void QuantSpec::validate(const std::string& what, size_t row_length) const {
   if (group_size > 0 && row_length > 0 && row_length % static_cast<size_t>(group_size) != 0)
     fail("{}: group size {} does not divide the row length {}", what, group_size, row_length);
   if (!(clip > 0.0f && clip <= 1.0f)) fail("{}: clip ratio must be in (0, 1], got {}", what, clip);
+  if (codebook == Codebook::kNf4 && bits != 4)
+    fail("{}: the nf4 codebook has 16 values: 4 bits, got {}", what, bits);
+  if (codebook == Codebook::kPerRow && bits != 16 && bits > 4)
+    fail("{}: per-row codebooks have at most 16 values (2..4 bits), got {} bits", what, bits);
 }
 
 std::string QuantSpec::describe() const {
   if (!enabled()) return "fp";
+  if (uses_codebook()) {
+    std::string s = codebook == Codebook::kNf4 ? std::string("nf4")
+                                               : fmt::format("per-row codebook {}-bit", bits);
+    if (group_size > 0) s += fmt::format(" g{}", group_size);
+    return s;
+  }
   std::string s = fmt::format("int{} {}", bits, symmetric ? "sym" : "asym");
   if (group_size > 0) s += fmt::format(" g{}", group_size);
   if (mse_clip)
@@ -112,6 +122,16 @@ void fake_quantize_rows(std::span<float> x, size_t rows, size_t cols, const Quan
 std::vector<float> QuantizedMatrix::dequantize() const {
   std::vector<float> out(rows * cols);
   const size_t g = group_size(), groups = groups_per_row();
+  if (spec.uses_codebook()) {
+    thread_pool().parallel_for(rows, 16, [&](size_t r0, size_t r1) {
+      for (size_t r = r0; r < r1; ++r) {
+        const auto t = table(r);
+        for (size_t c = 0; c < cols; ++c)
+          out[r * cols + c] = t[codes[r * cols + c]] * params[r * groups + c / g].scale;
+      }
+    });
+    return out;
+  }
   const int qmin = spec.qmin();
   thread_pool().parallel_for(rows, 16, [&](size_t r0, size_t r1) {
     for (size_t r = r0; r < r1; ++r)
@@ -137,6 +157,26 @@ QuantizedMatrix quantize_rows(std::span<const float> x, size_t rows, size_t cols
   if (!spec.enabled()) fail("quantize_rows: quantization is disabled (16 bits)");
   QuantizedMatrix m = QuantizedMatrix::allocate(rows, cols, spec);
   const size_t g = m.group_size(), groups = m.groups_per_row();
+  if (spec.codebook == Codebook::kPerRow)
+    fail("quantize_rows: a per-row codebook is learned by its method, not rounded to");
+  if (spec.codebook == Codebook::kNf4) {
+    const auto table = nf4_table();
+    m.codebook.assign(table.begin(), table.end());
+    m.codebook_rows = 1;
+    thread_pool().parallel_for(rows, 4, [&](size_t r0, size_t r1) {
+      for (size_t r = r0; r < r1; ++r)
+        for (size_t k = 0; k < groups; ++k) {
+          const auto values = x.subspan(r * cols + k * g, g);
+          float amax = 0.0f;
+          for (float v : values) amax = std::max(amax, std::fabs(v));
+          const float scale = amax > 0.0f ? amax : 1.0f;
+          m.params[r * groups + k] = {scale, 0.0f};
+          for (size_t i = 0; i < g; ++i)
+            m.codes[r * cols + k * g + i] = nearest_code(table, values[i] / scale);
+        }
+    });
+    return m;
+  }
   const int qmin = spec.qmin(), qmax = spec.qmax();
   thread_pool().parallel_for(rows, 4, [&](size_t r0, size_t r1) {
     for (size_t r = r0; r < r1; ++r)

@@ -11,11 +11,18 @@
 // - A group whose values are all zero gets scale 1 (every value quantizes to 0 exactly).
 // - clip in (0, 1] shrinks the range; mse_clip searches clip over a grid per group instead,
 //   keeping the value with the smallest squared error.
+// - A codebook spec (layers/codebook.h) replaces the integer grid by a table: the code is an index
+//   u in [0, 2^bits), the value table[u] * scale, zero points unused. NF4 scales each group by its
+//   absmax; a per-row table (SqueezeLLM) has scale 1.
+// - Zero points are floats: HQQ's optimised zero points are fractional and are kept so (the
+//   packed layer folds the fraction out of the integer product, layers/weight_extras.h).
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
+
+#include "layers/codebook.h"
 
 namespace lowbit {
 
@@ -27,10 +34,14 @@ struct QuantSpec {
   int group_size = 0;
   float clip = 1.0f;
   bool mse_clip = false;
+  Codebook codebook = Codebook::kNone;  // a non-uniform grid (then symmetric is ignored)
 
   bool enabled() const { return bits < 16; }
-  int qmin() const { return symmetric ? -(1 << (bits - 1)) : 0; }
-  int qmax() const { return symmetric ? (1 << (bits - 1)) - 1 : (1 << bits) - 1; }
+  bool uses_codebook() const { return codebook != Codebook::kNone; }
+  int qmin() const { return symmetric && !uses_codebook() ? -(1 << (bits - 1)) : 0; }
+  int qmax() const {
+    return symmetric && !uses_codebook() ? (1 << (bits - 1)) - 1 : (1 << bits) - 1;
+  }
   // Throws lowbit::Error (naming `what`, e.g. "--wbits") for impossible settings.
   void validate(const std::string& what, size_t row_length = 0) const;
   std::string describe() const;  // e.g. "int4 sym g128"
@@ -72,6 +83,15 @@ struct QuantizedMatrix {
   QuantSpec spec;
   std::vector<uint8_t> codes;       // [rows, cols]
   std::vector<QuantParams> params;  // [rows, groups_per_row()]
+  // Codebook specs: codebook_rows tables (1: shared; rows: one per row) of 2^bits values.
+  std::vector<float> codebook;
+  size_t codebook_rows = 0;
+
+  // The table row r uses (codebook specs only).
+  std::span<const float> table(size_t row) const {
+    const size_t n = size_t{1} << spec.bits;
+    return std::span(codebook).subspan(codebook_rows == 1 ? 0 : row * n, n);
+  }
 
   size_t group_size() const {
     return spec.group_size > 0 ? static_cast<size_t>(spec.group_size) : cols;
@@ -82,7 +102,9 @@ struct QuantizedMatrix {
   static QuantizedMatrix allocate(size_t rows, size_t cols, const QuantSpec& spec);
 };
 
-// Quantizes each row in groups of spec.group_size (spec must be enabled).
+// Quantizes each row in groups of spec.group_size (spec must be enabled). NF4 specs round x /
+// absmax of the group to the nearest table entry; a per-row codebook is learned by its method
+// instead (quant/squeezellm) and fails here.
 QuantizedMatrix quantize_rows(std::span<const float> x, size_t rows, size_t cols,
                               const QuantSpec& spec);
 

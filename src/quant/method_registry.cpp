@@ -10,7 +10,11 @@
 #include "quant/duquant.h"
 #include "quant/gptq.h"
 #include "quant/hadamard_rotation.h"
+#include "quant/hqq.h"
+#include "quant/llm_int8.h"
+#include "quant/lorc.h"
 #include "quant/lwc.h"
+#include "quant/nf4.h"
 #include "quant/rtn.h"
 #include "quant/smoothquant.h"
 
@@ -38,6 +42,15 @@ constexpr MethodParam kParams[] = {
      "LWC: passes over the calibration windows per layer (OmniQuant's --epochs)"},
     {"lwc-lr", Type::kReal, 1e-2, 0.0, kInf,
      "LWC: AdamW learning rate of the clipping logits (OmniQuant's --lwc_lr)"},
+    {"hqq-lp", Type::kReal, 0.7, 0.01, 1.0, "HQQ: p of the l_p error (the reference's lp_norm)"},
+    {"hqq-beta", Type::kReal, 10.0, 1e-6, kInf, "HQQ: initial half-quadratic penalty (beta)"},
+    {"hqq-kappa", Type::kReal, 1.01, 1.0, kInf, "HQQ: growth of the penalty per step (kappa)"},
+    {"hqq-iters", Type::kInteger, 20, 0, 10000, "HQQ: solver steps at most (iters)"},
+    {"nf4-double-quant", Type::kSwitch, 0, 0, 1,
+     "NF4: quantize the block scales too (QLoRA's double quantization)"},
+    {"int8-threshold", Type::kReal, 6.0, 0.0, kInf,
+     "LLM.int8(): an input feature whose calibration max |x| exceeds this stays in fp16"},
+    {"lorc-rank", Type::kInteger, 8, 1, 4096, "LoRC: rank of the error compensation"},
 };
 
 constexpr std::string_view kSmoothQuantParams[] = {"alpha"};
@@ -45,6 +58,10 @@ constexpr std::string_view kDuQuantParams[] = {"alpha", "duquant-block", "duquan
                                                "duquant-code-compat", "duquant-mean-seq"};
 constexpr std::string_view kGptqParams[] = {"damp", "act-order"};
 constexpr std::string_view kLwcParams[] = {"lwc-epochs", "lwc-lr"};
+constexpr std::string_view kHqqParams[] = {"hqq-lp", "hqq-beta", "hqq-kappa", "hqq-iters"};
+constexpr std::string_view kNf4Params[] = {"nf4-double-quant"};
+constexpr std::string_view kLlmInt8Params[] = {"int8-threshold"};
+constexpr std::string_view kLorcParams[] = {"lorc-rank"};
 
 // ---- The methods -------------------------------------------------------------------------------
 // {name, kind, summary, needs {stats, gram, training data, gradients}, weight-only, params,
@@ -101,6 +118,42 @@ const MethodInfo kMethods[] = {
      {},
      nullptr,
      make_awq_pass},
+    {"hqq",
+     MethodKind::kWeightQuantizer,
+     "HQQ (Badri and Shaji 2023): data-free half-quadratic optimisation of each group's zero "
+     "point against an l_p error (asymmetric, fractional zero points)",
+     {},
+     false,
+     kHqqParams,
+     nullptr,
+     make_hqq_pass},
+    {"nf4",
+     MethodKind::kWeightQuantizer,
+     "NF4 (Dettmers et al. 2023, QLoRA): 4-bit NormalFloat codebook with a per-block absmax, "
+     "optional double quantization of the scales",
+     {},
+     true,
+     kNf4Params,
+     validate_nf4,
+     make_nf4_pass},
+    {"llm-int8",
+     MethodKind::kWeightQuantizer,
+     "LLM.int8() (Dettmers et al. 2022): vector-wise int8 with the outlier input features "
+     "(calibration max |x| > --int8-threshold) in fp16",
+     {.activation_stats = true},
+     false,
+     kLlmInt8Params,
+     validate_llm_int8,
+     make_llm_int8_pass},
+    {"lorc",
+     MethodKind::kCorrection,
+     "LoRC (Yao et al. 2023, ZeroQuant-V2): rank-r compensation of each projection's "
+     "quantization error from its SVD, a small fp16 side product",
+     {},
+     false,
+     kLorcParams,
+     nullptr,
+     make_lorc_pass},
     {"lwc",
      MethodKind::kLearned,
      "OmniQuant's learnable weight clipping (Shao et al. 2024), trained layer by layer to match "
@@ -163,6 +216,20 @@ constexpr std::string_view kQuaRotPresetFlags[] = {"--method=hadamard+gptq",
                                                    "--head-bits=16",
                                                    "--head-abits=16"};
 
+// HQQ, mobiusml/hqq BaseQuantizeConfig defaults: nbits 4, group_size 64, optimize with
+// lp_norm 0.7, beta 10, kappa 1.01, 20 iterations (optimize_weights_proximal_legacy).
+constexpr std::string_view kHqqPresetFlags[] = {
+    "--method=hqq",  "--wbits=4",        "--group=64",     "--hqq-lp=0.7",
+    "--hqq-beta=10", "--hqq-kappa=1.01", "--hqq-iters=20", "--abits=16"};
+// NF4, QLoRA / bitsandbytes (BitsAndBytesConfig bnb_4bit_quant_type="nf4", blocksize 64,
+// bnb_4bit_use_double_quant=True as in the QLoRA paper).
+constexpr std::string_view kNf4PresetFlags[] = {"--method=nf4", "--wbits=4", "--group=64",
+                                                "--nf4-double-quant", "--abits=16"};
+// LLM.int8(), bitsandbytes Linear8bitLt: threshold 6.0, int8 row-wise weights and per-token
+// activations.
+constexpr std::string_view kLlmInt8PresetFlags[] = {"--method=llm-int8", "--wbits=8", "--group=0",
+                                                    "--abits=8", "--int8-threshold=6"};
+
 const MethodPreset kPresets[] = {
     {"duquant", "Hsu1023/DuQuant (run.sh, main.py)", kDuQuantPresetFlags,
      "the mean sequence runs through lowbit's quantized earlier layers with the KV cache in full "
@@ -177,6 +244,16 @@ const MethodPreset kPresets[] = {
     {"awq", "mit-han-lab/llm-awq (entry.py, pre_quant.py)", kAwqPresetFlags,
      "the reference searches a per-group weight clip (auto_clip) after the scales; lowbit's MSE "
      "clip search stands in for it; calibration text is --calib (the reference uses Pile val)"},
+    {"hqq", "mobiusml/hqq (BaseQuantizeConfig, optimize_weights_proximal_legacy)", kHqqPresetFlags,
+     "scales and zero points stay fp32 (the reference casts them to fp16; its optional "
+     "quant_scale/quant_zero 8-bit meta-quantization is not implemented)"},
+    {"nf4", "bitsandbytes (functional.quantize_4bit, QLoRA)", kNf4PresetFlags,
+     "double quantization uses the symmetric int8 grid for the centred scales (bitsandbytes: its "
+     "dynamic 8-bit float map); the .lowbit file keeps the dequantized scales in fp32 for the "
+     "kernels"},
+    {"llm-int8", "bitsandbytes (Linear8bitLt, threshold=6.0)", kLlmInt8PresetFlags,
+     "outlier features are fixed per layer input from calibration (bitsandbytes: found per batch "
+     "at run time) and their weight columns are kept in fp16"},
 };
 
 // What a run without a weight quantizer gets.

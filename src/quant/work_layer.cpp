@@ -61,7 +61,7 @@ WorkLayer take_layer(const LayerWeights& W, size_t layer) {
 
 void install_layer(LayerWeights& W, const WorkLayer& L, const QuantSpec& act) {
   auto make = [&](const WorkLinear& p) -> std::unique_ptr<Linear> {
-    if (p.q) return std::make_unique<FakeQuantLinear>(*p.q, p.bias, act, p.transform);
+    if (p.q) return std::make_unique<FakeQuantLinear>(*p.q, p.bias, act, p.transform, p.extras);
     return std::make_unique<FakeQuantLinear>(p.in, p.out, p.w, p.bias, act, p.transform);
   };
   W.wq = make(L.q);

@@ -10,6 +10,7 @@
 
 #include "layers/activation_transform.h"
 #include "layers/quantizer.h"
+#include "layers/weight_extras.h"
 #include "model/llama.h"
 
 namespace lowbit {
@@ -25,6 +26,9 @@ struct WorkLinear {
   std::vector<float> bias;
   std::shared_ptr<ActivationTransform> transform;
   std::optional<QuantizedMatrix> q;  // set by the weight quantizer
+  // Side data of the quantized weight (LLM.int8() outlier columns, SqueezeLLM's sparse part,
+  // LoRC's low-rank factors), or null.
+  std::shared_ptr<WeightExtras> extras;
 };
 
 struct WorkLayer {

@@ -58,7 +58,8 @@ TEST_F(QuantizePreset, CommandLineFlagsWin) {
 TEST_F(QuantizePreset, UnknownPresetIsOneLineNamingTheKnownOnes) {
   const auto r = quantize("--preset frobnicate");
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.err.find("--preset 'frobnicate': unknown preset (known: duquant, quarot, gptq, awq)"),
+  EXPECT_NE(r.err.find("--preset 'frobnicate': unknown preset (known: duquant, quarot, gptq, awq, "
+                       "hqq, nf4, llm-int8)"),
             std::string::npos)
       << r.err;
 }

@@ -82,9 +82,10 @@ TEST(MethodRegistry, NeedsAndWeightOnlyComeFromTheRows) {
 }
 
 TEST(MethodRegistry, DescribesKindsForHelp) {
-  EXPECT_EQ(describe_method_kinds(),
-            "a transform (smoothquant, hadamard, duquant), a weight quantizer (rtn, gptq, awq) and "
-            "a learned pass (lwc)");
+  EXPECT_EQ(
+      describe_method_kinds(),
+      "a transform (smoothquant, hadamard, duquant), a weight quantizer (rtn, gptq, awq, hqq, "
+      "nf4, llm-int8), a correction (lorc) and a learned pass (lwc)");
 }
 
 TEST(MethodParams, DefaultsSetAndValidation) {
