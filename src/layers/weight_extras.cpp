@@ -90,7 +90,7 @@ void WeightExtras::add_to_dense(std::span<float> w, size_t out, size_t in) const
 
 void WeightExtras::add_to_row(size_t row, std::span<float> w_row) const {
   const size_t nc = outliers.cols.size();
-  for (size_t j = 0; j < nc; ++j) w_row[outliers.cols[j]] += outliers.weight[row * nc + j];
+  for (size_t j = 0; j < nc; ++j) w_row[outliers.cols[j]] = outliers.weight[row * nc + j];
   if (!sparse.empty())
     for (uint32_t i = sparse.row_ptr[row]; i < sparse.row_ptr[row + 1]; ++i)
       w_row[sparse.col[i]] += sparse.value[i];

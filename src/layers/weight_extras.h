@@ -1,11 +1,11 @@
 #pragma once
 // Side data of a quantized projection: the parts of the weight its low-bit grid does not carry,
-// each a small product added to the main one. The effective weight is
-//   W = main (the low-bit grid) + outlier columns + sparse + low-rank,
+// each a small product added to the main one. The effective weight is the low-bit grid with its
+// outlier columns replaced by their fp16 columns, plus sparse plus low-rank,
 // and a layer computes y = x_main W_main^T + x_side (sparse + low-rank)^T + x_out W_out^T:
 // - OutlierColumns (LLM.int8(), Dettmers et al. 2022): input features that carry outliers are
-//   taken out of x before it is quantized (the main weight is zero there) and multiplied in
-//   floating point with their weight columns.
+//   taken out of x before it is quantized (so the grid's columns there are never used) and
+//   multiplied in floating point with their fp16 weight columns.
 // - SparseWeights (SqueezeLLM's dense-and-sparse, Kim et al. 2024): a few outlier and sensitive
 //   weights kept out of the grid, in compressed sparse rows.
 // - LowRank (ZeroQuant-V2's LoRC, Yao et al. 2023): U V, a rank-r approximation of the
@@ -61,7 +61,8 @@ struct WeightExtras {
   // "+sparse 0.45% +lorc r8 +int8-outliers 12": appended to a layer's format name.
   std::string describe(size_t out, size_t in) const;
 
-  // The effective weight's side: w [out, in] += outlier columns + sparse + low-rank; or one row.
+  // From the grid's dequantized weight to the effective one: outlier columns replaced, sparse and
+  // low-rank added; w [out, in], or one row.
   void add_to_dense(std::span<float> w, size_t out, size_t in) const;
   void add_to_row(size_t row, std::span<float> w_row) const;
 

@@ -162,7 +162,12 @@ class GptqPass final : public QuantPass {
       std::vector<double> h = std::move(st.gram);  // this pass's own statistics: consumed
       if (consumers.front()->transform) consumers.front()->transform->transform_gram(h);
       const GptqSolver solver(std::move(h), st.dim, options_);
-      for (WorkLinear* p : consumers) p->q = solver.quantize(p->w, static_cast<size_t>(p->out));
+      // The solver updates the columns it has not quantized yet in place: it works on a copy, so
+      // the full-precision weight stays for later passes (LoRC's error, LWC's start).
+      for (WorkLinear* p : consumers) {
+        std::vector<float> w = p->w;
+        p->q = solver.quantize(w, static_cast<size_t>(p->out));
+      }
     }
   }
 

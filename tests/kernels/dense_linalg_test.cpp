@@ -82,5 +82,67 @@ TEST(KernelDenseLinalg, RefusesWhatIsNotPositiveDefinite) {
   EXPECT_THROW(cholesky_lower(wrong, 2), Error);
 }
 
+// A [m, n] matrix of exact rank r, plus `noise` times a Gaussian.
+std::vector<float> low_rank_matrix(size_t m, size_t n, size_t r, float noise, std::mt19937& rng) {
+  std::normal_distribution<float> d;
+  std::vector<float> a(m * r), b(r * n), out(m * n);
+  for (auto& v : a) v = d(rng);
+  for (auto& v : b) v = d(rng);
+  for (size_t i = 0; i < m; ++i)
+    for (size_t j = 0; j < n; ++j) {
+      float s = noise * d(rng);
+      for (size_t t = 0; t < r; ++t) s += a[i * r + t] * b[t * n + j];
+      out[i * n + j] = s;
+    }
+  return out;
+}
+
+double approximation_error(std::span<const float> a, const TruncatedSvd& svd, size_t m, size_t n) {
+  double e = 0, total = 0;
+  for (size_t i = 0; i < m; ++i)
+    for (size_t j = 0; j < n; ++j) {
+      double v = 0;
+      for (size_t t = 0; t < svd.rank; ++t)
+        v += svd.u[i * svd.rank + t] * svd.s[t] * svd.vt[t * n + j];
+      e += (a[i * n + j] - v) * (a[i * n + j] - v);
+      total += double{a[i * n + j]} * a[i * n + j];
+    }
+  return std::sqrt(e / total);
+}
+
+TEST(KernelDenseLinalg, TruncatedSvdRecoversLowRankMatrices) {
+  std::mt19937 rng(3);
+  for (auto [m, n] : {std::pair<size_t, size_t>{60, 150}, {150, 60}}) {
+    const auto a = low_rank_matrix(m, n, 5, 0.0f, rng);
+    const auto svd = truncated_svd(a, m, n, 5, 1);
+    ASSERT_EQ(svd.rank, 5u);
+    EXPECT_LT(approximation_error(a, svd, m, n), 1e-6);
+    for (size_t t = 1; t < 5; ++t) EXPECT_GE(svd.s[t - 1], svd.s[t]);
+    // U's columns are orthonormal.
+    for (size_t p = 0; p < 5; ++p)
+      for (size_t q = 0; q < 5; ++q) {
+        double dot = 0;
+        for (size_t i = 0; i < m; ++i) dot += svd.u[i * 5 + p] * svd.u[i * 5 + q];
+        EXPECT_NEAR(dot, p == q ? 1.0 : 0.0, 1e-9);
+      }
+  }
+}
+
+TEST(KernelDenseLinalg, TruncatedSvdIsNearOptimalOnNoisyMatrices) {
+  // Rank 8 plus noise: the rank-8 approximation's error is the noise's, which the optimum also
+  // leaves (within a few percent), and a larger rank only does better.
+  std::mt19937 rng(4);
+  const size_t m = 200, n = 120;
+  const auto a = low_rank_matrix(m, n, 8, 0.3f, rng);
+  const double e8 = approximation_error(a, truncated_svd(a, m, n, 8, 1), m, n);
+  const double e16 = approximation_error(a, truncated_svd(a, m, n, 16, 1), m, n);
+  const double exact = approximation_error(a, truncated_svd(a, m, n, 120, 1), m, n);
+  EXPECT_LT(e16, e8);
+  EXPECT_LT(exact, 1e-6);  // full rank: exact
+  // The noise alone is ~0.3 / sqrt(8) of the signal's scale per entry: e8 is that, not more.
+  EXPECT_LT(e8, 0.15);
+  EXPECT_THROW(truncated_svd(a, m, n + 1, 4), Error);
+}
+
 }  // namespace
 }  // namespace lowbit::kernels
