@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 #include "core/error.h"
 #include "io/lowbit_file.h"
@@ -47,6 +48,8 @@ class QuantizedIoTest : public ::testing::Test {
     o.head_weight.bits = head_bits;
     o.head_act.bits = head_bits;
     o.params.set("duquant-block", 32);
+    o.params.set("int8-threshold", 1.0);  // the tiny model's activations are small
+    o.params.set("lorc-rank", 4);
     o.calib = {dir_ / "calib.txt", 4, 64, 0, 64, true, false};
     quantize_model(*m.model, *m.tokenizer, o);
     save_quantized_model(*m.model, dir_ / "src", out(), {{"method", method}});
@@ -175,6 +178,55 @@ TEST_F(QuantizedIoTest, OverwritesOnlyQuantizedFiles) {
   EXPECT_THROW(save_quantized_model(*m.model, dir_ / "src", dir_ / "precious.txt", {}), Error);
   EXPECT_EQ(testing::read_file(dir_ / "precious.txt"), "keep me");
   EXPECT_THROW(save_quantized_model(*m.model, dir_ / "src", dir_ / "src", {}), Error);
+}
+
+// Fractional zero points (HQQ), outlier columns (LLM.int8()) and low-rank factors (LoRC) are
+// stored, loaded into both paths, and the packed layers carry them.
+TEST_F(QuantizedIoTest, RoundTripsSideData) {
+  const auto format_of = [&](const char* what) {
+    LoadedModel m = load_model(out());
+    return m.model->weights().layers[0].wq->format() + " " + what;
+  };
+  round_trip("hqq", 4, 16, 16, 32);
+  EXPECT_NE(format_of("hqq").find("fractional zeros"), std::string::npos) << format_of("hqq");
+  round_trip("hqq", 3, 8, 16, 0);
+  round_trip("llm-int8", 8, 8, 16, 0);
+  EXPECT_NE(format_of("llm-int8").find("outlier columns"), std::string::npos)
+      << format_of("llm-int8");
+  round_trip("gptq+lorc", 3, 16, 16, 32);
+  EXPECT_NE(format_of("lorc").find("+low-rank r4"), std::string::npos) << format_of("lorc");
+  round_trip("hqq+lorc", 4, 8, 16, 0);
+}
+
+// Rewrites out() with its metadata edited by `edit` (tensors unchanged) into `path`.
+void rewrite(const std::filesystem::path& in, const std::filesystem::path& path,
+             const std::function<void(nlohmann::json&)>& edit) {
+  const LowbitFile file(in);
+  LowbitFileWriter w;
+  w.metadata() = file.metadata();
+  edit(w.metadata());
+  for (const auto& [name, t] : file.tensors()) w.add(name, t.dtype, t.shape, t.data);
+  w.write(path);
+}
+
+TEST_F(QuantizedIoTest, MalformedSideDataAndCodebooksFail) {
+  round_trip("gptq+lorc", 4, 16, 16, 32);
+  const std::string q = "model.layers.0.self_attn.q_proj";
+  const auto error_for = [&](const std::function<void(nlohmann::json&)>& edit) {
+    rewrite(out(), dir_ / "bad.lowbit", edit);
+    return testing::error_of([&] { load_model(dir_ / "bad.lowbit"); });
+  };
+  std::string e = error_for([&](auto& m) { m["linears"][q]["weight"]["codebook"] = "nf5"; });
+  EXPECT_NE(e.find("unknown codebook 'nf5'"), std::string::npos) << e;
+  EXPECT_NE(e.find("bad.lowbit"), std::string::npos) << e;
+  e = error_for([&](auto& m) { m["linears"][q]["extras"] = {"low_rank", "bogus"}; });
+  EXPECT_NE(e.find("unknown side data \"bogus\""), std::string::npos) << e;
+  e = error_for([&](auto& m) { m["linears"][q]["extras"] = {"sparse"}; });
+  EXPECT_NE(e.find("sparse.row_ptr"), std::string::npos) << e;
+  e = error_for([&](auto& m) { m["linears"][q]["extras"] = "low_rank"; });
+  EXPECT_NE(e.find("extras is not a list"), std::string::npos) << e;
+  e = error_for([&](auto& m) { m["linears"][q]["zero_fraction"] = true; });
+  EXPECT_NE(e.find("zero_fraction"), std::string::npos) << e;
 }
 
 TEST_F(QuantizedIoTest, RejectsCorruptFiles) {
