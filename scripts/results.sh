@@ -38,6 +38,9 @@
 #           as the stand-in for an edge core without dot products, next to this CPU's kernels (~2 min)
 #   kld     KL divergence of each format against the full-precision model
 #           (`lowbit perplexity --kl-divergence`), first KLD_WINDOWS (40) windows of 512 (~15 min)
+#   weights the survey's weight quantizers (HQQ, NF4, SqueezeLLM, LLM.int8(), LoRC) next to RTN
+#           and GPTQ: bits per weight, quantize time, perplexity, kernel speed
+#           (scripts/results_weights.sh, 40 windows)   (~20 min)
 #   serve   `lowbit serve` continuous batching: aggregate decode throughput at 4 concurrent
 #           streams against one, from the server's /metrics (scripts/bench_serve.sh)   (~3 min)
 #
@@ -46,7 +49,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ALL_SECTIONS=(engine speed kernels packed16 tokenizers quant outliers tasks lowbit scale scale_calib
-  scale_duquant qat scale_qat prune edge kld serve)
+  scale_duquant qat scale_qat prune edge kld weights serve)
 # Measure what the checkout builds: configure if needed, then bring the binaries up to date.
 if [ -f build/CMakeCache.txt ]; then
   cmake --build build -j"$(nproc)" --target lowbit lowbit_bench lowbit_bench_qgemm \
@@ -732,6 +735,20 @@ W4A8|rtn|--wbits 4 --abits 8
 W4A4|rtn|--wbits 4 --abits 4
 W4A4|duquant+gptq|--wbits 4 --abits 4
 ROWS
+}
+
+section_weights() {
+  echo "## Weight quantizers: HQQ, NF4, SqueezeLLM, LLM.int8(), LoRC (ref-llama-s)"
+  echo
+  echo "Measured $(machine). \`scripts/results_weights.sh\`: each row is one \`lowbit quantize\`"
+  echo "(128 x 512 calibration tokens of \`corpus/calib.txt\` for the methods that calibrate; the"
+  echo "output head in full precision), then WikiText-2 perplexity on the integer kernels (first 40"
+  echo "windows of 512 tokens) and \`lowbit bench --single\` (a 128-token prefill, 64 decoded"
+  echo "tokens, all cores). Bits per weight are the decoder projections' as stored: codes (2- and"
+  echo "3-bit codes in the 4-bit container), fp32 scales, zero points, codebooks and side data"
+  echo "(fp16 outlier columns, sparse part, low-rank factors). Quantize time includes calibration."
+  echo
+  bash scripts/results_weights.sh
 }
 
 section_serve() {

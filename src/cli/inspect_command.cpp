@@ -37,6 +37,19 @@ void run_inspect(const ModelFlags& f) {
   fmt::print("file size: {:.1f} MiB\n", static_cast<double>(m.file_bytes) / (1 << 20));
   const auto& w = m.model->weights();
   fmt::print("weights in memory: {:.1f} MiB\n", static_cast<double>(w.weight_bytes()) / (1 << 20));
+  {
+    // What the decoder's projections cost per weight: codes, scales, zero points, codebooks and
+    // side data (outlier columns, sparse part, low-rank factors) as stored.
+    size_t bytes = 0, params = 0;
+    for (const auto& L : w.layers)
+      for (const Linear* p : {L.wq.get(), L.wk.get(), L.wv.get(), L.wo.get(), L.w_gate.get(),
+                              L.w_up.get(), L.w_down.get()}) {
+        bytes += p->weight_bytes();
+        params += static_cast<size_t>(p->in_features()) * static_cast<size_t>(p->out_features());
+      }
+    fmt::print("decoder projections: {} parameters, {:.4f} bits per weight\n", params,
+               8.0 * static_cast<double>(bytes) / static_cast<double>(params));
+  }
   if (m.format == "gguf") {
     const auto& L = w.layers.front();
     fmt::print("layer 0: q {}, o {}, down {}\noutput head: {}\n", L.wq->format(), L.wo->format(),
