@@ -75,6 +75,12 @@ std::vector<std::string> unexportable_specs(const json& meta) {
                       head ? "--head-abits" : "--abits"));
     const WeightSpec w = weight_spec(linear);
     if (w.bits >= 16) continue;
+    if (linear.at("weight").contains("codebook"))
+      add(fmt::format("codebook weights ({}; lowbit writes Q4_0/Q8_0 only: use --method rtn)",
+                      linear.at("weight").at("codebook").get<std::string>()));
+    if (linear.contains("extras") || linear.contains("zero_fraction"))
+      add("side data (outlier columns, sparse part, low-rank factors or fractional zero points: "
+          "llm-int8, squeezellm, lorc and hqq have no GGUF form; use --method rtn or gptq)");
     const char* bits_flag = head ? "--head-bits" : "--wbits";
     const char* group_flag = head ? "--head-group" : "--group";
     if (w.bits != 4 && w.bits != 8)

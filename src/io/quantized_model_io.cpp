@@ -537,7 +537,10 @@ QuantizedModel load_quantized_model(const fs::path& path, QuantExecution exec,
         fail("{}: {} is packed as {}x{}, expected {}x{}", where, name, view.n(), view.k(), outf,
              in);
       wspec.validate(where + ": " + name, view.k());
-      // LUT-MERGE: check wspec.uses_codebook() == view.layout().codebook()
+      if (wspec.uses_codebook() != view.layout().codebook())
+        fail("{}: {} is stored {} but its spec is {}", where, name,
+             view.layout().codebook() ? "with a codebook" : "on the integer grid",
+             wspec.describe());
       std::shared_ptr<const WeightExtras> extras;
       if (e.contains("extras"))
         extras = read_extras(*file, name, e["extras"], static_cast<size_t>(outf),

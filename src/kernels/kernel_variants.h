@@ -184,6 +184,8 @@ struct PackedArgs {
   size_t chunks;            // per block (k_padded / k_per_chunk)
   size_t chunks_per_group;  // the last group may have fewer
   size_t block_bytes;       // chunks * 64
+  const float* codebook;    // codebook weights: codebook_rows x 16 fp32 tables, else nullptr
+  size_t codebook_rows;     // 1 (shared) or n (one per row)
 };
 
 // ---- integer GEMM: y = (a * sa) (W)^T + bias -------------------------------------------------
@@ -263,6 +265,21 @@ void qgemm_f32_avx512(const QgemmF32Args& p, size_t block_begin, size_t block_en
 #endif
 #if defined(__aarch64__)
 void qgemm_f32_neon(const QgemmF32Args& p, size_t block_begin, size_t block_end);
+#endif
+
+// ---- codebook (look-up table) GEMM against fp32 activations ------------------------------------
+// Codebook weights (w.codebook set; int4 container, no zero points), same arguments as qgemm_f32.
+// The exact result every variant produces, per output (i, j), with T_j row j's table:
+//   acc_g = 0; for k in group g, ascending: acc_g = fma(x[i][k], T_j[u[j][k]], acc_g)
+//   y = 0; for g in order: y = fma(acc_g, s[j][g], y);  y = y + bias[j]
+// (qgemm_f32's order with table[u] in place of u - z).
+void qgemm_lut_scalar(const QgemmF32Args& p, size_t block_begin, size_t block_end);
+#if defined(__x86_64__)
+void qgemm_lut_avx2(const QgemmF32Args& p, size_t block_begin, size_t block_end);
+void qgemm_lut_avx512(const QgemmF32Args& p, size_t block_begin, size_t block_end);
+#endif
+#if defined(__aarch64__)
+void qgemm_lut_neon(const QgemmF32Args& p, size_t block_begin, size_t block_end);
 #endif
 
 }  // namespace lowbit::kernels::detail

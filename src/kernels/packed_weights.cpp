@@ -1,6 +1,7 @@
 #include "kernels/packed_weights.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <new>
 #include <string_view>
@@ -13,11 +14,11 @@ namespace {
 
 // Header of the blob (64 bytes, little-endian):
 //   0  char[8] magic "LBWPACK1" (the layout version: change it when the layout changes)
-//   8  u32 bits            12 u32 flags (bit 0: asymmetric)
+//   8  u32 bits            12 u32 flags (bit 0: asymmetric, bit 1: codebook)
 //   16 i32 symmetric zero  20 u32 rows per block (16)
 //   24 u64 n               32 u64 k
 //   40 u64 group_size      48 u64 total bytes
-//   56 u32 chunk bytes (64) 60 u32 reserved (0)
+//   56 u32 chunk bytes (64) 60 u32 codebook tables (0 without a codebook)
 constexpr std::string_view kMagic = "LBWPACK1";
 constexpr size_t kHeaderBytes = 64;
 
@@ -63,6 +64,15 @@ void validate_layout(const PackedLayout& l) {
   if (l.group_size > kMaxGroupSize)
     fail("packed weights: group of {} values exceeds the int32 accumulation bound {}", l.group_size,
          kMaxGroupSize);
+  if (l.codebook()) {
+    if (l.bits != 4 || l.asymmetric || l.zero != 0)
+      fail("packed weights: a codebook needs the int4 container without zero points (bits {})",
+           l.bits);
+    if (l.codebook_rows != 1 && l.codebook_rows != l.n)
+      fail("packed weights: {} codebook tables for {} rows (1 or one per row)", l.codebook_rows,
+           l.n);
+    return;
+  }
   const int levels = 1 << l.bits;
   if (!l.asymmetric && (l.zero < 0 || l.zero >= levels))
     fail("packed weights: symmetric zero point {} outside [0, {})", l.zero, levels);
@@ -79,9 +89,15 @@ size_t PackedLayout::zeros_offset() const {
                     : 0;
 }
 
+size_t PackedLayout::codebook_offset() const {
+  return codebook() ? scales_offset() + align64(blocks() * groups() * kPackRows * sizeof(float))
+                    : 0;
+}
+
 size_t PackedLayout::total_bytes() const {
   const size_t after_scales =
       scales_offset() + align64(blocks() * groups() * kPackRows * sizeof(float));
+  if (codebook()) return codebook_offset() + align64(codebook_rows * 16 * sizeof(float));
   return asymmetric ? zeros_offset() + align64(blocks() * groups() * kPackRows) : after_scales;
 }
 
@@ -94,6 +110,10 @@ PackedWeightsView PackedWeightsView::parse(std::span<const std::byte> blob) {
   l.bits = static_cast<int>(get<uint32_t>(blob, 8));
   const uint32_t flags = get<uint32_t>(blob, 12);
   l.asymmetric = (flags & 1u) != 0;
+  if ((flags & 2u) != 0) {
+    l.codebook_rows = get<uint32_t>(blob, 60);
+    if (l.codebook_rows == 0) fail("packed weights: codebook flag without tables");
+  }
   l.zero = get<int32_t>(blob, 16);
   const uint32_t rows_per_block = get<uint32_t>(blob, 20);
   l.n = get<uint64_t>(blob, 24);
@@ -101,7 +121,7 @@ PackedWeightsView PackedWeightsView::parse(std::span<const std::byte> blob) {
   l.group_size = get<uint64_t>(blob, 40);
   const uint64_t total = get<uint64_t>(blob, 48);
   const uint32_t chunk_bytes = get<uint32_t>(blob, 56);
-  if (rows_per_block != kPackRows || chunk_bytes != kPackChunkBytes || (flags & ~1u) != 0)
+  if (rows_per_block != kPackRows || chunk_bytes != kPackChunkBytes || (flags & ~3u) != 0)
     fail("packed weights: unsupported layout (rows per block {}, chunk bytes {}, flags {:#x})",
          rows_per_block, chunk_bytes, flags);
   // Bound the sizes before multiplying them, so a corrupt header cannot overflow size_t.
@@ -114,7 +134,23 @@ PackedWeightsView PackedWeightsView::parse(std::span<const std::byte> blob) {
   PackedWeightsView v;
   v.layout_ = l;
   v.blob_ = blob.first(total);
+  for (size_t t = 0; t < l.codebook_rows; ++t)
+    for (size_t e = 0; e < 16; ++e) {
+      const float x = get<float>(blob, l.codebook_offset() + (t * 16 + e) * sizeof(float));
+      if (!std::isfinite(x)) fail("packed weights: codebook table {} entry {} is {}", t, e, x);
+    }
   return v;
+}
+
+const float* PackedWeightsView::codebook() const {
+  return layout_.codebook()
+             ? reinterpret_cast<const float*>(blob_.data() + layout_.codebook_offset())
+             : nullptr;
+}
+
+std::span<const float> PackedWeightsView::table(size_t row) const {
+  if (!layout_.codebook()) return {};
+  return {codebook() + (layout_.codebook_rows == 1 ? 0 : row * 16), 16};
 }
 
 const uint8_t* PackedWeightsView::codes() const {
@@ -139,7 +175,7 @@ float PackedWeightsView::scale(size_t row, size_t group) const {
 }
 
 int PackedWeightsView::zero(size_t row, size_t group) const {
-  if (!layout_.asymmetric) return layout_.zero;
+  if (!layout_.asymmetric) return layout_.zero;  // 0 for codebooks
   return zeros()[((row / kPackRows) * layout_.groups() + group) * kPackRows + row % kPackRows];
 }
 
@@ -157,12 +193,13 @@ void PackedWeightsView::dequantize_row(size_t row, std::span<float> out) const {
   for (size_t g0 = 0, g = 0; g0 < l.k; g0 += l.group_size, ++g) {
     const float s = scale(row, g);
     const int z = zero(row, g);
+    const auto t = table(row);
     const size_t g1 = std::min(l.k, g0 + l.group_size);
     for (size_t col = g0; col < g1; ++col) {
       const uint8_t* lane = block + (col / kc) * kPackChunkBytes;
       const size_t j = col % kc;
       const int u = l.bits == 8 ? lane[j] : (lane[j & 3] >> (j < 4 ? 0 : 4)) & 0xf;
-      out[col] = static_cast<float>(u - z) * s;
+      out[col] = t.empty() ? static_cast<float>(u - z) * s : t[static_cast<size_t>(u)] * s;
     }
   }
 }
@@ -257,6 +294,36 @@ PackedWeights pack_weights(std::span<const uint8_t> codes, size_t n, size_t k, i
   return w;
 }
 
+PackedWeights pack_codebook_weights(std::span<const uint8_t> codes, size_t n, size_t k,
+                                    size_t group_size, std::span<const float> scales,
+                                    std::span<const float> codebook, size_t codebook_rows) {
+  if (codebook_rows != 1 && codebook_rows != n)
+    fail("pack_codebook_weights: {} tables for {} rows (1 or one per row)", codebook_rows, n);
+  if (codebook.size() != codebook_rows * 16)
+    fail("pack_codebook_weights: {} table values for {} tables of 16", codebook.size(),
+         codebook_rows);
+  for (size_t i = 0; i < codebook.size(); ++i)
+    if (!std::isfinite(codebook[i]))
+      fail("pack_codebook_weights: table {} entry {} is {}", i / 16, i % 16, codebook[i]);
+  // The codes and scales as a symmetric int4 matrix with zero point 0 (the padding codes are 0:
+  // the kernels never read past k), then the header's codebook fields and the tables.
+  const PackedWeights grid = pack_weights(codes, n, k, 4, group_size, scales, {}, 0);
+  PackedLayout l = grid.layout();
+  l.codebook_rows = codebook_rows;
+  validate_layout(l);
+  PackedWeights w;
+  const size_t total = l.total_bytes();
+  w.allocate(total);
+  std::span<std::byte> out(w.storage_.get(), total);
+  std::memcpy(out.data(), grid.bytes().data(), grid.bytes().size());
+  put<uint32_t>(out, 12, 2u);
+  put<uint64_t>(out, 48, total);
+  put<uint32_t>(out, 60, static_cast<uint32_t>(codebook_rows));
+  std::memcpy(out.data() + l.codebook_offset(), codebook.data(), codebook.size() * sizeof(float));
+  w.view_ = PackedWeightsView::parse(out);
+  return w;
+}
+
 UnpackedWeights unpack_weights(const PackedWeightsView& w) {
   const PackedLayout& l = w.layout();
   const size_t groups = l.groups();
@@ -272,12 +339,21 @@ UnpackedWeights unpack_weights(const PackedWeightsView& w) {
       u.zeros[row * groups + g] = static_cast<uint8_t>(w.zero(row, g));
     }
   }
+  if (l.codebook()) {
+    u.codebook.assign(w.codebook(), w.codebook() + l.codebook_rows * 16);
+    u.codebook_rows = l.codebook_rows;
+  }
   return u;
 }
 
 std::vector<float> dequantize_weights(const PackedWeightsView& w) {
   const PackedLayout& l = w.layout();
   std::vector<float> out(l.n * l.k);
+  if (l.codebook()) {
+    for (size_t row = 0; row < l.n; ++row)
+      w.dequantize_row(row, std::span(out).subspan(row * l.k, l.k));
+    return out;
+  }
   for (size_t row = 0; row < l.n; ++row)
     for (size_t col = 0; col < l.k; ++col) {
       const size_t g = col / l.group_size;

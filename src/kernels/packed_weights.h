@@ -14,6 +14,11 @@
 //   codes        n_blocks x chunks x 64 bytes
 //   scales       n_blocks x groups x 16 fp32
 //   zeros        n_blocks x groups x 16 uint8 (asymmetric only)
+//   codebook     codebook_rows x 16 fp32 (codebook weights only)
+// Codebook weights (NF4, SqueezeLLM: layers/codebook.h) use the int4 container without zero
+// points: the value is table[u] * s, with one 16-entry table shared by every row
+// (codebook_rows 1) or one per row (codebook_rows n). qgemm_f32 runs them on the look-up-table
+// kernels (qgemm.h).
 // Rows are taken 16 at a time ("block"; the last one padded). Along k a block is cut into chunks
 // of 64 bytes; a chunk holds kc k-values of all 16 rows, row-major by row:
 //   bits 8 (kc = 4): byte 4*r + j        = u[row 16b + r][4c + j]                  (j < 4)
@@ -44,7 +49,10 @@ struct PackedLayout {
   bool asymmetric = false;  // zero point per (row, group)
   int zero = 8;             // the shared zero point when symmetric
   size_t n = 0, k = 0;
-  size_t group_size = 0;  // k-values per scale; equals k for one scale per row
+  size_t group_size = 0;     // k-values per scale; equals k for one scale per row
+  size_t codebook_rows = 0;  // 0: the integer grid; 1 or n: codebook tables of 16 fp32
+
+  bool codebook() const { return codebook_rows > 0; }
 
   size_t k_per_chunk() const { return bits == 4 ? 8 : 4; }
   size_t k_padded() const { return (k + kPackKAlign - 1) / kPackKAlign * kPackKAlign; }
@@ -56,7 +64,8 @@ struct PackedLayout {
 
   size_t codes_offset() const { return 64; }
   size_t scales_offset() const;
-  size_t zeros_offset() const;  // 0 when symmetric
+  size_t zeros_offset() const;     // 0 when symmetric
+  size_t codebook_offset() const;  // 0 without a codebook
   size_t total_bytes() const;
 };
 
@@ -74,6 +83,10 @@ class PackedWeightsView {
   const uint8_t* codes() const;     // codes section
   const std::byte* scales() const;  // fp32, possibly unaligned (read with memcpy / loadu)
   const uint8_t* zeros() const;     // nullptr when symmetric
+  // The 16 table entries row `row` uses (empty for the integer grid); possibly unaligned bytes
+  // of a mapping are copied: use table(row) for values.
+  const float* codebook() const;  // codebook_rows x 16, nullptr without a codebook
+  std::span<const float> table(size_t row) const;
 
   float scale(size_t row, size_t group) const;
   int zero(size_t row, size_t group) const;
@@ -101,6 +114,9 @@ class PackedWeights {
  private:
   friend PackedWeights pack_weights(std::span<const uint8_t>, size_t, size_t, int, size_t,
                                     std::span<const float>, std::span<const uint8_t>, int);
+  friend PackedWeights pack_codebook_weights(std::span<const uint8_t>, size_t, size_t, size_t,
+                                             std::span<const float>, std::span<const float>,
+                                             size_t);
   struct Free {
     void operator()(std::byte* p) const;
   };
@@ -117,14 +133,22 @@ PackedWeights pack_weights(std::span<const uint8_t> codes, size_t n, size_t k, i
                            size_t group_size, std::span<const float> scales,
                            std::span<const uint8_t> zeros, int symmetric_zero);
 
+// Codebook weights: codes [n, k] (< 16), scales [n, groups], `codebook` codebook_rows (1 or n)
+// tables of 16 finite fp32 values (a 2- or 3-bit codebook fills the rest with anything finite).
+PackedWeights pack_codebook_weights(std::span<const uint8_t> codes, size_t n, size_t k,
+                                    size_t group_size, std::span<const float> scales,
+                                    std::span<const float> codebook, size_t codebook_rows);
+
 // The inverse of pack_weights (tests, inspection): codes [n, k], scales and zeros [n, groups].
 struct UnpackedWeights {
   std::vector<uint8_t> codes;
   std::vector<float> scales;
-  std::vector<uint8_t> zeros;  // filled with the shared zero when symmetric
+  std::vector<uint8_t> zeros;   // filled with the shared zero when symmetric (0 for codebooks)
+  std::vector<float> codebook;  // codebook_rows x 16, empty for the integer grid
+  size_t codebook_rows = 0;
 };
 UnpackedWeights unpack_weights(const PackedWeightsView& w);
-// The fp32 matrix [n, k] the packed weights stand for: (u - z) * s.
+// The fp32 matrix [n, k] the packed weights stand for: (u - z) * s, or table[u] * s.
 std::vector<float> dequantize_weights(const PackedWeightsView& w);
 
 }  // namespace lowbit::kernels

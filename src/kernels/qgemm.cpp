@@ -56,6 +56,17 @@ constexpr std::array kQgemmF32 = {
     Variant<detail::QgemmF32Fn>{Isa::kScalar, detail::qgemm_f32_scalar},
 };
 
+constexpr std::array kQgemmLut = {
+#if defined(__x86_64__)
+    Variant<detail::QgemmF32Fn>{Isa::kAvx512, detail::qgemm_lut_avx512},
+    Variant<detail::QgemmF32Fn>{Isa::kAvx2, detail::qgemm_lut_avx2},
+#endif
+#if defined(__aarch64__)
+    Variant<detail::QgemmF32Fn>{Isa::kNeon, detail::qgemm_lut_neon},
+#endif
+    Variant<detail::QgemmF32Fn>{Isa::kScalar, detail::qgemm_lut_scalar},
+};
+
 detail::PackedArgs packed_args(const PackedWeightsView& w) {
   const PackedLayout& l = w.layout();
   if (l.n == 0) fail("qgemm: empty packed weights");
@@ -74,6 +85,8 @@ detail::PackedArgs packed_args(const PackedWeightsView& w) {
   p.chunks = l.chunks();
   p.chunks_per_group = p.groups == 1 ? p.chunks : l.chunks_per_group();
   p.block_bytes = l.block_bytes();
+  p.codebook = w.codebook();
+  p.codebook_rows = l.codebook_rows;
   return p;
 }
 
@@ -134,6 +147,8 @@ void weight_sums_into(const PackedWeightsView& w, std::span<int32_t> out) {
 void qgemm_impl(const QuantizedRowsView& a, const PackedWeightsView& w, std::span<const float> bias,
                 std::span<float> y, size_t ldy, std::span<const int32_t> weight_sums, bool parallel,
                 bool packed16 = false) {
+  if (w.layout().codebook())
+    fail("qgemm: codebook weights have no integer kernel (W4A16 only: qgemm_f32)");
   const PackedLayout& l = w.layout();
   if (a.cols != l.k) fail("qgemm: activations of {} columns for weights of {}", a.cols, l.k);
   if (a.stride < l.k_padded())
@@ -234,7 +249,8 @@ void qgemm_f32_impl(std::span<const float> x, size_t m, size_t ldx, const Packed
   args.bias = bias.empty() ? nullptr : bias.data();
   args.y = y.data();
   args.ldy = ldy;
-  run_blocks(args, select_variant(kQgemmF32).fn, m, l.n, l.k, parallel);
+  run_blocks(args, l.codebook() ? select_variant(kQgemmLut).fn : select_variant(kQgemmF32).fn, m,
+             l.n, l.k, parallel);
 }
 
 }  // namespace
@@ -279,6 +295,10 @@ Isa qgemm_isa() {
 
 Isa qgemm_packed16_isa() {
   return select_variant(kQgemmPacked16).isa;
+}
+
+Isa qgemm_lut_isa() {
+  return select_variant(kQgemmLut).isa;
 }
 
 Isa qgemm_f32_isa() {

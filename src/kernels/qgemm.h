@@ -15,6 +15,12 @@
 //     acc_g = sum_{k in g} fma(x[i][k], float(u[j][k] - z[j][g])) ; y = fma(acc_g, s[j][g], y)
 //   (the SIMD variants follow the same per-output operation order as the scalar reference).
 //
+// Codebook weights (packed_weights.h: NF4, SqueezeLLM) take qgemm_f32 only, which runs them on
+//   the look-up-table kernels: y = x (table[u] * s)^T + bias, each code looked up in its row's
+//   16-entry fp32 table held in registers (AVX-512: vpermps; AVX2: two vpermps and a blend;
+//   NEON: tbl on the table's 64 bytes; per-row tables: gathers), in the same per-output order
+//   (acc_g = fma chain of x[k] * table[u] over the group, then one fma by the scale).
+//
 // Both run on lowbit's thread pool, split over output columns (blocks of 16), unless the product
 // is small or they are called from inside a parallel region via the *_serial variants. The
 // packed blob must be 4-byte aligned (PackedWeights and mmap are). y has row stride ldy >= n.
@@ -59,6 +65,7 @@ void qgemm_f32_serial(std::span<const float> x, size_t m, size_t ldx, const Pack
 // The variants the calls above would use now (under the current ISA ceiling).
 Isa qgemm_isa();
 Isa qgemm_f32_isa();
+Isa qgemm_lut_isa();
 Isa qgemm_packed16_isa();
 
 }  // namespace lowbit::kernels

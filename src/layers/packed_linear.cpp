@@ -30,6 +30,11 @@ PackedLinear::PackedLinear(kernels::PackedWeightsView weights, std::shared_ptr<c
       zero_fractions_(std::move(zero_fractions)) {
   if (!bias_.empty() && bias_.size() != weights_.n())
     fail("PackedLinear: bias has {} values for {} outputs", bias_.size(), weights_.n());
+  if (weights_.layout().codebook() && act_.enabled())
+    fail(
+        "PackedLinear: codebook weights ({}) run on the look-up-table kernels with 16-bit "
+        "activations only, not {}",
+        wspec_.describe(), act_.describe());
   if (act_.enabled() && !supports_activations(act_))
     fail(
         "PackedLinear: the integer kernels ({}) have no variant for activations {}: they quantize "
@@ -82,6 +87,7 @@ bool PackedLinear::supports_activations(const QuantSpec& act) {
 }
 
 kernels::Isa PackedLinear::kernel_isa() const {
+  if (weights_.layout().codebook()) return kernels::qgemm_lut_isa();
   return act_.enabled() ? kernels::qgemm_isa() : kernels::qgemm_f32_isa();
 }
 
@@ -215,6 +221,21 @@ void PackedLinear::weight_row(size_t row, std::span<float> out) const {
 }
 
 kernels::PackedWeights pack_quantized(const QuantizedMatrix& q) {
+  if (q.spec.uses_codebook()) {
+    // 16-entry tables for the kernels; a 2- or 3-bit codebook's unused entries are 0 (no code
+    // points at them).
+    const size_t levels = size_t{1} << q.spec.bits;
+    if (q.codebook_rows != 1 && q.codebook_rows != q.rows)
+      fail("packed weights: {} codebook tables for {} rows", q.codebook_rows, q.rows);
+    std::vector<float> tables(q.codebook_rows * 16, 0.0f);
+    for (size_t t = 0; t < q.codebook_rows; ++t)
+      for (size_t e = 0; e < levels; ++e) tables[t * 16 + e] = q.codebook[t * levels + e];
+    std::vector<float> scales(q.params.size());
+    for (size_t i = 0; i < q.params.size(); ++i) scales[i] = q.params[i].scale;
+    return kernels::pack_codebook_weights(q.codes, q.rows, q.cols,
+                                          q.spec.group_size > 0 ? q.group_size() : 0, scales,
+                                          tables, q.codebook_rows);
+  }
   std::vector<float> scales(q.params.size());
   std::vector<uint8_t> zeros;
   for (size_t i = 0; i < q.params.size(); ++i) scales[i] = q.params[i].scale;
@@ -255,6 +276,16 @@ QuantizedMatrix unpack_quantized(const kernels::PackedWeightsView& w, const Quan
     fail("packed weights: {} scales for {} rows of {} groups", u.scales.size(), q.rows,
          q.groups_per_row());
   q.params.resize(u.scales.size());
+  if (spec.uses_codebook() != w.layout().codebook())
+    fail("packed weights: stored {} but the spec is {}",
+         w.layout().codebook() ? "with a codebook" : "on the integer grid", spec.describe());
+  if (spec.uses_codebook()) {
+    const size_t levels = size_t{1} << spec.bits;
+    q.codebook_rows = u.codebook_rows;
+    q.codebook.resize(u.codebook_rows * levels);
+    for (size_t t = 0; t < u.codebook_rows; ++t)
+      for (size_t e = 0; e < levels; ++e) q.codebook[t * levels + e] = u.codebook[t * 16 + e];
+  }
   for (size_t i = 0; i < u.scales.size(); ++i)
     q.params[i] = {u.scales[i], spec.symmetric ? 0.0f : static_cast<float>(u.zeros[i])};
   if (!zero_fractions.empty()) {
