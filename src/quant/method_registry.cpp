@@ -17,6 +17,7 @@
 #include "quant/nf4.h"
 #include "quant/rtn.h"
 #include "quant/smoothquant.h"
+#include "quant/squeezellm.h"
 
 namespace lowbit {
 namespace {
@@ -51,6 +52,13 @@ constexpr MethodParam kParams[] = {
     {"int8-threshold", Type::kReal, 6.0, 0.0, kInf,
      "LLM.int8(): an input feature whose calibration max |x| exceeds this stays in fp16"},
     {"lorc-rank", Type::kInteger, 8, 1, 4096, "LoRC: rank of the error compensation"},
+    {"sparse-fraction", Type::kReal, 0.0045, 0.0, 0.1,
+     "SqueezeLLM: fraction of weights kept in fp16 in the sparse part (outliers and sensitive "
+     "values; the paper's 0.45%); 0 is dense-only"},
+    {"sensitive-fraction", Type::kReal, 0.0005, 0.0, 0.1,
+     "SqueezeLLM: the part of --sparse-fraction chosen by Fisher information (the paper's 0.05%)"},
+    {"squeezellm-iters", Type::kInteger, 50, 1, 10000,
+     "SqueezeLLM: Lloyd iterations of the weighted k-means"},
 };
 
 constexpr std::string_view kSmoothQuantParams[] = {"alpha"};
@@ -62,6 +70,8 @@ constexpr std::string_view kHqqParams[] = {"hqq-lp", "hqq-beta", "hqq-kappa", "h
 constexpr std::string_view kNf4Params[] = {"nf4-double-quant"};
 constexpr std::string_view kLlmInt8Params[] = {"int8-threshold"};
 constexpr std::string_view kLorcParams[] = {"lorc-rank"};
+constexpr std::string_view kSqueezeLlmParams[] = {"sparse-fraction", "sensitive-fraction",
+                                                  "squeezellm-iters"};
 
 // ---- The methods -------------------------------------------------------------------------------
 // {name, kind, summary, needs {stats, gram, training data, gradients}, weight-only, params,
@@ -136,6 +146,15 @@ const MethodInfo kMethods[] = {
      kNf4Params,
      validate_nf4,
      make_nf4_pass},
+    {"squeezellm",
+     MethodKind::kWeightQuantizer,
+     "SqueezeLLM (Kim et al. 2024): per-channel k-means codebooks weighted by the Fisher "
+     "information (from the training engine's gradients), dense-and-sparse fp16 outliers",
+     {.training_data = true, .gradients = true},
+     true,
+     kSqueezeLlmParams,
+     validate_squeezellm,
+     make_squeezellm_pass},
     {"llm-int8",
      MethodKind::kWeightQuantizer,
      "LLM.int8() (Dettmers et al. 2022): vector-wise int8 with the outlier input features "

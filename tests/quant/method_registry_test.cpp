@@ -85,7 +85,7 @@ TEST(MethodRegistry, DescribesKindsForHelp) {
   EXPECT_EQ(
       describe_method_kinds(),
       "a transform (smoothquant, hadamard, duquant), a weight quantizer (rtn, gptq, awq, hqq, "
-      "nf4, llm-int8), a correction (lorc) and a learned pass (lwc)");
+      "nf4, squeezellm, llm-int8), a correction (lorc) and a learned pass (lwc)");
 }
 
 TEST(MethodParams, DefaultsSetAndValidation) {
