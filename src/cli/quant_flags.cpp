@@ -23,6 +23,11 @@ void add_quant_flags(CLI::App& cmd, QuantFlags& f, bool with_bits) {
                    "query bits after RoPE, per token and head (2..8, 16 = off; symmetric unless "
                    "--a-asym)");
     cmd.add_option("--group", f.group, "weight group size (0 = per output channel)");
+    cmd.add_option("--bits-map", f.bits_map,
+                   "per-layer weight bits overriding --wbits: comma-separated PATTERN=BITS rules, "
+                   "PATTERN a projection (down_proj) or layers.L.PROJ (L a number, A-B or *; PROJ "
+                   "q_proj..down_proj or *), BITS 2..8 or 16; later rules win, e.g. "
+                   "\"down_proj=6,layers.0-1.*=8\"");
   }
   cmd.add_option("--head-bits", f.head_bits,
                  "output-head weight bits (16 = full precision, the papers' protocol)");
@@ -90,6 +95,7 @@ QuantizeOptions QuantFlags::options(bool progress) const {
   o.head_weight = {
       .bits = head_bits, .symmetric = true, .group_size = head_group, .mse_clip = true};
   o.head_act = {.bits = head_abits, .symmetric = true};
+  if (!bits_map.empty()) o.bits_map = BitsMap::parse(bits_map);
   for (const auto& [name, value] : params) o.params.set(name, value);
   o.seed = seed;
   o.calib.file = calib;

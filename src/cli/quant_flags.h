@@ -15,6 +15,7 @@ struct QuantFlags {
   std::string method = "rtn";
   int wbits = 4, abits = 16, kvbits = 16, qbits = 16;
   int group = 0, act_group = 0;
+  std::string bits_map;  // --bits-map rules (quant/bits_map.h)
   int head_bits = 8, head_abits = 8, head_group = 0;
   bool w_asym = false, a_asym = false, kv_sym = false, no_mse_clip = false;
   float a_clip = 1.0f;

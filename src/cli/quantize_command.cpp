@@ -67,11 +67,13 @@ void run_quantize(const QuantizeFlags& f) {
                            {"seq_len", opts.calib.seq_len},
                            {"seed", opts.calib.seed}}}};
   if (!f.quant.preset.empty()) info["preset"] = f.quant.preset;
+  if (!opts.bits_map.empty()) info["bits_map"] = opts.bits_map.text();
   writer.finish(*m.model, info);
   if (!f.quant.preset.empty()) fmt::print("preset: {}\n", f.quant.preset);
   fmt::print("method: {}\nweights: {}\nactivations: {}\nkv cache: {}\noutput head: W{}A{}\n",
              opts.method.name(), opts.weight.describe(), opts.act.describe(),
              m.model->kv_quant().describe(), opts.head_weight.bits, opts.head_act.bits);
+  if (!opts.bits_map.empty()) fmt::print("bits map: {}\n", opts.bits_map.text());
   fmt::print("calibration: {:.1f} s ({} tokens)\nquantization: {:.1f} s\npeak memory: {:.0f} MiB\n",
              report.calibration_seconds, report.calibration_tokens, report.quantize_seconds,
              peak_rss_mib());

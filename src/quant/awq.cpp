@@ -11,16 +11,17 @@ namespace {
 
 class AwqPass final : public QuantPass {
  public:
-  explicit AwqPass(const QuantizeOptions& o) : weight_(o.weight), rtn_(make_rtn_pass(o)) {}
+  explicit AwqPass(const QuantizeOptions& o) : specs_(o.weight_specs()), rtn_(make_rtn_pass(o)) {}
 
   void apply(LayerContext& ctx) override {
     for (ActivationSite site : kSites)
-      search_scales(ctx.stats[static_cast<size_t>(site)], ctx.work.at(site));
+      search_scales(ctx.index, ctx.stats[static_cast<size_t>(site)], ctx.work.at(site));
     rtn_->apply(ctx);
   }
 
  private:
-  void search_scales(const SiteStats& st, const std::vector<WorkLinear*>& consumers) const {
+  void search_scales(int layer, const SiteStats& st,
+                     const std::vector<WorkLinear*>& consumers) const {
     const size_t n = st.num_rows(), dim = st.dim;
     std::vector<float> mean(dim, 0.0f);
     for (size_t r = 0; r < n; ++r)
@@ -50,7 +51,7 @@ class AwqPass final : public QuantPass {
       for (size_t i = 0; i < consumers.size(); ++i) {
         WorkLinear trial = *consumers[i];
         scale_columns(trial, s);
-        fake_quantize_rows(trial.w, static_cast<size_t>(trial.out), dim, weight_);
+        fake_quantize_rows(trial.w, static_cast<size_t>(trial.out), dim, specs_(layer, trial.name));
         std::vector<float> xs(st.rows);
         for (size_t r = 0; r < n; ++r)
           for (size_t j = 0; j < dim; ++j) xs[r * dim + j] /= s[j];
@@ -73,7 +74,7 @@ class AwqPass final : public QuantPass {
     }
   }
 
-  QuantSpec weight_;
+  WeightSpecs specs_;
   std::unique_ptr<QuantPass> rtn_;
 };
 

@@ -78,9 +78,13 @@ size_t lazy_block(size_t block_size, size_t group, bool static_groups) {
 }  // namespace
 
 QuantizedMatrix GptqSolver::quantize(std::span<float> W, size_t out) const {
+  return quantize(W, out, options_.weight);
+}
+
+QuantizedMatrix GptqSolver::quantize(std::span<float> W, size_t out, const QuantSpec& spec) const {
   const size_t in = in_;
   if (W.size() != out * in) fail("GPTQ: weight has {} values, expected {}x{}", W.size(), out, in);
-  const QuantSpec& spec = options_.weight;
+  spec.validate("GPTQ weights", in);
   QuantizedMatrix q = QuantizedMatrix::allocate(out, in, spec);
   const size_t g = q.group_size(), groups = q.groups_per_row();
   const int qmin = spec.qmin(), qmax = spec.qmax();
@@ -153,7 +157,8 @@ namespace {
 
 class GptqPass final : public QuantPass {
  public:
-  explicit GptqPass(GptqOptions options) : options_(options) {}
+  GptqPass(GptqOptions options, WeightSpecs specs)
+      : options_(options), weight_for_(std::move(specs)) {}
 
   void apply(LayerContext& ctx) override {
     for (ActivationSite site : kSites) {
@@ -165,14 +170,17 @@ class GptqPass final : public QuantPass {
       // The solver updates the columns it has not quantized yet in place: it works on a copy, so
       // the full-precision weight stays for later passes (LoRC's error, LWC's start).
       for (WorkLinear* p : consumers) {
+        const QuantSpec spec = weight_for_(ctx.index, p->name);
+        if (!spec.enabled()) continue;  // --bits-map: left in full precision
         std::vector<float> w = p->w;
-        p->q = solver.quantize(w, static_cast<size_t>(p->out));
+        p->q = solver.quantize(w, static_cast<size_t>(p->out), spec);
       }
     }
   }
 
  private:
   GptqOptions options_;
+  WeightSpecs weight_for_;
 };
 
 }  // namespace
@@ -182,7 +190,7 @@ std::unique_ptr<QuantPass> make_gptq_pass(const QuantizeOptions& o) {
   g.weight = o.weight;
   g.damp = o.params.real("damp");
   g.act_order = o.params.enabled("act-order");
-  return std::make_unique<GptqPass>(g);
+  return std::make_unique<GptqPass>(g, o.weight_specs());
 }
 
 }  // namespace lowbit

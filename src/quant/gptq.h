@@ -30,6 +30,8 @@ class GptqSolver {
   GptqSolver(std::vector<double> H, size_t in, const GptqOptions& options);
   // W: [out, in] row-major, replaced by its dequantized values; returns codes and parameters.
   QuantizedMatrix quantize(std::span<float> W, size_t out) const;
+  // With another weight spec than the options' (--bits-map: per projection).
+  QuantizedMatrix quantize(std::span<float> W, size_t out, const QuantSpec& spec) const;
 
  private:
   size_t in_;

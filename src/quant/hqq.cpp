@@ -53,17 +53,21 @@ double step_group(std::span<const float> w, Group& g, float top, float beta, flo
 
 class HqqPass final : public QuantPass {
  public:
-  HqqPass(QuantSpec weight, HqqSettings settings) : weight_(weight), settings_(settings) {}
+  HqqPass(WeightSpecs specs, HqqSettings settings)
+      : specs_(std::move(specs)), settings_(settings) {}
 
   void apply(LayerContext& ctx) override {
     for (ActivationSite site : kSites)
-      for (WorkLinear* p : ctx.work.at(site))
-        p->q = hqq_quantize(p->w, static_cast<size_t>(p->out), static_cast<size_t>(p->in), weight_,
-                            settings_);
+      for (WorkLinear* p : ctx.work.at(site)) {
+        const QuantSpec spec = specs_(ctx.index, p->name);
+        if (spec.enabled())
+          p->q = hqq_quantize(p->w, static_cast<size_t>(p->out), static_cast<size_t>(p->in), spec,
+                              settings_);
+      }
   }
 
  private:
-  QuantSpec weight_;
+  WeightSpecs specs_;
   HqqSettings settings_;
 };
 
@@ -118,7 +122,7 @@ std::unique_ptr<QuantPass> make_hqq_pass(const QuantizeOptions& o) {
                        .beta = static_cast<float>(o.params.real("hqq-beta")),
                        .kappa = static_cast<float>(o.params.real("hqq-kappa")),
                        .iters = static_cast<int>(o.params.integer("hqq-iters"))};
-  return std::make_unique<HqqPass>(o.weight, st);
+  return std::make_unique<HqqPass>(o.weight_specs(), st);
 }
 
 }  // namespace lowbit

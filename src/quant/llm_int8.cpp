@@ -71,6 +71,8 @@ void validate_llm_int8(const QuantizeOptions& o, const ModelConfig&) {
   if (o.weight.bits != 8)
     fail("--method llm-int8: LLM.int8() quantizes weights to 8 bits; got --wbits {}",
          o.weight.bits);
+  if (!o.bits_map.empty())
+    fail("--method llm-int8: --bits-map is not supported (LLM.int8() is 8-bit throughout)");
 }
 
 std::unique_ptr<QuantPass> make_llm_int8_pass(const QuantizeOptions& o) {

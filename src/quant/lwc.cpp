@@ -172,6 +172,11 @@ void validate_lwc(const QuantizeOptions& o, const ModelConfig& c) {
         o.method.name(), q ? q->name : "no weight quantizer");
   if (!o.weight.enabled())
     fail("--method '{}': lwc needs quantized weights (--wbits < 16)", o.method.name());
+  if (!o.bits_map.empty())
+    fail(
+        "--method '{}': lwc trains one weight grid for every projection; --bits-map is not "
+        "supported with it",
+        o.method.name());
   if (o.kv.enabled() && o.method.rotates_qk())
     train::check_qk_rotation(static_cast<size_t>(c.head_dim));
 }

@@ -58,16 +58,19 @@ namespace {
 
 class Nf4Pass final : public QuantPass {
  public:
-  Nf4Pass(int group_size, bool double_quant) : group_(group_size), double_quant_(double_quant) {}
+  Nf4Pass(WeightSpecs specs, bool double_quant)
+      : specs_(std::move(specs)), group_(specs_.weight.group_size), double_quant_(double_quant) {}
 
   void apply(LayerContext& ctx) override {
     for (ActivationSite site : kSites)
       for (WorkLinear* p : ctx.work.at(site))
-        p->q = nf4_quantize(p->w, static_cast<size_t>(p->out), static_cast<size_t>(p->in), group_,
-                            double_quant_);
+        if (specs_(ctx.index, p->name).enabled())
+          p->q = nf4_quantize(p->w, static_cast<size_t>(p->out), static_cast<size_t>(p->in), group_,
+                              double_quant_);
   }
 
  private:
+  WeightSpecs specs_;
   int group_;
   bool double_quant_;
 };
@@ -77,12 +80,15 @@ class Nf4Pass final : public QuantPass {
 void validate_nf4(const QuantizeOptions& o, const ModelConfig&) {
   if (o.weight.bits != 4)
     fail("--method nf4: NF4 is a 4-bit format; got --wbits {}", o.weight.bits);
+  for (const BitsRule& r : o.bits_map.rules())
+    if (r.bits != 4 && r.bits != 16)
+      fail("--bits-map: rule '{}': nf4 is 4-bit (a rule may only keep projections at 16)", r.text);
   if (o.weight.group_size <= 0)
     fail("--method nf4: NF4 scales blocks of weights by their absmax; give --group (QLoRA: 64)");
 }
 
 std::unique_ptr<QuantPass> make_nf4_pass(const QuantizeOptions& o) {
-  return std::make_unique<Nf4Pass>(o.weight.group_size, o.params.enabled("nf4-double-quant"));
+  return std::make_unique<Nf4Pass>(o.weight_specs(), o.params.enabled("nf4-double-quant"));
 }
 
 }  // namespace lowbit

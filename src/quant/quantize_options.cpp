@@ -6,6 +6,7 @@ namespace lowbit {
 
 void QuantizeOptions::validate(const ModelConfig& c) const {
   weight.validate("--wbits");
+  bits_map.validate(c);
   act.validate("--abits");
   kv.validate("--kvbits");
   query.validate("--qbits", static_cast<size_t>(c.head_dim));

@@ -5,10 +5,23 @@
 
 #include "layers/quantizer.h"
 #include "model/config.h"
+#include "quant/bits_map.h"
 #include "quant/calibration.h"
 #include "quant/method_registry.h"
 
 namespace lowbit {
+
+// The weight spec of each projection: the run's weight spec with the --bits-map rules applied
+// (bits 16: the projection stays in full precision). A copyable value passes keep.
+struct WeightSpecs {
+  QuantSpec weight;
+  BitsMap bits_map;
+  QuantSpec operator()(int layer, std::string_view projection) const {
+    QuantSpec s = weight;
+    s.bits = bits_map.bits_for(layer, projection, weight.bits);
+    return s;
+  }
+};
 
 struct QuantizeOptions {
   MethodSpec method = MethodSpec::parse("rtn");
@@ -22,11 +35,19 @@ struct QuantizeOptions {
   // papers' protocol).
   QuantSpec head_weight{.bits = 8, .symmetric = true, .mse_clip = true};
   QuantSpec head_act{.bits = 8, .symmetric = true};
+  // Per-layer weight bits (--bits-map): projections a rule matches get its bits instead of
+  // weight.bits (16: left in full precision).
+  BitsMap bits_map;
   MethodParams params;  // the methods' tuning parameters (method_registry.h)
   uint64_t seed = 0;    // random rotations
   CalibrationOptions calib;
 
   bool needs_calibration() const { return method.needs_calibration(); }
+  // The weight spec of one projection ("q_proj", ...) of layer `layer`, after the bits map.
+  QuantSpec weight_for(int layer, std::string_view projection) const {
+    return weight_specs()(layer, projection);
+  }
+  WeightSpecs weight_specs() const { return {weight, bits_map}; }
   // Throws lowbit::Error for impossible combinations before any work starts.
   void validate(const ModelConfig& config) const;
 };

@@ -7,23 +7,25 @@ namespace {
 
 class RtnPass final : public QuantPass {
  public:
-  explicit RtnPass(QuantSpec weight) : weight_(weight) {}
+  explicit RtnPass(WeightSpecs specs) : specs_(std::move(specs)) {}
 
   void apply(LayerContext& ctx) override {
     for (ActivationSite site : kSites)
-      for (WorkLinear* p : ctx.work.at(site))
-        p->q =
-            quantize_rows(p->w, static_cast<size_t>(p->out), static_cast<size_t>(p->in), weight_);
+      for (WorkLinear* p : ctx.work.at(site)) {
+        const QuantSpec spec = specs_(ctx.index, p->name);
+        if (spec.enabled())
+          p->q = quantize_rows(p->w, static_cast<size_t>(p->out), static_cast<size_t>(p->in), spec);
+      }
   }
 
  private:
-  QuantSpec weight_;
+  WeightSpecs specs_;
 };
 
 }  // namespace
 
 std::unique_ptr<QuantPass> make_rtn_pass(const QuantizeOptions& o) {
-  return std::make_unique<RtnPass>(o.weight);
+  return std::make_unique<RtnPass>(o.weight_specs());
 }
 
 }  // namespace lowbit

@@ -96,8 +96,9 @@ namespace {
 
 class SqueezeLlmPass final : public QuantPass {
  public:
-  SqueezeLlmPass(int bits, double sparse, double sensitive, int iters, uint64_t seed, bool progress)
-      : bits_(bits),
+  SqueezeLlmPass(WeightSpecs specs, double sparse, double sensitive, int iters, uint64_t seed,
+                 bool progress)
+      : specs_(std::move(specs)),
         sparse_(sparse),
         sensitive_(sensitive),
         iters_(iters),
@@ -114,27 +115,28 @@ class SqueezeLlmPass final : public QuantPass {
     WorkLinear* ps[7] = {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
     auto& fl = fisher_.at(static_cast<size_t>(ctx.index));
     for (size_t i = 0; i < 7; ++i) {
-      quantize(*ps[i], fl[i], static_cast<uint64_t>(ctx.index) * 7 + i);
+      const int bits = specs_(ctx.index, ps[i]->name).bits;
+      if (bits < 16) quantize(*ps[i], fl[i], bits, static_cast<uint64_t>(ctx.index) * 7 + i);
       fl[i] = {};  // consumed
     }
   }
 
  private:
-  void quantize(WorkLinear& p, std::vector<float>& f, uint64_t salt) {
+  void quantize(WorkLinear& p, std::vector<float>& f, int bits, uint64_t salt) {
     const size_t out = static_cast<size_t>(p.out), in = static_cast<size_t>(p.in);
     // Dense-and-sparse: the kept weights do not weigh on the clustering.
     const auto sparse_at = dense_and_sparse_positions(p.w, f, sparse_ - sensitive_, sensitive_);
     for (size_t i : sparse_at) f[i] = 0.0f;
-    QuantSpec spec{.bits = bits_, .group_size = 0, .codebook = Codebook::kPerRow};
+    QuantSpec spec{.bits = bits, .group_size = 0, .codebook = Codebook::kPerRow};
     QuantizedMatrix q = QuantizedMatrix::allocate(out, in, spec);
-    const size_t levels = size_t{1} << bits_;
+    const size_t levels = size_t{1} << bits;
     q.codebook.resize(out * levels);
     q.codebook_rows = out;
     for (auto& prm : q.params) prm = {1.0f, 0.0f};
     thread_pool().parallel_for(out, 1, [&](size_t r0, size_t r1) {
       for (size_t r = r0; r < r1; ++r) {
         const auto c = weighted_kmeans(
-            std::span(p.w).subspan(r * in, in), std::span(f).subspan(r * in, in), bits_, iters_,
+            std::span(p.w).subspan(r * in, in), std::span(f).subspan(r * in, in), bits, iters_,
             seed_ * 1000003 + salt * 65537 + r, std::span(q.codes).subspan(r * in, in));
         std::copy(c.begin(), c.end(), q.codebook.begin() + static_cast<std::ptrdiff_t>(r * levels));
       }
@@ -158,7 +160,7 @@ class SqueezeLlmPass final : public QuantPass {
     p.q = std::move(q);
   }
 
-  int bits_;
+  WeightSpecs specs_;
   double sparse_, sensitive_;
   int iters_;
   uint64_t seed_;
@@ -174,6 +176,9 @@ void validate_squeezellm(const QuantizeOptions& o, const ModelConfig&) {
         "--method squeezellm: per-channel codebooks of 2..4 bits (16 entries at most); got "
         "--wbits {}",
         o.weight.bits);
+  for (const BitsRule& r : o.bits_map.rules())
+    if (r.bits != 16 && (r.bits < 2 || r.bits > 4))
+      fail("--bits-map: rule '{}': squeezellm codebooks have 2..4 bits (or 16)", r.text);
   const double sparse = o.params.real("sparse-fraction"),
                sensitive = o.params.real("sensitive-fraction");
   if (sparse > 0 && sensitive > sparse)
@@ -185,7 +190,7 @@ std::unique_ptr<QuantPass> make_squeezellm_pass(const QuantizeOptions& o) {
   // --sparse-fraction 0 is dense-only, whatever the sensitive share.
   const double sparse = o.params.real("sparse-fraction");
   return std::make_unique<SqueezeLlmPass>(
-      o.weight.bits, sparse, std::min(sparse, o.params.real("sensitive-fraction")),
+      o.weight_specs(), sparse, std::min(sparse, o.params.real("sensitive-fraction")),
       static_cast<int>(o.params.integer("squeezellm-iters")), o.seed, o.calib.progress);
 }
 

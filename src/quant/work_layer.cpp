@@ -55,7 +55,11 @@ void check_full_precision(const LayerWeights& W, size_t layer) {
 }
 
 WorkLayer take_layer(const LayerWeights& W, size_t layer) {
-  auto at = [&](size_t i) { return take(dense_projection(W, layer, i)); };
+  auto at = [&](size_t i) {
+    WorkLinear w = take(dense_projection(W, layer, i));
+    w.name = kProjectionNames[i];
+    return w;
+  };
   return {at(0), at(1), at(2), at(3), at(4), at(5), at(6)};
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "layers/activation_transform.h"
@@ -21,6 +22,7 @@ inline constexpr ActivationSite kSites[] = {ActivationSite::kQkvInput, Activatio
 
 // A projection being quantized: a mutable fp32 weight and the online transform of its input.
 struct WorkLinear {
+  std::string_view name;  // "q_proj", ... (the --bits-map names)
   int in = 0, out = 0;
   std::vector<float> w;  // [out, in]
   std::vector<float> bias;
