@@ -46,25 +46,13 @@ std::string id_list(const std::vector<int32_t>& ids) {
   return s;
 }
 
-// The npm folder, installed once per build folder.
+// The npm folder, installed once per build folder. --ignore-scripts: node-llama-cpp's
+// postinstall would try to download or build llama.cpp; its prebuilt linux-x64 binary comes as a
+// dependency and is all the test uses.
 fs::path readers_dir() {
-  const fs::path source = fs::path(LOWBIT_SOURCE_DIR) / "tests/io/gguf_readers";
-  const fs::path dir = fs::path(LOWBIT_BINARY).parent_path() / "npm/gguf_readers";
-  fs::create_directories(dir);
-  for (const char* f : {"package.json", "package-lock.json", "inspect.mjs", "generate.mjs"})
-    fs::copy_file(source / f, dir / f, fs::copy_options::overwrite_existing);
-  if (!fs::exists(dir / "node_modules/node-llama-cpp/package.json") ||
-      !fs::exists(dir / "node_modules/@huggingface/gguf/package.json")) {
-    // --ignore-scripts: node-llama-cpp's postinstall would try to download or build llama.cpp;
-    // its prebuilt linux-x64 binary comes as a dependency and is all the test uses.
-    EXPECT_EQ(std::system(("cd " + quoted(dir.string()) +
-                           " && npm ci --ignore-scripts --silent --no-audit --no-fund"
-                           " > npm-ci.log 2>&1")
-                              .c_str()),
-              0)
-        << "npm ci failed (see " << (dir / "npm-ci.log") << ")";
-  }
-  return dir;
+  return testing::npm_folder(fs::path(LOWBIT_SOURCE_DIR) / "tests/io/gguf_readers", "gguf_readers",
+                             {"package.json", "package-lock.json", "inspect.mjs", "generate.mjs"},
+                             "node_modules/node-llama-cpp/package.json", "--ignore-scripts");
 }
 
 // Runs `node SCRIPT ARGS` in the npm folder and parses its stdout as JSON.

@@ -25,19 +25,9 @@ std::string quoted(const std::string& s) {
 }
 
 fs::path client_dir() {
-  const fs::path source = fs::path(LOWBIT_SOURCE_DIR) / "tests/serve/openai_client";
-  const fs::path dir = fs::path(LOWBIT_BINARY).parent_path() / "npm/openai_client";
-  fs::create_directories(dir);
-  for (const char* f : {"package.json", "package-lock.json", "client.mjs"})
-    fs::copy_file(source / f, dir / f, fs::copy_options::overwrite_existing);
-  if (!fs::exists(dir / "node_modules/openai/package.json")) {
-    EXPECT_EQ(std::system(("cd " + quoted(dir.string()) +
-                           " && npm ci --silent --no-audit --no-fund > npm-ci.log 2>&1")
-                              .c_str()),
-              0)
-        << "npm ci failed (see " << (dir / "npm-ci.log") << ")";
-  }
-  return dir;
+  return testing::npm_folder(fs::path(LOWBIT_SOURCE_DIR) / "tests/serve/openai_client",
+                             "openai_client", {"package.json", "package-lock.json", "client.mjs"},
+                             "node_modules/openai/package.json");
 }
 
 TEST(OpenAiClient, DrivesTheServerOnAQuantizedModel) {

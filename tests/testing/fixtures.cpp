@@ -1,9 +1,12 @@
 #include "testing/fixtures.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <bit>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -222,6 +225,48 @@ CommandResult run_lowbit(const std::string& args) {
   const int status = std::system(cmd.c_str());
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return {code, read_file(tmp / "out"), read_file(tmp / "err")};
+}
+
+namespace {
+// Holds an exclusive flock on a file for its lifetime.
+class FileLock {
+ public:
+  explicit FileLock(const fs::path& path) : fd_(::open(path.c_str(), O_CREAT | O_RDWR, 0644)) {
+    if (fd_ < 0) throw Error("cannot open lock file " + path.string());
+    while (::flock(fd_, LOCK_EX) != 0) {
+      if (errno != EINTR) {
+        ::close(fd_);
+        throw Error("cannot lock " + path.string());
+      }
+    }
+  }
+  ~FileLock() { ::close(fd_); }  // closing releases the lock
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  int fd_;
+};
+}  // namespace
+
+fs::path npm_folder(const fs::path& source, const std::string& name,
+                    const std::vector<std::string>& files, const std::string& marker,
+                    const std::string& npm_flags) {
+  const fs::path root = fs::path(LOWBIT_BINARY).parent_path() / "npm";
+  const fs::path dir = root / name;
+  fs::create_directories(dir);
+  FileLock lock(root / (name + ".lock"));
+  for (const auto& f : files)
+    fs::copy_file(source / f, dir / f, fs::copy_options::overwrite_existing);
+  if (fs::exists(dir / marker)) return dir;
+  std::string cmd = "cd '" + dir.string() + "' && npm ci ";
+  cmd.append(npm_flags).append(" --silent --no-audit --no-fund > npm-ci.log 2>&1");
+  if (std::system(cmd.c_str()) != 0 || !fs::exists(dir / marker)) {
+    std::string log = fs::exists(dir / "npm-ci.log") ? read_file(dir / "npm-ci.log") : "";
+    if (log.size() > 2000) log = log.substr(log.size() - 2000);
+    throw Error("npm ci failed in " + dir.string() + ":\n" + log);
+  }
+  return dir;
 }
 
 std::string error_of(const std::function<void()>& f) {

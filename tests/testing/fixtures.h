@@ -89,4 +89,13 @@ struct CommandResult {
 };
 CommandResult run_lowbit(const std::string& args);
 
+// A Node package folder in the build tree (build/npm/NAME): `files` copied from `source`, then
+// `npm ci NPM_FLAGS` from the committed lockfile unless `marker` (a path inside it) exists. ctest
+// -j runs tests that share a folder at the same time, and two `npm ci` in one folder break each
+// other, so the check and the install hold an exclusive flock on NAME.lock. Throws lowbit::Error
+// with the end of npm's log when the install fails (Node or npm missing fails, never skips).
+std::filesystem::path npm_folder(const std::filesystem::path& source, const std::string& name,
+                                 const std::vector<std::string>& files, const std::string& marker,
+                                 const std::string& npm_flags = "");
+
 }  // namespace lowbit::testing

@@ -33,19 +33,9 @@ fs::path templates_dir() {
 }
 
 fs::path oracle_dir() {
-  const fs::path source = templates_dir() / "oracle";
-  const fs::path dir = fs::path(LOWBIT_BINARY).parent_path() / "npm/chat_template_oracle";
-  fs::create_directories(dir);
-  for (const char* f : {"package.json", "package-lock.json", "render.mjs"})
-    fs::copy_file(source / f, dir / f, fs::copy_options::overwrite_existing);
-  if (!fs::exists(dir / "node_modules/@huggingface/jinja/package.json")) {
-    EXPECT_EQ(std::system(("cd " + quoted(dir.string()) +
-                           " && npm ci --silent --no-audit --no-fund > npm-ci.log 2>&1")
-                              .c_str()),
-              0)
-        << "npm ci failed (see " << (dir / "npm-ci.log") << ")";
-  }
-  return dir;
+  return testing::npm_folder(templates_dir() / "oracle", "chat_template_oracle",
+                             {"package.json", "package-lock.json", "render.mjs"},
+                             "node_modules/@huggingface/jinja/package.json");
 }
 
 ojson msg(const char* role, const std::string& content) {

@@ -32,18 +32,9 @@ std::string quoted(const fs::path& p) {
 
 // The oracle's folder in the build tree with its pinned package installed (npm ci, once).
 fs::path oracle_dir() {
-  const fs::path source = fs::path(LOWBIT_SOURCE_DIR) / "tests/text/llama3_oracle";
-  const fs::path dir = fs::path(LOWBIT_BINARY).parent_path() / "npm/llama3_oracle";
-  fs::create_directories(dir);
-  for (const char* f : {"package.json", "package-lock.json", "encode.mjs"})
-    fs::copy_file(source / f, dir / f, fs::copy_options::overwrite_existing);
-  if (!fs::exists(dir / "node_modules/@huggingface/tokenizers/package.json")) {
-    EXPECT_EQ(
-        shell("cd " + quoted(dir) + " && npm ci --silent --no-audit --no-fund > npm-ci.log 2>&1"),
-        0)
-        << "npm ci failed (see " << (dir / "npm-ci.log") << ")";
-  }
-  return dir;
+  return testing::npm_folder(fs::path(LOWBIT_SOURCE_DIR) / "tests/text/llama3_oracle",
+                             "llama3_oracle", {"package.json", "package-lock.json", "encode.mjs"},
+                             "node_modules/@huggingface/tokenizers/package.json");
 }
 
 std::vector<std::string> inputs() {
