@@ -7,6 +7,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "io/quantized_model_io.h"
+#include "quant/bit_allocation.h"
 #include "quant/pipeline.h"
 
 namespace lowbit::cli {
@@ -18,7 +19,33 @@ struct QuantizeFlags {
   std::string out;
   bool quiet = false;
   PruneFlags prune;
+  double bits_budget = 0;  // --bits-budget: allocate per-projection bits (quant/bit_allocation.h)
+  std::string bits_candidates = "2,3,4,5,6,8";
+  std::string bits_table;  // --bits-table FILE: the measured sensitivities (Markdown)
 };
+
+std::vector<int> parse_candidates(const std::string& text) {
+  std::vector<int> out;
+  size_t at = 0;
+  while (at <= text.size()) {
+    const size_t comma = std::min(text.find(',', at), text.size());
+    const std::string item = text.substr(at, comma - at);
+    int b = 0;
+    try {
+      size_t used = 0;
+      b = std::stoi(item, &used);
+      if (used != item.size()) throw std::invalid_argument(item);
+    } catch (const std::exception&) {
+      fail("--bits-candidates '{}': '{}' is not a number", text, item);
+    }
+    if (b != 16 && (b < 2 || b > 8)) fail("--bits-candidates '{}': {} bits (2..8 or 16)", text, b);
+    out.push_back(b);
+    at = comma + 1;
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
 
 // --prune-ratio: the written file is loaded, its pruning thresholds calibrated on --prune-calib
 // (default --calib) and stored in it as the default of every command that runs it.
@@ -47,7 +74,12 @@ void run_quantize(const QuantizeFlags& f) {
     fail("{}: exists and is not a lowbit model; not overwriting", f.out);
   const auto parent = std::filesystem::absolute(out).parent_path();
   if (!std::filesystem::is_directory(parent)) fail("{}: no such folder", parent.string());
-  const QuantizeOptions opts = f.quant.options(!f.quiet);
+  QuantizeOptions opts = f.quant.options(!f.quiet);
+  const std::vector<int> candidates = parse_candidates(f.bits_candidates);
+  if (f.bits_budget > 0 && !opts.bits_map.empty())
+    fail("--bits-budget chooses the bits map itself; do not give --bits-map too");
+  if (f.bits_budget > 0 && opts.calib.file.empty())
+    fail("--bits-budget measures sensitivities on calibration text: give --calib FILE");
   // Streaming: each layer goes to the output (spilled beside it) as soon as it is quantized.
   QuantizedModelWriter writer(f.model.model, out);
   // The memory guard counts one layer at a time, not the whole checkpoint.
@@ -56,6 +88,21 @@ void run_quantize(const QuantizeFlags& f) {
                                               static_cast<uint64_t>(opts.calib.seq_len)
                                         : 0};
   LoadedModel m = load_from_flags(f.model, residency);
+  if (f.bits_budget > 0) {
+    // Sensitivities on a few calibration windows (each costs projections x candidates forwards):
+    // ranking projections needs far fewer tokens than calibrating them.
+    CalibrationOptions c = opts.calib;
+    c.samples = std::min(c.samples, 4);
+    c.seq_len = std::min(c.seq_len, 256);
+    const auto windows = sample_calibration_windows(*m.tokenizer, c);
+    const BitAllocation a =
+        allocate_bits(*m.model, windows, opts.weight, candidates, f.bits_budget, !f.quiet);
+    opts.bits_map = a.map;
+    fmt::print("bit allocation: {:.4f} bits per weight on average (budget {})\n", a.average_bits,
+               f.bits_budget);
+    if (!f.bits_table.empty())
+      write_file_atomically(f.bits_table, [&](std::ostream& o) { o << a.table; });
+  }
   const auto report = quantize_model(
       *m.model, *m.tokenizer, opts,
       [&](int l, const LayerWeights& layer) { writer.add_layer(static_cast<size_t>(l), layer); });
@@ -95,6 +142,16 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("-o,--output", flags->out, "output .lowbit file (written atomically)")
       ->required();
   cmd->add_flag("-q,--quiet", flags->quiet, "no progress bar");
+  cmd->add_option("--bits-budget", flags->bits_budget,
+                  "choose each projection's weight bits to meet this average bits per weight "
+                  "(codes plus scales), from each projection's measured sensitivity (KL divergence "
+                  "on --calib when it alone is quantized); the result is recorded as --bits-map")
+      ->check(CLI::Range(1.0, 16.0));
+  cmd->add_option("--bits-candidates", flags->bits_candidates,
+                  "bit widths --bits-budget chooses from (comma-separated, 2..8 or 16)");
+  cmd->add_option("--bits-table", flags->bits_table,
+                  "write --bits-budget's measured sensitivities and choices to this file "
+                  "(Markdown)");
   add_prune_flags(*cmd, flags->prune);
   cmd->callback([flags] {
     flags->quant.apply_preset();

@@ -331,6 +331,15 @@ void LlamaModel::forward_layer(int layer, std::span<float> x, size_t n, KVCache&
   run_layer(layer, x.data(), n, positions_, one, 0);
 }
 
+std::span<const float> LlamaModel::logits_of(std::span<const float> x, size_t n) {
+  const size_t dim = static_cast<size_t>(w_.config.dim);
+  if (n == 0 || x.size() < n * dim)
+    fail("logits_of: {} floats for {} tokens of width {}", x.size(), n, dim);
+  reserve_scratch(n);
+  std::copy_n(x.begin(), n * dim, x_.begin());
+  return head(0, n);
+}
+
 // One decoder layer on the residual stream x ([n, dim], updated in place); keys and values go to
 // the cache's layer `slot`.
 void LlamaModel::run_layer(int l, float* x, size_t n, std::span<const int32_t> positions,

@@ -112,6 +112,9 @@ class LlamaModel {
   // like forward().
   void embed(std::span<const int32_t> tokens, std::span<float> x) const;
   void forward_layer(int layer, std::span<float> x, size_t n, KVCache& cache);
+  // The final norm and output head of a residual stream x of n tokens: n rows of vocab logits
+  // (valid until the next call), as forward() with LogitsFor::kAllTokens ends.
+  std::span<const float> logits_of(std::span<const float> x, size_t n);
   // A cache with a single layer slot, for forward_layer.
   KVCache make_layer_cache(int capacity) const;
 

@@ -1,0 +1,220 @@
+#include "quant/bit_allocation.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "core/progress.h"
+#include "core/thread_pool.h"
+#include "layers/fake_quant_linear.h"
+
+namespace lowbit {
+namespace {
+
+std::unique_ptr<Linear>& slot(LayerWeights& L, size_t i) {
+  std::unique_ptr<Linear>* s[] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down};
+  return *s[i];
+}
+
+// The full-precision model's next-token distributions over the windows: the probabilities p of
+// every row and each row's sum of p * log p, so that the KL divergence of another model's logits
+// z is  KL(p || q) = sum p log p - sum p z + logsumexp(z)  (sum p = 1): one exp pass per row.
+struct Reference {
+  std::vector<float> p;
+  std::vector<double> p_log_p;
+};
+
+double log_sum_exp(const float* z, size_t n) {
+  const float m = *std::max_element(z, z + n);
+  double s = 0;
+  for (size_t v = 0; v < n; ++v) s += std::exp(double{z[v]} - m);
+  return m + std::log(s);
+}
+
+// The residual streams of the windows entering one layer; run_from() finishes the forward pass
+// from there, so measuring a projection of layer l re-runs only layers l.. and the head.
+struct Streams {
+  std::vector<std::vector<float>> x;  // per window, [tokens, dim]
+  std::vector<size_t> tokens;
+
+  Streams(LlamaModel& model, const std::vector<std::vector<int32_t>>& windows) {
+    const size_t dim = static_cast<size_t>(model.config().dim);
+    for (const auto& w : windows) {
+      x.emplace_back(w.size() * dim);
+      model.embed(w, x.back());
+      tokens.push_back(w.size());
+    }
+  }
+  // Advances every stream through layer l.
+  void advance(LlamaModel& model, int l, KVCache& cache) {
+    for (size_t i = 0; i < x.size(); ++i) model.forward_layer(l, x[i], tokens[i], cache);
+  }
+  // The logits of every window's rows, from layer l on.
+  std::vector<float> run_from(LlamaModel& model, int l, KVCache& cache) const {
+    std::vector<float> out;
+    for (size_t i = 0; i < x.size(); ++i) {
+      std::vector<float> y = x[i];
+      for (int k = l; k < model.config().n_layers; ++k) model.forward_layer(k, y, tokens[i], cache);
+      const auto logits = model.logits_of(y, tokens[i]);
+      out.insert(out.end(), logits.begin(), logits.end());
+    }
+    return out;
+  }
+};
+
+Reference reference(LlamaModel& model, const Streams& streams, KVCache& cache) {
+  const size_t vocab = static_cast<size_t>(model.config().vocab_size);
+  Reference r;
+  r.p = streams.run_from(model, 0, cache);
+  const size_t rows = r.p.size() / vocab;
+  r.p_log_p.assign(rows, 0.0);
+  thread_pool().parallel_for(rows, 1, [&](size_t begin, size_t end) {
+    for (size_t row = begin; row < end; ++row) {
+      float* z = r.p.data() + row * vocab;
+      const double lse = log_sum_exp(z, vocab);
+      double plogp = 0;
+      for (size_t v = 0; v < vocab; ++v) {
+        const double lp = z[v] - lse;
+        z[v] = static_cast<float>(std::exp(lp));
+        plogp += z[v] * lp;
+      }
+      r.p_log_p[row] = plogp;
+    }
+  });
+  return r;
+}
+
+// Mean over rows of KL(P_ref || softmax(logits)).
+double mean_kl(const Reference& ref, std::span<const float> logits, size_t vocab) {
+  const size_t rows = ref.p_log_p.size();
+  std::vector<double> kl(rows);
+  thread_pool().parallel_for(rows, 1, [&](size_t begin, size_t end) {
+    for (size_t row = begin; row < end; ++row) {
+      const float* z = logits.data() + row * vocab;
+      const float* p = ref.p.data() + row * vocab;
+      double pz = 0;
+      for (size_t v = 0; v < vocab; ++v) pz += double{p[v]} * z[v];
+      kl[row] = ref.p_log_p[row] - pz + log_sum_exp(z, vocab);
+    }
+  });
+  double sum = 0;
+  for (double k : kl) sum += k;
+  return sum / static_cast<double>(rows);
+}
+
+}  // namespace
+
+double nominal_bits_per_weight(const QuantSpec& w, size_t in) {
+  if (!w.enabled()) return 16.0;
+  const double group = w.group_size > 0 ? w.group_size : static_cast<double>(in);
+  return w.bits + (w.symmetric ? 32.0 : 40.0) / group;
+}
+
+BitAllocation allocate_bits(LlamaModel& model, const std::vector<std::vector<int32_t>>& windows,
+                            const QuantSpec& base, std::span<const int> candidates, double budget,
+                            bool progress) {
+  if (candidates.empty()) fail("--bits-candidates: no candidates");
+  const auto& c = model.config();
+  const size_t vocab = static_cast<size_t>(c.vocab_size);
+  size_t longest = 0;
+  for (const auto& w : windows) longest = std::max(longest, w.size());
+  KVCache cache = model.make_layer_cache(static_cast<int>(longest));
+  Streams streams(model, windows);
+  const Reference ref = reference(model, streams, cache);
+
+  struct Unit {
+    size_t layer, proj, params, in;
+    std::vector<double> kl;  // per candidate
+    size_t choice = 0;
+  };
+  std::vector<Unit> units;
+  Progress bar("sensitivity", static_cast<size_t>(c.n_layers) * 7 * candidates.size(), progress);
+  size_t done = 0;
+  for (size_t l = 0; l < model.weights().layers.size(); ++l) {
+    for (size_t i = 0; i < 7; ++i) {
+      auto& s = slot(model.weights().layers[l], i);
+      const auto* dense = dynamic_cast<const DenseLinear*>(s.get());
+      if (dense == nullptr) fail("allocate-bits: layer {} {} is not full precision", l, i);
+      const std::vector<float> w = dense->weight().to_f32();
+      const size_t out = static_cast<size_t>(s->out_features()),
+                   in = static_cast<size_t>(s->in_features());
+      Unit u{l, i, out * in, in, {}, 0};
+      std::unique_ptr<Linear> original = std::move(s);
+      for (int bits : candidates) {
+        QuantSpec spec = base;
+        spec.bits = bits;
+        if (spec.enabled()) {
+          spec.validate("--bits-candidates", in);
+          s = std::make_unique<FakeQuantLinear>(quantize_rows(w, out, in, spec),
+                                                std::vector<float>{}, QuantSpec{}, nullptr);
+          u.kl.push_back(std::max(
+              0.0, mean_kl(ref, streams.run_from(model, static_cast<int>(l), cache), vocab)));
+        } else {
+          u.kl.push_back(0.0);
+        }
+        bar.update(++done);
+      }
+      s = std::move(original);
+      units.push_back(std::move(u));
+    }
+    streams.advance(model, static_cast<int>(l), cache);  // the full-precision layer
+  }
+  bar.finish();
+
+  // The greedy: all at the smallest candidate, then the best KL reduction per extra bit while the
+  // budget holds.
+  double total_params = 0, total_bits = 0;
+  auto bits_of = [&](const Unit& u, size_t k) {
+    QuantSpec s = base;
+    s.bits = candidates[k];
+    return nominal_bits_per_weight(s, u.in) * static_cast<double>(u.params);
+  };
+  for (const Unit& u : units) {
+    total_params += static_cast<double>(u.params);
+    total_bits += bits_of(u, 0);
+  }
+  if (total_bits / total_params > budget + 1e-9)
+    fail("--bits-budget {}: even {} bits everywhere needs {:.3f} bits per weight", budget,
+         candidates[0], total_bits / total_params);
+  for (;;) {
+    double best_gain = 0;
+    Unit* best = nullptr;
+    size_t best_k = 0;
+    for (Unit& u : units)
+      for (size_t k = u.choice + 1; k < candidates.size(); ++k) {
+        const double extra = bits_of(u, k) - bits_of(u, u.choice);
+        if ((total_bits + extra) / total_params > budget + 1e-9 || extra <= 0) continue;
+        const double gain = (u.kl[u.choice] - u.kl[k]) / extra;
+        if (gain > best_gain) {
+          best_gain = gain;
+          best = &u;
+          best_k = k;
+        }
+      }
+    if (best == nullptr) break;
+    total_bits += bits_of(*best, best_k) - bits_of(*best, best->choice);
+    best->choice = best_k;
+  }
+
+  BitAllocation a;
+  a.average_bits = total_bits / total_params;
+  std::string rules;
+  a.table = "| projection |";
+  for (int b : candidates) a.table += fmt::format(" KL at {} bits |", b);
+  a.table += " chosen |\n| --- |";
+  for (size_t k = 0; k < candidates.size(); ++k) a.table += " ---: |";
+  a.table += " ---: |\n";
+  for (const Unit& u : units) {
+    const std::string name = fmt::format("layers.{}.{}", u.layer, kLayerProjections[u.proj]);
+    rules += fmt::format("{}{}={}", rules.empty() ? "" : ",", name, candidates[u.choice]);
+    a.table += "| " + name + " |";
+    for (double kl : u.kl) a.table += fmt::format(" {:.5f} |", kl);
+    a.table += fmt::format(" {} |\n", candidates[u.choice]);
+  }
+  a.map = BitsMap::parse(rules);
+  return a;
+}
+
+}  // namespace lowbit
