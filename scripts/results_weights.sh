@@ -2,7 +2,8 @@
 # The weight-quantizer section of docs/results.md: the survey's weight-side methods on ref-llama-s
 # (RTN, GPTQ, HQQ, NF4, SqueezeLLM, LLM.int8(), LoRC) at W3/W4/W8 with the bits per weight of the
 # decoder projections as stored (codes, scales, zero points, codebooks and side data:
-# `lowbit inspect`), the time `lowbit quantize` took (calibration + quantization), WikiText-2
+# `lowbit inspect`), the time `lowbit quantize` took (calibration + quantization, + bit
+# allocation for --bits-budget rows), WikiText-2
 # perplexity on the integer kernels (first WINDOWS windows of 512 tokens, default 40) and prefill
 # / decode speed of the real kernels (`lowbit bench --single`: a 128-token prefill, 64 decoded
 # tokens). Called by scripts/results.sh; prints Markdown rows on stdout.
@@ -34,6 +35,7 @@ ROWS=(
   "GPTQ W4A16 g128 + LoRC r8|--method gptq+lorc --wbits 4 --group 128 --abits 16"
   "HQQ W3A16 g64|--preset hqq --wbits 3"
   "RTN W3A16 g128|--method rtn --wbits 3 --group 128 --abits 16"
+  "RTN W4A16 g128, --bits-budget 4.25|--method rtn --wbits 4 --group 128 --abits 16 --bits-budget 4.25"
   "GPTQ W3A16 g128|--method gptq --wbits 3 --group 128 --abits 16"
   "RTN W3A16 g128 + LoRC r8|--method rtn+lorc --wbits 3 --group 128 --abits 16"
   "GPTQ W3A16 g128 + LoRC r8|--method gptq+lorc --wbits 3 --group 128 --abits 16"
@@ -65,14 +67,15 @@ for row in "${ROWS[@]}"; do
   fi
   calib=$(sed -n 's/^calibration: \([0-9.]*\) s.*/\1/p' "$WORK/q.log")
   quant=$(sed -n 's/^quantization: \([0-9.]*\) s/\1/p' "$WORK/q.log")
+  alloc=$(sed -n 's/^bit allocation: \([0-9.]*\) s.*/\1/p' "$WORK/q.log")
   bpw=$("$BIN" inspect -m "$f" | sed -n 's/^decoder projections: .*, \([0-9.]*\) bits per weight/\1/p')
   ppl=$("$BIN" perplexity -q -m "$f" -f "$WIKI" --ctx 512 --max-windows "$WINDOWS" |
     sed -n 's/^perplexity: //p')
   read -r prefill decode _ < <("$BIN" bench -m "$f" --single --prompt 128 --decode 64 --reps 3 |
     sed -n 's/^bench-row //p')
-  awk -v l="$label" -v b="$bpw" -v c="${calib:-0}" -v q="$quant" -v p="$ppl" -v fp="$fp_ppl" \
+  awk -v l="$label" -v b="$bpw" -v c="${calib:-0}" -v q="$quant" -v a="${alloc:-0}" -v p="$ppl" -v fp="$fp_ppl" \
     -v pf="$prefill" -v d="$decode" \
-    'BEGIN { printf "| %s | %.2f | %.1f | %.2f | %+.2f%% | %.0f | %.0f |\n", l, b, c + q, p,
+    'BEGIN { printf "| %s | %.2f | %.1f | %.2f | %+.2f%% | %.0f | %.0f |\n", l, b, c + q + a, p,
              100 * (p - fp) / fp, pf, d }'
   rm -f "$f"
 done

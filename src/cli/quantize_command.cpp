@@ -1,5 +1,7 @@
 #include <fmt/format.h>
 
+#include <chrono>
+
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/prune_flags.h"
@@ -95,11 +97,13 @@ void run_quantize(const QuantizeFlags& f) {
     c.samples = std::min(c.samples, 4);
     c.seq_len = std::min(c.seq_len, 256);
     const auto windows = sample_calibration_windows(*m.tokenizer, c);
+    const auto start = std::chrono::steady_clock::now();
     const BitAllocation a =
         allocate_bits(*m.model, windows, opts.weight, candidates, f.bits_budget, !f.quiet);
     opts.bits_map = a.map;
-    fmt::print("bit allocation: {:.4f} bits per weight on average (budget {})\n", a.average_bits,
-               f.bits_budget);
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    fmt::print("bit allocation: {:.1f} s, {:.4f} bits per weight on average (budget {})\n",
+               took.count(), a.average_bits, f.bits_budget);
     if (!f.bits_table.empty())
       write_file_atomically(f.bits_table, [&](std::ostream& o) { o << a.table; });
   }
