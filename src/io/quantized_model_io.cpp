@@ -30,11 +30,6 @@ const char* kLinearNames[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn
 const char* kTokenizerFiles[] = {"tokenizer.json", "tokenizer.model", "tokenizer.bin",
                                  "tokenizer_config.json", "generation_config.json"};
 
-std::unique_ptr<Linear>* linear_slot(LayerWeights& L, int i) {
-  std::unique_ptr<Linear>* slots[] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down};
-  return slots[i];
-}
-
 json spec_json(const QuantSpec& s) {
   json j = {{"bits", s.bits},
             {"symmetric", s.symmetric},
@@ -351,7 +346,7 @@ void QuantizedModelWriter::add_layer(size_t l, const LayerWeights& L) {
   state_->w.add_f32(p + "post_attention_layernorm.weight", {d}, L.ffn_norm);
   for (int i = 0; i < 7; ++i) {
     const std::string name = p + kLinearNames[i];
-    const auto& slot = *linear_slot(const_cast<LayerWeights&>(L), i);
+    const auto& slot = L.projection(static_cast<size_t>(i));
     if (!slot) fail("saving: {} is missing (the layer was released before it was written)", name);
     state_->linears[name] =
         write_linear(state_->w, name, *slot, state_->written, state_->transforms);
@@ -593,7 +588,8 @@ QuantizedModel load_quantized_model(const fs::path& path, QuantExecution exec,
       L.attn_norm = f32(p + "input_layernorm.weight", {d});
       L.ffn_norm = f32(p + "post_attention_layernorm.weight", {d});
       for (int i = 0; i < 7; ++i)
-        *linear_slot(L, i) = make_linear(p + kLinearNames[i], dims[i][0], dims[i][1]);
+        L.projection(static_cast<size_t>(i)) =
+            make_linear(p + kLinearNames[i], dims[i][0], dims[i][1]);
       w.layers.push_back(std::move(L));
     }
     if (out.pruning.enabled()) out.pruning.validate(c.n_layers, where + ": token_pruning");

@@ -15,12 +15,25 @@ struct LayerWeights {
   std::vector<float> ffn_norm;   // [dim]
   std::unique_ptr<Linear> wq, wk, wv, wo;
   std::unique_ptr<Linear> w_gate, w_up, w_down;
+
+  // The projections by index, in the order q, k, v, o, gate, up, down (the order of the file's
+  // tensor names and of quant/bits_map's kLayerProjections).
+  static constexpr size_t kProjections = 7;
+  std::unique_ptr<Linear>& projection(size_t i) {
+    std::unique_ptr<Linear>* p[] = {&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down};
+    return *p[i];
+  }
+  const std::unique_ptr<Linear>& projection(size_t i) const {
+    const std::unique_ptr<Linear>* p[] = {&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down};
+    return *p[i];
+  }
 };
 
 struct LlamaWeights {
   ModelConfig config;
-  // [vocab, dim] as stored (fp32, or bf16/f16 mapped from the checkpoint); null when the table is stored quantized (below) or tied to a quantized
-  // head, whose dequantized rows are then the embeddings.
+  // [vocab, dim] as stored (fp32, or bf16/f16 mapped from the checkpoint); null when the table is
+  // stored quantized (below) or tied to a quantized head, whose dequantized rows are then the
+  // embeddings.
   std::shared_ptr<const DenseMatrix> embedding;
   // An untied table stored low-bit ([vocab, dim] as a Linear of dim -> vocab): lookups read
   // dequantized rows through weight_row and never multiply. Null unless a quantized model unties

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "core/error.h"
 #include "core/progress.h"
@@ -12,11 +13,6 @@
 
 namespace lowbit {
 namespace {
-
-std::unique_ptr<Linear>& slot(LayerWeights& L, size_t i) {
-  std::unique_ptr<Linear>* s[] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down};
-  return *s[i];
-}
 
 // The full-precision model's next-token distributions over the windows: the probabilities p of
 // every row and each row's sum of p * log p, so that the KL divergence of another model's logits
@@ -51,23 +47,27 @@ struct Streams {
   void advance(LlamaModel& model, int l, KVCache& cache) {
     for (size_t i = 0; i < x.size(); ++i) model.forward_layer(l, x[i], tokens[i], cache);
   }
-  // The logits of every window's rows, from layer l on.
-  std::vector<float> run_from(LlamaModel& model, int l, KVCache& cache) const {
-    std::vector<float> out;
+  // Runs every window from layer l on and hands fn(first row, the window's logits), valid only
+  // during the call: no copy of all windows' logits is kept.
+  void run_from(LlamaModel& model, int l, KVCache& cache,
+                const std::function<void(size_t, std::span<const float>)>& fn) const {
+    std::vector<float> y;
+    size_t row = 0;
     for (size_t i = 0; i < x.size(); ++i) {
-      std::vector<float> y = x[i];
+      y = x[i];
       for (int k = l; k < model.config().n_layers; ++k) model.forward_layer(k, y, tokens[i], cache);
-      const auto logits = model.logits_of(y, tokens[i]);
-      out.insert(out.end(), logits.begin(), logits.end());
+      fn(row, model.logits_of(y, tokens[i]));
+      row += tokens[i];
     }
-    return out;
   }
 };
 
 Reference reference(LlamaModel& model, const Streams& streams, KVCache& cache) {
   const size_t vocab = static_cast<size_t>(model.config().vocab_size);
   Reference r;
-  r.p = streams.run_from(model, 0, cache);
+  streams.run_from(model, 0, cache, [&](size_t, std::span<const float> logits) {
+    r.p.insert(r.p.end(), logits.begin(), logits.end());
+  });
   const size_t rows = r.p.size() / vocab;
   r.p_log_p.assign(rows, 0.0);
   thread_pool().parallel_for(rows, 1, [&](size_t begin, size_t end) {
@@ -86,22 +86,25 @@ Reference reference(LlamaModel& model, const Streams& streams, KVCache& cache) {
   return r;
 }
 
-// Mean over rows of KL(P_ref || softmax(logits)).
-double mean_kl(const Reference& ref, std::span<const float> logits, size_t vocab) {
-  const size_t rows = ref.p_log_p.size();
-  std::vector<double> kl(rows);
-  thread_pool().parallel_for(rows, 1, [&](size_t begin, size_t end) {
-    for (size_t row = begin; row < end; ++row) {
-      const float* z = logits.data() + row * vocab;
-      const float* p = ref.p.data() + row * vocab;
-      double pz = 0;
-      for (size_t v = 0; v < vocab; ++v) pz += double{p[v]} * z[v];
-      kl[row] = ref.p_log_p[row] - pz + log_sum_exp(z, vocab);
-    }
+// Mean over all rows of KL(P_ref || softmax(logits)), the model run from layer l on.
+double mean_kl(const Reference& ref, LlamaModel& model, const Streams& streams, int l,
+               KVCache& cache) {
+  const size_t vocab = static_cast<size_t>(model.config().vocab_size);
+  std::vector<double> kl(ref.p_log_p.size());
+  streams.run_from(model, l, cache, [&](size_t first, std::span<const float> logits) {
+    thread_pool().parallel_for(logits.size() / vocab, 1, [&](size_t begin, size_t end) {
+      for (size_t r = begin; r < end; ++r) {
+        const float* z = logits.data() + r * vocab;
+        const float* p = ref.p.data() + (first + r) * vocab;
+        double pz = 0;
+        for (size_t v = 0; v < vocab; ++v) pz += double{p[v]} * z[v];
+        kl[first + r] = ref.p_log_p[first + r] - pz + log_sum_exp(z, vocab);
+      }
+    });
   });
   double sum = 0;
   for (double k : kl) sum += k;
-  return sum / static_cast<double>(rows);
+  return sum / static_cast<double>(kl.size());
 }
 
 }  // namespace
@@ -117,7 +120,6 @@ BitAllocation allocate_bits(LlamaModel& model, const std::vector<std::vector<int
                             bool progress) {
   if (candidates.empty()) fail("--bits-candidates: no candidates");
   const auto& c = model.config();
-  const size_t vocab = static_cast<size_t>(c.vocab_size);
   size_t longest = 0;
   for (const auto& w : windows) longest = std::max(longest, w.size());
   KVCache cache = model.make_layer_cache(static_cast<int>(longest));
@@ -130,13 +132,19 @@ BitAllocation allocate_bits(LlamaModel& model, const std::vector<std::vector<int
     size_t choice = 0;
   };
   std::vector<Unit> units;
-  Progress bar("sensitivity", static_cast<size_t>(c.n_layers) * 7 * candidates.size(), progress);
+  Progress bar("sensitivity",
+               static_cast<size_t>(c.n_layers) * LayerWeights::kProjections * candidates.size(),
+               progress);
   size_t done = 0;
   for (size_t l = 0; l < model.weights().layers.size(); ++l) {
-    for (size_t i = 0; i < 7; ++i) {
-      auto& s = slot(model.weights().layers[l], i);
+    for (size_t i = 0; i < LayerWeights::kProjections; ++i) {
+      auto& s = model.weights().layers[l].projection(i);
       const auto* dense = dynamic_cast<const DenseLinear*>(s.get());
-      if (dense == nullptr) fail("allocate-bits: layer {} {} is not full precision", l, i);
+      if (dense == nullptr)
+        fail(
+            "--bits-budget: layers.{}.{} is not full precision (allocate on the checkpoint, not "
+            "a quantized model)",
+            l, kLayerProjections[i]);
       const std::vector<float> w = dense->weight().to_f32();
       const size_t out = static_cast<size_t>(s->out_features()),
                    in = static_cast<size_t>(s->in_features());
@@ -149,8 +157,7 @@ BitAllocation allocate_bits(LlamaModel& model, const std::vector<std::vector<int
           spec.validate("--bits-candidates", in);
           s = std::make_unique<FakeQuantLinear>(quantize_rows(w, out, in, spec),
                                                 std::vector<float>{}, QuantSpec{}, nullptr);
-          u.kl.push_back(std::max(
-              0.0, mean_kl(ref, streams.run_from(model, static_cast<int>(l), cache), vocab)));
+          u.kl.push_back(std::max(0.0, mean_kl(ref, model, streams, static_cast<int>(l), cache)));
         } else {
           u.kl.push_back(0.0);
         }

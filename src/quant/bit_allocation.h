@@ -10,7 +10,9 @@
 // budget. Bits per weight count the codes at their nominal width plus the fp32 scales (and zero
 // points) per group, as the uniform formats' budget does; lowbit's packed file stores 2..4-bit
 // codes in a 4-bit container and 5..8-bit ones in an 8-bit one (docs/quantization.md).
-// Cost: (projections x candidates) forward passes over the calibration windows.
+// Cost: (projections x candidates) passes over the calibration windows, each re-running the
+// layers from the measured one on and the head; memory: the full-precision model's probabilities
+// (tokens x vocab floats) beside one window's logits.
 #include <span>
 #include <string>
 #include <vector>
