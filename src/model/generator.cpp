@@ -17,28 +17,51 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
+namespace {
+// Prompt tokens kept as the first window's context.
+constexpr size_t kPromptContext = 4;
+}  // namespace
+
 TextStreamer::TextStreamer(const Tokenizer& tokenizer, std::span<const int32_t> prompt_ids)
-    : tokenizer_(tokenizer), ids_(prompt_ids.begin(), prompt_ids.end()) {
-  printed_ = tokenizer_.decode(ids_).size();
-}
+    : tokenizer_(tokenizer),
+      window_(prompt_ids.end() -
+                  static_cast<std::ptrdiff_t>(std::min(kPromptContext, prompt_ids.size())),
+              prompt_ids.end()),
+      read_(window_.size()) {}
 
 std::string TextStreamer::pending_text() const {
-  const std::string full = tokenizer_.decode(ids_);
-  return full.size() > printed_ ? full.substr(printed_) : std::string();
+  const std::string before = tokenizer_.decode(std::span(window_).first(read_));
+  std::string all = tokenizer_.decode(window_);
+  // A decode is a prefix of the decode with more tokens for every tokenizer lowbit reads, except
+  // where the context itself ends inside a character (a prompt cut mid-character): then the new
+  // text starts where the two first differ.
+  size_t same = 0;
+  while (same < before.size() && same < all.size() && before[same] == all[same]) ++same;
+  if (same < before.size()) same = complete_utf8_prefix(std::string_view(all).substr(0, same));
+  return all.substr(same);
+}
+
+void TextStreamer::release(bool produced_text) {
+  // Tokens that added no text (special tokens) would be poor context: SentencePiece would take
+  // the next piece for the first of a decode and drop its leading space.
+  if (produced_text)
+    window_.erase(window_.begin(), window_.begin() + static_cast<std::ptrdiff_t>(read_));
+  read_ = window_.size();
 }
 
 std::string TextStreamer::push(int32_t id) {
-  ids_.push_back(id);
+  window_.push_back(id);
   std::string text = pending_text();
-  text.resize(complete_utf8_prefix(text));
-  if (std::string_view(text).ends_with(kReplacementChar)) return {};
-  printed_ += text.size();
+  if (complete_utf8_prefix(text) != text.size() ||
+      std::string_view(text).ends_with(kReplacementChar))
+    return {};  // inside a character: the next tokens complete it
+  release(!text.empty());
   return text;
 }
 
 std::string TextStreamer::flush() {
   std::string text = pending_text();
-  printed_ += text.size();
+  release(!text.empty());
   return text;
 }
 

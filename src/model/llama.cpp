@@ -135,91 +135,119 @@ void LlamaModel::apply_rope(float* x, size_t n, int n_heads,
   });
 }
 
-// Causal attention of n new queries (the layer's entries entries0..) against all cached keys
-// (entries, model/kv_cache.h: without token pruning, entry i is position i). With a sliding
-// window, Mistral's, position p sees keys p - window + 1 .. p: transformers' masking_utils.py
-// sliding_window_overlay, kv_idx > q_idx - sliding_window). Query blocks
-// (prefill) go to the fused kernel where it has a SIMD variant (fused_attention below). Otherwise a
-// task is one KV head and a block of 64 queries: the `group` query heads that share the KV head
-// (GQA) are stacked into one [group * rows, head_dim] matrix, so each product reads the head's keys
-// and values once for all of them. A block only scores the keys its last query may see; blocks run
-// largest first so the pool's threads finish together.
-void LlamaModel::attention(int slot, size_t row0, size_t n, int entries0, KVCache& cache,
-                           bool importance) {
+// Where attention of n new queries of one sequence reads its keys and values from.
+LlamaModel::AttentionRows LlamaModel::attention_rows(int slot, size_t row0, size_t n, int entries0,
+                                                     KVCache& cache) {
   const auto& c = w_.config;
-  const size_t hd = static_cast<size_t>(c.head_dim);
-  const size_t q_dim = static_cast<size_t>(c.q_dim());
-  const size_t kv_heads = static_cast<size_t>(c.n_kv_heads);
   const size_t group = static_cast<size_t>(c.n_heads / c.n_kv_heads);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const size_t blocks = (n + kQueryBlock - 1) / kQueryBlock;
   // A decode step over a quantized cache reads the integer codes directly (a quarter or an
   // eighth of the bytes, nothing dequantized into memory) where a SIMD variant exists; longer
   // products, and CPUs with only the scalar reference, dequantize the layer once and run on
   // OpenBLAS.
   const bool from_codes = cache.spec().enabled() && n * group <= kCodeRows &&
                           kernels::kv_attention_isa() != kernels::Isa::kScalar;
-  // The first key position p may see (0 without a window).
+  const size_t window = static_cast<size_t>(c.sliding_window);
+  const size_t last = static_cast<size_t>(entries0) + n - 1;
+  if (window > 0 && last >= window && cache.entries(slot) != cache.length() + static_cast<int>(n))
+    fail("token pruning with sliding-window attention past the window is not supported");
+  const auto kv = from_codes ? KVCache::Rows{} : cache.load(slot, entries0 + static_cast<int>(n));
+  return {&cache, row0, n, entries0, kv, from_codes};
+}
+
+// Causal attention of n new queries (the layer's entries entries0..) against all cached keys
+// (entries, model/kv_cache.h: without token pruning, entry i is position i). Query blocks
+// (prefill) go to the fused kernel where it has a SIMD variant (fused_attention below); windowed
+// rows do not (the fused kernel starts every row at key 0). Otherwise a task is one KV head and a
+// block of 64 queries (attend_block); blocks run largest first so the pool's threads finish
+// together.
+void LlamaModel::attention(int slot, size_t row0, size_t n, int entries0, KVCache& cache,
+                           bool importance) {
+  const auto& c = w_.config;
+  const size_t kv_heads = static_cast<size_t>(c.n_kv_heads);
+  const size_t group = static_cast<size_t>(c.n_heads / c.n_kv_heads);
+  const size_t window = static_cast<size_t>(c.sliding_window);
+  const bool windowed = window > 0 && static_cast<size_t>(entries0) + n - 1 >= window;
+  const AttentionRows a = attention_rows(slot, row0, n, entries0, cache);
+  if (!a.from_codes && !windowed && n * group > kCodeRows &&
+      kernels::causal_attention_isa() != kernels::Isa::kScalar)
+    return fused_attention(row0, n, entries0, a.kv.keys, a.kv.values, a.kv.stride, importance);
+  const size_t blocks = (n + kQueryBlock - 1) / kQueryBlock;
+  thread_pool().run(kv_heads * blocks, [&](size_t task) {
+    const size_t b = blocks - 1 - task / kv_heads, kv_head = task % kv_heads;
+    const size_t i0 = b * kQueryBlock;
+    attend_block(slot, a, i0, std::min(n, i0 + kQueryBlock), kv_head, importance);
+  });
+}
+
+// Every row of the step, each KV head, in one region: a region per row (each a sliver of work
+// for two or three threads) cost more in waking and waiting than its products took.
+void LlamaModel::decode_attention(int slot, std::span<KVCache* const> caches,
+                                  std::span<const int> entries0) {
+  const size_t kv_heads = static_cast<size_t>(w_.config.n_kv_heads);
+  attention_rows_.clear();
+  for (size_t r = 0; r < caches.size(); ++r)
+    attention_rows_.push_back(attention_rows(slot, r, 1, entries0[r], *caches[r]));
+  thread_pool().run(caches.size() * kv_heads, [&](size_t task) {
+    attend_block(slot, attention_rows_[task / kv_heads], 0, 1, task % kv_heads, false);
+  });
+}
+
+// The `group` query heads that share the KV head (GQA) are stacked into one
+// [group * rows, head_dim] matrix, so each product reads the head's keys and values once for all
+// of them. A block only scores the keys its last query may see. With a sliding window, Mistral's,
+// position p sees keys p - window + 1 .. p (transformers' masking_utils.py
+// sliding_window_overlay, kv_idx > q_idx - sliding_window); the cache keeps every position, keys
+// before a row's window get probability 0.
+void LlamaModel::attend_block(int slot, const AttentionRows& a, size_t i0, size_t i1,
+                              size_t kv_head, bool importance) {
+  const auto& c = w_.config;
+  const size_t hd = static_cast<size_t>(c.head_dim);
+  const size_t q_dim = static_cast<size_t>(c.q_dim());
+  const size_t group = static_cast<size_t>(c.n_heads / c.n_kv_heads);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const size_t window = static_cast<size_t>(c.sliding_window);
   const auto first_key = [window](size_t p) {
     return window > 0 && p >= window ? p + 1 - window : 0;
   };
-  // The fused kernel starts every row at key 0: windowed rows go through the path below (the
-  // cache keeps every position; keys before a row's window get probability 0).
-  const bool windowed = first_key(static_cast<size_t>(entries0) + n - 1) > 0;
-  if (windowed && cache.entries(slot) != cache.length() + static_cast<int>(n))
-    fail("token pruning with sliding-window attention past the window is not supported");
-  const auto kv = from_codes ? KVCache::Rows{} : cache.load(slot, entries0 + static_cast<int>(n));
-  const size_t kv_stride = kv.stride;
-  const float* keys = kv.keys;
-  const float* values = kv.values;
-  if (!from_codes && !windowed && n * group > kCodeRows &&
-      kernels::causal_attention_isa() != kernels::Isa::kScalar)
-    return fused_attention(row0, n, entries0, keys, values, kv_stride, importance);
+  const size_t rows = i1 - i0, stacked = group * rows;
+  const size_t visible = static_cast<size_t>(a.entries0) + i1;  // keys seen by the last row
+  thread_local std::vector<float> q, scores, out;
+  ensure_size(q, stacked * hd);
+  ensure_size(scores, stacked * visible);
+  ensure_size(out, stacked * hd);
 
-  thread_pool().run(kv_heads * blocks, [&](size_t task) {
-    const size_t b = blocks - 1 - task / kv_heads, kv_head = task % kv_heads;
-    const size_t i0 = b * kQueryBlock, i1 = std::min(n, i0 + kQueryBlock);
-    const size_t rows = i1 - i0, stacked = group * rows;
-    const size_t visible = static_cast<size_t>(entries0) + i1;  // keys seen by the last query row
-    thread_local std::vector<float> q, scores, out;
-    ensure_size(q, stacked * hd);
-    ensure_size(scores, stacked * visible);
-    ensure_size(out, stacked * hd);
-
-    // Row j * rows + r of the stack is query head kv_head * group + j at position i0 + r.
-    for (size_t j = 0; j < group; ++j)
-      for (size_t r = 0; r < rows; ++r) {
-        const float* src = q_.data() + (row0 + i0 + r) * q_dim + (kv_head * group + j) * hd;
-        std::copy_n(src, hd, q.data() + (j * rows + r) * hd);
-      }
-    if (from_codes)
-      kernels::kv_scores(q.data(), stacked, hd, cache.head_codes(slot, kv_head, true), visible,
-                         scores.data(), visible);
-    else
-      kernels::sgemm_nt_serial(stacked, visible, hd, q.data(), hd, keys + kv_head * hd, kv_stride,
-                               scores.data(), visible);
-    for (size_t j = 0; j < group; ++j)
-      for (size_t r = 0; r < rows; ++r) {
-        float* s = scores.data() + (j * rows + r) * visible;
-        const size_t len = static_cast<size_t>(entries0) + i0 + r + 1;  // causal: keys 0..pos
-        const size_t first = first_key(len - 1);
-        kernels::softmax(std::span(s + first, len - first), scale);
-        std::fill(s, s + first, 0.0f);
-        std::fill(s + len, s + visible, 0.0f);
-        if (importance) first_key_prob_[(kv_head * group + j) * n + i0 + r] = s[0];
-      }
-    if (from_codes)
-      kernels::kv_weighted_sum(scores.data(), stacked, visible,
-                               cache.head_codes(slot, kv_head, false), visible, out.data(), hd);
-    else
-      kernels::sgemm_nn_serial(stacked, hd, visible, scores.data(), visible, values + kv_head * hd,
-                               kv_stride, out.data(), hd);
-    for (size_t j = 0; j < group; ++j)
-      for (size_t r = 0; r < rows; ++r)
-        std::copy_n(out.data() + (j * rows + r) * hd, hd,
-                    att_.data() + (row0 + i0 + r) * q_dim + (kv_head * group + j) * hd);
-  });
+  // Row j * rows + r of the stack is query head kv_head * group + j at position i0 + r.
+  for (size_t j = 0; j < group; ++j)
+    for (size_t r = 0; r < rows; ++r) {
+      const float* src = q_.data() + (a.row0 + i0 + r) * q_dim + (kv_head * group + j) * hd;
+      std::copy_n(src, hd, q.data() + (j * rows + r) * hd);
+    }
+  if (a.from_codes)
+    kernels::kv_scores(q.data(), stacked, hd, a.cache->head_codes(slot, kv_head, true), visible,
+                       scores.data(), visible);
+  else
+    kernels::sgemm_nt_serial(stacked, visible, hd, q.data(), hd, a.kv.keys + kv_head * hd,
+                             a.kv.stride, scores.data(), visible);
+  for (size_t j = 0; j < group; ++j)
+    for (size_t r = 0; r < rows; ++r) {
+      float* s = scores.data() + (j * rows + r) * visible;
+      const size_t len = static_cast<size_t>(a.entries0) + i0 + r + 1;  // causal: keys 0..pos
+      const size_t first = first_key(len - 1);
+      kernels::softmax(std::span(s + first, len - first), scale);
+      std::fill(s, s + first, 0.0f);
+      std::fill(s + len, s + visible, 0.0f);
+      if (importance) first_key_prob_[(kv_head * group + j) * a.n + i0 + r] = s[0];
+    }
+  if (a.from_codes)
+    kernels::kv_weighted_sum(scores.data(), stacked, visible,
+                             a.cache->head_codes(slot, kv_head, false), visible, out.data(), hd);
+  else
+    kernels::sgemm_nn_serial(stacked, hd, visible, scores.data(), visible,
+                             a.kv.values + kv_head * hd, a.kv.stride, out.data(), hd);
+  for (size_t j = 0; j < group; ++j)
+    for (size_t r = 0; r < rows; ++r)
+      std::copy_n(out.data() + (j * rows + r) * hd, hd,
+                  att_.data() + (a.row0 + i0 + r) * q_dim + (kv_head * group + j) * hd);
 }
 
 // Causal attention of n new queries through the fused kernel (kernels/attention.h): the layer's
@@ -386,15 +414,16 @@ void LlamaModel::run_layer(int l, float* x, size_t n, std::span<const int32_t> p
     });
     timed(ForwardOp::kAttention, [&] { attention(slot, 0, n, entries0, cache, importance); });
   } else {
-    for (size_t r = 0; r < n; ++r) {
-      KVCache& cache = *caches[r];
-      const int entries0 = cache.entries(slot);
-      timed(ForwardOp::kKvStore, [&] {
+    entries0_.resize(n);
+    timed(ForwardOp::kKvStore, [&] {
+      for (size_t r = 0; r < n; ++r) {
+        KVCache& cache = *caches[r];
+        entries0_[r] = cache.entries(slot);
         cache.append(slot, positions.subspan(r, 1), std::span(k_).subspan(r * kv_dim, kv_dim),
                      std::span(v_).subspan(r * kv_dim, kv_dim));
-      });
-      timed(ForwardOp::kAttention, [&] { attention(slot, r, 1, entries0, cache, false); });
-    }
+      }
+    });
+    timed(ForwardOp::kAttention, [&] { decode_attention(slot, caches, entries0_); });
   }
   if (importance)
     timed(ForwardOp::kPrune, [&] {

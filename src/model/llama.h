@@ -124,8 +124,24 @@ class LlamaModel {
   // caches: one cache for all n rows (consecutive tokens of one sequence), or one per row.
   void run_layer(int layer, float* x, size_t n, std::span<const int32_t> positions,
                  std::span<KVCache* const> caches, int slot, bool importance = false);
+  // n new queries of one sequence (rows row0.. of q_) whose cache layer held entries0 entries
+  // before them, and where attention reads that layer's keys and values from.
+  struct AttentionRows {
+    KVCache* cache;
+    size_t row0, n;
+    int entries0;
+    KVCache::Rows kv;  // fp32 keys and values (unused when reading codes)
+    bool from_codes;   // read a quantized cache's integer codes directly
+  };
+  AttentionRows attention_rows(int slot, size_t row0, size_t n, int entries0, KVCache& cache);
   // Attention of rows row0 .. row0+n-1 of q_ into the same rows of att_.
   void attention(int slot, size_t row0, size_t n, int entries0, KVCache& cache, bool importance);
+  // A batched decode step's attention: row r of q_ attends to caches[r], whose layer held
+  // entries0[r] entries before it; one parallel region for all rows.
+  void decode_attention(int slot, std::span<KVCache* const> caches, std::span<const int> entries0);
+  // One task: queries i0 .. i1-1 of `a` (relative to a.row0) through one KV head.
+  void attend_block(int slot, const AttentionRows& a, size_t i0, size_t i1, size_t kv_head,
+                    bool importance);
   void fused_attention(size_t row0, size_t n, int entries0, const float* keys, const float* values,
                        size_t stride, bool importance);
   // Final norm and output head of rows first .. first+rows-1 of x_.
@@ -152,6 +168,8 @@ class LlamaModel {
   std::vector<int32_t> logit_rows_;    // offset into the forward's tokens of each current row
   std::vector<float> first_key_prob_, importance_;  // [heads, n] and [n]
   std::vector<uint32_t> kept_;
+  std::vector<int> entries0_;                  // per row of a batched decode step
+  std::vector<AttentionRows> attention_rows_;  // per row of a batched decode step
 };
 
 // Attaches an observer to the model for one pass and detaches it however the pass ends.

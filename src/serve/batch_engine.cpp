@@ -59,7 +59,7 @@ void BatchEngine::stop() {
 }
 
 std::shared_ptr<RequestState> BatchEngine::submit(GenerationRequest request) {
-  auto state = std::make_shared<RequestState>();
+  auto state = std::make_shared<RequestState>(request.stream);
   {
     const std::lock_guard lock(m_);
     if (stopping_) return nullptr;

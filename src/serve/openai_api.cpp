@@ -208,6 +208,7 @@ ParsedRequest parse_request(const std::string& body_text, bool chat, const ApiCo
     req.include_usage = boolean(*so, "include_usage", false);
   }
   GenerationRequest& g = req.generation;
+  g.stream = req.stream;
   g.sampler.temperature = static_cast<float>(number(body, "temperature", 1.0, 0.0, 2.0));
   g.sampler.top_p = static_cast<float>(number(body, "top_p", 1.0, 0.0, 1.0));
   if (g.sampler.top_p <= 0.0f) bad("top_p", "'top_p' must be above 0");

@@ -24,7 +24,7 @@ void RequestState::push(TokenEvent e) {
     events_.push_back(std::move(e));
     ++completion_tokens_;
   }
-  cv_.notify_all();
+  if (wake_per_token_) cv_.notify_all();
 }
 
 void RequestState::finish(FinishReason reason, std::string tail, std::string error) {
@@ -41,7 +41,7 @@ void RequestState::finish(FinishReason reason, std::string tail, std::string err
 
 bool RequestState::wait(std::vector<TokenEvent>& out, std::chrono::milliseconds timeout) {
   std::unique_lock lock(m_);
-  cv_.wait_for(lock, timeout, [&] { return done_ || !events_.empty(); });
+  cv_.wait_for(lock, timeout, [&] { return done_ || (wake_per_token_ && !events_.empty()); });
   const bool moved = !events_.empty();
   for (auto& e : events_) out.push_back(std::move(e));
   events_.clear();

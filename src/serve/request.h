@@ -25,6 +25,7 @@ struct GenerationRequest {
   std::vector<std::string> stop;  // stop strings (not returned)
   int top_logprobs = -1;          // -1: no logprobs; else logprobs with this many alternatives
   bool ignore_eos = false;        // generate through end-of-sequence tokens (benchmarks)
+  bool stream = false;            // the client takes tokens as they come (else all at the end)
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
@@ -42,13 +43,19 @@ const char* finish_reason_name(FinishReason r);
 
 class RequestState {
  public:
+  // `wake_per_token`: push() wakes the client for each token (a stream). A client that only wants
+  // the whole completion is woken once, at finish(): on a 2-core machine, waking every waiting
+  // HTTP thread at every decode step took a core from the batched forward.
+  explicit RequestState(bool wake_per_token = true) : wake_per_token_(wake_per_token) {}
+
   // Engine side.
   void push(TokenEvent e);
   // Ends the request; `tail` is text released at the end (held back for a stop string).
   void finish(FinishReason reason, std::string tail = {}, std::string error = {});
   void set_prompt_tokens(int n) { prompt_tokens_ = n; }
 
-  // Client side: waits until an event or the end (or `timeout`); moves the new events out.
+  // Client side: waits until an event (streams) or the end (or `timeout`); moves the new events
+  // out.
   // Returns false once finished and drained (nothing was moved out by this call).
   bool wait(std::vector<TokenEvent>& out, std::chrono::milliseconds timeout);
   void cancel() { cancelled_ = true; }
@@ -61,6 +68,7 @@ class RequestState {
   int completion_tokens() const { return completion_tokens_; }
 
  private:
+  const bool wake_per_token_;
   mutable std::mutex m_;
   std::condition_variable cv_;
   std::deque<TokenEvent> events_;

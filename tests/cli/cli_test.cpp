@@ -402,6 +402,14 @@ TEST(CliProfile, PrintsTheOperatorTableOfAPrefill) {
   for (const char* row : {"| attention | ", "| gate/up projections | ", "| output head | ",
                           "| of which activation quantization | ", "prefill of 64 tokens"})
     EXPECT_NE(r.out.find(row), std::string::npos) << row << "\n" << r.out;
+  // A serve step: batched decode of 3 sequences.
+  r = run_lowbit("profile -m " + q(dir / "q.lowbit") + " --prompt 32 --reps 5 --decode-rows 3");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* row : {"| attention | ", "| KV cache store | ", "| output head | ",
+                          "decode step of 3 sequences after 31 tokens"})
+    EXPECT_NE(r.out.find(row), std::string::npos) << row << "\n" << r.out;
+  expect_one_line_error(run_lowbit("profile -m " + q(dir / "q.lowbit") + " --decode-rows -1"),
+                        "--decode-rows must be >= 0");
   expect_one_line_error(run_lowbit("profile -m " + q(dir / "q.lowbit") + " --prompt 1"),
                         "--prompt must be >= 2");
   expect_one_line_error(run_lowbit("profile -m " + q(dir / "q.lowbit") + " --prompt 4096"),

@@ -26,6 +26,7 @@ GenerationRequest greedy(const Tokenizer& tok, const std::string& prompt, int ma
   r.prompt_ids = tokenize_document(tok, prompt);
   r.max_tokens = max_tokens;
   r.sampler.temperature = 0.0f;
+  r.stream = true;  // the tests read tokens as they come
   return r;
 }
 
@@ -147,6 +148,24 @@ TEST(BatchEngine, CancelTimeoutQueueLimitAndStop) {
   EXPECT_TRUE(running->finished());
   EXPECT_EQ(running->reason(), FinishReason::kCancelled);
   EXPECT_EQ(engine.submit(greedy(*m.tokenizer, "After", 5)), nullptr);
+}
+
+TEST(BatchEngine, AWholeCompletionClientIsWokenOnlyAtTheEnd) {
+  LoadedModel m = stories();
+  Metrics metrics;
+  EngineOptions eo;
+  eo.parallel = 1;
+  eo.context = 500;
+  BatchEngine engine(*m.model, *m.tokenizer, eo, metrics);
+  auto request = greedy(*m.tokenizer, "Once", 200);
+  request.stream = false;
+  const auto state = engine.submit(request);
+  ASSERT_TRUE(state);
+  std::vector<TokenEvent> events;
+  ASSERT_TRUE(state->wait(events, 60s));
+  EXPECT_TRUE(state->finished());
+  EXPECT_EQ(events.size(), 200u);
+  EXPECT_FALSE(state->wait(events, 1s));
 }
 
 TEST(BatchEngine, RefusesBadOptions) {
