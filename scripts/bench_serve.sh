@@ -32,16 +32,17 @@ metrics() {
     $1 == "lowbit_decode_seconds_total" { s = $2 } $1 == "lowbit_decode_steps_total" { n = $2 }
     END { print r, s, n }'
 }
-# $1 concurrent requests of TOKENS tokens each (sampled, seeded, through end-of-sequence)
+# $1 concurrent requests of TOKENS tokens each (sampled, seeded, through end-of-sequence), sent
+# by one curl process (-Z: parallel transfers): a curl process per request started up and shut
+# down on the same 2 cores as the server's decode steps, inflating them.
 burst() {
-  local pids=()
+  local args=()
   for i in $(seq "$1"); do
-    curl -sf "$URL/v1/completions" -H 'Content-Type: application/json' \
-      -d "{\"prompt\": \"The history of the city\", \"max_tokens\": $TOKENS, \"temperature\": 0.8, \"seed\": $i, \"ignore_eos\": true}" \
-      > /dev/null &
-    pids+=($!)
+    [ "$i" -gt 1 ] && args+=(--next)
+    args+=(-f "$URL/v1/completions" -H 'Content-Type: application/json' -o /dev/null
+      -d "{\"prompt\": \"The history of the city\", \"max_tokens\": $TOKENS, \"temperature\": 0.8, \"seed\": $i, \"ignore_eos\": true}")
   done
-  for p in "${pids[@]}"; do wait "$p"; done
+  curl -s --no-progress-meter -Z --parallel-immediate --parallel-max "$1" "${args[@]}"
 }
 
 burst 1  # warm-up

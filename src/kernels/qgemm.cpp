@@ -143,10 +143,13 @@ void weight_sums_into(const PackedWeightsView& w, std::span<int32_t> out) {
   }
 }
 
-// packed16: through the packed int16 multiplier (4-bit weights, activations in [-8, 7]).
-void qgemm_impl(const QuantizedRowsView& a, const PackedWeightsView& w, std::span<const float> bias,
-                std::span<float> y, size_t ldy, std::span<const int32_t> weight_sums, bool parallel,
-                bool packed16 = false) {
+// Checks one product and fills its kernel arguments; false when there are no rows. `sums` and
+// `wsums` hold what the arguments point at (activation group sums, weight sums when computed
+// here). packed16: through the packed int16 multiplier (4-bit weights, activations in [-8, 7]).
+bool prepare_qgemm(const QuantizedRowsView& a, const PackedWeightsView& w,
+                   std::span<const float> bias, std::span<float> y, size_t ldy,
+                   std::span<const int32_t> weight_sums, bool packed16, std::vector<int32_t>& sums,
+                   std::vector<int32_t>& wsums, detail::QgemmArgs& args) {
   if (w.layout().codebook())
     fail("qgemm: codebook weights have no integer kernel (W4A16 only: qgemm_f32)");
   const PackedLayout& l = w.layout();
@@ -188,12 +191,11 @@ void qgemm_impl(const QuantizedRowsView& a, const PackedWeightsView& w, std::spa
   const size_t wsums_size = l.blocks() * l.groups() * kPackRows;
   if (need_wsums && !weight_sums.empty() && weight_sums.size() != wsums_size)
     fail("qgemm: {} weight sums for {} (blocks x groups x 16)", weight_sums.size(), wsums_size);
-  if (a.rows == 0) return;
+  if (a.rows == 0) return false;
 
   // Per (row, group) sums of the activations, for the zero-point term z * sum(a) that lets the
   // kernels multiply the unsigned codes directly (vpdpbusd is u8 x s8).
   const size_t groups = l.groups();
-  thread_local std::vector<int32_t> sums;
   const bool have_sums = groups == 1 && a.row_sums.size() >= a.rows;
   if (!have_sums && sums.size() < a.rows * groups) sums.resize(a.rows * groups);
   for (size_t r = 0; r < a.rows && !have_sums; ++r) {
@@ -206,7 +208,6 @@ void qgemm_impl(const QuantizedRowsView& a, const PackedWeightsView& w, std::spa
     }
   }
 
-  thread_local std::vector<int32_t> wsums;
   const int32_t* wsums_ptr = nullptr;
   if (need_wsums && !weight_sums.empty()) {
     wsums_ptr = weight_sums.data();
@@ -216,7 +217,7 @@ void qgemm_impl(const QuantizedRowsView& a, const PackedWeightsView& w, std::spa
     wsums_ptr = wsums.data();
   }
 
-  detail::QgemmArgs args{};
+  args = {};
   args.a = a.codes.data();
   args.a_offsets = offsets ? a.offsets.data() : nullptr;
   args.w_sums = wsums_ptr;
@@ -228,8 +229,18 @@ void qgemm_impl(const QuantizedRowsView& a, const PackedWeightsView& w, std::spa
   args.bias = bias.empty() ? nullptr : bias.data();
   args.y = y.data();
   args.ldy = ldy;
+  return true;
+}
+
+void qgemm_impl(const QuantizedRowsView& a, const PackedWeightsView& w, std::span<const float> bias,
+                std::span<float> y, size_t ldy, std::span<const int32_t> weight_sums, bool parallel,
+                bool packed16 = false) {
+  thread_local std::vector<int32_t> sums, wsums;
+  detail::QgemmArgs args;
+  if (!prepare_qgemm(a, w, bias, y, ldy, weight_sums, packed16, sums, wsums, args)) return;
   const detail::QgemmFn fn =
       packed16 ? select_variant(kQgemmPacked16).fn : select_variant(kQgemm).fn;
+  const PackedLayout& l = w.layout();
   run_blocks(args, fn, a.rows, l.n, l.k, parallel);
 }
 
@@ -265,6 +276,46 @@ std::vector<int32_t> packed_weight_sums(const PackedWeightsView& w) {
 void qgemm(const QuantizedRowsView& a, const PackedWeightsView& w, std::span<const float> bias,
            std::span<float> y, size_t ldy, std::span<const int32_t> weight_sums) {
   qgemm_impl(a, w, bias, y, ldy, weight_sums, true);
+}
+
+void qgemm_group(const QuantizedRowsView& a, std::span<const QgemmProduct> products) {
+  thread_local std::vector<std::vector<int32_t>> sums_tl, wsums_tl;
+  thread_local std::vector<detail::QgemmArgs> args_tl;
+  thread_local std::vector<size_t> first_block_tl;
+  // This thread's buffers by name: the workers running run_range below must see these, not their
+  // own thread_local copies.
+  auto &sums = sums_tl, &wsums = wsums_tl;
+  auto& args = args_tl;
+  auto& first_block = first_block_tl;  // of each product in the concatenation
+  const size_t count = products.size();
+  if (sums.size() < count) {
+    sums.resize(count);
+    wsums.resize(count);
+  }
+  args.resize(count);
+  first_block.resize(count + 1);
+  size_t macs = 0;
+  first_block[0] = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const QgemmProduct& p = products[i];
+    if (!prepare_qgemm(a, p.w, p.bias, p.y, p.ldy, p.weight_sums, false, sums[i], wsums[i],
+                       args[i]))
+      return;  // no rows
+    const PackedLayout& l = p.w.layout();
+    first_block[i + 1] = first_block[i] + l.blocks();
+    macs += a.rows * l.n * l.k;
+  }
+  if (count == 0) return;
+  const detail::QgemmFn fn = select_variant(kQgemm).fn;
+  // Blocks [b0, b1) of the concatenation, product by product.
+  const auto run_range = [&](size_t b0, size_t b1) {
+    for (size_t i = 0; i < count; ++i) {
+      const size_t lo = std::max(b0, first_block[i]), hi = std::min(b1, first_block[i + 1]);
+      if (lo < hi) fn(args[i], lo - first_block[i], hi - first_block[i]);
+    }
+  };
+  if (macs < kParallelMinMacs || thread_pool().size() == 1) return run_range(0, first_block[count]);
+  thread_pool().parallel_for(first_block[count], 1, run_range);
 }
 
 void qgemm_serial(const QuantizedRowsView& a, const PackedWeightsView& w,

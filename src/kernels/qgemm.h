@@ -37,6 +37,19 @@ namespace lowbit::kernels {
 
 void qgemm(const QuantizedRowsView& a, const PackedWeightsView& w, std::span<const float> bias,
            std::span<float> y, size_t ldy, std::span<const int32_t> weight_sums = {});
+// Several products of the same activations (q/k/v, gate/up) in one parallel region: their output
+// blocks are split over the threads together, so a decode step opens one region for the group
+// instead of one per product, and products too small to split alone share the threads. Each
+// product's result is qgemm's.
+struct QgemmProduct {
+  PackedWeightsView w;
+  std::span<const float> bias;
+  std::span<float> y;
+  size_t ldy;
+  std::span<const int32_t> weight_sums;
+};
+void qgemm_group(const QuantizedRowsView& a, std::span<const QgemmProduct> products);
+
 void qgemm_serial(const QuantizedRowsView& a, const PackedWeightsView& w,
                   std::span<const float> bias, std::span<float> y, size_t ldy,
                   std::span<const int32_t> weight_sums = {});

@@ -175,11 +175,13 @@ void PackedLinear::forward_group(std::span<const float> x, size_t rows,
       qa.quantize(si.main, rows, in,
                   kernels::ActivationFormat{act_.bits, act_.symmetric, act_.clip});
     }
+    thread_local std::vector<kernels::QgemmProduct> products;
+    products.clear();
     for (const LinearOutput& m : group) {
       const auto& p = static_cast<const PackedLinear&>(*m.layer);
-      kernels::qgemm(qa.view(), p.weights_, p.bias_, m.y, static_cast<size_t>(p.out_),
-                     p.weight_sums());
+      products.push_back({p.weights_, p.bias_, m.y, static_cast<size_t>(p.out_), p.weight_sums()});
     }
+    kernels::qgemm_group(qa.view(), products);
     if (side) {  // the side products see the activations as quantized
       thread_local std::vector<float> deq;
       deq.resize(rows * in);

@@ -250,6 +250,45 @@ TEST_P(QgemmIsaTest, ParallelMatchesReference) {
   }
 }
 
+// Several products of one activation matrix in one region (q/k/v with a --bits-map: different
+// widths, groups and zero points): each product's bits are its own qgemm's, small (serial) and
+// large (split over the pool, product boundaries inside a thread's range) alike.
+TEST_P(QgemmIsaTest, GroupedProductsMatchTheirReferences) {
+  if (qgemm_isa() != GetParam()) GTEST_SKIP() << "no integer GEMM variant for this ISA";
+  std::mt19937 rng(17);
+  for (const size_t m : {1, 4, 9})
+    for (const size_t scale : {1, 8}) {  // 8: over the parallel threshold
+      const size_t k = 96 * scale;
+      const WeightCase ws[] = {testing::random_weights(rng, 40 * scale, k, 32, 4, false),
+                               testing::random_weights(rng, 17, k, 0, 8, true),
+                               testing::random_weights(rng, 33 * scale, k, 96, 4, true)};
+      for (const bool offsets : {false, true}) {
+        const ActCase a = offsets ? testing::random_acts_with_offsets(rng, m, k)
+                                  : testing::random_acts(rng, m, k, 8);
+        std::vector<PackedWeights> packed;
+        std::vector<std::vector<float>> ys, biases;
+        std::vector<QgemmProduct> products;
+        for (const WeightCase& w : ws) {
+          packed.push_back(w.pack());
+          biases.push_back(testing::random_floats(rng, w.n));
+          ys.emplace_back(m * w.n, -7.0f);
+        }
+        const std::vector<int32_t> sums = packed_weight_sums(packed[1].view());
+        for (size_t i = 0; i < 3; ++i)
+          products.push_back(
+              {packed[i].view(), i == 2 ? std::span<const float>() : biases[i], ys[i], ws[i].n,
+               i == 1 ? std::span<const int32_t>(sums) : std::span<const int32_t>()});
+        qgemm_group(a.view(), products);
+        for (size_t i = 0; i < 3; ++i)
+          expect_bit_exact(
+              testing::reference_qgemm(a, ws[i], i == 2 ? std::vector<float>{} : biases[i]), ys[i],
+              m, ws[i].n, ws[i].n,
+              "product " + std::to_string(i) + " m=" + std::to_string(m) +
+                  " k=" + std::to_string(k) + (offsets ? " offsets" : ""));
+      }
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Isas, QgemmIsaTest, ::testing::ValuesIn(testing::arch_isas()),
                          testing::isa_param_name);
 
