@@ -757,9 +757,10 @@ section_serve() {
   echo "## Serving: continuous batching (ref-llama-s W4A8)"
   echo
   echo "Measured $(machine). \`scripts/bench_serve.sh\`: \`lowbit serve --parallel 4\` on ref-llama-s"
-  echo "RTN W4A8, requests of 128 sampled tokens (ignore_eos), one at a time and then 4 at once, in 3"
-  echo "interleaved rounds. Throughput is decode rows over the time spent in decode steps, as the"
-  echo "server's /metrics counts them (lowbit_decode_rows_total / lowbit_decode_seconds_total);"
+  echo "RTN W4A8, requests of 128 sampled tokens (ignore_eos), one at a time and then 4 at once (sent"
+  echo "by one \`curl -Z\` process), in 3 interleaved rounds. Throughput is decode rows over the time"
+  echo "spent in decode steps, as the server's /metrics counts them (lowbit_decode_rows_total /"
+  echo "lowbit_decode_seconds_total);"
   echo "\"rows per step\" is how many sequences each batched forward carried. First with every core"
   echo "(the default), then with one thread (\`-t 1\`), where a step's cost is the kernels' and not"
   echo "the split of a one-row product over the cores."
