@@ -7,7 +7,10 @@
 // multiplier (qgemm_packed16) on the ISAs that have one; "+quant" adds the on-the-fly activation
 // quantization. "asym" paths quantize activations asymmetrically (clip 0.9, DuQuant's setting):
 // 4-bit ones run the same kernel with codes q - z, 8-bit ones add the per-row offset term in the
-// epilogue (weight sums precomputed, as PackedLinear caches them).
+// epilogue (weight sums precomputed, as PackedLinear caches them). "W4A16lut" runs codebook
+// weights through the look-up-table kernels: "shared" one 16-entry table (NF4, blocks of 64 with
+// their absmax scales), "rows" a table per output row (SqueezeLLM, no scales), to set against
+// "W4A16" (the integer grid dequantized in registers) under the same ISA.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -104,6 +107,27 @@ void bench_f32(benchmark::State& state, Isa isa, size_t m, Shape s, int wbits, s
   state.counters["weight_MB"] = double(w.bytes().size()) * 1e-6;
 }
 
+void bench_lut(benchmark::State& state, Isa isa, size_t m, Shape s, bool per_row) {
+  ScopedIsa force(isa);
+  std::mt19937 rng(3);
+  std::vector<uint8_t> codes(s.n * s.k);
+  std::uniform_int_distribution<int> code(0, 15);
+  for (auto& c : codes) c = static_cast<uint8_t>(code(rng));
+  const size_t group = per_row ? 0 : 64, groups = per_row ? 1 : (s.k + 63) / 64;
+  const size_t tables = per_row ? s.n : 1;
+  const std::vector<float> scales(s.n * groups, per_row ? 1.0f : 0.01f);
+  const std::vector<float> codebook = random_floats(tables * 16);
+  const PackedWeights w = pack_codebook_weights(codes, s.n, s.k, group, scales, codebook, tables);
+  const std::vector<float> x = random_floats(m * s.k);
+  std::vector<float> y(m * s.n);
+  for (auto _ : state) {
+    qgemm_f32(x, m, s.k, w.view(), {}, y, s.n);
+    benchmark::DoNotOptimize(y.data());
+  }
+  set_gops(state, m, s.n, s.k);
+  state.counters["weight_MB"] = double(w.bytes().size()) * 1e-6;
+}
+
 void bench_sgemm(benchmark::State& state, size_t m, Shape s) {
   const std::vector<float> x = random_floats(m * s.k), w = random_floats(s.n * s.k);
   std::vector<float> y(m * s.n);
@@ -125,13 +149,14 @@ std::string name(const std::string& path, std::string_view variant, size_t m, Sh
 
 void register_all() {
   // The scalar references are far too slow for these shapes; they are measured by the tests only.
-  std::vector<Isa> int_isas, f32_isas, packed16_isas;
+  std::vector<Isa> int_isas, f32_isas, packed16_isas, lut_isas;
   for (Isa isa : supported_isas()) {
     if (isa == Isa::kScalar) continue;
     ScopedIsa force(isa);
     if (qgemm_isa() == isa) int_isas.push_back(isa);
     if (qgemm_f32_isa() == isa) f32_isas.push_back(isa);
     if (qgemm_packed16_isa() == isa) packed16_isas.push_back(isa);
+    if (qgemm_lut_isa() == isa) lut_isas.push_back(isa);
   }
   const Isa best = int_isas.empty() ? Isa::kScalar : int_isas.back();
   for (size_t m : kRows)
@@ -175,6 +200,12 @@ void register_all() {
       if (!f32_isas.empty())
         reg(name("W4A16", isa_name(f32_isas.back()), m, s, 128),
             [=](benchmark::State& st) { bench_f32(st, f32_isas.back(), m, s, 4, 128); });
+      for (Isa isa : lut_isas) {
+        reg(name("W4A16lut-shared", isa_name(isa), m, s, 64),
+            [=](benchmark::State& st) { bench_lut(st, isa, m, s, false); });
+        reg(name("W4A16lut-rows", isa_name(isa), m, s),
+            [=](benchmark::State& st) { bench_lut(st, isa, m, s, true); });
+      }
     }
 }
 

@@ -41,6 +41,8 @@
 #   weights the survey's weight quantizers (HQQ, NF4, SqueezeLLM, LLM.int8(), LoRC) next to RTN
 #           and GPTQ: bits per weight, quantize time, perplexity, kernel speed
 #           (scripts/results_weights.sh, 40 windows)   (~20 min)
+#   lut     the look-up-table kernels of codebook weights (NF4's shared table, SqueezeLLM's table
+#           per row) against the integer grid's W4A16 kernel, per ISA, one thread   (~2 min)
 #   serve   `lowbit serve` continuous batching: aggregate decode throughput at 4 concurrent
 #           streams against one, from the server's /metrics (scripts/bench_serve.sh)   (~3 min)
 #
@@ -49,7 +51,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ALL_SECTIONS=(engine speed kernels packed16 tokenizers quant outliers tasks lowbit scale scale_calib
-  scale_duquant qat scale_qat prune edge kld weights serve)
+  scale_duquant qat scale_qat prune edge kld weights lut serve)
 # Measure what the checkout builds: configure if needed, then bring the binaries up to date.
 if [ -f build/CMakeCache.txt ]; then
   cmake --build build -j"$(nproc)" --target lowbit lowbit_bench lowbit_bench_qgemm \
@@ -749,6 +751,22 @@ section_weights() {
   echo "(fp16 outlier columns, sparse part, low-rank factors). Quantize time includes calibration."
   echo
   bash scripts/results_weights.sh
+}
+
+section_lut() {
+  LOWBIT_BENCH_THREADS=1 ./build/bench/lowbit_bench_qgemm --benchmark_min_time=0.3 \
+    --benchmark_format=csv --benchmark_filter='^W4A16(lut-shared|lut-rows)?/' 2> /dev/null \
+    > "$TMP/lut.csv"
+  echo "## Look-up-table kernels for codebook weights (one thread)"
+  echo
+  echo "Measured $(machine) by \`build/bench/lowbit_bench_qgemm\` with"
+  echo "\`LOWBIT_BENCH_THREADS=1\`, on ref-llama-s's shapes, m = 512 and m = 1. \"W4A16\": the integer"
+  echo "grid dequantized in registers (per-channel scales; g128 with groups); \"W4A16lut-shared\": one"
+  echo "16-entry fp32 table for the whole matrix with absmax scales per 64 (NF4), looked up with"
+  echo "vpermps (AVX-512) or two vpermps and a blend (AVX2); \"W4A16lut-rows\": a table per output row"
+  echo "(SqueezeLLM), looked up with gathers. GOPS = 2 m n k / CPU time."
+  echo
+  awk -f scripts/results_kernels.awk "$TMP/lut.csv"
 }
 
 section_serve() {
