@@ -94,9 +94,8 @@ void bench_packed16(benchmark::State& state, Isa isa, size_t m, Shape s) {
   state.counters["weight_MB"] = double(w.bytes().size()) * 1e-6;
 }
 
-void bench_f32(benchmark::State& state, Isa isa, size_t m, Shape s, int wbits, size_t group) {
-  ScopedIsa force(isa);
-  const PackedWeights w = random_packed(s.n, s.k, wbits, group);
+// fp32 activations against packed weights `w` (qgemm_f32: the integer grid or a codebook).
+void time_f32(benchmark::State& state, const PackedWeights& w, size_t m, Shape s) {
   const std::vector<float> x = random_floats(m * s.k);
   std::vector<float> y(m * s.n);
   for (auto _ : state) {
@@ -105,6 +104,11 @@ void bench_f32(benchmark::State& state, Isa isa, size_t m, Shape s, int wbits, s
   }
   set_gops(state, m, s.n, s.k);
   state.counters["weight_MB"] = double(w.bytes().size()) * 1e-6;
+}
+
+void bench_f32(benchmark::State& state, Isa isa, size_t m, Shape s, int wbits, size_t group) {
+  ScopedIsa force(isa);
+  time_f32(state, random_packed(s.n, s.k, wbits, group), m, s);
 }
 
 void bench_lut(benchmark::State& state, Isa isa, size_t m, Shape s, bool per_row) {
@@ -117,15 +121,7 @@ void bench_lut(benchmark::State& state, Isa isa, size_t m, Shape s, bool per_row
   const size_t tables = per_row ? s.n : 1;
   const std::vector<float> scales(s.n * groups, per_row ? 1.0f : 0.01f);
   const std::vector<float> codebook = random_floats(tables * 16);
-  const PackedWeights w = pack_codebook_weights(codes, s.n, s.k, group, scales, codebook, tables);
-  const std::vector<float> x = random_floats(m * s.k);
-  std::vector<float> y(m * s.n);
-  for (auto _ : state) {
-    qgemm_f32(x, m, s.k, w.view(), {}, y, s.n);
-    benchmark::DoNotOptimize(y.data());
-  }
-  set_gops(state, m, s.n, s.k);
-  state.counters["weight_MB"] = double(w.bytes().size()) * 1e-6;
+  time_f32(state, pack_codebook_weights(codes, s.n, s.k, group, scales, codebook, tables), m, s);
 }
 
 void bench_sgemm(benchmark::State& state, size_t m, Shape s) {

@@ -123,10 +123,14 @@ section_speed() {
   awk -F, -f scripts/results_bench.awk "$TMP"/bench-*.csv
 }
 
-section_kernels() {
+# One thread of build/bench/lowbit_bench_qgemm on the paths matching $1, as CSV into $2.
+qgemm_bench() {
   LOWBIT_BENCH_THREADS=1 ./build/bench/lowbit_bench_qgemm --benchmark_min_time=0.3 \
-    --benchmark_format=csv --benchmark_filter='^(sgemm_f32|W4A8|W8A8|W4A16)/' 2> /dev/null \
-    > "$TMP/qgemm.csv"
+    --benchmark_format=csv --benchmark_filter="$1" 2> /dev/null > "$2"
+}
+
+section_kernels() {
+  qgemm_bench '^(sgemm_f32|W4A8|W8A8|W4A16)/' "$TMP/qgemm.csv"
   echo "## Low-bit GEMM kernels per ISA (one thread)"
   echo
   echo "Measured $(machine) by \`build/bench/lowbit_bench_qgemm\` with"
@@ -754,9 +758,7 @@ section_weights() {
 }
 
 section_lut() {
-  LOWBIT_BENCH_THREADS=1 ./build/bench/lowbit_bench_qgemm --benchmark_min_time=0.3 \
-    --benchmark_format=csv --benchmark_filter='^W4A16(lut-shared|lut-rows)?/' 2> /dev/null \
-    > "$TMP/lut.csv"
+  qgemm_bench '^W4A16(lut-shared|lut-rows)?/' "$TMP/lut.csv"
   echo "## Look-up-table kernels for codebook weights (one thread)"
   echo
   echo "Measured $(machine) by \`build/bench/lowbit_bench_qgemm\` with"
