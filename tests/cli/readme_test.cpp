@@ -44,7 +44,7 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
   return s;
 }
 
-TEST(Readme, EveryCommandRunsLong) {
+TEST(Readme, LongEveryCommandRuns) {
   const auto blocks =
       shell_blocks(testing::read_file(std::filesystem::path(LOWBIT_SOURCE_DIR) / "README.md"));
   ASSERT_GE(blocks.size(), 5u);

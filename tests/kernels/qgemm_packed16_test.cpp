@@ -71,7 +71,7 @@ TEST_P(Packed16IsaTest, BitExactOnOddShapes) {
 
 // Every product at 15 x 15 (b = a + 8 = 15 against code 15): a 16-bit field reaches 225 * 256 =
 // 57600 just before each split. k runs to exactly one split, one k-chunk past it, and four splits.
-TEST_P(Packed16IsaTest, LongestAccumulationBeforeASplit) {
+TEST_P(Packed16IsaTest, AccumulationAtItsLongestBeforeASplit) {
   constexpr size_t kPerSplit = detail::kPacked16Products * 4;  // k values per field split
   for (size_t k : {kPerSplit, kPerSplit + 8, 4 * kPerSplit})
     for (int code : {0, 15})
