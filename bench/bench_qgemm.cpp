@@ -10,7 +10,9 @@
 // epilogue (weight sums precomputed, as PackedLinear caches them). "W4A16lut" runs codebook
 // weights through the look-up-table kernels: "shared" one 16-entry table (NF4, blocks of 64 with
 // their absmax scales), "rows" a table per output row (SqueezeLLM, no scales), to set against
-// "W4A16" (the integer grid dequantized in registers) under the same ISA.
+// "W4A16" (the integer grid dequantized in registers) under the same ISA. "W4A8lut-shared" is the
+// shared table rounded to int8 with 8-bit activations (qgemm_lut8: vpshufb look-up into int8
+// panels for the W8A8 kernel), to set against "W4A8" (the integer grid).
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -124,6 +126,28 @@ void bench_lut(benchmark::State& state, Isa isa, size_t m, Shape s, bool per_row
   time_f32(state, pack_codebook_weights(codes, s.n, s.k, group, scales, codebook, tables), m, s);
 }
 
+void bench_lut8(benchmark::State& state, Isa isa, size_t m, Shape s) {
+  ScopedIsa force(isa);
+  std::mt19937 rng(4);
+  std::vector<uint8_t> codes(s.n * s.k);
+  std::uniform_int_distribution<int> code(0, 15);
+  for (auto& c : codes) c = static_cast<uint8_t>(code(rng));
+  const std::vector<float> scales(s.n * ((s.k + 63) / 64), 0.01f);
+  const std::vector<float> table = random_floats(16);
+  const PackedWeights w = pack_codebook_weights(codes, s.n, s.k, 64, scales, table, 1);
+  const Lut8Table t = lut8_table(table);
+  const std::vector<float> x = random_floats(m * s.k);
+  QuantizedActivations a;
+  a.quantize(x, m, s.k, ActivationFormat{});
+  std::vector<float> y(m * s.n);
+  for (auto _ : state) {
+    qgemm_lut8(a.view(), w.view(), t, {}, y, s.n);
+    benchmark::DoNotOptimize(y.data());
+  }
+  set_gops(state, m, s.n, s.k);
+  state.counters["weight_MB"] = double(w.bytes().size()) * 1e-6;
+}
+
 void bench_sgemm(benchmark::State& state, size_t m, Shape s) {
   const std::vector<float> x = random_floats(m * s.k), w = random_floats(s.n * s.k);
   std::vector<float> y(m * s.n);
@@ -196,6 +220,9 @@ void register_all() {
       if (!f32_isas.empty())
         reg(name("W4A16", isa_name(f32_isas.back()), m, s, 128),
             [=](benchmark::State& st) { bench_f32(st, f32_isas.back(), m, s, 4, 128); });
+      for (Isa isa : int_isas)
+        reg(name("W4A8lut-shared", isa_name(isa), m, s, 64),
+            [=](benchmark::State& st) { bench_lut8(st, isa, m, s); });
       for (Isa isa : lut_isas) {
         reg(name("W4A16lut-shared", isa_name(isa), m, s, 64),
             [=](benchmark::State& st) { bench_lut(st, isa, m, s, false); });

@@ -758,7 +758,7 @@ section_weights() {
 }
 
 section_lut() {
-  qgemm_bench '^W4A16(lut-shared|lut-rows)?/' "$TMP/lut.csv"
+  qgemm_bench '^W4A(16|8)(lut-shared|lut-rows)?/' "$TMP/lut.csv"
   echo "## Look-up-table kernels for codebook weights (one thread)"
   echo
   echo "Measured $(machine) by \`build/bench/lowbit_bench_qgemm\` with"
@@ -766,7 +766,9 @@ section_lut() {
   echo "grid dequantized in registers (per-channel scales; g128 with groups); \"W4A16lut-shared\": one"
   echo "16-entry fp32 table for the whole matrix with absmax scales per 64 (NF4), looked up with"
   echo "vpermps (AVX-512) or two vpermps and a blend (AVX2); \"W4A16lut-rows\": a table per output row"
-  echo "(SqueezeLLM), looked up with gathers. GOPS = 2 m n k / CPU time."
+  echo "(SqueezeLLM), looked up with gathers. \"W4A8lut-shared\": the shared table rounded to int8"
+  echo "against 8-bit activations (\`qgemm_lut8\`: vpshufb into int8 panels for the W8A8 kernel), next"
+  echo "to \"W4A8\", the integer grid. GOPS = 2 m n k / CPU time."
   echo
   awk -f scripts/results_kernels.awk "$TMP/lut.csv"
 }

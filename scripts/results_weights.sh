@@ -44,6 +44,7 @@ ROWS=(
   "RTN W4A8|--method rtn --wbits 4 --group 0 --abits 8"
   "HQQ W4A8|--method hqq --wbits 4 --group 0 --abits 8"
   "GPTQ W4A8 + LoRC r8|--method gptq+lorc --wbits 4 --group 0 --abits 8"
+  "NF4 W4A8 g64 (int8 table)|--method nf4 --wbits 4 --group 64 --abits 8"
   "RTN W8A8|--method rtn --wbits 8 --group 0 --abits 8"
   "LLM.int8() W8A8|--preset llm-int8"
 )

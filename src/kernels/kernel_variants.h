@@ -186,6 +186,7 @@ struct PackedArgs {
   size_t block_bytes;       // chunks * 64
   const float* codebook;    // codebook weights: codebook_rows x 16 fp32 tables, else nullptr
   size_t codebook_rows;     // 1 (shared) or n (one per row)
+  const uint8_t* lut8;      // qgemm_lut8's fused variants: 16 bytes t8 + 128, else nullptr
 };
 
 // ---- integer GEMM: y = (a * sa) (W)^T + bias -------------------------------------------------
@@ -242,6 +243,33 @@ void qgemm_packed16_avx2(const QgemmArgs& p, size_t block_begin, size_t block_en
 #if defined(__aarch64__)
 void qgemm_packed16_neon(const QgemmArgs& p, size_t block_begin, size_t block_end);
 #endif
+
+// ---- W4A8 codebook codes through an int8 table (qgemm_lut8 in qgemm.h) ------------------------
+// `chunks` packed int4 chunks (64 bytes each: 16 rows x 4 bytes, low nibbles k 0..3, high nibbles
+// k 4..7) into 2 * chunks chunks of the int8 layout:
+//   out[128 c + i] = table[codes[64 c + i] & 15], out[128 c + 64 + i] = table[codes[64 c + i] >> 4]
+// The table is 16 bytes; every variant gives the scalar reference's bytes.
+using Lut8UnpackFn = void (*)(const uint8_t* codes, size_t chunks, const uint8_t* table,
+                              uint8_t* out);
+void lut8_unpack_scalar(const uint8_t* codes, size_t chunks, const uint8_t* table, uint8_t* out);
+#if defined(__x86_64__)
+void lut8_unpack_avx2(const uint8_t* codes, size_t chunks, const uint8_t* table, uint8_t* out);
+void lut8_unpack_avx512(const uint8_t* codes, size_t chunks, const uint8_t* table, uint8_t* out);
+#endif
+#if defined(__aarch64__)
+void lut8_unpack_neon(const uint8_t* codes, size_t chunks, const uint8_t* table, uint8_t* out);
+#endif
+// qgemm_lut8 for few rows (m < 16) with the look-up in registers: 4-bit codebook codes, p.w.lut8
+// the table of u = t8 + 128, p.w.zero 128; the result is QgemmFn's on the looked-up int8 weights.
+// Where no variant exists, qgemm_lut8 unpacks panels through Lut8UnpackFn for the int8 QgemmFn.
+#if defined(__x86_64__)
+void qgemm_lut8_avx512vnni(const QgemmArgs& p, size_t block_begin, size_t block_end);
+#endif
+QgemmFn selected_qgemm_lut8_fused();  // nullptr where the ISA has no fused variant
+
+// The variants qgemm and qgemm_lut8 use now (for drivers that build their own arguments).
+QgemmFn selected_qgemm();
+Lut8UnpackFn selected_lut8_unpack();
 
 // ---- W4A16 / W8A16: packed weights against fp32 activations ----------------------------------
 // Per output (i, j):

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <vector>
@@ -67,6 +68,25 @@ constexpr std::array kQgemmLut = {
     Variant<detail::QgemmF32Fn>{Isa::kScalar, detail::qgemm_lut_scalar},
 };
 
+// Fused look-up variants of qgemm_lut8 (nullptr: unpack panels for the int8 GEMM instead).
+constexpr std::array kLut8Fused = {
+#if defined(__x86_64__)
+    Variant<detail::QgemmFn>{Isa::kAvx512Vnni, detail::qgemm_lut8_avx512vnni},
+#endif
+    Variant<detail::QgemmFn>{Isa::kScalar, nullptr},
+};
+
+constexpr std::array kLut8Unpack = {
+#if defined(__x86_64__)
+    Variant<detail::Lut8UnpackFn>{Isa::kAvx512, detail::lut8_unpack_avx512},
+    Variant<detail::Lut8UnpackFn>{Isa::kAvx2, detail::lut8_unpack_avx2},
+#endif
+#if defined(__aarch64__)
+    Variant<detail::Lut8UnpackFn>{Isa::kNeon, detail::lut8_unpack_neon},
+#endif
+    Variant<detail::Lut8UnpackFn>{Isa::kScalar, detail::lut8_unpack_scalar},
+};
+
 detail::PackedArgs packed_args(const PackedWeightsView& w) {
   const PackedLayout& l = w.layout();
   if (l.n == 0) fail("qgemm: empty packed weights");
@@ -87,6 +107,7 @@ detail::PackedArgs packed_args(const PackedWeightsView& w) {
   p.block_bytes = l.block_bytes();
   p.codebook = w.codebook();
   p.codebook_rows = l.codebook_rows;
+  p.lut8 = nullptr;
   return p;
 }
 
@@ -318,6 +339,175 @@ void qgemm_group(const QuantizedRowsView& a, std::span<const QgemmProduct> produ
   thread_pool().parallel_for(first_block[count], 1, run_range);
 }
 
+Lut8Table lut8_table(std::span<const float> table) {
+  if (table.size() != 16) fail("lut8 table: {} entries, expected 16", table.size());
+  float top = 0.0f;
+  for (size_t c = 0; c < table.size(); ++c) {
+    if (!std::isfinite(table[c])) fail("lut8 table: entry {} is {}", c, table[c]);
+    top = std::max(top, std::fabs(table[c]));
+  }
+  if (top == 0.0f) fail("lut8 table: every entry is 0");
+  Lut8Table t;
+  t.scale = top / 127.0f;
+  for (size_t c = 0; c < 16; ++c) {
+    const long q = std::clamp(std::lround(table[c] / t.scale), -127L, 127L);
+    t.codes[c] = static_cast<uint8_t>(q + 128);
+  }
+  return t;
+}
+
+namespace {
+
+void check_lut8_weights(const PackedLayout& l) {
+  if (!l.codebook() || l.bits != 4 || l.codebook_rows != 1)
+    fail(
+        "qgemm_lut8: the int8 look-up takes 4-bit codebook weights with one table shared by every "
+        "row; these are {}-bit {} with {} tables",
+        l.bits, l.codebook() ? "codebook weights" : "integer-grid weights", l.codebook_rows);
+}
+
+// Blocks [b0, b1) of w looked up through the table into `out` (the int8 layout), with the padding
+// past k set to the zero point 128 (the packer pads codebook codes with 0, whose table entry is not
+// 0).
+void lut8_unpack_blocks(const detail::PackedArgs& w, size_t b0, size_t b1, const Lut8Table& t,
+                        uint8_t* out) {
+  detail::selected_lut8_unpack()(w.codes + b0 * w.block_bytes, (b1 - b0) * w.chunks, t.codes.data(),
+                                 out);
+  if (w.k % 8 == 0) return;
+  const size_t c = w.chunks - 1;  // the int4 chunk holding the padding: int8 chunks 2c, 2c + 1
+  for (size_t b = 0; b < b1 - b0; ++b)
+    for (size_t half = 0; half < 2; ++half)
+      for (size_t jj = 0; jj < 4; ++jj)
+        if (8 * c + 4 * half + jj >= w.k)
+          for (size_t r = 0; r < 16; ++r)
+            out[b * 2 * w.block_bytes + (2 * c + half) * 64 + 4 * r + jj] = 128;
+}
+
+}  // namespace
+
+std::vector<int32_t> packed_weight_sums_lut8(const PackedWeightsView& w, const Lut8Table& t) {
+  check_lut8_weights(w.layout());
+  const detail::PackedArgs p = packed_args(w);
+  std::vector<int32_t> out(p.n == 0 ? 0 : w.layout().blocks() * p.groups * 16, 0);
+  std::vector<uint8_t> block(2 * p.block_bytes);
+  const size_t cpg8 = 2 * p.chunks_per_group;
+  for (size_t b = 0; b < w.layout().blocks(); ++b) {
+    lut8_unpack_blocks(p, b, b + 1, t, block.data());
+    for (size_t c = 0; c < 2 * p.chunks; ++c)
+      for (size_t r = 0; r < 16; ++r)
+        for (size_t jj = 0; jj < 4; ++jj)
+          out[(b * p.groups + c / cpg8) * 16 + r] += block[c * 64 + 4 * r + jj] - 128;
+  }
+  return out;
+}
+
+void qgemm_lut8(const QuantizedRowsView& a, const PackedWeightsView& w, const Lut8Table& table,
+                std::span<const float> bias, std::span<float> y, size_t ldy,
+                std::span<const int32_t> weight_sums) {
+  const PackedLayout& l = w.layout();
+  check_lut8_weights(l);
+  if (a.cols != l.k) fail("qgemm_lut8: activations of {} columns for weights of {}", a.cols, l.k);
+  if (a.stride < l.k_padded())
+    fail("qgemm_lut8: activation stride {} < {} (k padded to 8)", a.stride, l.k_padded());
+  if (a.rows > 0 && (a.codes.size() < a.rows * a.stride || a.scales.size() < a.rows))
+    fail("qgemm_lut8: activation buffers too small for {} rows", a.rows);
+  check_output("qgemm_lut8", a.rows, l.n, bias, y, ldy);
+  const bool offsets = !a.offsets.empty();
+  if (offsets && a.offsets.size() < a.rows)
+    fail("qgemm_lut8: {} activation offsets for {} rows", a.offsets.size(), a.rows);
+  const size_t groups = l.groups();
+  if (offsets && 255 * 127 * static_cast<int64_t>(std::min(l.group_size, l.k)) >
+                     std::numeric_limits<int32_t>::max())
+    fail("qgemm_lut8: groups of {} values overflow int32 sums with 8-bit asymmetric activations",
+         l.group_size);
+  if (!weight_sums.empty() && weight_sums.size() != l.blocks() * groups * kPackRows)
+    fail("qgemm_lut8: {} weight sums for {} (blocks x groups x 16)", weight_sums.size(),
+         l.blocks() * groups * kPackRows);
+  if (a.rows == 0) return;
+
+  // This thread's buffers by name (the workers below must read these, not their own copies).
+  thread_local std::vector<int32_t> sums_tl, wsums_tl;
+  thread_local std::vector<float> scales_tl;
+  auto &sums = sums_tl, &wsums = wsums_tl;
+  auto& scales = scales_tl;
+  sums.assign(a.rows * groups, 0);
+  for (size_t r = 0; r < a.rows; ++r)
+    for (size_t g = 0; g < groups; ++g) {
+      const size_t k0 = g * l.group_size, k1 = std::min(l.k, k0 + l.group_size);
+      for (size_t i = k0; i < k1; ++i) sums[r * groups + g] += a.codes[r * a.stride + i];
+    }
+  scales.resize(a.rows);
+  for (size_t r = 0; r < a.rows; ++r) scales[r] = a.scales[r] * table.scale;
+  const int32_t* wsums_all = nullptr;
+  if (offsets) {
+    if (weight_sums.empty()) wsums = packed_weight_sums_lut8(w, table);
+    wsums_all = weight_sums.empty() ? wsums.data() : weight_sums.data();
+  }
+
+  const detail::PackedArgs packed = packed_args(w);
+  const size_t blocks = l.blocks();
+  const bool parallel = a.rows * l.n * l.k >= kParallelMinMacs && thread_pool().size() > 1;
+  // Few rows: the codes looked up in registers where the ISA has a fused variant.
+  if (const detail::QgemmFn fused = detail::selected_qgemm_lut8_fused();
+      fused != nullptr && a.rows < 16) {
+    detail::QgemmArgs args{};
+    args.a = a.codes.data();
+    args.lda = a.stride;
+    args.a_scales = scales.data();
+    args.a_sums = sums.data();
+    args.a_offsets = offsets ? a.offsets.data() : nullptr;
+    args.w_sums = wsums_all;
+    args.m = a.rows;
+    args.w = packed;
+    args.w.zero = 128;
+    args.w.lut8 = table.codes.data();
+    args.bias = bias.empty() ? nullptr : bias.data();
+    args.y = y.data();
+    args.ldy = ldy;
+    if (!parallel) return fused(args, 0, blocks);
+    thread_pool().parallel_for(blocks, 1, [&](size_t b0, size_t b1) { fused(args, b0, b1); });
+    return;
+  }
+  const detail::QgemmFn fn = detail::selected_qgemm();
+  // Panels of int8 blocks that stay in L2 while the rows sweep them; each a product of its own.
+  constexpr size_t kPanelBytes = size_t{128} << 10;
+  const size_t panel_blocks = std::max<size_t>(1, kPanelBytes / (2 * packed.block_bytes));
+  const auto run_range = [&](size_t b0, size_t b1) {
+    thread_local std::vector<uint8_t> panel;
+    panel.resize(panel_blocks * 2 * packed.block_bytes);
+    for (size_t pb = b0; pb < b1; pb += panel_blocks) {
+      const size_t pe = std::min(b1, pb + panel_blocks);
+      lut8_unpack_blocks(packed, pb, pe, table, panel.data());
+      detail::QgemmArgs args{};
+      args.a = a.codes.data();
+      args.lda = a.stride;
+      args.a_scales = scales.data();
+      args.a_sums = sums.data();
+      args.a_offsets = offsets ? a.offsets.data() : nullptr;
+      args.w_sums = offsets ? wsums_all + pb * groups * kPackRows : nullptr;
+      args.m = a.rows;
+      args.w = packed;
+      args.w.codes = panel.data();
+      args.w.scales = packed.scales + pb * groups * kPackRows;
+      args.w.zeros = nullptr;
+      args.w.bits = 8;
+      args.w.zero = 128;
+      args.w.n = std::min(packed.n, pe * kPackRows) - pb * kPackRows;
+      args.w.chunks = 2 * packed.chunks;
+      args.w.chunks_per_group = 2 * packed.chunks_per_group;
+      args.w.block_bytes = 2 * packed.block_bytes;
+      args.w.codebook = nullptr;
+      args.w.codebook_rows = 0;
+      args.bias = bias.empty() ? nullptr : bias.data() + pb * kPackRows;
+      args.y = y.data() + pb * kPackRows;
+      args.ldy = ldy;
+      fn(args, 0, pe - pb);
+    }
+  };
+  if (!parallel) return run_range(0, blocks);
+  thread_pool().parallel_for(blocks, 1, run_range);
+}
+
 void qgemm_serial(const QuantizedRowsView& a, const PackedWeightsView& w,
                   std::span<const float> bias, std::span<float> y, size_t ldy,
                   std::span<const int32_t> weight_sums) {
@@ -347,6 +537,22 @@ Isa qgemm_isa() {
 Isa qgemm_packed16_isa() {
   return select_variant(kQgemmPacked16).isa;
 }
+
+Isa lut8_unpack_isa() {
+  return select_variant(kLut8Unpack).isa;
+}
+
+namespace detail {
+QgemmFn selected_qgemm() {
+  return select_variant(kQgemm).fn;
+}
+Lut8UnpackFn selected_lut8_unpack() {
+  return select_variant(kLut8Unpack).fn;
+}
+QgemmFn selected_qgemm_lut8_fused() {
+  return select_variant(kLut8Fused).fn;
+}
+}  // namespace detail
 
 Isa qgemm_lut_isa() {
   return select_variant(kQgemmLut).isa;

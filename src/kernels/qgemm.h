@@ -24,6 +24,7 @@
 // Both run on lowbit's thread pool, split over output columns (blocks of 16), unless the product
 // is small or they are called from inside a parallel region via the *_serial variants. The
 // packed blob must be 4-byte aligned (PackedWeights and mmap are). y has row stride ldy >= n.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -69,6 +70,29 @@ void qgemm_packed16(const QuantizedRowsView& a, const PackedWeightsView& w,
                     std::span<const float> bias, std::span<float> y, size_t ldy,
                     std::span<const int32_t> weight_sums = {});
 
+// W4A8 for codebook weights with one table shared by every row (NF4). The integer kernels need
+// integer weights, so the fp32 table is rounded to int8 once (lut8_table):
+//   st = max |table| / 127, t8[c] = round(table[c] / st), |table[c] - st * t8[c]| <= st / 2
+// (NF4: max |table| = 1, an error of at most 0.39% of each block's absmax). qgemm_lut8 looks the
+// 4-bit codes up as u = t8 + 128 with one 16-byte table per register lane: for fewer than 16 rows
+// on AVX-512 VNNI inside the GEMV/GEMM tile itself (vpshufb before vpdpbusd), otherwise into int8
+// panels of L2 size (vpshufb on AVX2 and AVX-512BW, tbl on NEON) that the W8A8 kernel multiplies
+// against the activations; either way with zero point 128:
+//   y = qgemm(a with scales sa * st, weights u - 128 with the codebook weights' group scales)
+// bit-exact on every ISA. Per-row tables (SqueezeLLM) have no W4A8 form: lanes of one register hold
+// 16 output rows, and a byte shuffle serves one table per 128-bit lane.
+struct Lut8Table {
+  std::array<uint8_t, 16> codes{};  // t8[c] + 128
+  float scale = 0.0f;               // st
+};
+Lut8Table lut8_table(std::span<const float> table);  // 16 finite entries, not all zero
+void qgemm_lut8(const QuantizedRowsView& a, const PackedWeightsView& w, const Lut8Table& table,
+                std::span<const float> bias, std::span<float> y, size_t ldy,
+                std::span<const int32_t> weight_sums = {});
+// qgemm_lut8's weight sums (for activations with offsets): per (block, group, row) the sum of
+// u - 128 over the group, computed once per layer.
+std::vector<int32_t> packed_weight_sums_lut8(const PackedWeightsView& w, const Lut8Table& table);
+
 // x: m rows of w.k() floats at row stride ldx.
 void qgemm_f32(std::span<const float> x, size_t m, size_t ldx, const PackedWeightsView& w,
                std::span<const float> bias, std::span<float> y, size_t ldy);
@@ -80,5 +104,6 @@ Isa qgemm_isa();
 Isa qgemm_f32_isa();
 Isa qgemm_lut_isa();
 Isa qgemm_packed16_isa();
+Isa lut8_unpack_isa();
 
 }  // namespace lowbit::kernels

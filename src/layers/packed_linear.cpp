@@ -30,11 +30,20 @@ PackedLinear::PackedLinear(kernels::PackedWeightsView weights, std::shared_ptr<c
       zero_fractions_(std::move(zero_fractions)) {
   if (!bias_.empty() && bias_.size() != weights_.n())
     fail("PackedLinear: bias has {} values for {} outputs", bias_.size(), weights_.n());
-  if (weights_.layout().codebook() && act_.enabled())
-    fail(
-        "PackedLinear: codebook weights ({}) run on the look-up-table kernels with 16-bit "
-        "activations only, not {}",
-        wspec_.describe(), act_.describe());
+  if (weights_.layout().codebook() && act_.enabled()) {
+    // W4A8 looks the codes up in an int8 rounding of the table (kernels::qgemm_lut8), which a
+    // byte shuffle does per register lane: one table for every row only.
+    if (weights_.layout().codebook_rows != 1)
+      fail(
+          "PackedLinear: codebook weights with a table per row ({}) have no kernel for {} "
+          "activations (the int8 look-up serves one shared table, NF4's); run them with 16-bit "
+          "activations or --simulate",
+          wspec_.describe(), act_.describe());
+    if (act_.bits != 8)
+      fail("PackedLinear: codebook weights ({}) take 8-bit activations on the int8 look-up, not {}",
+           wspec_.describe(), act_.describe());
+    lut8_ = kernels::lut8_table(std::span(weights_.codebook(), 16));
+  }
   if (act_.enabled() && !supports_activations(act_))
     fail(
         "PackedLinear: the integer kernels ({}) have no variant for activations {}: they quantize "
@@ -87,13 +96,17 @@ bool PackedLinear::supports_activations(const QuantSpec& act) {
 }
 
 kernels::Isa PackedLinear::kernel_isa() const {
+  if (lut8_) return kernels::qgemm_isa();
   if (weights_.layout().codebook()) return kernels::qgemm_lut_isa();
   return act_.enabled() ? kernels::qgemm_isa() : kernels::qgemm_f32_isa();
 }
 
 std::span<const int32_t> PackedLinear::weight_sums() const {
   if (!(act_.enabled() && act_.bits == 8 && !act_.symmetric)) return {};
-  std::call_once(wsums_once_, [&] { wsums_ = kernels::packed_weight_sums(weights_); });
+  std::call_once(wsums_once_, [&] {
+    wsums_ = lut8_ ? kernels::packed_weight_sums_lut8(weights_, *lut8_)
+                   : kernels::packed_weight_sums(weights_);
+  });
   return wsums_;
 }
 
@@ -179,9 +192,14 @@ void PackedLinear::forward_group(std::span<const float> x, size_t rows,
     products.clear();
     for (const LinearOutput& m : group) {
       const auto& p = static_cast<const PackedLinear&>(*m.layer);
-      products.push_back({p.weights_, p.bias_, m.y, static_cast<size_t>(p.out_), p.weight_sums()});
+      if (p.lut8_)
+        kernels::qgemm_lut8(qa.view(), p.weights_, *p.lut8_, p.bias_, m.y,
+                            static_cast<size_t>(p.out_), p.weight_sums());
+      else
+        products.push_back(
+            {p.weights_, p.bias_, m.y, static_cast<size_t>(p.out_), p.weight_sums()});
     }
-    kernels::qgemm_group(qa.view(), products);
+    if (!products.empty()) kernels::qgemm_group(qa.view(), products);
     if (side) {  // the side products see the activations as quantized
       thread_local std::vector<float> deq;
       deq.resize(rows * in);
@@ -207,6 +225,7 @@ std::string PackedLinear::format() const {
   // Appended piecewise: gcc 12 warns falsely on `" " + std::string` here.
   std::string s = fmt::format("W{}A{} packed", wspec_.bits, act_.enabled() ? act_.bits : 16);
   if (wspec_.uses_codebook()) s.append(" ").append(wspec_.describe());
+  if (lut8_) s += " (int8 table)";
   if (!zero_fractions_.empty()) s += " +fractional zeros";
   if (transform_ && !transform_->empty()) s.append(" +").append(transform_->describe());
   if (extras_) s += extras_->describe(static_cast<size_t>(out_), static_cast<size_t>(in_));

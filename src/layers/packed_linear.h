@@ -15,11 +15,13 @@
 // activation quantizer (tests/kernels/fake_quant_equivalence_test.cpp checks both paths agree).
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <vector>
 
 #include "kernels/cpu_features.h"
 #include "kernels/packed_weights.h"
+#include "kernels/qgemm.h"
 #include "layers/activation_transform.h"
 #include "layers/linear.h"
 #include "layers/quantizer.h"
@@ -83,6 +85,8 @@ class PackedLinear final : public Linear {
   std::shared_ptr<const WeightExtras> extras_;  // null when there is no side data
   std::vector<float> zero_fractions_;           // [n, groups] or empty
   std::vector<float> zero_correction_;          // -fraction * scale, [n, groups] or empty
+  // Codebook weights with 8-bit activations: the table rounded to int8 (kernels::qgemm_lut8).
+  std::optional<kernels::Lut8Table> lut8_;
   mutable std::once_flag wsums_once_;
   mutable std::vector<int32_t> wsums_;
 };

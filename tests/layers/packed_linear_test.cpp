@@ -10,6 +10,8 @@
 
 #include "core/error.h"
 #include "kernels/qgemm.h"
+#include "kernels/quantize_activations.h"
+#include "quant/nf4.h"
 
 namespace lowbit {
 namespace {
@@ -127,6 +129,62 @@ TEST(PackedLinearGroup, MembersPreparedDifferentlyRunOnTheirOwn) {
   std::vector<float> y(rows * 16);
   group.push_back({layers.back().get(), y});
   EXPECT_THROW(forward_group(x, rows, group), Error);
+}
+
+// NF4 weights with 8-bit activations run on the int8 look-up (kernels::qgemm_lut8): against the
+// exact product of the quantized activations and the fp32-table weights, the only error is the
+// table's rounding to int8, at most half a step (max |table| / 254) of each weight's block scale.
+TEST(PackedLinear, Nf4WithInt8ActivationsStaysWithinTheTableRounding) {
+  std::mt19937 rng(12);
+  const size_t in = 256, out = 40, rows = 3;
+  const auto weight = random_floats(rng, in * out);
+  const QuantizedMatrix q = nf4_quantize(weight, out, in, 64, false);
+  auto packed = std::make_shared<kernels::PackedWeights>(pack_quantized(q));
+  const kernels::PackedWeightsView view = packed->view();
+  QuantSpec act;
+  act.bits = 8;
+  const PackedLinear layer(view, std::move(packed), q.spec, {}, act, nullptr);
+  EXPECT_NE(layer.format().find("int8 table"), std::string::npos) << layer.format();
+  EXPECT_EQ(layer.kernel_isa(), kernels::qgemm_isa());
+  const auto x = random_floats(rng, rows * in);
+  std::vector<float> y(rows * out);
+  layer.forward(x, rows, y);
+
+  kernels::QuantizedActivations qa;
+  qa.quantize(x, rows, in, kernels::ActivationFormat{8, true, 1.0f});
+  const std::vector<float> wf = q.dequantize();
+  const float half_step = 1.0f / 254.0f;  // NF4's table spans [-1, 1]
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t j = 0; j < out; ++j) {
+      double exact = 0, bound = 0;
+      for (size_t k = 0; k < in; ++k) {
+        const double a = double(qa.row(r)[k]) * qa.scale(r);
+        exact += a * wf[j * in + k];
+        bound += std::fabs(a) * q.params[j * 4 + k / 64].scale * half_step;
+      }
+      EXPECT_NEAR(y[r * out + j], exact, bound * 1.01 + 1e-4) << r << " " << j;
+    }
+}
+
+TEST(PackedLinear, PerRowTablesRefuseInt8Activations) {
+  std::mt19937 rng(13);
+  const size_t in = 64, out = 16;
+  std::vector<uint8_t> codes(in * out, 3);
+  const std::vector<float> scales(out, 1.0f), tables = random_floats(rng, out * 16);
+  auto packed = std::make_shared<kernels::PackedWeights>(
+      kernels::pack_codebook_weights(codes, out, in, 0, scales, tables, out));
+  const kernels::PackedWeightsView view = packed->view();
+  QuantSpec w;
+  w.bits = 4;
+  w.codebook = Codebook::kPerRow;
+  QuantSpec act;
+  act.bits = 8;
+  try {
+    PackedLinear layer(view, std::move(packed), w, {}, act, nullptr);
+    ADD_FAILURE() << "per-row tables accepted with 8-bit activations";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("a table per row"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -19,7 +19,10 @@ namespace {
 
 // One register tile: rows row0.. (MR) x output blocks blk0.. (NB). `codes` points at block blk0's
 // codes in w's layout (the packed blob, or a panel unpacked to int8 by unpack_panel).
-template <int kBits, bool kAsym, int MR, int NB>
+// kLut (qgemm_lut8, 4-bit codebook codes): each code is looked up in w.lut8 with vpshufb (the
+// 16-byte table in every 128-bit lane) before the products; the int8 values u are up to 255, so
+// the GEMV's 16 u shortcut does not apply.
+template <int kBits, bool kAsym, int MR, int NB, bool kLut = false>
 [[gnu::noinline]] void tile(const QgemmArgs& p, const PackedArgs& w, const uint8_t* codes,
                             size_t row0, size_t blk0) {
   // Small tiles (the GEMV) split each output's sum over two accumulators so enough independent
@@ -36,6 +39,9 @@ template <int kBits, bool kAsym, int MR, int NB>
   alignas(64) float y[MR][NB][16];
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   [[maybe_unused]] const __m512i high4 = _mm512_set1_epi8(static_cast<char>(0xf0));
+  [[maybe_unused]] __m512i lut = _mm512_setzero_si512();
+  if constexpr (kLut)
+    lut = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.lut8)));
 
   for (size_t g = 0; g < w.groups; ++g) {
     const size_t c0 = g * w.chunks_per_group, c1 = min_size(c0 + w.chunks_per_group, w.chunks);
@@ -50,9 +56,14 @@ template <int kBits, bool kAsym, int MR, int NB>
         __m512i lo[NB], hi[NB];
         LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
           const __m512i v = _mm512_loadu_si512(wb[b] + c * 64);
-          lo[b] = _mm512_and_si512(v, low4);
-          hi[b] = kSplit ? _mm512_and_si512(v, high4)  // 16 u: rescaled once per group
-                         : _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+          if constexpr (kLut) {
+            lo[b] = _mm512_shuffle_epi8(lut, _mm512_and_si512(v, low4));
+            hi[b] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4));
+          } else {
+            lo[b] = _mm512_and_si512(v, low4);
+            hi[b] = kSplit ? _mm512_and_si512(v, high4)  // 16 u: rescaled once per group
+                           : _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+          }
         }
         LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
           const __m512i al = broadcast4_zmm(a[r] + c * 8), ah = broadcast4_zmm(a[r] + c * 8 + 4);
@@ -67,7 +78,8 @@ template <int kBits, bool kAsym, int MR, int NB>
       }
       if constexpr (kSplit)
         LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int b = 0; b < NB; ++b)
-            acc0[r][b] = _mm512_add_epi32(acc0[r][b], _mm512_srai_epi32(acc1[r][b], 4));
+            acc0[r][b] =
+                _mm512_add_epi32(acc0[r][b], kLut ? acc1[r][b] : _mm512_srai_epi32(acc1[r][b], 4));
     } else {
       size_t c = c0;
       if constexpr (kSplit) {
@@ -142,22 +154,22 @@ void unpack_panel(const PackedArgs& w, size_t b0, size_t b1, uint8_t* out) {
 
 // Panels of blocks whose weights stay in L2 are swept by every row tile before moving on; the row
 // tile's activations (8 rows) stay in L1 across the panel. `codes` holds blocks from b0 on.
-template <int kBits, bool kAsym>
+template <int kBits, bool kAsym, bool kLut = false>
 void run_panels(const QgemmArgs& p, const PackedArgs& w, const uint8_t* codes, size_t b0,
                 size_t b1) {
-  sweep_panels<8>(p.m, b0, b1, w.block_bytes, kBlockPanelBytes,
-                  [&]<int R>(size_t r, size_t pb, size_t pe) {
-                    // Up to 4 rows (a decode batch): 4 blocks per tile, as many accumulator
-                    // chains as the 8-row tile has, each weight load feeding 4 rows x 4 blocks.
-                    constexpr int kWide = R <= 4 ? 4 : 2;
-                    size_t b = pb;
-                    for (; b + kWide <= pe; b += kWide)
-                      tile<kBits, kAsym, R, kWide>(p, w, codes + (b - b0) * w.block_bytes, r, b);
-                    if (b < pe)
-                      with_count<kWide - 1>(pe - b, [&]<int NB>() {
-                        tile<kBits, kAsym, R, NB>(p, w, codes + (b - b0) * w.block_bytes, r, b);
-                      });
-                  });
+  sweep_panels<8>(
+      p.m, b0, b1, w.block_bytes, kBlockPanelBytes, [&]<int R>(size_t r, size_t pb, size_t pe) {
+        // Up to 4 rows (a decode batch): 4 blocks per tile, as many accumulator
+        // chains as the 8-row tile has, each weight load feeding 4 rows x 4 blocks.
+        constexpr int kWide = R <= 4 ? 4 : 2;
+        size_t b = pb;
+        for (; b + kWide <= pe; b += kWide)
+          tile<kBits, kAsym, R, kWide, kLut>(p, w, codes + (b - b0) * w.block_bytes, r, b);
+        if (b < pe)
+          with_count<kWide - 1>(pe - b, [&]<int NB>() {
+            tile<kBits, kAsym, R, NB, kLut>(p, w, codes + (b - b0) * w.block_bytes, r, b);
+          });
+      });
 }
 
 template <int kBits, bool kAsym>
@@ -192,6 +204,17 @@ void run(const QgemmArgs& p, size_t b0, size_t b1) {
 }
 
 }  // namespace
+
+void qgemm_lut8_avx512vnni(const QgemmArgs& p, size_t block_begin, size_t block_end) {
+  if (p.m == 1) {
+    sweep_gemv<4>(block_begin, block_end, [&]<int NB>(size_t b) {
+      tile<4, false, 1, NB, true>(p, p.w, p.w.codes + b * p.w.block_bytes, 0, b);
+    });
+    return;
+  }
+  run_panels<4, false, true>(p, p.w, p.w.codes + block_begin * p.w.block_bytes, block_begin,
+                             block_end);
+}
 
 void qgemm_avx512vnni(const QgemmArgs& p, size_t block_begin, size_t block_end) {
   with_format(p.w, [&]<int kBits, bool kAsym>() { run<kBits, kAsym>(p, block_begin, block_end); });
