@@ -15,11 +15,13 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-}  // namespace
-
-namespace {
 // Prompt tokens kept as the first window's context.
 constexpr size_t kPromptContext = 4;
+// Tokens held back at most while their text ends inside a character: a character takes at most
+// four byte tokens, so more means bytes that never form one (released as decoded, U+FFFD and all)
+// and a window that would otherwise grow with the sequence.
+constexpr size_t kMaxHeld = 16;
+
 }  // namespace
 
 TextStreamer::TextStreamer(const Tokenizer& tokenizer, std::span<const int32_t> prompt_ids)
@@ -52,9 +54,10 @@ void TextStreamer::release(bool produced_text) {
 std::string TextStreamer::push(int32_t id) {
   window_.push_back(id);
   std::string text = pending_text();
-  if (complete_utf8_prefix(text) != text.size() ||
-      std::string_view(text).ends_with(kReplacementChar))
-    return {};  // inside a character: the next tokens complete it
+  const bool inside_character = complete_utf8_prefix(text) != text.size() ||
+                                std::string_view(text).ends_with(kReplacementChar);
+  if (inside_character && window_.size() - read_ < kMaxHeld)
+    return {};  // the next tokens complete it
   release(!text.empty());
   return text;
 }

@@ -107,5 +107,29 @@ TEST(TextStreamer, DecodesAWindowNotTheSequence) {
   }
 }
 
+// Byte tokens that never form a character (a run of UTF-8 continuation bytes) are released as
+// decoded after a few tokens, not held for the rest of the sequence.
+TEST(TextStreamer, BytesThatNeverFormACharacterAreNotHeldForever) {
+  const auto tok =
+      load_sentencepiece_tokenizer(testing::shared_dir() / "tokenizers/llama2/tokenizer.model");
+  CountingTokenizer counting(*tok);
+  const int32_t continuation = 3 + 0x80;  // Llama-2: byte tokens <0x00>.. start at id 3
+  ASSERT_EQ(tok->piece(continuation), "<0x80>");
+  const std::vector<int32_t> prompt = tok->encode("Hello");
+  const std::vector<int32_t> gen(300, continuation);
+  TextStreamer streamer(counting, prompt);
+  std::string out;
+  size_t released_before_end = 0;
+  for (const int32_t id : gen) {
+    const std::string piece = streamer.push(id);
+    released_before_end += piece.size();
+    out += piece;
+  }
+  EXPECT_GT(released_before_end, 0u);
+  out += streamer.flush();
+  EXPECT_EQ(out, expected(*tok, prompt, gen));
+  EXPECT_LE(counting.longest, 40u);
+}
+
 }  // namespace
 }  // namespace lowbit
