@@ -447,29 +447,31 @@ void qgemm_lut8(const QuantizedRowsView& a, const PackedWeightsView& w, const Lu
   const detail::PackedArgs packed = packed_args(w);
   const size_t blocks = l.blocks();
   const bool parallel = a.rows * l.n * l.k >= kParallelMinMacs && thread_pool().size() > 1;
+  // The whole product's arguments: the 4-bit codebook codes with the table, zero point 128.
+  detail::QgemmArgs whole{};
+  whole.a = a.codes.data();
+  whole.lda = a.stride;
+  whole.a_scales = scales.data();
+  whole.a_sums = sums.data();
+  whole.a_offsets = offsets ? a.offsets.data() : nullptr;
+  whole.w_sums = wsums_all;
+  whole.m = a.rows;
+  whole.w = packed;
+  whole.w.zero = 128;
+  whole.w.lut8 = table.codes.data();
+  whole.bias = bias.empty() ? nullptr : bias.data();
+  whole.y = y.data();
+  whole.ldy = ldy;
   // Few rows: the codes looked up in registers where the ISA has a fused variant.
   if (const detail::QgemmFn fused = detail::selected_qgemm_lut8_fused();
       fused != nullptr && a.rows < 16) {
-    detail::QgemmArgs args{};
-    args.a = a.codes.data();
-    args.lda = a.stride;
-    args.a_scales = scales.data();
-    args.a_sums = sums.data();
-    args.a_offsets = offsets ? a.offsets.data() : nullptr;
-    args.w_sums = wsums_all;
-    args.m = a.rows;
-    args.w = packed;
-    args.w.zero = 128;
-    args.w.lut8 = table.codes.data();
-    args.bias = bias.empty() ? nullptr : bias.data();
-    args.y = y.data();
-    args.ldy = ldy;
-    if (!parallel) return fused(args, 0, blocks);
-    thread_pool().parallel_for(blocks, 1, [&](size_t b0, size_t b1) { fused(args, b0, b1); });
+    if (!parallel) return fused(whole, 0, blocks);
+    thread_pool().parallel_for(blocks, 1, [&](size_t b0, size_t b1) { fused(whole, b0, b1); });
     return;
   }
   const detail::QgemmFn fn = detail::selected_qgemm();
-  // Panels of int8 blocks that stay in L2 while the rows sweep them; each a product of its own.
+  // Panels of int8 blocks that stay in L2 while the rows sweep them; each a product of its own
+  // (blocks pb.. of the whole, as 8-bit weights).
   constexpr size_t kPanelBytes = size_t{128} << 10;
   const size_t panel_blocks = std::max<size_t>(1, kPanelBytes / (2 * packed.block_bytes));
   const auto run_range = [&](size_t b0, size_t b1) {
@@ -478,29 +480,20 @@ void qgemm_lut8(const QuantizedRowsView& a, const PackedWeightsView& w, const Lu
     for (size_t pb = b0; pb < b1; pb += panel_blocks) {
       const size_t pe = std::min(b1, pb + panel_blocks);
       lut8_unpack_blocks(packed, pb, pe, table, panel.data());
-      detail::QgemmArgs args{};
-      args.a = a.codes.data();
-      args.lda = a.stride;
-      args.a_scales = scales.data();
-      args.a_sums = sums.data();
-      args.a_offsets = offsets ? a.offsets.data() : nullptr;
+      detail::QgemmArgs args = whole;
       args.w_sums = offsets ? wsums_all + pb * groups * kPackRows : nullptr;
-      args.m = a.rows;
-      args.w = packed;
       args.w.codes = panel.data();
       args.w.scales = packed.scales + pb * groups * kPackRows;
-      args.w.zeros = nullptr;
       args.w.bits = 8;
-      args.w.zero = 128;
       args.w.n = std::min(packed.n, pe * kPackRows) - pb * kPackRows;
       args.w.chunks = 2 * packed.chunks;
       args.w.chunks_per_group = 2 * packed.chunks_per_group;
       args.w.block_bytes = 2 * packed.block_bytes;
       args.w.codebook = nullptr;
       args.w.codebook_rows = 0;
+      args.w.lut8 = nullptr;
       args.bias = bias.empty() ? nullptr : bias.data() + pb * kPackRows;
       args.y = y.data() + pb * kPackRows;
-      args.ldy = ldy;
       fn(args, 0, pe - pb);
     }
   };
