@@ -457,6 +457,7 @@ void qgemm_lut8(const QuantizedRowsView& a, const PackedWeightsView& w, const Lu
   whole.w_sums = wsums_all;
   whole.m = a.rows;
   whole.w = packed;
+  whole.w.zeros = nullptr;  // codebook weights have none; the look-up's zero point is shared
   whole.w.zero = 128;
   whole.w.lut8 = table.codes.data();
   whole.bias = bias.empty() ? nullptr : bias.data();
