@@ -65,9 +65,11 @@ TEST(Readme, LongEveryCommandRuns) {
       ++ran;
       continue;
     }
-    std::string script = replace_all(original, "./build/lowbit", LOWBIT_BINARY);
-    script = replace_all(script, "8080", std::to_string(free_port()));
+    // The block's own /tmp/ paths and port first: the binary's path may contain either (a
+    // checkout under /tmp, as `git clone . /tmp/x` makes).
+    std::string script = replace_all(original, "8080", std::to_string(free_port()));
     script = replace_all(script, "/tmp/", tmp.path().string() + "/");
+    script = replace_all(script, "./build/lowbit", LOWBIT_BINARY);
     testing::write_file(tmp / "block.sh", "set -e\n" + script);
     const std::string out = (tmp / "block.out").string();
     const int rc =
