@@ -75,16 +75,7 @@ TEST_P(Lut8UnpackTest, MatchesTheScalarBytes) {
 INSTANTIATE_TEST_SUITE_P(Isas, Lut8UnpackTest, ::testing::ValuesIn(testing::arch_isas()),
                          testing::isa_param_name);
 
-class QgemmLut8Test : public ::testing::TestWithParam<Isa> {
- protected:
-  void SetUp() override {
-    if (!cpu_supports(GetParam())) GTEST_SKIP() << "CPU lacks " << isa_name(GetParam());
-    guard_ = std::make_unique<ScopedIsa>(GetParam());
-    if (qgemm_isa() != GetParam()) GTEST_SKIP() << "no integer GEMM variant for this ISA";
-  }
-  void TearDown() override { guard_.reset(); }
-  std::unique_ptr<ScopedIsa> guard_;
-};
+using QgemmLut8Test = testing::ForcedVariantTest<qgemm_isa>;
 
 struct Shape {
   size_t n, k, group;
