@@ -164,6 +164,26 @@ void weight_sums_into(const PackedWeightsView& w, std::span<int32_t> out) {
   }
 }
 
+// Per (row, group) sums of the activations, for the zero-point term z * sum(a) that lets the
+// kernels multiply the unsigned codes directly (vpdpbusd is u8 x s8): the view's row sums when
+// there is one group, else computed into `sums`.
+const int32_t* activation_group_sums(const QuantizedRowsView& a, const PackedLayout& l,
+                                     std::vector<int32_t>& sums) {
+  const size_t groups = l.groups();
+  if (groups == 1 && a.row_sums.size() >= a.rows) return a.row_sums.data();
+  if (sums.size() < a.rows * groups) sums.resize(a.rows * groups);
+  for (size_t r = 0; r < a.rows; ++r) {
+    const int8_t* row = a.codes.data() + r * a.stride;
+    for (size_t g = 0; g < groups; ++g) {
+      const size_t k0 = g * l.group_size, k1 = std::min(l.k, k0 + l.group_size);
+      int32_t sum = 0;
+      for (size_t i = k0; i < k1; ++i) sum += row[i];
+      sums[r * groups + g] = sum;
+    }
+  }
+  return sums.data();
+}
+
 // Checks one product and fills its kernel arguments; false when there are no rows. `sums` and
 // `wsums` hold what the arguments point at (activation group sums, weight sums when computed
 // here). packed16: through the packed int16 multiplier (4-bit weights, activations in [-8, 7]).
@@ -214,20 +234,7 @@ bool prepare_qgemm(const QuantizedRowsView& a, const PackedWeightsView& w,
     fail("qgemm: {} weight sums for {} (blocks x groups x 16)", weight_sums.size(), wsums_size);
   if (a.rows == 0) return false;
 
-  // Per (row, group) sums of the activations, for the zero-point term z * sum(a) that lets the
-  // kernels multiply the unsigned codes directly (vpdpbusd is u8 x s8).
-  const size_t groups = l.groups();
-  const bool have_sums = groups == 1 && a.row_sums.size() >= a.rows;
-  if (!have_sums && sums.size() < a.rows * groups) sums.resize(a.rows * groups);
-  for (size_t r = 0; r < a.rows && !have_sums; ++r) {
-    const int8_t* row = a.codes.data() + r * a.stride;
-    for (size_t g = 0; g < groups; ++g) {
-      const size_t k0 = g * l.group_size, k1 = std::min(l.k, k0 + l.group_size);
-      int32_t s = 0;
-      for (size_t i = k0; i < k1; ++i) s += row[i];
-      sums[r * groups + g] = s;
-    }
-  }
+  const int32_t* a_sums = activation_group_sums(a, l, sums);
 
   const int32_t* wsums_ptr = nullptr;
   if (need_wsums && !weight_sums.empty()) {
@@ -244,7 +251,7 @@ bool prepare_qgemm(const QuantizedRowsView& a, const PackedWeightsView& w,
   args.w_sums = wsums_ptr;
   args.lda = a.stride;
   args.a_scales = a.scales.data();
-  args.a_sums = have_sums ? a.row_sums.data() : sums.data();
+  args.a_sums = a_sums;
   args.m = a.rows;
   args.w = packed_args(w);
   args.bias = bias.empty() ? nullptr : bias.data();
@@ -430,12 +437,7 @@ void qgemm_lut8(const QuantizedRowsView& a, const PackedWeightsView& w, const Lu
   thread_local std::vector<float> scales_tl;
   auto &sums = sums_tl, &wsums = wsums_tl;
   auto& scales = scales_tl;
-  sums.assign(a.rows * groups, 0);
-  for (size_t r = 0; r < a.rows; ++r)
-    for (size_t g = 0; g < groups; ++g) {
-      const size_t k0 = g * l.group_size, k1 = std::min(l.k, k0 + l.group_size);
-      for (size_t i = k0; i < k1; ++i) sums[r * groups + g] += a.codes[r * a.stride + i];
-    }
+  const int32_t* a_sums = activation_group_sums(a, l, sums);
   scales.resize(a.rows);
   for (size_t r = 0; r < a.rows; ++r) scales[r] = a.scales[r] * table.scale;
   const int32_t* wsums_all = nullptr;
@@ -452,7 +454,7 @@ void qgemm_lut8(const QuantizedRowsView& a, const PackedWeightsView& w, const Lu
   whole.a = a.codes.data();
   whole.lda = a.stride;
   whole.a_scales = scales.data();
-  whole.a_sums = sums.data();
+  whole.a_sums = a_sums;
   whole.a_offsets = offsets ? a.offsets.data() : nullptr;
   whole.w_sums = wsums_all;
   whole.m = a.rows;
