@@ -9,10 +9,13 @@
 // 4-bit ones run the same kernel with codes q - z, 8-bit ones add the per-row offset term in the
 // epilogue (weight sums precomputed, as PackedLinear caches them). "W4A16lut" runs codebook
 // weights through the look-up-table kernels: "shared" one 16-entry table (NF4, blocks of 64 with
-// their absmax scales), "rows" a table per output row (SqueezeLLM, no scales), to set against
-// "W4A16" (the integer grid dequantized in registers) under the same ISA. "W4A8lut-shared" is the
-// shared table rounded to int8 with 8-bit activations (qgemm_lut8: vpshufb look-up into int8
-// panels for the W8A8 kernel), to set against "W4A8" (the integer grid).
+// their absmax scales), "rows" a table per output row (SqueezeLLM, no scales) in the row layout
+// PackedLinear gives them (qgemm_lut_rows: one register permute per 16 codes of a row),
+// "rows-gather" the same weights in the packed layout (qgemm_f32: gathers; what per-row tables with
+// groups still run on), to set against "W4A16" (the integer grid dequantized in registers) under
+// the same ISA. "W4A8lut-shared" is the shared table rounded to int8 with 8-bit activations
+// (qgemm_lut8: vpshufb look-up into int8 panels for the W8A8 kernel), to set against "W4A8" (the
+// integer grid).
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -24,6 +27,7 @@
 #include "core/thread_pool.h"
 #include "kernels/cpu_features.h"
 #include "kernels/qgemm.h"
+#include "kernels/qgemm_lut_rows.h"
 #include "kernels/sgemm.h"
 
 namespace lowbit::kernels {
@@ -126,6 +130,26 @@ void bench_lut(benchmark::State& state, Isa isa, size_t m, Shape s, bool per_row
   time_f32(state, pack_codebook_weights(codes, s.n, s.k, group, scales, codebook, tables), m, s);
 }
 
+void bench_lut_rows(benchmark::State& state, Isa isa, size_t m, Shape s) {
+  ScopedIsa force(isa);
+  std::mt19937 rng(3);
+  std::vector<uint8_t> codes(s.n * s.k);
+  std::uniform_int_distribution<int> code(0, 15);
+  for (auto& c : codes) c = static_cast<uint8_t>(code(rng));
+  const std::vector<float> scales(s.n, 1.0f);
+  const std::vector<float> tables = random_floats(s.n * 16);
+  const LutRowsWeights w = LutRowsWeights::from_packed(
+      pack_codebook_weights(codes, s.n, s.k, 0, scales, tables, s.n).view());
+  const std::vector<float> x = random_floats(m * s.k);
+  std::vector<float> y(m * s.n);
+  for (auto _ : state) {
+    qgemm_lut_rows(x, m, s.k, w, {}, y, s.n);
+    benchmark::DoNotOptimize(y.data());
+  }
+  set_gops(state, m, s.n, s.k);
+  state.counters["weight_MB"] = double(w.bytes()) * 1e-6;
+}
+
 void bench_lut8(benchmark::State& state, Isa isa, size_t m, Shape s) {
   ScopedIsa force(isa);
   std::mt19937 rng(4);
@@ -169,7 +193,7 @@ std::string name(const std::string& path, std::string_view variant, size_t m, Sh
 
 void register_all() {
   // The scalar references are far too slow for these shapes; they are measured by the tests only.
-  std::vector<Isa> int_isas, f32_isas, packed16_isas, lut_isas;
+  std::vector<Isa> int_isas, f32_isas, packed16_isas, lut_isas, lut_rows_isas;
   for (Isa isa : supported_isas()) {
     if (isa == Isa::kScalar) continue;
     ScopedIsa force(isa);
@@ -177,6 +201,7 @@ void register_all() {
     if (qgemm_f32_isa() == isa) f32_isas.push_back(isa);
     if (qgemm_packed16_isa() == isa) packed16_isas.push_back(isa);
     if (qgemm_lut_isa() == isa) lut_isas.push_back(isa);
+    if (qgemm_lut_rows_isa() == isa) lut_rows_isas.push_back(isa);
   }
   const Isa best = int_isas.empty() ? Isa::kScalar : int_isas.back();
   for (size_t m : kRows)
@@ -226,9 +251,12 @@ void register_all() {
       for (Isa isa : lut_isas) {
         reg(name("W4A16lut-shared", isa_name(isa), m, s, 64),
             [=](benchmark::State& st) { bench_lut(st, isa, m, s, false); });
-        reg(name("W4A16lut-rows", isa_name(isa), m, s),
+        reg(name("W4A16lut-rows-gather", isa_name(isa), m, s),
             [=](benchmark::State& st) { bench_lut(st, isa, m, s, true); });
       }
+      for (Isa isa : lut_rows_isas)
+        reg(name("W4A16lut-rows", isa_name(isa), m, s),
+            [=](benchmark::State& st) { bench_lut_rows(st, isa, m, s); });
     }
 }
 

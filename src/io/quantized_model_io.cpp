@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "core/limits.h"
+#include "core/mapped_file.h"
 #include "core/signal_cleanup.h"
 #include "io/hf_checkpoint.h"
 #include "io/lowbit_file.h"
@@ -548,9 +549,13 @@ QuantizedModel load_quantized_model(const fs::path& path, QuantExecution exec,
       // Per-group activations have no integer kernel: those layers run on the simulated path,
       // announced once below (any other spec the kernels lack fails in PackedLinear).
       const bool per_group = act.enabled() && act.group_size != 0;
-      if (exec == QuantExecution::kPacked && !per_group)
-        return std::make_unique<PackedLinear>(view, file, wspec, std::move(bias), act, t, extras,
-                                              std::move(fractions));
+      if (exec == QuantExecution::kPacked && !per_group) {
+        auto layer = std::make_unique<PackedLinear>(view, file, wspec, std::move(bias), act, t,
+                                                    extras, std::move(fractions));
+        // Products on a re-laid copy of the codes: the mapping's copy need not stay resident.
+        release_mapped_pages(layer->relaid_codes());
+        return layer;
+      }
       if (exec == QuantExecution::kPacked) {
         ++simulated;
         simulated_spec = act.describe();

@@ -310,4 +310,31 @@ void qgemm_lut_avx512(const QgemmF32Args& p, size_t block_begin, size_t block_en
 void qgemm_lut_neon(const QgemmF32Args& p, size_t block_begin, size_t block_end);
 #endif
 
+// ---- codebook weights with a table per row, in the row layout of qgemm_lut_rows.h --------------
+// Same result on every variant: qgemm_lut_rows.h's formula (16 lane sums, a fixed tree, scale,
+// bias). Variants cover output rows [row_begin, row_end).
+struct LutRowsArgs {
+  const float* x;  // m x ldx
+  size_t ldx;
+  size_t m;
+  const uint8_t* codes;  // n x row_bytes (tiles of 128 k in 64 bytes)
+  size_t row_bytes;
+  size_t n, k;
+  const float* tables;  // n x 16
+  const float* scales;  // n
+  const float* bias;    // n, or nullptr
+  float* y;
+  size_t ldy;
+};
+using LutRowsFn = void (*)(const LutRowsArgs&, size_t row_begin, size_t row_end);
+
+void qgemm_lut_rows_scalar(const LutRowsArgs& p, size_t row_begin, size_t row_end);
+#if defined(__x86_64__)
+void qgemm_lut_rows_avx2(const LutRowsArgs& p, size_t row_begin, size_t row_end);
+void qgemm_lut_rows_avx512(const LutRowsArgs& p, size_t row_begin, size_t row_end);
+#endif
+#if defined(__aarch64__)
+void qgemm_lut_rows_neon(const LutRowsArgs& p, size_t row_begin, size_t row_end);
+#endif
+
 }  // namespace lowbit::kernels::detail

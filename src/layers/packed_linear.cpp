@@ -44,6 +44,8 @@ PackedLinear::PackedLinear(kernels::PackedWeightsView weights, std::shared_ptr<c
            wspec_.describe(), act_.describe());
     lut8_ = kernels::lut8_table(std::span(weights_.codebook(), 16));
   }
+  if (!act_.enabled() && kernels::LutRowsWeights::applies(weights_))
+    lut_rows_ = kernels::LutRowsWeights::from_packed(weights_);
   if (act_.enabled() && !supports_activations(act_))
     fail(
         "PackedLinear: the integer kernels ({}) have no variant for activations {}: they quantize "
@@ -97,6 +99,7 @@ bool PackedLinear::supports_activations(const QuantSpec& act) {
 
 kernels::Isa PackedLinear::kernel_isa() const {
   if (lut8_) return kernels::qgemm_isa();
+  if (lut_rows_) return kernels::qgemm_lut_rows_isa();
   if (weights_.layout().codebook()) return kernels::qgemm_lut_isa();
   return act_.enabled() ? kernels::qgemm_isa() : kernels::qgemm_f32_isa();
 }
@@ -123,7 +126,18 @@ std::span<const float> PackedLinear::transformed_input(std::span<const float> x,
   return t;
 }
 
+std::span<const std::byte> PackedLinear::relaid_codes() const {
+  if (!lut_rows_) return {};
+  const kernels::PackedLayout& l = weights_.layout();
+  return weights_.blob().subspan(l.codes_offset(), l.blocks() * l.block_bytes());
+}
+
 void PackedLinear::multiply(std::span<const float> input, size_t rows, std::span<float> y) const {
+  if (lut_rows_) {
+    kernels::qgemm_lut_rows(input, rows, static_cast<size_t>(in_), *lut_rows_, bias_, y,
+                            static_cast<size_t>(out_));
+    return;
+  }
   kernels::qgemm_f32(input, rows, static_cast<size_t>(in_), weights_, bias_, y,
                      static_cast<size_t>(out_));
 }

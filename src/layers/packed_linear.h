@@ -6,7 +6,9 @@
 // accumulation (W4A4, W4A8, W8A8), or multiplied in fp32 against weights dequantized in registers
 // (W4A16, W8A16).
 //
-// Codebook weights (NF4, SqueezeLLM) run the look-up-table kernels (kernels/qgemm_lut.h). Side
+// Codebook weights (NF4, SqueezeLLM) run the look-up-table kernels (kernels/qgemm.h); those with a
+// table and one scale per row (SqueezeLLM) are re-laid once, at construction, for the row-layout
+// kernel (kernels/qgemm_lut_rows.h), whose look-up is a register permute instead of a gather. Side
 // data (layers/weight_extras.h: LLM.int8() outlier columns, a sparse part, low-rank factors) adds
 // its small products; fractional zero points (HQQ) are split into the integer zero the kernels
 // use and a per-group fraction f, whose term -f s sum_g(x) is added from the input's group sums.
@@ -22,6 +24,7 @@
 #include "kernels/cpu_features.h"
 #include "kernels/packed_weights.h"
 #include "kernels/qgemm.h"
+#include "kernels/qgemm_lut_rows.h"
 #include "layers/activation_transform.h"
 #include "layers/linear.h"
 #include "layers/quantizer.h"
@@ -58,6 +61,10 @@ class PackedLinear final : public Linear {
   const std::shared_ptr<const WeightExtras>& extras() const { return extras_; }
   // Per (row, group): z - (the integer zero point in the packed weights); empty when integral.
   std::span<const float> zero_fractions() const { return zero_fractions_; }
+  // The packed blob's codes section when the products run on a re-laid copy of the codes (per-row
+  // tables), else empty: nothing but weight_row() reads it then, so a loader that mapped the file
+  // may drop its pages (release_mapped_pages) instead of keeping the codes resident twice.
+  std::span<const std::byte> relaid_codes() const;
 
  private:
   // The input of one call as the products see it: what the main product multiplies (in fp32,
@@ -87,6 +94,8 @@ class PackedLinear final : public Linear {
   std::vector<float> zero_correction_;          // -fraction * scale, [n, groups] or empty
   // Codebook weights with 8-bit activations: the table rounded to int8 (kernels::qgemm_lut8).
   std::optional<kernels::Lut8Table> lut8_;
+  // Codebook weights with a table per row and 16-bit activations: the codes in the row layout.
+  std::optional<kernels::LutRowsWeights> lut_rows_;
   mutable std::once_flag wsums_once_;
   mutable std::vector<int32_t> wsums_;
 };

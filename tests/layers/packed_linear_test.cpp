@@ -187,5 +187,46 @@ TEST(PackedLinear, PerRowTablesRefuseInt8Activations) {
   }
 }
 
+// Per-row tables with 16-bit activations run on the row-layout kernel (kernels::qgemm_lut_rows):
+// the layer gives that kernel's bits, agrees with the packed-layout product up to summation order,
+// and reports the blob's codes as re-laid (a loader may drop them); a shared table does not.
+TEST(PackedLinear, PerRowTablesRunOnTheRowLayout) {
+  std::mt19937 rng(14);
+  const size_t in = 200, out = 37, rows = 5;
+  std::vector<uint8_t> codes(in * out);
+  for (auto& c : codes) c = static_cast<uint8_t>(rng() % 16);
+  const std::vector<float> scales(out, 0.5f), tables = random_floats(rng, out * 16);
+  auto packed = std::make_shared<kernels::PackedWeights>(
+      kernels::pack_codebook_weights(codes, out, in, 0, scales, tables, out));
+  const kernels::PackedWeightsView view = packed->view();
+  QuantSpec w;
+  w.bits = 4;
+  w.codebook = Codebook::kPerRow;
+  const std::vector<float> bias = random_floats(rng, out);
+  const PackedLinear layer(view, packed, w, bias, QuantSpec{}, nullptr);
+  EXPECT_EQ(layer.kernel_isa(), kernels::qgemm_lut_rows_isa());
+  const auto relaid = layer.relaid_codes();
+  EXPECT_EQ(relaid.data(), view.blob().data() + view.layout().codes_offset());
+  EXPECT_EQ(relaid.size(), view.layout().blocks() * view.layout().block_bytes());
+
+  const auto x = random_floats(rng, rows * in);
+  std::vector<float> y(rows * out), want(rows * out), packed_y(rows * out);
+  layer.forward(x, rows, y);
+  kernels::qgemm_lut_rows(x, rows, in, kernels::LutRowsWeights::from_packed(view), bias, want, out);
+  EXPECT_EQ(y, want);
+  kernels::qgemm_f32(x, rows, in, view, bias, packed_y, out);
+  for (size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], packed_y[i], 1e-4f) << i;
+
+  // One shared table: the packed layout's own kernel, nothing re-laid.
+  auto shared = std::make_shared<kernels::PackedWeights>(
+      kernels::pack_codebook_weights(codes, out, in, 0, scales, std::span(tables).first(16), 1));
+  QuantSpec nf;
+  nf.bits = 4;
+  nf.codebook = Codebook::kNf4;
+  const PackedLinear shared_layer(shared->view(), shared, nf, {}, QuantSpec{}, nullptr);
+  EXPECT_TRUE(shared_layer.relaid_codes().empty());
+  EXPECT_EQ(shared_layer.kernel_isa(), kernels::qgemm_lut_isa());
+}
+
 }  // namespace
 }  // namespace lowbit
