@@ -753,12 +753,14 @@ section_weights() {
   echo "tokens, all cores). Bits per weight are the decoder projections' as stored: codes (2- and"
   echo "3-bit codes in the 4-bit container), fp32 scales, zero points, codebooks and side data"
   echo "(fp16 outlier columns, sparse part, low-rank factors). Quantize time includes calibration."
+  echo "The --bits-budget rows count the budget's bits nominally (code width plus scales) or as"
+  echo "stored (what this column shows; docs/quantization.md)."
   echo
   bash scripts/results_weights.sh
 }
 
 section_lut() {
-  qgemm_bench '^W4A(16|8)(lut-shared|lut-rows)?/' "$TMP/lut.csv"
+  qgemm_bench '^W4A(16|8)(lut-shared|lut-rows|lut-rows-gather)?/' "$TMP/lut.csv"
   echo "## Look-up-table kernels for codebook weights (one thread)"
   echo
   echo "Measured $(machine) by \`build/bench/lowbit_bench_qgemm\` with"
@@ -766,7 +768,10 @@ section_lut() {
   echo "grid dequantized in registers (per-channel scales; g128 with groups); \"W4A16lut-shared\": one"
   echo "16-entry fp32 table for the whole matrix with absmax scales per 64 (NF4), looked up with"
   echo "vpermps (AVX-512) or two vpermps and a blend (AVX2); \"W4A16lut-rows\": a table per output row"
-  echo "(SqueezeLLM), looked up with gathers. \"W4A8lut-shared\": the shared table rounded to int8"
+  echo "(SqueezeLLM) in the row layout PackedLinear gives it (\`qgemm_lut_rows\`: one vpermps per 16"
+  echo "codes of a row), \"W4A16lut-rows-gather\": the same weights in the packed layout, looked up"
+  echo "with gathers (what per-row tables with groups still run on). \"W4A8lut-shared\": the shared"
+  echo "table rounded to int8"
   echo "against 8-bit activations (\`qgemm_lut8\`: vpshufb into int8 panels for the W8A8 kernel), next"
   echo "to \"W4A8\", the integer grid. GOPS = 2 m n k / CPU time."
   echo

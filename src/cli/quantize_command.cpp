@@ -22,32 +22,10 @@ struct QuantizeFlags {
   bool quiet = false;
   PruneFlags prune;
   double bits_budget = 0;  // --bits-budget: allocate per-projection bits (quant/bit_allocation.h)
-  std::string bits_candidates = "2,3,4,5,6,8";
+  std::string bits_candidates;  // empty: default_bit_candidates(cost)
+  std::string bits_cost = "stored";
   std::string bits_table;  // --bits-table FILE: the measured sensitivities (Markdown)
 };
-
-std::vector<int> parse_candidates(const std::string& text) {
-  std::vector<int> out;
-  size_t at = 0;
-  while (at <= text.size()) {
-    const size_t comma = std::min(text.find(',', at), text.size());
-    const std::string item = text.substr(at, comma - at);
-    int b = 0;
-    try {
-      size_t used = 0;
-      b = std::stoi(item, &used);
-      if (used != item.size()) throw std::invalid_argument(item);
-    } catch (const std::exception&) {
-      fail("--bits-candidates '{}': '{}' is not a number", text, item);
-    }
-    if (b != 16 && (b < 2 || b > 8)) fail("--bits-candidates '{}': {} bits (2..8 or 16)", text, b);
-    out.push_back(b);
-    at = comma + 1;
-  }
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
-}
 
 // --prune-ratio: the written file is loaded, its pruning thresholds calibrated on --prune-calib
 // (default --calib) and stored in it as the default of every command that runs it.
@@ -77,7 +55,10 @@ void run_quantize(const QuantizeFlags& f) {
   const auto parent = std::filesystem::absolute(out).parent_path();
   if (!std::filesystem::is_directory(parent)) fail("{}: no such folder", parent.string());
   QuantizeOptions opts = f.quant.options(!f.quiet);
-  const std::vector<int> candidates = parse_candidates(f.bits_candidates);
+  const BitsCost cost = parse_bits_cost(f.bits_cost);
+  const std::vector<BitCandidate> candidates = f.bits_candidates.empty()
+                                                   ? default_bit_candidates(cost)
+                                                   : parse_bit_candidates(f.bits_candidates);
   if (f.bits_budget > 0 && !opts.bits_map.empty())
     fail("--bits-budget chooses the bits map itself; do not give --bits-map too");
   if (f.bits_budget > 0 && opts.calib.file.empty())
@@ -99,11 +80,11 @@ void run_quantize(const QuantizeFlags& f) {
     const auto windows = sample_calibration_windows(*m.tokenizer, c);
     const auto start = std::chrono::steady_clock::now();
     const BitAllocation a =
-        allocate_bits(*m.model, windows, opts.weight, candidates, f.bits_budget, !f.quiet);
+        allocate_bits(*m.model, windows, opts.weight, candidates, f.bits_budget, cost, !f.quiet);
     opts.bits_map = a.map;
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-    fmt::print("bit allocation: {:.1f} s, {:.4f} bits per weight on average (budget {})\n",
-               took.count(), a.average_bits, f.bits_budget);
+    fmt::print("bit allocation: {:.1f} s, {:.4f} bits per weight on average ({}, budget {})\n",
+               took.count(), a.average_bits, f.bits_cost, f.bits_budget);
     if (!f.bits_table.empty())
       write_file_atomically(f.bits_table, [&](std::ostream& o) { o << a.table; });
   }
@@ -147,12 +128,21 @@ void register_quantize(CLI::App& app) {
       ->required();
   cmd->add_flag("-q,--quiet", flags->quiet, "no progress bar");
   cmd->add_option("--bits-budget", flags->bits_budget,
-                  "choose each projection's weight bits to meet this average bits per weight "
-                  "(codes plus scales), from each projection's measured sensitivity (KL divergence "
-                  "on --calib when it alone is quantized); the result is recorded as --bits-map")
+                  "choose each projection's weight format to meet this average bits per weight "
+                  "(counted by --bits-cost), from each projection's measured sensitivity (KL "
+                  "divergence on --calib when it alone is quantized); the result is recorded as "
+                  "--bits-map")
       ->check(CLI::Range(1.0, 16.0));
-  cmd->add_option("--bits-candidates", flags->bits_candidates,
-                  "bit widths --bits-budget chooses from (comma-separated, 2..8 or 16)");
+  cmd->add_option(
+      "--bits-candidates", flags->bits_candidates,
+      "formats --bits-budget chooses from: comma-separated BITS (2..8 or 16, at --group) "
+      "or BITSgGROUP (0: one scale per row); default 4g0,4,4g64,4g32,8g0,8 with "
+      "--bits-cost stored, 2,3,4,5,6,8 with nominal");
+  cmd->add_option("--bits-cost", flags->bits_cost,
+                  "how --bits-budget counts bits per weight: stored (what the file holds: 2..4-bit "
+                  "codes in a 4-bit container, 5..8 in 8, fp32 scales) or nominal (codes at their "
+                  "width plus scales)")
+      ->check(CLI::IsMember({"stored", "nominal"}));
   cmd->add_option("--bits-table", flags->bits_table,
                   "write --bits-budget's measured sensitivities and choices to this file "
                   "(Markdown)");

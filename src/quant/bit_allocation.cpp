@@ -5,10 +5,13 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
+#include <sstream>
 
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/thread_pool.h"
+#include "kernels/packed_weights.h"
 #include "layers/fake_quant_linear.h"
 
 namespace lowbit {
@@ -109,15 +112,69 @@ double mean_kl(const Reference& ref, LlamaModel& model, const Streams& streams, 
 
 }  // namespace
 
+std::string BitCandidate::text() const {
+  return group < 0 ? fmt::format("{}", bits) : fmt::format("{}g{}", bits, group);
+}
+
+QuantSpec BitCandidate::spec(const QuantSpec& base) const {
+  QuantSpec s = base;
+  s.bits = bits;
+  if (group >= 0) s.group_size = group;
+  return s;
+}
+
+std::vector<BitCandidate> parse_bit_candidates(const std::string& text) {
+  std::vector<BitCandidate> out;
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, ',');) {
+    // The same value grammar as a --bits-map rule's.
+    BitsRule r;
+    try {
+      r = BitsMap::parse("*=" + item).rules().front();
+    } catch (const Error&) {
+      fail("--bits-candidates '{}': '{}' is not BITS or BITSgGROUP (bits 2..8 or 16, e.g. 4g32)",
+           text, item);
+    }
+    const BitCandidate c{r.bits, r.group};
+    if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
+  }
+  if (out.empty()) fail("--bits-candidates '{}': no candidates", text);
+  return out;
+}
+
+std::vector<BitCandidate> default_bit_candidates(BitsCost cost) {
+  if (cost == BitsCost::kNominal) return parse_bit_candidates("2,3,4,5,6,8");
+  return parse_bit_candidates("4g0,4,4g64,4g32,8g0,8");
+}
+
+BitsCost parse_bits_cost(const std::string& text) {
+  if (text == "stored") return BitsCost::kStored;
+  if (text == "nominal") return BitsCost::kNominal;
+  fail("--bits-cost '{}': 'stored' (what the file holds) or 'nominal'", text);
+}
+
 double nominal_bits_per_weight(const QuantSpec& w, size_t in) {
   if (!w.enabled()) return 16.0;
   const double group = w.group_size > 0 ? w.group_size : static_cast<double>(in);
   return w.bits + (w.symmetric ? 32.0 : 40.0) / group;
 }
 
+double stored_bits_per_weight(const QuantSpec& w, size_t out, size_t in) {
+  if (!w.enabled()) return 32.0;  // full-precision projections are stored as fp32
+  // The packed blob itself (kernels/packed_weights.h): header, codes in their container, fp32
+  // scales and 8-bit zero points, each section 64-byte aligned; what `lowbit inspect` adds up.
+  kernels::PackedLayout l;
+  l.bits = w.bits <= 4 ? 4 : 8;
+  l.asymmetric = !w.symmetric;
+  l.n = out;
+  l.k = in;
+  l.group_size = w.group_size > 0 ? static_cast<size_t>(w.group_size) : in;
+  return 8.0 * static_cast<double>(l.total_bytes()) / static_cast<double>(out * in);
+}
+
 BitAllocation allocate_bits(LlamaModel& model, const std::vector<std::vector<int32_t>>& windows,
-                            const QuantSpec& base, std::span<const int> candidates, double budget,
-                            bool progress) {
+                            const QuantSpec& base, std::span<const BitCandidate> candidates,
+                            double budget, BitsCost cost, bool progress) {
   if (candidates.empty()) fail("--bits-candidates: no candidates");
   const auto& c = model.config();
   size_t longest = 0;
@@ -125,11 +182,18 @@ BitAllocation allocate_bits(LlamaModel& model, const std::vector<std::vector<int
   KVCache cache = model.make_layer_cache(static_cast<int>(longest));
   Streams streams(model, windows);
   const Reference ref = reference(model, streams, cache);
+  const auto bits_per_weight = [cost](const QuantSpec& spec, size_t out, size_t in) {
+    return cost == BitsCost::kStored ? stored_bits_per_weight(spec, out, in)
+                                     : nominal_bits_per_weight(spec, in);
+  };
 
   struct Unit {
     size_t layer, proj, params, in;
-    std::vector<double> kl;  // per candidate
-    size_t choice = 0;
+    std::vector<double> kl;        // per candidate (infinite where the candidate does not fit)
+    std::vector<double> bits;      // per candidate, bits x params
+    std::vector<size_t> frontier;  // candidates no other beats on both, by ascending cost
+    size_t at = 0;                 // the choice: frontier[at]
+    size_t choice() const { return frontier[at]; }
   };
   std::vector<Unit> units;
   Progress bar("sensitivity",
@@ -148,12 +212,16 @@ BitAllocation allocate_bits(LlamaModel& model, const std::vector<std::vector<int
       const std::vector<float> w = dense->weight().to_f32();
       const size_t out = static_cast<size_t>(s->out_features()),
                    in = static_cast<size_t>(s->in_features());
-      Unit u{l, i, out * in, in, {}, 0};
+      Unit u{l, i, out * in, in, {}, {}, {}, 0};
       std::unique_ptr<Linear> original = std::move(s);
-      for (int bits : candidates) {
-        QuantSpec spec = base;
-        spec.bits = bits;
-        if (spec.enabled()) {
+      for (const BitCandidate& cand : candidates) {
+        const QuantSpec spec = cand.spec(base);
+        const bool fits = !spec.enabled() || spec.group_size == 0 ||
+                          in % static_cast<size_t>(spec.group_size) == 0;
+        u.bits.push_back(bits_per_weight(spec, out, in) * static_cast<double>(u.params));
+        if (!fits) {
+          u.kl.push_back(std::numeric_limits<double>::infinity());
+        } else if (spec.enabled()) {
           spec.validate("--bits-candidates", in);
           s = std::make_unique<FakeQuantLinear>(quantize_rows(w, out, in, spec),
                                                 std::vector<float>{}, QuantSpec{}, nullptr);
@@ -164,61 +232,76 @@ BitAllocation allocate_bits(LlamaModel& model, const std::vector<std::vector<int
         bar.update(++done);
       }
       s = std::move(original);
+      // The frontier: a candidate stays unless another costs no more and loses no more (ties go
+      // to the one listed first); what is left, by cost, has strictly falling KL.
+      for (size_t k = 0; k < candidates.size(); ++k) {
+        if (!std::isfinite(u.kl[k])) continue;
+        bool beaten = false;
+        for (size_t j = 0; j < candidates.size() && !beaten; ++j) {
+          if (j == k || !std::isfinite(u.kl[j])) continue;
+          const bool no_worse = u.bits[j] <= u.bits[k] && u.kl[j] <= u.kl[k];
+          const bool better = u.bits[j] < u.bits[k] || u.kl[j] < u.kl[k] || j < k;
+          beaten = no_worse && better;
+        }
+        if (!beaten) u.frontier.push_back(k);
+      }
+      if (u.frontier.empty())
+        fail("--bits-candidates: none fits layers.{}.{} ({} inputs)", l, kLayerProjections[i], in);
+      std::sort(u.frontier.begin(), u.frontier.end(),
+                [&](size_t a, size_t b) { return u.bits[a] < u.bits[b]; });
       units.push_back(std::move(u));
     }
     streams.advance(model, static_cast<int>(l), cache);  // the full-precision layer
   }
   bar.finish();
 
-  // The greedy: all at the smallest candidate, then the best KL reduction per extra bit while the
-  // budget holds.
+  // The greedy: every projection at its cheapest candidate, then the best KL reduction per extra
+  // bit while the budget holds.
   double total_params = 0, total_bits = 0;
-  auto bits_of = [&](const Unit& u, size_t k) {
-    QuantSpec s = base;
-    s.bits = candidates[k];
-    return nominal_bits_per_weight(s, u.in) * static_cast<double>(u.params);
-  };
   for (const Unit& u : units) {
     total_params += static_cast<double>(u.params);
-    total_bits += bits_of(u, 0);
+    total_bits += u.bits[u.choice()];
   }
   if (total_bits / total_params > budget + 1e-9)
-    fail("--bits-budget {}: even {} bits everywhere needs {:.3f} bits per weight", budget,
-         candidates[0], total_bits / total_params);
+    fail("--bits-budget {}: even the cheapest candidates need {:.3f} bits per weight ({})", budget,
+         total_bits / total_params, cost == BitsCost::kStored ? "stored" : "nominal");
   for (;;) {
     double best_gain = 0;
     Unit* best = nullptr;
-    size_t best_k = 0;
+    size_t best_at = 0;
     for (Unit& u : units)
-      for (size_t k = u.choice + 1; k < candidates.size(); ++k) {
-        const double extra = bits_of(u, k) - bits_of(u, u.choice);
-        if ((total_bits + extra) / total_params > budget + 1e-9 || extra <= 0) continue;
-        const double gain = (u.kl[u.choice] - u.kl[k]) / extra;
+      for (size_t a = u.at + 1; a < u.frontier.size(); ++a) {
+        const double extra = u.bits[u.frontier[a]] - u.bits[u.choice()];
+        if ((total_bits + extra) / total_params > budget + 1e-9) continue;
+        const double gain = (u.kl[u.choice()] - u.kl[u.frontier[a]]) / extra;
         if (gain > best_gain) {
           best_gain = gain;
           best = &u;
-          best_k = k;
+          best_at = a;
         }
       }
     if (best == nullptr) break;
-    total_bits += bits_of(*best, best_k) - bits_of(*best, best->choice);
-    best->choice = best_k;
+    total_bits += best->bits[best->frontier[best_at]] - best->bits[best->choice()];
+    best->at = best_at;
   }
 
   BitAllocation a;
   a.average_bits = total_bits / total_params;
   std::string rules;
   a.table = "| projection |";
-  for (int b : candidates) a.table += fmt::format(" KL at {} bits |", b);
-  a.table += " chosen |\n| --- |";
+  for (const BitCandidate& cand : candidates) a.table += fmt::format(" KL at {} |", cand.text());
+  a.table += " chosen | bits per weight |\n| --- |";
   for (size_t k = 0; k < candidates.size(); ++k) a.table += " ---: |";
-  a.table += " ---: |\n";
+  a.table += " ---: | ---: |\n";
   for (const Unit& u : units) {
     const std::string name = fmt::format("layers.{}.{}", u.layer, kLayerProjections[u.proj]);
-    rules += fmt::format("{}{}={}", rules.empty() ? "" : ",", name, candidates[u.choice]);
+    const BitCandidate& chosen = candidates[u.choice()];
+    rules += fmt::format("{}{}={}", rules.empty() ? "" : ",", name, chosen.text());
     a.table += "| " + name + " |";
-    for (double kl : u.kl) a.table += fmt::format(" {:.5f} |", kl);
-    a.table += fmt::format(" {} |\n", candidates[u.choice]);
+    for (double kl : u.kl)
+      a.table += std::isfinite(kl) ? fmt::format(" {:.5f} |", kl) : std::string(" - |");
+    a.table += fmt::format(" {} | {:.3f} |\n", chosen.text(),
+                           u.bits[u.choice()] / static_cast<double>(u.params));
   }
   a.map = BitsMap::parse(rules);
   return a;

@@ -23,15 +23,22 @@ BitsRule parse_rule(const std::string& rule) {
   const auto bad = [&](std::string_view why) {
     fail(
         "--bits-map: rule '{}': {} (rules are PROJ=BITS or layers.L.PROJ=BITS, L a number, A-B "
-        "or *)",
+        "or *, BITS optionally followed by gGROUP)",
         rule, why);
   };
   BitsRule r;
   r.text = rule;
   const size_t eq = rule.find('=');
   if (eq == std::string::npos) bad("no '='");
-  const std::string pattern = rule.substr(0, eq), bits = rule.substr(eq + 1);
+  const std::string pattern = rule.substr(0, eq), value = rule.substr(eq + 1);
+  const size_t g = value.find('g');
+  const std::string bits = value.substr(0, g);
   if (!parse_int(bits, r.bits)) bad("bits are not a number");
+  if (g != std::string::npos) {
+    if (!parse_int(std::string_view(value).substr(g + 1), r.group) || r.group < 0)
+      bad("the group after 'g' is not a number >= 0");
+    if (r.group % 8 != 0) bad("the group size must be a multiple of 8 (0: one scale per row)");
+  }
   if (r.bits != 16 && (r.bits < 2 || r.bits > 8)) bad("bits must be 2..8 or 16");
   if (pattern.starts_with("layers.")) {
     const std::string rest = pattern.substr(7);
@@ -91,6 +98,20 @@ int BitsMap::bits_for(int layer, std::string_view projection, int fallback) cons
   for (const auto& r : rules_)
     if (matches(r, layer, projection)) bits = r.bits;
   return bits;
+}
+
+QuantSpec BitsMap::spec_for(int layer, std::string_view projection, QuantSpec base) const {
+  const int group = base.group_size;
+  for (const auto& r : rules_)
+    if (matches(r, layer, projection)) {
+      base.bits = r.bits;
+      base.group_size = r.group >= 0 ? r.group : group;
+    }
+  return base;
+}
+
+bool BitsMap::sets_groups() const {
+  return std::any_of(rules_.begin(), rules_.end(), [](const BitsRule& r) { return r.group >= 0; });
 }
 
 void BitsMap::validate(const ModelConfig& config) const {

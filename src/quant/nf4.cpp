@@ -81,8 +81,11 @@ void validate_nf4(const QuantizeOptions& o, const ModelConfig&) {
   if (o.weight.bits != 4)
     fail("--method nf4: NF4 is a 4-bit format; got --wbits {}", o.weight.bits);
   for (const BitsRule& r : o.bits_map.rules())
-    if (r.bits != 4 && r.bits != 16)
-      fail("--bits-map: rule '{}': nf4 is 4-bit (a rule may only keep projections at 16)", r.text);
+    if ((r.bits != 4 && r.bits != 16) || r.group >= 0)
+      fail(
+          "--bits-map: rule '{}': nf4 is 4-bit with --group's blocks (a rule may only keep "
+          "projections at 16)",
+          r.text);
   if (o.weight.group_size <= 0)
     fail("--method nf4: NF4 scales blocks of weights by their absmax; give --group (QLoRA: 64)");
 }

@@ -1,5 +1,7 @@
 #include "quant/quantize_options.h"
 
+#include <fmt/format.h>
+
 #include "core/error.h"
 
 namespace lowbit {
@@ -16,6 +18,14 @@ void QuantizeOptions::validate(const ModelConfig& c) const {
     weight.validate("--wbits/--group", static_cast<size_t>(in));
     act.validate("--abits/--act-group", static_cast<size_t>(in));
   }
+  // A rule's group must fit the projections it reaches (their input widths differ).
+  if (bits_map.sets_groups())
+    for (int l = 0; l < c.n_layers; ++l)
+      for (std::string_view p : kLayerProjections) {
+        const int in = p == "o_proj" ? c.q_dim() : p == "down_proj" ? c.hidden_dim : c.dim;
+        bits_map.spec_for(l, p, weight)
+            .validate(fmt::format("--bits-map: layers.{}.{}", l, p), static_cast<size_t>(in));
+      }
   for (const MethodParam& p : method_params()) params.validate(p.name);
   for (const MethodInfo* pass : method.passes)
     if (pass->validate != nullptr) pass->validate(*this, c);

@@ -17,9 +17,7 @@ struct WeightSpecs {
   QuantSpec weight;
   BitsMap bits_map;
   QuantSpec operator()(int layer, std::string_view projection) const {
-    QuantSpec s = weight;
-    s.bits = bits_map.bits_for(layer, projection, weight.bits);
-    return s;
+    return bits_map.spec_for(layer, projection, weight);
   }
 };
 
@@ -35,8 +33,8 @@ struct QuantizeOptions {
   // papers' protocol).
   QuantSpec head_weight{.bits = 8, .symmetric = true, .mse_clip = true};
   QuantSpec head_act{.bits = 8, .symmetric = true};
-  // Per-layer weight bits (--bits-map): projections a rule matches get its bits instead of
-  // weight.bits (16: left in full precision).
+  // Per-layer weight bits (--bits-map): projections a rule matches get its bits (and group, if
+  // it gives one) instead of weight.bits (16: left in full precision).
   BitsMap bits_map;
   MethodParams params;  // the methods' tuning parameters (method_registry.h)
   uint64_t seed = 0;    // random rotations

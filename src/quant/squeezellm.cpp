@@ -177,8 +177,11 @@ void validate_squeezellm(const QuantizeOptions& o, const ModelConfig&) {
         "--wbits {}",
         o.weight.bits);
   for (const BitsRule& r : o.bits_map.rules())
-    if (r.bits != 16 && (r.bits < 2 || r.bits > 4))
-      fail("--bits-map: rule '{}': squeezellm codebooks have 2..4 bits (or 16)", r.text);
+    if ((r.bits != 16 && (r.bits < 2 || r.bits > 4)) || r.group >= 0)
+      fail(
+          "--bits-map: rule '{}': squeezellm codebooks have 2..4 bits (or 16) and one table per "
+          "row (no group)",
+          r.text);
   const double sparse = o.params.real("sparse-fraction"),
                sensitive = o.params.real("sensitive-fraction");
   if (sparse > 0 && sensitive > sparse)

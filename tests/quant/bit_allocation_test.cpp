@@ -58,7 +58,7 @@ TEST(BitAllocation, MeetsTheBudgetAndLeavesTheModelAsItWas) {
   Tiny t;
   const auto windows = random_windows(2, 24, 512);
   const QuantSpec base{.bits = 4, .group_size = 32};
-  const std::vector<int> candidates = {2, 4, 8};
+  const std::vector<BitCandidate> candidates = parse_bit_candidates("2,4,8");
   const std::vector<int32_t> ids = {1, 300, 301, 45};
   KVCache c0 = t.m.model->make_cache(8);
   const auto f = t.m.model->forward(ids, c0, LogitsFor::kAllTokens);
@@ -68,7 +68,8 @@ TEST(BitAllocation, MeetsTheBudgetAndLeavesTheModelAsItWas) {
   const double hi = nominal_bits_per_weight(QuantSpec{.bits = 8, .group_size = 32}, 64);
   EXPECT_DOUBLE_EQ(lo, 2 + 32.0 / 32);  // symmetric: one fp32 scale per group of 32
   for (double budget : {4.0, 5.5}) {
-    const BitAllocation a = allocate_bits(*t.m.model, windows, base, candidates, budget, false);
+    const BitAllocation a =
+        allocate_bits(*t.m.model, windows, base, candidates, budget, BitsCost::kNominal, false);
     EXPECT_LE(a.average_bits, budget + 1e-9);
     EXPECT_GT(a.average_bits, budget - 4.0);  // the greedy spends: not everything left at 2 bits
     EXPECT_GT(a.average_bits, lo);
@@ -85,16 +86,73 @@ TEST(BitAllocation, MeetsTheBudgetAndLeavesTheModelAsItWas) {
       }
   }
   // Everything fits at the top; nothing fits below the bottom.
-  const BitAllocation all = allocate_bits(*t.m.model, windows, base, candidates, hi, false);
+  const BitAllocation all =
+      allocate_bits(*t.m.model, windows, base, candidates, hi, BitsCost::kNominal, false);
   EXPECT_NEAR(all.average_bits, hi, 1e-9);
   EXPECT_NE(testing::error_of([&] {
-              allocate_bits(*t.m.model, windows, base, candidates, lo - 0.1, false);
-            }).find("even 2 bits everywhere"),
+              allocate_bits(*t.m.model, windows, base, candidates, lo - 0.1, BitsCost::kNominal,
+                            false);
+            }).find("even the cheapest candidates need 3.000 bits per weight (nominal)"),
             std::string::npos);
 
   KVCache c1 = t.m.model->make_cache(8);
   const auto g = t.m.model->forward(ids, c1, LogitsFor::kAllTokens);
   for (size_t i = 0; i < before.size(); ++i) ASSERT_EQ(g[i], before[i]) << i;
+}
+
+TEST(BitAllocation, CandidatesAndCosts) {
+  EXPECT_EQ(parse_bit_candidates("4g0, 4,8g32,4"),
+            (std::vector<BitCandidate>{{4, 0}, {4, -1}, {8, 32}}));  // spaces, duplicates
+  EXPECT_EQ(default_bit_candidates(BitsCost::kStored).size(), 6u);
+  EXPECT_EQ(default_bit_candidates(BitsCost::kNominal).front(), (BitCandidate{2, -1}));
+  EXPECT_EQ((BitCandidate{4, 32}).text(), "4g32");
+  EXPECT_EQ((BitCandidate{16, -1}).text(), "16");
+  for (const char* bad : {"4g", "x", "4g12", "9", ""}) {
+    const std::string e = testing::error_of([&] { parse_bit_candidates(bad); });
+    EXPECT_NE(e.find("--bits-candidates"), std::string::npos) << bad << ": " << e;
+  }
+  EXPECT_NE(testing::error_of([] { parse_bits_cost("bytes"); }).find("--bits-cost 'bytes'"),
+            std::string::npos);
+  // Stored: the packed blob as `lowbit inspect` counts it (64-byte header, codes in their
+  // container, fp32 scales, 8-bit zero points when asymmetric, sections 64-byte aligned); nominal:
+  // the code width plus the scales.
+  const QuantSpec w3{.bits = 3, .group_size = 128};
+  // 16 x 384 int4: header 64 + codes 16 x 192 + scales 16 x 3 x 4 = 192.
+  EXPECT_DOUBLE_EQ(stored_bits_per_weight(w3, 16, 384), 8.0 * (64 + 3072 + 192) / (16 * 384));
+  EXPECT_DOUBLE_EQ(nominal_bits_per_weight(w3, 384), 3 + 32.0 / 128);
+  // 32 x 1024 int8 asymmetric per row: codes 32 x 1024, scales 128, zeros 32 -> 64 (aligned).
+  const QuantSpec w6{.bits = 6, .symmetric = false, .group_size = 0};
+  EXPECT_DOUBLE_EQ(stored_bits_per_weight(w6, 32, 1024),
+                   8.0 * (64 + 32 * 1024 + 128 + 64) / (32 * 1024));
+  EXPECT_DOUBLE_EQ(stored_bits_per_weight(QuantSpec{.bits = 16}, 8, 64), 32.0);
+}
+
+// Stored bits: 2 bits cost what 4 do, so never beat it on cost; the budget buys finer groups and
+// 8 bits; the map records each projection's group; a candidate whose group does not divide a
+// projection's width is skipped for it.
+TEST(BitAllocation, StoredCostsChooseGroupsAndBits) {
+  Tiny t;
+  const auto windows = random_windows(2, 24, 512);
+  const QuantSpec base{.bits = 4, .group_size = 32};
+  const auto candidates = parse_bit_candidates("2g0,4g0,4g16,8g0,4g128");  // 128: down_proj only
+  const BitAllocation a =
+      allocate_bits(*t.m.model, windows, base, candidates, 6.0, BitsCost::kStored, false);
+  EXPECT_LE(a.average_bits, 6.0 + 1e-9);
+  // All at 4g0 would be about 4.6 (64 inputs, with the headers): the greedy spends above it.
+  EXPECT_GT(a.average_bits, stored_bits_per_weight(QuantSpec{.bits = 4, .group_size = 0}, 64, 64));
+  bool finer = false, eight = false;
+  for (const BitsRule& r : a.map.rules()) {
+    EXPECT_NE(r.bits, 2) << r.text;  // 2g0 costs what 4g0 does and loses more
+    EXPECT_TRUE(r.group == 0 || r.group == 16 || r.group == 128) << r.text;
+    if (r.group == 128) {
+      EXPECT_EQ(r.projection, "down_proj") << r.text;
+    }
+    finer = finer || r.group == 16;
+    eight = eight || r.bits == 8;
+  }
+  EXPECT_TRUE(finer || eight) << a.table;  // 2 bits per weight to spend above 4g0
+  EXPECT_NE(a.table.find("| layers.0.q_proj | "), std::string::npos);
+  EXPECT_NE(a.table.find(" - |"), std::string::npos) << a.table;  // 4g128 on a 64-wide input
 }
 
 TEST(BitAllocation, CliFlagErrors) {
@@ -103,9 +161,11 @@ TEST(BitAllocation, CliFlagErrors) {
       "quantize -m '" + t.dir.path().string() + "' -o '" + (t.dir / "out.lowbit").string() + "' ";
   auto r = testing::run_lowbit(base + "--bits-budget 4.5 --bits-candidates 2,x");
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.err.find("'x' is not a number"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("'x' is not BITS or BITSgGROUP"), std::string::npos) << r.err;
   r = testing::run_lowbit(base + "--bits-budget 4.5 --bits-candidates 2,9");
-  EXPECT_NE(r.err.find("9 bits (2..8 or 16)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("'9' is not BITS or BITSgGROUP"), std::string::npos) << r.err;
+  r = testing::run_lowbit(base + "--bits-budget 4.5 --bits-cost bytes --calib x");
+  EXPECT_NE(r.err.find("bytes"), std::string::npos) << r.err;
   r = testing::run_lowbit(base + "--bits-budget 4.5 --bits-map down_proj=8");
   EXPECT_NE(r.err.find("do not give --bits-map too"), std::string::npos) << r.err;
   r = testing::run_lowbit(base + "--bits-budget 4.5");

@@ -25,6 +25,30 @@ TEST(BitsMap, RulesAndPrecedence) {
   EXPECT_EQ(m.bits_for(3, "v_proj", 4), 16);
   EXPECT_EQ(BitsMap::parse("layers.*.o_proj=3").bits_for(7, "o_proj", 4), 3);
   EXPECT_EQ(m.text(), "down_proj=6,layers.0-1.*=8,layers.3.v_proj=16");
+  EXPECT_FALSE(m.sets_groups());
+}
+
+TEST(BitsMap, RulesMayGiveAGroup) {
+  const BitsMap m = BitsMap::parse("*=4g0,down_proj=8g32,layers.2.down_proj=3");
+  EXPECT_TRUE(m.sets_groups());
+  const QuantSpec base{.bits = 4, .group_size = 128};
+  EXPECT_EQ(m.spec_for(0, "q_proj", base).group_size, 0);  // one scale per row
+  EXPECT_EQ(m.spec_for(0, "q_proj", base).bits, 4);
+  EXPECT_EQ(m.spec_for(1, "down_proj", base).group_size, 32);
+  EXPECT_EQ(m.spec_for(1, "down_proj", base).bits, 8);
+  // A later rule without a group restores --group for what it matches.
+  EXPECT_EQ(m.spec_for(2, "down_proj", base).group_size, 128);
+  EXPECT_EQ(m.spec_for(2, "down_proj", base).bits, 3);
+  EXPECT_EQ(m.text(), "*=4g0,down_proj=8g32,layers.2.down_proj=3");
+  for (const auto& [text, what] : std::vector<std::pair<std::string, std::string>>{
+           {"down_proj=4g", "the group after 'g' is not a number"},
+           {"down_proj=4gx", "the group after 'g' is not a number"},
+           {"down_proj=4g-8", "the group after 'g' is not a number"},
+           {"down_proj=4g12", "multiple of 8"},
+           {"down_proj=g32", "bits are not a number"}}) {
+    const std::string e = testing::error_of([&] { BitsMap::parse(text); });
+    EXPECT_NE(e.find(what), std::string::npos) << text << ": " << e;
+  }
 }
 
 TEST(BitsMap, MalformedRulesFailNamingTheRule) {
@@ -91,6 +115,40 @@ TEST(BitsMap, MixedModelQuantizesSavesAndRuns) {
     const std::vector<float> sim(want.begin(), want.end());
     const auto got = packed.model->forward(ids, b, LogitsFor::kAllTokens);
     for (size_t i = 0; i < sim.size(); ++i) ASSERT_NEAR(got[i], sim[i], 1e-3) << i;
+  }
+  // A rule's group: per-row scales for down_proj, groups of 16 for layer 1's q_proj; a group
+  // that does not divide a projection's input width fails before any work, naming the layer.
+  {
+    QuantizeOptions o;
+    o.weight = QuantSpec{.bits = 4, .group_size = 32};
+    o.bits_map = BitsMap::parse("down_proj=8g0,layers.1.q_proj=4g16");
+    o.head_weight.bits = 16;
+    o.head_act.bits = 16;
+    LoadedModel m = load_model(dir.path());
+    quantize_model(*m.model, *m.tokenizer, o);
+    const auto group = [&](const Linear& l) {
+      return dynamic_cast<const FakeQuantLinear*>(&l)->quantized_weight()->spec.group_size;
+    };
+    EXPECT_EQ(group(*m.model->weights().layers[0].w_down), 0);
+    EXPECT_EQ(group(*m.model->weights().layers[1].wq), 16);
+    EXPECT_EQ(group(*m.model->weights().layers[0].wq), 32);
+    save_quantized_model(*m.model, dir.path(), dir / "groups.lowbit", {{"method", "rtn"}});
+    LoadedModel packed = load_model(dir / "groups.lowbit");
+    const std::vector<int32_t> ids = {1, 300, 301, 45, 46};
+    KVCache a = m.model->make_cache(8), b = packed.model->make_cache(8);
+    const auto want = m.model->forward(ids, a, LogitsFor::kAllTokens);
+    const std::vector<float> sim(want.begin(), want.end());
+    const auto got = packed.model->forward(ids, b, LogitsFor::kAllTokens);
+    for (size_t i = 0; i < sim.size(); ++i) ASSERT_NEAR(got[i], sim[i], 1e-3) << i;
+
+    o.bits_map = BitsMap::parse("down_proj=4g48");  // 48 does not divide 128
+    LoadedModel again = load_model(dir.path());
+    const std::string e =
+        testing::error_of([&] { quantize_model(*again.model, *again.tokenizer, o); });
+    EXPECT_NE(e.find("--bits-map: layers.0.down_proj: group size 48 does not divide the row "
+                     "length 128"),
+              std::string::npos)
+        << e;
   }
   // Methods that cannot take a map say so.
   QuantizeOptions o;
