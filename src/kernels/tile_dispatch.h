@@ -62,5 +62,36 @@ inline void sweep_panels(size_t m, size_t c0, size_t c1, size_t col_bytes, size_
   }
 }
 
+// The row-layout look-up GEMM's sweep (qgemm_lut_rows) over weight rows [r0, r1): for m = 1,
+// tiles of kNR1 rows (f.template operator()<1, N>(0, row)); otherwise panels of panel_rows weight
+// rows (their codes stay cache-resident), each swept by every activation tile of up to kMR rows
+// in weight tiles of up to kNR rows: f.template operator()<MR, NR>(activation row, weight row).
+template <int kNR1, int kMR, int kNR, class F>
+inline void sweep_lut_rows(size_t m, size_t r0, size_t r1, size_t panel_rows, F&& f) {
+  if (m == 1) {
+    sweep_gemv<kNR1>(r0, r1, [&]<int NR>(size_t j) { f.template operator()<1, NR>(0, j); });
+    return;
+  }
+  for (size_t jp = r0; jp < r1; jp += panel_rows) {
+    const size_t je = min_size(r1, jp + panel_rows);
+    for (size_t i = 0; i < m; i += kMR)
+      with_count<kMR>(min_size(kMR, m - i), [&]<int MR>() {
+        sweep_gemv<kNR>(jp, je, [&]<int NR>(size_t j) { f.template operator()<MR, NR>(i, j); });
+      });
+  }
+}
+
+// The row-layout look-up GEMM's epilogue for an MR x NR tile at (i0, j0): y = fma(tree sum,
+// scale, bias), with `tree_sum(i, r)` the reference's tree over output (i0 + i, j0 + r)'s lanes.
+template <int MR, int NR, class TreeSum>
+inline void store_lut_rows(const LutRowsArgs& p, size_t i0, size_t j0, TreeSum&& tree_sum) {
+  LOWBIT_UNROLL for (int r = 0; r < NR; ++r) {
+    const size_t j = j0 + static_cast<size_t>(r);
+    const float b = p.bias ? p.bias[j] : 0.0f;
+    LOWBIT_UNROLL for (int i = 0; i < MR; ++i) p.y[(i0 + static_cast<size_t>(i)) * p.ldy + j] =
+        __builtin_fmaf(tree_sum(i, r), p.scales[j], b);
+  }
+}
+
 }  // namespace
 }  // namespace lowbit::kernels::detail

@@ -9,7 +9,6 @@
 // Register tiles: 1 activation row x 2 weight rows for m = 1, 2 x 1 otherwise.
 #include <arm_neon.h>
 
-#include <cmath>
 #include <cstring>
 
 #include "kernels/isa_common.h"
@@ -75,29 +74,14 @@ void tile(const LutRowsArgs& p, size_t i0, size_t j0) {
     }
   }
 
-  LOWBIT_UNROLL for (int r = 0; r < NR; ++r) {
-    const size_t j = j0 + r;
-    const float b = p.bias ? p.bias[j] : 0.0f;
-    LOWBIT_UNROLL for (int i = 0; i < MR; ++i) p.y[(i0 + i) * p.ldy + j] =
-        std::fma(tree_sum(acc[i][r]), p.scales[j], b);
-  }
+  store_lut_rows<MR, NR>(p, i0, j0, [&](int i, int r) { return tree_sum(acc[i][r]); });
 }
 
 }  // namespace
 
 void qgemm_lut_rows_neon(const LutRowsArgs& p, size_t row_begin, size_t row_end) {
-  if (p.m == 1) {
-    sweep_gemv<2>(row_begin, row_end, [&]<int NR>(size_t j) { tile<1, NR>(p, 0, j); });
-    return;
-  }
-  constexpr size_t kPanelRows = 64;
-  for (size_t jp = row_begin; jp < row_end; jp += kPanelRows) {
-    const size_t je = min_size(row_end, jp + kPanelRows);
-    for (size_t i = 0; i < p.m; i += 2)
-      with_count<2>(min_size(2, p.m - i), [&]<int MR>() {
-        for (size_t j = jp; j < je; ++j) tile<MR, 1>(p, i, j);
-      });
-  }
+  sweep_lut_rows<2, 2, 1>(p.m, row_begin, row_end, 64,
+                          [&]<int MR, int NR>(size_t i, size_t j) { tile<MR, NR>(p, i, j); });
 }
 
 }  // namespace lowbit::kernels::detail

@@ -9,7 +9,6 @@
 // (1 x 8 for m = 1, 4 x 4 otherwise: 16 accumulators, 4 tables, 4 code registers).
 #include "kernels/x86/avx512_intrinsics.h"
 
-#include <cmath>
 #include <utility>
 
 #include "kernels/isa_common.h"
@@ -92,31 +91,15 @@ template <int MR, int NR>
     }
   }
 
-  LOWBIT_UNROLL for (int r = 0; r < NR; ++r) {
-    const size_t j = j0 + r;
-    const float b = p.bias ? p.bias[j] : 0.0f;
-    LOWBIT_UNROLL for (int i = 0; i < MR; ++i) p.y[(i0 + i) * p.ldy + j] =
-        std::fma(tree_sum(acc[i][r]), p.scales[j], b);
-  }
+  store_lut_rows<MR, NR>(p, i0, j0, [&](int i, int r) { return tree_sum(acc[i][r]); });
 }
 
 }  // namespace
 
 void qgemm_lut_rows_avx512(const LutRowsArgs& p, size_t row_begin, size_t row_end) {
-  if (p.m == 1) {
-    // Eight rows' fma chains in flight hide the fma latency.
-    sweep_gemv<8>(row_begin, row_end, [&]<int NR>(size_t j) { tile<1, NR>(p, 0, j); });
-    return;
-  }
-  // Panels of 64 weight rows (their codes stay in L1/L2) swept by every 4-row activation tile.
-  constexpr size_t kPanelRows = 64;
-  for (size_t jp = row_begin; jp < row_end; jp += kPanelRows) {
-    const size_t je = min_size(row_end, jp + kPanelRows);
-    for (size_t i = 0; i < p.m; i += 4)
-      with_count<4>(min_size(4, p.m - i), [&]<int MR>() {
-        sweep_gemv<4>(jp, je, [&]<int NR>(size_t j) { tile<MR, NR>(p, i, j); });
-      });
-  }
+  // Decode: eight rows' fma chains in flight hide the fma latency.
+  sweep_lut_rows<8, 4, 4>(p.m, row_begin, row_end, 64,
+                          [&]<int MR, int NR>(size_t i, size_t j) { tile<MR, NR>(p, i, j); });
 }
 
 }  // namespace lowbit::kernels::detail
