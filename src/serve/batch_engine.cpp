@@ -94,12 +94,17 @@ void BatchEngine::release(Slot& slot, FinishReason reason, std::string error) {
     tail = slot.stops->push(tail);
     if (!slot.stops->stopped()) tail += slot.stops->flush();
   }
-  slot.state->finish(reason, std::move(tail), std::move(error));
+  const std::shared_ptr<RequestState> state = std::move(slot.state);
   slot.state.reset();
   slot.sampler.reset();
   slot.streamer.reset();
   slot.stops.reset();
   slot.ids.clear();
+  // The gauge drops before the client is woken: a client that reads /metrics right after its
+  // response must not see its own sequence still active. Only this thread writes the slots.
+  metrics_.set_active(std::count_if(slots_.begin(), slots_.end(),
+                                    [](const Slot& s) { return s.state != nullptr; }));
+  state->finish(reason, std::move(tail), std::move(error));
 }
 
 bool BatchEngine::emit(Slot& slot, std::span<const float> logits, int32_t id) {

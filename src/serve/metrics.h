@@ -21,6 +21,7 @@ class Metrics {
     queued_ = waiting;
     active_ = active;
   }
+  void set_active(int64_t active) { active_ = active; }
   void rejected() { ++rejected_; }
 
   // Prometheus text exposition format 0.0.4; slots = the engine's --parallel.
