@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/kernel_variants.h"
+#include "kernels/qgemm_driver.h"
 
 namespace lowbit::kernels {
 namespace {
@@ -111,18 +112,8 @@ detail::PackedArgs packed_args(const PackedWeightsView& w) {
   return p;
 }
 
-void check_output(const char* what, size_t m, size_t n, std::span<const float> bias,
-                  std::span<float> y, size_t ldy) {
-  if (!bias.empty() && bias.size() != n)
-    fail("{}: bias of {} for {} outputs", what, bias.size(), n);
-  if (ldy < n) fail("{}: output stride {} < {} outputs", what, ldy, n);
-  if (m > 0 && y.size() < (m - 1) * ldy + n)
-    fail("{}: output of {} floats for {} rows of stride {}", what, y.size(), m, ldy);
-}
-
-// Below this many multiply-adds a parallel region (a few microseconds to wake the workers) costs
-// more than the second thread saves.
-constexpr size_t kParallelMinMacs = size_t{1} << 20;
+using detail::check_output;
+using detail::kParallelMinMacs;
 
 template <class Args, class Fn>
 void run_blocks(const Args& args, Fn fn, size_t m, size_t n, size_t k, bool parallel) {

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/kernel_variants.h"
+#include "kernels/qgemm_driver.h"
 
 namespace lowbit::kernels {
 namespace {
@@ -29,8 +30,6 @@ constexpr std::array kLutRows = {
     Variant{Isa::kScalar, detail::qgemm_lut_rows_scalar},
 };
 
-// As qgemm's drivers: below this many multiply-adds a parallel region costs more than it saves.
-constexpr size_t kParallelMinMacs = size_t{1} << 20;
 // Rows per unit of work handed to a thread.
 constexpr size_t kRowsPerUnit = 16;
 
@@ -41,11 +40,7 @@ void run(std::span<const float> x, size_t m, size_t ldx, const LutRowsWeights& w
   if (ldx < k) fail("qgemm_lut_rows: input stride {} < {} columns", ldx, k);
   if (m > 0 && x.size() < (m - 1) * ldx + k)
     fail("qgemm_lut_rows: input of {} floats for {} rows of {}", x.size(), m, k);
-  if (!bias.empty() && bias.size() != n)
-    fail("qgemm_lut_rows: bias of {} for {} outputs", bias.size(), n);
-  if (ldy < n) fail("qgemm_lut_rows: output stride {} < {} outputs", ldy, n);
-  if (m > 0 && y.size() < (m - 1) * ldy + n)
-    fail("qgemm_lut_rows: output of {} floats for {} rows of stride {}", y.size(), m, ldy);
+  detail::check_output("qgemm_lut_rows", m, n, bias, y, ldy);
   if (m == 0) return;
   detail::LutRowsArgs args{};
   args.x = x.data();
@@ -61,7 +56,7 @@ void run(std::span<const float> x, size_t m, size_t ldx, const LutRowsWeights& w
   args.y = y.data();
   args.ldy = ldy;
   const detail::LutRowsFn fn = select_variant(kLutRows).fn;
-  if (!parallel || m * n * k < kParallelMinMacs || thread_pool().size() == 1) {
+  if (!parallel || m * n * k < detail::kParallelMinMacs || thread_pool().size() == 1) {
     fn(args, 0, n);
     return;
   }

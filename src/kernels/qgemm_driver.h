@@ -1,0 +1,25 @@
+#pragma once
+// What the GEMM drivers (qgemm.cpp, qgemm_lut_rows.cpp: baseline code, not ISA files) share: the
+// output checks every entry point makes and the size below which a product stays on one thread.
+#include <cstddef>
+#include <span>
+
+#include "core/error.h"
+
+namespace lowbit::kernels::detail {
+
+// Below this many multiply-adds a parallel region (a few microseconds to wake the workers) costs
+// more than the second thread saves.
+inline constexpr size_t kParallelMinMacs = size_t{1} << 20;
+
+// y holds m rows of n outputs at stride ldy; bias is empty or n values. `what` names the call.
+inline void check_output(const char* what, size_t m, size_t n, std::span<const float> bias,
+                         std::span<float> y, size_t ldy) {
+  if (!bias.empty() && bias.size() != n)
+    fail("{}: bias of {} for {} outputs", what, bias.size(), n);
+  if (ldy < n) fail("{}: output stride {} < {} outputs", what, ldy, n);
+  if (m > 0 && y.size() < (m - 1) * ldy + n)
+    fail("{}: output of {} floats for {} rows of stride {}", what, y.size(), m, ldy);
+}
+
+}  // namespace lowbit::kernels::detail
