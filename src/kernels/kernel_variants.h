@@ -116,7 +116,7 @@ struct KvCodesArgs {
   size_t row_bytes;
   const float* params;  // position t: s_t at params[t * param_stride], z_t at the next float
   size_t param_stride;  // floats
-  int bits;             // 4 or 8
+  int bits;             // 4 or 8, or 32 (fp32 values; params not read)
   float qmin;
   size_t head_dim;  // even
 };

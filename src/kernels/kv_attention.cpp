@@ -1,6 +1,7 @@
 #include "kernels/kv_attention.h"
 
 #include <array>
+#include <cstdint>
 
 #include "core/error.h"
 #include "kernels/kernel_variants.h"
@@ -27,11 +28,17 @@ constexpr std::array kVariants = {
 };
 
 detail::KvCodesArgs args(const KvCodesView& v) {
-  if (v.codes == nullptr || v.params == nullptr) fail("kv attention: no codes or parameters");
-  if (v.bits != 4 && v.bits != 8) fail("kv attention: {}-bit codes (4 or 8)", v.bits);
+  const bool floats = v.bits == 32;
+  if (v.codes == nullptr || (!floats && v.params == nullptr))
+    fail("kv attention: no codes or parameters");
+  if (v.bits != 4 && v.bits != 8 && !floats)
+    fail("kv attention: {}-bit codes (4, 8 or 32)", v.bits);
   if (v.head_dim == 0 || v.head_dim % 2 != 0)
     fail("kv attention: head_dim {} must be even and positive", v.head_dim);
-  if (v.row_bytes < (v.bits == 8 ? v.head_dim : v.head_dim / 2) || v.param_stride < 2)
+  if (floats && (v.row_bytes % sizeof(float) != 0 ||
+                 reinterpret_cast<uintptr_t>(v.codes) % alignof(float) != 0))
+    fail("kv attention: fp32 rows of {} bytes must hold whole, aligned floats", v.row_bytes);
+  if (v.row_bytes < v.head_dim * static_cast<size_t>(v.bits) / 8 || (!floats && v.param_stride < 2))
     fail("kv attention: row of {} bytes or parameter stride {} too small for head_dim {}",
          v.row_bytes, v.param_stride, v.head_dim);
   return {v.codes,   v.row_bytes, v.params, v.param_stride, v.bits, static_cast<float>(v.qmin),

@@ -6,6 +6,11 @@
 // NEON) fold the zero point and scale out of the inner loop, so they agree with the scalar
 // reference (each value dequantized, summed in order) to rounding, not bit for bit; the tests
 // bound the difference.
+//
+// bits = 32 reads an fp32 cache the same way (a position's head_dim floats, no scale or zero
+// point): a decode step's few query rows per KV head are dot products against each cached key,
+// which these loops do in registers where a BLAS GEMV call per row spent more time in its call
+// than in its products.
 #include <cstddef>
 #include <cstdint>
 
@@ -18,9 +23,10 @@ struct KvCodesView {
   size_t row_bytes = 0;
   const float* params = nullptr;  // position t: scale at params[t * param_stride], zero after it
   size_t param_stride = 0;        // floats
-  int bits = 8;                   // 8: a code per byte; 4: two per byte, low nibble first
-  int qmin = 0;                   // value = ((code + qmin) - zero) * scale
-  size_t head_dim = 0;            // even
+  int bits = 8;  // 8: a code per byte; 4: two per byte, low nibble first; 32: fp32 values (the
+                 // row holds floats; params, param_stride and qmin are not read)
+  int qmin = 0;  // value = ((code + qmin) - zero) * scale
+  size_t head_dim = 0;  // even
 };
 
 // scores[r * lds + t] = q_r . value_t for r < rows, t < n (q: rows x head_dim at stride ldq).

@@ -18,7 +18,9 @@
 //   F add(F, F), float reduce_add(F)
 //   template <int kBits> F codes(const uint8_t* row, size_t d0)
 //                                   codes d0 .. d0 + kLanes - 1 of a row as fp32 (kBits 8: a byte
-//                                   each; 4: two per byte, low nibble first)
+//                                   each; 4: two per byte, low nibble first; 32: the row's floats)
+//
+// kBits = 32 (an fp32 cache) has no scale or zero point: the folding terms are left out.
 //
 // Everything is in an anonymous namespace and instantiated with each file's own traits, so every
 // copy is compiled with its own file's target flags and none can be merged across ISA objects
@@ -34,68 +36,131 @@ namespace {
 
 constexpr size_t kKvRows = 4;  // query rows per pass (a decode step has one per head of the group)
 
+constexpr size_t kKvKeys = 4;  // keys per step of the score loop (independent FMA chains)
+
+// Scores of NR query rows (compile time, so the accumulators stay in registers) against keys
+// [0, n), kKvKeys keys per step.
+template <class V, int kBits, int NR>
+void kv_scores_pass(const float* q, size_t ldq, const KvCodesArgs& k, size_t n, float* out,
+                    size_t lds) {
+  using F = typename V::F;
+  const size_t hd = k.head_dim;
+  float qsum[NR] = {};
+  if constexpr (kBits != 32)
+    for (int r = 0; r < NR; ++r)
+      for (size_t d = 0; d < hd; ++d) qsum[r] += q[r * ldq + d];
+  const auto finish = [&](size_t t, const F& acc, int r) {
+    if constexpr (kBits == 32) {
+      out[r * lds + t] = V::reduce_add(acc);
+    } else {
+      const float* p = k.params + t * k.param_stride;
+      out[r * lds + t] = p[0] * (V::reduce_add(acc) + (k.qmin - p[1]) * qsum[r]);
+    }
+  };
+  size_t t = 0;
+  for (; t + kKvKeys <= n; t += kKvKeys) {
+    F acc[NR][kKvKeys];
+    LOWBIT_UNROLL for (int r = 0; r < NR; ++r) LOWBIT_UNROLL for (size_t j = 0; j < kKvKeys; ++j)
+        acc[r][j] = V::zero();
+    for (size_t d0 = 0; d0 < hd; d0 += V::kLanes) {
+      F c[kKvKeys];
+      LOWBIT_UNROLL for (size_t j = 0; j < kKvKeys; ++j) c[j] =
+          V::template codes<kBits>(k.codes + (t + j) * k.row_bytes, d0);
+      LOWBIT_UNROLL for (int r = 0; r < NR; ++r) {
+        const F qv = V::load(q + r * ldq + d0);
+        LOWBIT_UNROLL for (size_t j = 0; j < kKvKeys; ++j) acc[r][j] = V::fma(qv, c[j], acc[r][j]);
+      }
+    }
+    LOWBIT_UNROLL for (int r = 0; r < NR; ++r) LOWBIT_UNROLL for (size_t j = 0; j < kKvKeys; ++j)
+        finish(t + j, acc[r][j], r);
+  }
+  for (; t < n; ++t) {
+    F acc[NR];
+    LOWBIT_UNROLL for (int r = 0; r < NR; ++r) acc[r] = V::zero();
+    for (size_t d0 = 0; d0 < hd; d0 += V::kLanes) {
+      const F c = V::template codes<kBits>(k.codes + t * k.row_bytes, d0);
+      LOWBIT_UNROLL for (int r = 0; r < NR; ++r) acc[r] =
+          V::fma(V::load(q + r * ldq + d0), c, acc[r]);
+    }
+    LOWBIT_UNROLL for (int r = 0; r < NR; ++r) finish(t, acc[r], r);
+  }
+}
+
+// Calls f.template operator()<NR>() for NR = count, 1 <= count <= kKvRows.
+template <class Fn>
+void with_kv_rows(size_t count, Fn&& f) {
+  static_assert(kKvRows == 4);
+  switch (count) {
+    case 1:
+      return f.template operator()<1>();
+    case 2:
+      return f.template operator()<2>();
+    case 3:
+      return f.template operator()<3>();
+    default:
+      return f.template operator()<4>();
+  }
+}
+
 template <class V, int kBits>
 void kv_scores_rows(const float* q, size_t rows, size_t ldq, const KvCodesArgs& k, size_t n,
                     float* out, size_t lds) {
+  for (size_t r0 = 0; r0 < rows; r0 += kKvRows)
+    with_kv_rows(min_size(kKvRows, rows - r0), [&]<int NR>() {
+      kv_scores_pass<V, kBits, NR>(q + r0 * ldq, ldq, k, n, out + r0 * lds, lds);
+    });
+}
+
+// Weighted sums of NR rows of p (compile time: the accumulators stay in registers).
+template <class V, int kBits, int NR>
+void kv_weighted_sum_pass(const float* pr, size_t ldp, const KvCodesArgs& v, size_t n, float* out,
+                          size_t ldo) {
   using F = typename V::F;
-  const size_t hd = k.head_dim;
-  for (size_t r0 = 0; r0 < rows; r0 += kKvRows) {
-    const size_t nr = min_size(kKvRows, rows - r0);
-    float qsum[kKvRows] = {};
-    for (size_t r = 0; r < nr; ++r)
-      for (size_t d = 0; d < hd; ++d) qsum[r] += q[(r0 + r) * ldq + d];
-    for (size_t t = 0; t < n; ++t) {
-      const uint8_t* row = k.codes + t * k.row_bytes;
-      F acc[kKvRows];
-      for (size_t r = 0; r < kKvRows; ++r) acc[r] = V::zero();
-      for (size_t d0 = 0; d0 < hd; d0 += V::kLanes) {
-        const F c = V::template codes<kBits>(row, d0);
-        for (size_t r = 0; r < nr; ++r)
-          acc[r] = V::fma(V::load(q + (r0 + r) * ldq + d0), c, acc[r]);
+  constexpr size_t kLanes = V::kLanes, kVecs = V::kVecs;
+  const size_t hd = v.head_dim;
+  for (size_t d0 = 0; d0 < hd; d0 += kLanes * kVecs) {
+    const size_t nv = min_size(kVecs, (hd - d0) / kLanes);
+    F acc[NR][kVecs];
+    float constant[NR] = {};
+    LOWBIT_UNROLL for (int r = 0; r < NR; ++r) LOWBIT_UNROLL for (size_t j = 0; j < kVecs; ++j)
+        acc[r][j] = V::zero();
+    const auto step = [&]<size_t kNv>(size_t t) {
+      const uint8_t* row = v.codes + t * v.row_bytes;
+      F w[NR];
+      if constexpr (kBits == 32) {
+        LOWBIT_UNROLL for (int r = 0; r < NR; ++r) w[r] = V::broadcast(pr[r * ldp + t]);
+      } else {
+        const float* p = v.params + t * v.param_stride;
+        const float offset = v.qmin - p[1];
+        LOWBIT_UNROLL for (int r = 0; r < NR; ++r) {
+          const float wt = pr[r * ldp + t] * p[0];
+          constant[r] += wt * offset;
+          w[r] = V::broadcast(wt);
+        }
       }
-      const float* p = k.params + t * k.param_stride;
-      const float offset = k.qmin - p[1];
-      for (size_t r = 0; r < nr; ++r)
-        out[(r0 + r) * lds + t] = p[0] * (V::reduce_add(acc[r]) + offset * qsum[r]);
-    }
+      const size_t count = kNv == 0 ? nv : kNv;
+      LOWBIT_UNROLL for (size_t j = 0; j < (kNv == 0 ? kVecs : kNv); ++j) {
+        if (kNv == 0 && j >= count) break;
+        const F c = V::template codes<kBits>(row, d0 + kLanes * j);
+        LOWBIT_UNROLL for (int r = 0; r < NR; ++r) acc[r][j] = V::fma(w[r], c, acc[r][j]);
+      }
+    };
+    if (nv == kVecs)
+      for (size_t t = 0; t < n; ++t) step.template operator()<kVecs>(t);
+    else
+      for (size_t t = 0; t < n; ++t) step.template operator()<0>(t);
+    LOWBIT_UNROLL for (int r = 0; r < NR; ++r) for (size_t j = 0; j < nv; ++j)
+        V::store(out + r * ldo + d0 + kLanes * j, V::add(acc[r][j], V::broadcast(constant[r])));
   }
 }
 
 template <class V, int kBits>
 void kv_weighted_sum_rows(const float* pr, size_t rows, size_t ldp, const KvCodesArgs& v, size_t n,
                           float* out, size_t ldo) {
-  using F = typename V::F;
-  constexpr size_t kLanes = V::kLanes, kVecs = V::kVecs;
-  const size_t hd = v.head_dim;
-  for (size_t r0 = 0; r0 < rows; r0 += kKvRows) {
-    const size_t nr = min_size(kKvRows, rows - r0);
-    for (size_t d0 = 0; d0 < hd; d0 += kLanes * kVecs) {
-      const size_t nv = min_size(kVecs, (hd - d0) / kLanes);
-      F acc[kKvRows][kVecs];
-      float constant[kKvRows] = {};
-      for (size_t r = 0; r < kKvRows; ++r)
-        for (size_t j = 0; j < kVecs; ++j) acc[r][j] = V::zero();
-      for (size_t t = 0; t < n; ++t) {
-        const uint8_t* row = v.codes + t * v.row_bytes;
-        const float* p = v.params + t * v.param_stride;
-        const float offset = v.qmin - p[1];
-        F w[kKvRows];
-        for (size_t r = 0; r < nr; ++r) {
-          const float wt = pr[(r0 + r) * ldp + t] * p[0];
-          constant[r] += wt * offset;
-          w[r] = V::broadcast(wt);
-        }
-        for (size_t j = 0; j < nv; ++j) {
-          const F c = V::template codes<kBits>(row, d0 + kLanes * j);
-          for (size_t r = 0; r < nr; ++r) acc[r][j] = V::fma(w[r], c, acc[r][j]);
-        }
-      }
-      for (size_t r = 0; r < nr; ++r)
-        for (size_t j = 0; j < nv; ++j)
-          V::store(out + (r0 + r) * ldo + d0 + kLanes * j,
-                   V::add(acc[r][j], V::broadcast(constant[r])));
-    }
-  }
+  for (size_t r0 = 0; r0 < rows; r0 += kKvRows)
+    with_kv_rows(min_size(kKvRows, rows - r0), [&]<int NR>() {
+      kv_weighted_sum_pass<V, kBits, NR>(pr + r0 * ldp, ldp, v, n, out + r0 * ldo, ldo);
+    });
 }
 
 // The entry points of a variant: head sizes off the lane width go to the reference.
@@ -103,7 +168,9 @@ template <class V>
 void kv_scores_simd(const float* q, size_t rows, size_t ldq, const KvCodesArgs& k, size_t n,
                     float* out, size_t lds) {
   if (k.head_dim % V::kLanes != 0) return kv_scores_scalar(q, rows, ldq, k, n, out, lds);
-  if (k.bits == 8)
+  if (k.bits == 32)
+    kv_scores_rows<V, 32>(q, rows, ldq, k, n, out, lds);
+  else if (k.bits == 8)
     kv_scores_rows<V, 8>(q, rows, ldq, k, n, out, lds);
   else
     kv_scores_rows<V, 4>(q, rows, ldq, k, n, out, lds);
@@ -113,7 +180,9 @@ template <class V>
 void kv_weighted_sum_simd(const float* p, size_t rows, size_t ldp, const KvCodesArgs& v, size_t n,
                           float* out, size_t ldo) {
   if (v.head_dim % V::kLanes != 0) return kv_weighted_sum_scalar(p, rows, ldp, v, n, out, ldo);
-  if (v.bits == 8)
+  if (v.bits == 32)
+    kv_weighted_sum_rows<V, 32>(p, rows, ldp, v, n, out, ldo);
+  else if (v.bits == 8)
     kv_weighted_sum_rows<V, 8>(p, rows, ldp, v, n, out, ldo);
   else
     kv_weighted_sum_rows<V, 4>(p, rows, ldp, v, n, out, ldo);

@@ -57,6 +57,10 @@ void ensure_size(std::vector<T>& v, size_t n) {
 
 constexpr size_t kQueryBlock = 64;  // query rows per attention task
 constexpr size_t kCodeRows = 4;     // stacked query rows up to which attention reads KV codes
+// Stacked query rows up to which an fp32 cache's products also run on the KV kernels
+// (kernels/kv_attention.h, 4 rows per pass over the keys) instead of a BLAS GEMV call per row:
+// a decode step's handful of rows per KV head spent more time in those calls than in products.
+constexpr size_t kDirectRows = 8;
 
 }  // namespace
 
@@ -222,9 +226,23 @@ void LlamaModel::attend_block(int slot, const AttentionRows& a, size_t i0, size_
       const float* src = q_.data() + (a.row0 + i0 + r) * q_dim + (kv_head * group + j) * hd;
       std::copy_n(src, hd, q.data() + (j * rows + r) * hd);
     }
+  // The fp32 rows as the KV kernels' 32-bit view (kernels/kv_attention.h).
+  const auto fp32_view = [&](const float* first) {
+    kernels::KvCodesView v;
+    v.codes = reinterpret_cast<const uint8_t*>(first + kv_head * hd);
+    v.row_bytes = a.kv.stride * sizeof(float);
+    v.bits = 32;
+    v.head_dim = hd;
+    return v;
+  };
+  const bool direct = !a.from_codes && stacked <= kDirectRows &&
+                      kernels::kv_attention_isa() != kernels::Isa::kScalar;
   if (a.from_codes)
     kernels::kv_scores(q.data(), stacked, hd, a.cache->head_codes(slot, kv_head, true), visible,
                        scores.data(), visible);
+  else if (direct)
+    kernels::kv_scores(q.data(), stacked, hd, fp32_view(a.kv.keys), visible, scores.data(),
+                       visible);
   else
     kernels::sgemm_nt_serial(stacked, visible, hd, q.data(), hd, a.kv.keys + kv_head * hd,
                              a.kv.stride, scores.data(), visible);
@@ -241,6 +259,9 @@ void LlamaModel::attend_block(int slot, const AttentionRows& a, size_t i0, size_
   if (a.from_codes)
     kernels::kv_weighted_sum(scores.data(), stacked, visible,
                              a.cache->head_codes(slot, kv_head, false), visible, out.data(), hd);
+  else if (direct)
+    kernels::kv_weighted_sum(scores.data(), stacked, visible, fp32_view(a.kv.values), visible,
+                             out.data(), hd);
   else
     kernels::sgemm_nn_serial(stacked, hd, visible, scores.data(), visible,
                              a.kv.values + kv_head * hd, a.kv.stride, out.data(), hd);

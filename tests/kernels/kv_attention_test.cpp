@@ -1,6 +1,7 @@
 // Attention products over integer KV codes, every ISA the CPU has, against a double-precision
-// reference that dequantizes each value: 8-bit and packed 4-bit codes, head sizes on and off the
-// 8- and 16-lane widths, row counts around the 4-row pass, rows embedded in a wider cache row.
+// reference that dequantizes each value: 8-bit and packed 4-bit codes and fp32 rows (bits = 32),
+// head sizes on and off the 8- and 16-lane widths, row counts around the 4-row pass, position
+// counts around the 4-key step, rows embedded in a wider cache row.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -15,6 +16,7 @@ namespace lowbit::kernels {
 namespace {
 
 struct CacheCase {
+  std::vector<float> floats;  // bits = 32
   std::vector<uint8_t> codes;
   std::vector<float> params;
   KvCodesView view;
@@ -23,6 +25,19 @@ struct CacheCase {
 // n positions of one head inside rows two heads wide (the second head's bytes are noise).
 CacheCase random_cache(std::mt19937& rng, size_t n, size_t hd, int bits) {
   CacheCase c;
+  if (bits == 32) {  // no parameters: a null pointer, which must not be read
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    c.floats.resize(n * 2 * hd);
+    for (auto& x : c.floats) x = normal(rng);
+    c.view = {reinterpret_cast<const uint8_t*>(c.floats.data()),
+              2 * hd * sizeof(float),
+              nullptr,
+              0,
+              32,
+              0,
+              hd};
+    return c;
+  }
   const size_t head_bytes = bits == 8 ? hd : hd / 2;
   const size_t row_bytes = 2 * head_bytes;
   c.codes.resize(n * row_bytes);
@@ -41,6 +56,7 @@ CacheCase random_cache(std::mt19937& rng, size_t n, size_t hd, int bits) {
 
 double value(const KvCodesView& v, size_t t, size_t d) {
   const uint8_t* row = v.codes + t * v.row_bytes;
+  if (v.bits == 32) return reinterpret_cast<const float*>(row)[d];
   const int c = v.bits == 8 ? row[d] : (d % 2 == 0 ? row[d / 2] & 0x0f : row[d / 2] >> 4);
   const float* p = v.params + t * v.param_stride;
   return (c + v.qmin - static_cast<double>(p[1])) * p[0];
@@ -51,10 +67,10 @@ using KvAttentionIsaTest = testing::ForcedVariantTest<kv_attention_isa>;
 TEST_P(KvAttentionIsaTest, MatchesDequantizedReference) {
   std::mt19937 rng(11);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (int bits : {8, 4})
+  for (int bits : {8, 4, 32})
     for (size_t hd : {64, 16, 80, 24, 10})
       for (size_t rows : {1, 3, 4, 5, 9})
-        for (size_t n : {1, 7, 100}) {
+        for (size_t n : {1, 7, 8, 100}) {
           const CacheCase c = random_cache(rng, n, hd, bits);
           const std::string what = "bits=" + std::to_string(bits) + " hd=" + std::to_string(hd) +
                                    " rows=" + std::to_string(rows) + " n=" + std::to_string(n);
@@ -111,6 +127,17 @@ TEST(KvAttention, RejectsBadViews) {
   v.head_dim = 64;
   v.row_bytes = 32;  // too short for 64 8-bit codes
   EXPECT_THROW(kv_weighted_sum(q.data(), 1, 64, v, 1, s.data(), 64), Error);
+  // fp32 rows: no parameters needed, but whole, aligned floats of at least head_dim.
+  std::vector<float> rows(2 * 64);
+  KvCodesView f{reinterpret_cast<const uint8_t*>(rows.data()), 256, nullptr, 0, 32, 0, 64};
+  EXPECT_NO_THROW(kv_scores(q.data(), 1, 64, f, 1, s.data(), 4));
+  f.row_bytes = 255;
+  EXPECT_THROW(kv_scores(q.data(), 1, 64, f, 1, s.data(), 4), Error);
+  f.row_bytes = 252;  // 63 floats
+  EXPECT_THROW(kv_scores(q.data(), 1, 64, f, 1, s.data(), 4), Error);
+  f.row_bytes = 256;
+  f.codes += 2;  // not on a float boundary
+  EXPECT_THROW(kv_scores(q.data(), 1, 64, f, 1, s.data(), 4), Error);
 }
 
 }  // namespace

@@ -32,6 +32,10 @@ struct Neon8 {
 
   template <int kBits>
   static F codes(const uint8_t* row, size_t d0) {
+    if constexpr (kBits == 32) {
+      const float* x = reinterpret_cast<const float*>(row) + d0;
+      return {vld1q_f32(x), vld1q_f32(x + 4)};
+    }
     uint8x8_t b;
     if constexpr (kBits == 8) {
       b = vld1_u8(row + d0);

@@ -1,5 +1,5 @@
 // Reference attention products over integer KV codes: every value dequantized exactly as the
-// cache defines it, ((c + qmin) - z) * s, and summed in order.
+// cache defines it, ((c + qmin) - z) * s (fp32 rows: the value itself), and summed in order.
 #include "kernels/kernel_variants.h"
 
 namespace lowbit::kernels::detail {
@@ -7,6 +7,7 @@ namespace {
 
 inline float value(const KvCodesArgs& kv, size_t t, size_t d) {
   const uint8_t* row = kv.codes + t * kv.row_bytes;
+  if (kv.bits == 32) return reinterpret_cast<const float*>(row)[d];
   const int c = kv.bits == 8 ? row[d] : (d % 2 == 0 ? row[d / 2] & 0x0f : row[d / 2] >> 4);
   const float* p = kv.params + t * kv.param_stride;
   return (static_cast<float>(c) + kv.qmin - p[1]) * p[0];

@@ -31,7 +31,9 @@ struct Ymm {
 
   template <int kBits>
   static F codes(const uint8_t* row, size_t d0) {
-    if constexpr (kBits == 8) {
+    if constexpr (kBits == 32) {
+      return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + d0);
+    } else if constexpr (kBits == 8) {
       return _mm256_cvtepi32_ps(
           _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + d0))));
     } else {
