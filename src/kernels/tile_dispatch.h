@@ -47,6 +47,16 @@ inline void sweep_gemv(size_t c0, size_t c1, F&& f) {
   }
 }
 
+// The first block of the tile after the nb-block tile at `block`, if a whole nb-block tile still
+// fits before `end`; else `block` itself. A tile prefetches the next one's weights while it works
+// (one tile of streams ahead of the loads): a decode batch's few rows give the core too little
+// work per weight byte for the hardware prefetcher alone to keep DRAM busy (measured: 4 rows read
+// an out-of-cache head at half the bandwidth one row gets). Re-prefetching its own lines, where no
+// next tile fits, costs a few instructions and never leaves the range.
+inline size_t ahead_block(size_t block, size_t nb, size_t end) {
+  return block + 2 * nb <= end ? block + nb : block;
+}
+
 // A GEMM's sweep over output columns [c0, c1) of col_bytes of weights each: panels of about
 // panel_bytes of weights (cache-resident), each swept by every row tile of up to kRows rows before
 // the next panel, f.template operator()<R>(row0, panel_begin, panel_end) per row tile.

@@ -24,15 +24,22 @@ namespace {
 // the GEMV's 16 u shortcut does not apply.
 template <int kBits, bool kAsym, int MR, int NB, bool kLut = false>
 [[gnu::noinline]] void tile(const QgemmArgs& p, const PackedArgs& w, const uint8_t* codes,
-                            size_t row0, size_t blk0) {
+                            const uint8_t* ahead, size_t row0, size_t blk0) {
   // Small tiles (the GEMV) split each output's sum over two accumulators so enough independent
   // vpdpbusd chains are in flight; big tiles have enough chains and need the registers (with 24+
   // accumulators GCC starts shuffling them between registers every iteration).
   constexpr bool kSplit = MR * NB < 8;
+  // Decode batches prefetch the next tile's weights (tile_dispatch.h: ahead_block); one row
+  // (the GEMV) is faster without, and bigger tiles sweep cache-resident panels.
+  constexpr bool kPrefetch = MR >= 2 && MR <= 4;
   const int8_t* a[MR];
   LOWBIT_UNROLL for (int r = 0; r < MR; ++r) a[r] = p.a + (row0 + r) * p.lda;
   const uint8_t* wb[NB];
-  LOWBIT_UNROLL for (int b = 0; b < NB; ++b) wb[b] = codes + b * w.block_bytes;
+  const uint8_t* pf[NB];
+  LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
+    wb[b] = codes + b * w.block_bytes;
+    pf[b] = ahead + b * w.block_bytes;
+  }
 
   // The fp32 sums live in L1 between groups, not in registers: the registers go to the int32
   // accumulators (with both, GCC spilled inside the inner loop).
@@ -56,6 +63,8 @@ template <int kBits, bool kAsym, int MR, int NB, bool kLut = false>
         __m512i lo[NB], hi[NB];
         LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
           const __m512i v = _mm512_loadu_si512(wb[b] + c * 64);
+          if constexpr (kPrefetch)
+            _mm_prefetch(reinterpret_cast<const char*>(pf[b] + c * 64), _MM_HINT_T1);
           if constexpr (kLut) {
             lo[b] = _mm512_shuffle_epi8(lut, _mm512_and_si512(v, low4));
             hi[b] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4));
@@ -89,6 +98,10 @@ template <int kBits, bool kAsym, int MR, int NB, bool kLut = false>
           LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
             v0[b] = _mm512_loadu_si512(wb[b] + c * 64);
             v1[b] = _mm512_loadu_si512(wb[b] + c * 64 + 64);
+            if constexpr (kPrefetch) {
+              _mm_prefetch(reinterpret_cast<const char*>(pf[b] + c * 64), _MM_HINT_T1);
+              _mm_prefetch(reinterpret_cast<const char*>(pf[b] + c * 64 + 64), _MM_HINT_T1);
+            }
           }
           LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
             const __m512i x0 = broadcast4_zmm(a[r] + c * 4), x1 = broadcast4_zmm(a[r] + c * 4 + 4);
@@ -103,7 +116,11 @@ template <int kBits, bool kAsym, int MR, int NB, bool kLut = false>
       }
       for (; c < c1; ++c) {
         __m512i v0[NB];
-        LOWBIT_UNROLL for (int b = 0; b < NB; ++b) v0[b] = _mm512_loadu_si512(wb[b] + c * 64);
+        LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
+          v0[b] = _mm512_loadu_si512(wb[b] + c * 64);
+          if constexpr (kPrefetch)
+            _mm_prefetch(reinterpret_cast<const char*>(pf[b] + c * 64), _MM_HINT_T1);
+        }
         LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
           const __m512i x0 = broadcast4_zmm(a[r] + c * 4);
           LOWBIT_UNROLL for (int b = 0; b < NB; ++b) acc0[r][b] =
@@ -162,13 +179,13 @@ void run_panels(const QgemmArgs& p, const PackedArgs& w, const uint8_t* codes, s
         // Up to 4 rows (a decode batch): 4 blocks per tile, as many accumulator
         // chains as the 8-row tile has, each weight load feeding 4 rows x 4 blocks.
         constexpr int kWide = R <= 4 ? 4 : 2;
+        const auto at = [&](size_t blk) { return codes + (blk - b0) * w.block_bytes; };
         size_t b = pb;
         for (; b + kWide <= pe; b += kWide)
-          tile<kBits, kAsym, R, kWide, kLut>(p, w, codes + (b - b0) * w.block_bytes, r, b);
+          tile<kBits, kAsym, R, kWide, kLut>(p, w, at(b), at(ahead_block(b, kWide, b1)), r, b);
         if (b < pe)
-          with_count<kWide - 1>(pe - b, [&]<int NB>() {
-            tile<kBits, kAsym, R, NB, kLut>(p, w, codes + (b - b0) * w.block_bytes, r, b);
-          });
+          with_count<kWide - 1>(
+              pe - b, [&]<int NB>() { tile<kBits, kAsym, R, NB, kLut>(p, w, at(b), at(b), r, b); });
       });
 }
 
@@ -177,7 +194,8 @@ void run(const QgemmArgs& p, size_t b0, size_t b1) {
   const PackedArgs& w = p.w;
   if (p.m == 1) {
     sweep_gemv<4>(b0, b1, [&]<int NB>(size_t b) {
-      tile<kBits, kAsym, 1, NB>(p, w, w.codes + b * w.block_bytes, 0, b);
+      const uint8_t* at = w.codes + b * w.block_bytes;
+      tile<kBits, kAsym, 1, NB>(p, w, at, w.codes + ahead_block(b, NB, b1) * w.block_bytes, 0, b);
     });
     return;
   }
@@ -208,7 +226,9 @@ void run(const QgemmArgs& p, size_t b0, size_t b1) {
 void qgemm_lut8_avx512vnni(const QgemmArgs& p, size_t block_begin, size_t block_end) {
   if (p.m == 1) {
     sweep_gemv<4>(block_begin, block_end, [&]<int NB>(size_t b) {
-      tile<4, false, 1, NB, true>(p, p.w, p.w.codes + b * p.w.block_bytes, 0, b);
+      const uint8_t* at = p.w.codes + b * p.w.block_bytes;
+      tile<4, false, 1, NB, true>(
+          p, p.w, at, p.w.codes + ahead_block(b, NB, block_end) * p.w.block_bytes, 0, b);
     });
     return;
   }
