@@ -61,6 +61,12 @@ constexpr size_t kCodeRows = 4;     // stacked query rows up to which attention 
 // (kernels/kv_attention.h, 4 rows per pass over the keys) instead of a BLAS GEMV call per row:
 // a decode step's handful of rows per KV head spent more time in those calls than in products.
 constexpr size_t kDirectRows = 8;
+// A decode step's attention products (all rows and heads of a layer) below which one thread does
+// them: its tasks are a few microseconds each, and handing them to another core (the region, and
+// the rows' queries and outputs crossing between the cores' caches) cost more than it saved. On
+// ref-llama-s with 4 sequences and 2 threads: serial was faster at 16 and 64 cached tokens
+// (52 K and 200 K multiply-adds per layer), parallel at 256 (790 K).
+constexpr size_t kDecodeAttentionParallelMacs = size_t{1} << 18;
 
 }  // namespace
 
@@ -176,24 +182,41 @@ void LlamaModel::attention(int slot, size_t row0, size_t n, int entries0, KVCach
       kernels::causal_attention_isa() != kernels::Isa::kScalar)
     return fused_attention(row0, n, entries0, a.kv.keys, a.kv.values, a.kv.stride, importance);
   const size_t blocks = (n + kQueryBlock - 1) / kQueryBlock;
-  thread_pool().run(kv_heads * blocks, [&](size_t task) {
-    const size_t b = blocks - 1 - task / kv_heads, kv_head = task % kv_heads;
+  const auto task = [&](size_t t) {
+    const size_t b = blocks - 1 - t / kv_heads, kv_head = t % kv_heads;
     const size_t i0 = b * kQueryBlock;
     attend_block(slot, a, i0, std::min(n, i0 + kQueryBlock), kv_head, importance);
-  });
+  };
+  // As in decode_attention: a one-token step over a short cache stays on this thread.
+  const size_t macs = 2 * n * (static_cast<size_t>(entries0) + n) * static_cast<size_t>(c.q_dim());
+  if (macs < kDecodeAttentionParallelMacs) {
+    for (size_t t = 0; t < kv_heads * blocks; ++t) task(t);
+    return;
+  }
+  thread_pool().run(kv_heads * blocks, task);
 }
 
 // Every row of the step, each KV head, in one region: a region per row (each a sliver of work
-// for two or three threads) cost more in waking and waiting than its products took.
+// for two or three threads) cost more in waking and waiting than its products took. Below
+// kDecodeAttentionParallelMacs the step's products stay on the calling thread.
 void LlamaModel::decode_attention(int slot, std::span<KVCache* const> caches,
                                   std::span<const int> entries0) {
-  const size_t kv_heads = static_cast<size_t>(w_.config.n_kv_heads);
+  const auto& c = w_.config;
+  const size_t kv_heads = static_cast<size_t>(c.n_kv_heads);
   attention_rows_.clear();
-  for (size_t r = 0; r < caches.size(); ++r)
+  size_t macs = 0;  // scores and weighted sums of every query head against its cached keys
+  for (size_t r = 0; r < caches.size(); ++r) {
     attention_rows_.push_back(attention_rows(slot, r, 1, entries0[r], *caches[r]));
-  thread_pool().run(caches.size() * kv_heads, [&](size_t task) {
-    attend_block(slot, attention_rows_[task / kv_heads], 0, 1, task % kv_heads, false);
-  });
+    macs += 2 * static_cast<size_t>(entries0[r] + 1) * static_cast<size_t>(c.q_dim());
+  }
+  const auto task = [&](size_t t) {
+    attend_block(slot, attention_rows_[t / kv_heads], 0, 1, t % kv_heads, false);
+  };
+  if (macs < kDecodeAttentionParallelMacs) {
+    for (size_t t = 0; t < caches.size() * kv_heads; ++t) task(t);
+    return;
+  }
+  thread_pool().run(caches.size() * kv_heads, task);
 }
 
 // The `group` query heads that share the KV head (GQA) are stacked into one
