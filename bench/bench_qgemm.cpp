@@ -15,10 +15,13 @@
 // groups still run on), to set against "W4A16" (the integer grid dequantized in registers) under
 // the same ISA. "W4A8lut-shared" is the shared table rounded to int8 with 8-bit activations
 // (qgemm_lut8: vpshufb look-up into int8 panels for the W8A8 kernel), to set against "W4A8" (the
-// integer grid).
+// integer grid). "W4A8cold" / "W8A8cold" run the output head's shape for a decode step (m = 1) and
+// a server's 4-row decode batch (m = 4) with the weights out of cache, as a model's step meets
+// them: each iteration takes the next of enough copies to fill kColdBytes.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
+#include <iterator>
 #include <memory>
 #include <random>
 #include <string>
@@ -58,6 +61,8 @@ std::vector<float> random_floats(size_t count) {
   return v;
 }
 
+constexpr size_t kColdBytes = size_t{96} << 20;  // more than the caches of any CPU this runs on
+
 void set_gops(benchmark::State& state, size_t m, size_t n, size_t k) {
   state.counters["GOPS"] = benchmark::Counter(2.0 * double(m) * double(n) * double(k) * 1e-9,
                                               benchmark::Counter::kIsIterationInvariantRate);
@@ -80,6 +85,30 @@ void bench_int(benchmark::State& state, Isa isa, size_t m, Shape s, int wbits, s
   }
   set_gops(state, m, s.n, s.k);
   state.counters["weight_MB"] = double(w.bytes().size()) * 1e-6;
+}
+
+// bench_int's product with the weights out of cache: copies of the matrix, taken in turn.
+void bench_int_cold(benchmark::State& state, Isa isa, size_t m, Shape s, int wbits) {
+  ScopedIsa force(isa);
+  std::vector<PackedWeights> copies;
+  size_t bytes = 0;
+  while (bytes < kColdBytes) {
+    copies.push_back(random_packed(s.n, s.k, wbits, 0));
+    bytes += copies.back().bytes().size();
+  }
+  const std::vector<float> x = random_floats(m * s.k);
+  QuantizedActivations a;
+  a.quantize(x, m, s.k, ActivationFormat{});
+  std::vector<float> y(m * s.n);
+  size_t next = 0;
+  for (auto _ : state) {
+    qgemm(a.view(), copies[next].view(), {}, y, s.n);
+    next = (next + 1) % copies.size();
+    benchmark::DoNotOptimize(y.data());
+  }
+  set_gops(state, m, s.n, s.k);
+  state.counters["weight_GBps"] = benchmark::Counter(double(copies[0].bytes().size()) * 1e-9,
+                                                     benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // W4A4 (4-bit symmetric activations) through the packed int16 multiplier (qgemm_packed16), to set
@@ -257,6 +286,16 @@ void register_all() {
       for (Isa isa : lut_rows_isas)
         reg(name("W4A16lut-rows", isa_name(isa), m, s),
             [=](benchmark::State& st) { bench_lut_rows(st, isa, m, s); });
+    }
+  const Shape head = kShapes[std::size(kShapes) - 1];
+  for (size_t m : {size_t{1}, size_t{4}})
+    for (int bits : {4, 8}) {
+      const std::string path = bits == 4 ? "W4A8cold" : "W8A8cold";
+      benchmark::RegisterBenchmark(
+          name(path, isa_name(best), m, head).c_str(),
+          [=](benchmark::State& st) { bench_int_cold(st, best, m, head, bits); })
+          ->UseRealTime()
+          ->Unit(benchmark::kMicrosecond);
     }
 }
 
