@@ -49,10 +49,11 @@ inline void sweep_gemv(size_t c0, size_t c1, F&& f) {
 
 // The first block of the tile after the nb-block tile at `block`, if a whole nb-block tile still
 // fits before `end`; else `block` itself. A tile prefetches the next one's weights while it works
-// (one tile of streams ahead of the loads): a decode batch's few rows give the core too little
-// work per weight byte for the hardware prefetcher alone to keep DRAM busy (measured: 4 rows read
-// an out-of-cache head at half the bandwidth one row gets). Re-prefetching its own lines, where no
-// next tile fits, costs a few instructions and never leaves the range.
+// (one tile of streams ahead of the loads): a decode batch's rows multiply the work per weight
+// byte, so its loads come too slowly for the out-of-order window and the hardware prefetcher to
+// keep enough lines in flight (measured: 4 rows read an out-of-cache head at half the bandwidth
+// one row gets). Re-prefetching its own lines, where no next tile fits, costs a few instructions
+// and never leaves the range.
 inline size_t ahead_block(size_t block, size_t nb, size_t end) {
   return block + 2 * nb <= end ? block + nb : block;
 }
