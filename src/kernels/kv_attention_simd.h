@@ -86,29 +86,34 @@ void kv_scores_pass(const float* q, size_t ldq, const KvCodesArgs& k, size_t n, 
   }
 }
 
-// Calls f.template operator()<NR>() for NR = count, 1 <= count <= kKvRows.
+// Calls f.template operator()<NR>(r0) for the passes over `rows` rows: kKvRows at a time, then
+// the remaining 1 .. kKvRows - 1.
 template <class Fn>
-void with_kv_rows(size_t count, Fn&& f) {
+void for_row_passes(size_t rows, Fn&& f) {
   static_assert(kKvRows == 4);
-  switch (count) {
-    case 1:
-      return f.template operator()<1>();
-    case 2:
-      return f.template operator()<2>();
-    case 3:
-      return f.template operator()<3>();
-    default:
-      return f.template operator()<4>();
+  for (size_t r0 = 0; r0 < rows; r0 += kKvRows) {
+    switch (min_size(kKvRows, rows - r0)) {
+      case 1:
+        f.template operator()<1>(r0);
+        break;
+      case 2:
+        f.template operator()<2>(r0);
+        break;
+      case 3:
+        f.template operator()<3>(r0);
+        break;
+      default:
+        f.template operator()<4>(r0);
+    }
   }
 }
 
 template <class V, int kBits>
 void kv_scores_rows(const float* q, size_t rows, size_t ldq, const KvCodesArgs& k, size_t n,
                     float* out, size_t lds) {
-  for (size_t r0 = 0; r0 < rows; r0 += kKvRows)
-    with_kv_rows(min_size(kKvRows, rows - r0), [&]<int NR>() {
-      kv_scores_pass<V, kBits, NR>(q + r0 * ldq, ldq, k, n, out + r0 * lds, lds);
-    });
+  for_row_passes(rows, [&]<int NR>(size_t r0) {
+    kv_scores_pass<V, kBits, NR>(q + r0 * ldq, ldq, k, n, out + r0 * lds, lds);
+  });
 }
 
 // Weighted sums of NR rows of p (compile time: the accumulators stay in registers).
@@ -157,10 +162,9 @@ void kv_weighted_sum_pass(const float* pr, size_t ldp, const KvCodesArgs& v, siz
 template <class V, int kBits>
 void kv_weighted_sum_rows(const float* pr, size_t rows, size_t ldp, const KvCodesArgs& v, size_t n,
                           float* out, size_t ldo) {
-  for (size_t r0 = 0; r0 < rows; r0 += kKvRows)
-    with_kv_rows(min_size(kKvRows, rows - r0), [&]<int NR>() {
-      kv_weighted_sum_pass<V, kBits, NR>(pr + r0 * ldp, ldp, v, n, out + r0 * ldo, ldo);
-    });
+  for_row_passes(rows, [&]<int NR>(size_t r0) {
+    kv_weighted_sum_pass<V, kBits, NR>(pr + r0 * ldp, ldp, v, n, out + r0 * ldo, ldo);
+  });
 }
 
 // The entry points of a variant: head sizes off the lane width go to the reference.
