@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <numeric>
 
 #include "core/error.h"
@@ -67,6 +68,13 @@ constexpr size_t kDirectRows = 8;
 // ref-llama-s with 4 sequences and 2 threads: serial was faster at 16 and 64 cached tokens
 // (52 K and 200 K multiply-adds per layer), parallel at 256 (790 K).
 constexpr size_t kDecodeAttentionParallelMacs = size_t{1} << 18;
+
+// Attention's tasks: on the pool, or on this thread when they add up to fewer than
+// kDecodeAttentionParallelMacs multiply-adds.
+void run_attention_tasks(size_t tasks, size_t macs, const std::function<void(size_t)>& task) {
+  if (macs >= kDecodeAttentionParallelMacs) return thread_pool().run(tasks, task);
+  for (size_t t = 0; t < tasks; ++t) task(t);
+}
 
 }  // namespace
 
@@ -189,11 +197,7 @@ void LlamaModel::attention(int slot, size_t row0, size_t n, int entries0, KVCach
   };
   // As in decode_attention: a one-token step over a short cache stays on this thread.
   const size_t macs = 2 * n * (static_cast<size_t>(entries0) + n) * static_cast<size_t>(c.q_dim());
-  if (macs < kDecodeAttentionParallelMacs) {
-    for (size_t t = 0; t < kv_heads * blocks; ++t) task(t);
-    return;
-  }
-  thread_pool().run(kv_heads * blocks, task);
+  run_attention_tasks(kv_heads * blocks, macs, task);
 }
 
 // Every row of the step, each KV head, in one region: a region per row (each a sliver of work
@@ -212,11 +216,7 @@ void LlamaModel::decode_attention(int slot, std::span<KVCache* const> caches,
   const auto task = [&](size_t t) {
     attend_block(slot, attention_rows_[t / kv_heads], 0, 1, t % kv_heads, false);
   };
-  if (macs < kDecodeAttentionParallelMacs) {
-    for (size_t t = 0; t < caches.size() * kv_heads; ++t) task(t);
-    return;
-  }
-  thread_pool().run(caches.size() * kv_heads, task);
+  run_attention_tasks(caches.size() * kv_heads, macs, task);
 }
 
 // The `group` query heads that share the KV head (GQA) are stacked into one
