@@ -22,7 +22,7 @@ struct QuantizeFlags {
   bool quiet = false;
   PruneFlags prune;
   double bits_budget = 0;  // --bits-budget: allocate per-projection bits (quant/bit_allocation.h)
-  std::string bits_candidates;  // empty: default_bit_candidates(cost)
+  std::string bits_candidates;  // empty: default_bit_candidates()
   std::string bits_cost = "stored";
   std::string bits_table;  // --bits-table FILE: the measured sensitivities (Markdown)
 };
@@ -57,7 +57,7 @@ void run_quantize(const QuantizeFlags& f) {
   QuantizeOptions opts = f.quant.options(!f.quiet);
   const BitsCost cost = parse_bits_cost(f.bits_cost);
   const std::vector<BitCandidate> candidates = f.bits_candidates.empty()
-                                                   ? default_bit_candidates(cost)
+                                                   ? default_bit_candidates()
                                                    : parse_bit_candidates(f.bits_candidates);
   if (f.bits_budget > 0 && !opts.bits_map.empty())
     fail("--bits-budget chooses the bits map itself; do not give --bits-map too");
@@ -136,11 +136,10 @@ void register_quantize(CLI::App& app) {
   cmd->add_option(
       "--bits-candidates", flags->bits_candidates,
       "formats --bits-budget chooses from: comma-separated BITS (2..8 or 16, at --group) "
-      "or BITSgGROUP (0: one scale per row); default 4g0,4,4g64,4g32,8g0,8 with "
-      "--bits-cost stored, 2,3,4,5,6,8 with nominal");
+      "or BITSgGROUP (0: one scale per row); default 2,3,4,5,6,8");
   cmd->add_option("--bits-cost", flags->bits_cost,
-                  "how --bits-budget counts bits per weight: stored (what the file holds: 2..4-bit "
-                  "codes in a 4-bit container, 5..8 in 8, fp32 scales) or nominal (codes at their "
+                  "how --bits-budget counts bits per weight: stored (what the file holds: codes at "
+                  "their width, 7 bits in 8, fp32 scales, headers) or nominal (codes at their "
                   "width plus scales)")
       ->check(CLI::IsMember({"stored", "nominal"}));
   cmd->add_option("--bits-table", flags->bits_table,

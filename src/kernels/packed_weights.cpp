@@ -38,23 +38,116 @@ T get(std::span<const std::byte> in, size_t offset) {
   return value;
 }
 
-// Byte offset and nibble shift of code (row, col) inside the codes section.
+// Where code (row, col) lives in the base container's layout: the chunk (counted over the whole
+// codes section), the byte inside its 64 and the nibble shift.
 struct CodePos {
-  size_t byte;
-  int shift;  // 0 or 4 for bits 4, 0 for bits 8
+  size_t chunk;
+  size_t byte;  // < 64
+  int shift;    // 0 or 4 in the 4-bit base, 0 in the 8-bit one
 };
 
 CodePos code_pos(const PackedLayout& l, size_t row, size_t col) {
   const size_t block = row / kPackRows, r = row % kPackRows;
   const size_t kc = l.k_per_chunk();
-  const size_t chunk = col / kc, j = col % kc;
-  const size_t base = block * l.block_bytes() + chunk * kPackChunkBytes + 4 * r;
-  if (l.bits == 8) return {base + j, 0};
-  return {base + (j & 3), j < 4 ? 0 : 4};
+  const size_t chunk = block * l.chunks() + col / kc, j = col % kc;
+  if (l.base_bits() == 8) return {chunk, 4 * r + j, 0};
+  return {chunk, 4 * r + (j & 3), j < 4 ? 0 : 4};
+}
+
+// Byte p (< 64) of a base chunk, from the chunk `s` as a container of `bits` stores it
+// (packed_weights.h gives the planes).
+uint8_t base_byte(const uint8_t* s, int bits, size_t p) {
+  unsigned b;
+  switch (bits) {
+    case 2:
+    case 3:
+      b = (p < 32 ? s[p] : s[p - 32] >> 2) & 0x33u;
+      if (bits == 3) b |= ((s[32 + p % 16] >> (p / 16)) & 0x11u) << 2;
+      break;
+    case 5:
+    case 6:
+      b = p < 32 ? s[p] & 15u : s[p - 32] >> 4u;
+      if (bits == 5)
+        b |= ((s[32 + p % 8] >> (p / 8)) & 1u) << 4;
+      else
+        b |= ((s[32 + p % 16] >> (2 * (p / 16))) & 3u) << 4;
+      break;
+    default:
+      b = s[p];
+  }
+  return static_cast<uint8_t>(b);
+}
+
+// The inverse of expand_planar_chunks for one chunk: base bytes b[0..63] (codes < 2^bits) into
+// the stored planes s.
+void compress_chunk(const uint8_t* b, int bits, uint8_t* s) {
+  if (bits <= 3) {
+    for (size_t i = 0; i < 32; ++i)
+      s[i] = static_cast<uint8_t>((b[i] & 0x33) | (b[i + 32] & 0x33) << 2);
+    if (bits == 3)
+      for (size_t i = 0; i < 16; ++i) {
+        unsigned v = 0;
+        for (unsigned q = 0; q < 4; ++q) v |= ((b[i + 16 * q] >> 2) & 0x11u) << q;
+        s[32 + i] = static_cast<uint8_t>(v);
+      }
+    return;
+  }
+  for (size_t i = 0; i < 32; ++i) s[i] = static_cast<uint8_t>((b[i] & 15) | (b[i + 32] & 15) << 4);
+  if (bits == 5)
+    for (size_t i = 0; i < 8; ++i) {
+      unsigned v = 0;
+      for (unsigned q = 0; q < 8; ++q) v |= ((b[i + 8 * q] >> 4) & 1u) << q;
+      s[32 + i] = static_cast<uint8_t>(v);
+    }
+  else
+    for (size_t i = 0; i < 16; ++i) {
+      unsigned v = 0;
+      for (unsigned q = 0; q < 4; ++q) v |= ((b[i + 16 * q] >> 4) & 3u) << (2 * q);
+      s[32 + i] = static_cast<uint8_t>(v);
+    }
+}
+
+// Straight-line loops over the planes that the compiler vectorizes (baseline code: the same bytes
+// on every ISA, and too simple to need a variant of its own per ISA).
+template <int Bits>
+void expand_chunks(const uint8_t* in, size_t chunks, uint8_t* out) {
+  constexpr size_t kStored = kPackChunkBytes * Bits / (Bits <= 4 ? 4 : 8);
+  for (size_t c = 0; c < chunks; ++c) {
+    const uint8_t* s = in + c * kStored;
+    uint8_t* b = out + c * kPackChunkBytes;
+    if constexpr (Bits <= 3) {
+      for (size_t i = 0; i < 32; ++i) {
+        b[i] = static_cast<uint8_t>(s[i] & 0x33);
+        b[i + 32] = static_cast<uint8_t>((s[i] >> 2) & 0x33);
+      }
+      if constexpr (Bits == 3)
+        for (unsigned q = 0; q < 4; ++q)
+          for (size_t i = 0; i < 16; ++i)
+            b[16 * q + i] = static_cast<uint8_t>(b[16 * q + i] | ((s[32 + i] >> q) & 0x11) << 2);
+    } else {
+      for (size_t i = 0; i < 32; ++i) {
+        b[i] = static_cast<uint8_t>(s[i] & 15);
+        b[i + 32] = static_cast<uint8_t>(s[i] >> 4);
+      }
+      if constexpr (Bits == 5)
+        for (unsigned q = 0; q < 8; ++q)
+          for (size_t i = 0; i < 8; ++i)
+            b[8 * q + i] = static_cast<uint8_t>(b[8 * q + i] | ((s[32 + i] >> q) & 1) << 4);
+      else
+        for (unsigned q = 0; q < 4; ++q)
+          for (size_t i = 0; i < 16; ++i)
+            b[16 * q + i] = static_cast<uint8_t>(b[16 * q + i] | ((s[32 + i] >> (2 * q)) & 3) << 4);
+    }
+  }
+}
+
+bool valid_container(int bits) {
+  return bits == 2 || bits == 3 || bits == 4 || bits == 5 || bits == 6 || bits == 8;
 }
 
 void validate_layout(const PackedLayout& l) {
-  if (l.bits != 4 && l.bits != 8) fail("packed weights: container of {} bits (4 or 8)", l.bits);
+  if (!valid_container(l.bits))
+    fail("packed weights: container of {} bits (2, 3, 4, 5, 6 or 8)", l.bits);
   if (l.n == 0 || l.k == 0) fail("packed weights: empty matrix {}x{}", l.n, l.k);
   if (l.group_size == 0 || l.group_size > l.k)
     fail("packed weights: group size {} for rows of {}", l.group_size, l.k);
@@ -79,6 +172,27 @@ void validate_layout(const PackedLayout& l) {
 }
 
 }  // namespace
+
+int container_bits(int code_bits) {
+  if (code_bits < 2 || code_bits > 8)
+    fail("packed weights: {}-bit codes (the containers hold 2 to 8 bits)", code_bits);
+  return code_bits == 7 ? 8 : code_bits;
+}
+
+void expand_planar_chunks(const uint8_t* in, size_t chunks, int bits, uint8_t* out) {
+  switch (bits) {
+    case 2:
+      return expand_chunks<2>(in, chunks, out);
+    case 3:
+      return expand_chunks<3>(in, chunks, out);
+    case 5:
+      return expand_chunks<5>(in, chunks, out);
+    case 6:
+      return expand_chunks<6>(in, chunks, out);
+    default:
+      fail("expand_planar_chunks: {} bits is not a bit-plane container (2, 3, 5 or 6)", bits);
+  }
+}
 
 size_t PackedLayout::scales_offset() const {
   return codes_offset() + align64(blocks() * block_bytes());
@@ -181,7 +295,8 @@ int PackedWeightsView::zero(size_t row, size_t group) const {
 
 int PackedWeightsView::code(size_t row, size_t col) const {
   const CodePos p = code_pos(layout_, row, col);
-  return (codes()[p.byte] >> p.shift) & (layout_.bits == 4 ? 0xf : 0xff);
+  const uint8_t b = base_byte(codes() + p.chunk * layout_.chunk_bytes(), layout_.bits, p.byte);
+  return (b >> p.shift) & (layout_.base_bits() == 4 ? 0xf : 0xff);
 }
 
 void PackedWeightsView::dequantize_row(size_t row, std::span<float> out) const {
@@ -189,16 +304,27 @@ void PackedWeightsView::dequantize_row(size_t row, std::span<float> out) const {
   if (row >= l.n || out.size() < l.k)
     fail("packed weights: row {} of {} into {} floats (k = {})", row, l.n, out.size(), l.k);
   const size_t r = row % kPackRows, kc = l.k_per_chunk();
-  const uint8_t* block = codes() + (row / kPackRows) * l.block_bytes() + 4 * r;
+  const uint8_t* block = codes() + (row / kPackRows) * l.block_bytes();
+  uint8_t expanded[kPackChunkBytes];  // the current chunk in the base layout (bit-plane containers)
+  size_t have = l.chunks();
+  const uint8_t* chunk = nullptr;
   for (size_t g0 = 0, g = 0; g0 < l.k; g0 += l.group_size, ++g) {
     const float s = scale(row, g);
     const int z = zero(row, g);
     const auto t = table(row);
     const size_t g1 = std::min(l.k, g0 + l.group_size);
     for (size_t col = g0; col < g1; ++col) {
-      const uint8_t* lane = block + (col / kc) * kPackChunkBytes;
+      if (col / kc != have) {
+        have = col / kc;
+        chunk = block + have * l.chunk_bytes();
+        if (l.planar()) {
+          expand_planar_chunks(chunk, 1, l.bits, expanded);
+          chunk = expanded;
+        }
+      }
+      const uint8_t* lane = chunk + 4 * r;
       const size_t j = col % kc;
-      const int u = l.bits == 8 ? lane[j] : (lane[j & 3] >> (j < 4 ? 0 : 4)) & 0xf;
+      const int u = l.base_bits() == 8 ? lane[j] : (lane[j & 3] >> (j < 4 ? 0 : 4)) & 0xf;
       out[col] = t.empty() ? static_cast<float>(u - z) * s : t[static_cast<size_t>(u)] * s;
     }
   }
@@ -269,18 +395,29 @@ PackedWeights pack_weights(std::span<const uint8_t> codes, size_t n, size_t k, i
   };
   // Padding (k beyond the row, rows beyond n) holds the zero point, so it dequantizes to 0. Each
   // block of kPackRows rows owns its bytes (code_pos), so blocks are packed in parallel: at 7B
-  // this loop was a tenth of `lowbit quantize`'s time on one thread.
+  // this loop was a tenth of `lowbit quantize`'s time on one thread. Bit-plane containers are
+  // packed a block at a time in the base layout, then compressed chunk by chunk.
   thread_pool().parallel_for(l.blocks(), 1, [&](size_t b0, size_t b1) {
-    for (size_t row = b0 * kPackRows; row < b1 * kPackRows; ++row)
-      for (size_t col = 0; col < l.k_padded(); ++col) {
-        int u;
-        if (row < n && col < k)
-          u = codes[row * k + col];
-        else
-          u = row < n ? zero_of(row, groups - 1) : (l.asymmetric ? 0 : l.zero);
-        const CodePos p = code_pos(l, row, col);
-        code_bytes[p.byte] = static_cast<uint8_t>(code_bytes[p.byte] | (u << p.shift));
-      }
+    std::vector<uint8_t> base(l.planar() ? l.chunks() * kPackChunkBytes : 0);
+    for (size_t b = b0; b < b1; ++b) {
+      uint8_t* dst = l.planar() ? base.data() : code_bytes + b * l.block_bytes();
+      if (l.planar()) std::fill(base.begin(), base.end(), uint8_t{0});
+      for (size_t row = b * kPackRows; row < (b + 1) * kPackRows; ++row)
+        for (size_t col = 0; col < l.k_padded(); ++col) {
+          int u;
+          if (row < n && col < k)
+            u = codes[row * k + col];
+          else
+            u = row < n ? zero_of(row, groups - 1) : (l.asymmetric ? 0 : l.zero);
+          const CodePos p = code_pos(l, row, col);
+          uint8_t& byte = dst[(p.chunk - b * l.chunks()) * kPackChunkBytes + p.byte];
+          byte = static_cast<uint8_t>(byte | (u << p.shift));
+        }
+      if (l.planar())
+        for (size_t c = 0; c < l.chunks(); ++c)
+          compress_chunk(base.data() + c * kPackChunkBytes, l.bits,
+                         code_bytes + b * l.block_bytes() + c * l.chunk_bytes());
+    }
   });
   std::byte* scale_bytes = out.data() + l.scales_offset();
   auto* zero_bytes = reinterpret_cast<uint8_t*>(out.data() + l.zeros_offset());

@@ -5,9 +5,11 @@
 //
 // A weight W [n = out, k = in] holds codes u in [0, 2^bits) (the QuantizedMatrix convention,
 // u = q - qmin) with a scale s and a zero point z (in code units) per (row, group) along k; the
-// value is (u - z) * s. `bits` is the container: 4 (two codes per byte; any 2..4-bit quantizer
-// fits) or 8 (one per byte; 5..8 bits). Symmetric weights share one zero point (-qmin, e.g. 8 for
-// int4) stored in the header; asymmetric ones store a zero per (row, group).
+// value is (u - z) * s. `bits` is the container: 4 (two codes per byte) or 8 (one per byte), the
+// two the kernels multiply, or a bit-plane container of 2, 3, 5 or 6 bits (below) that stores each
+// code in its own width (container_bits: 7-bit codes take 8). Symmetric weights share one zero
+// point (-qmin, e.g. 8 for int4) stored in the header; asymmetric ones store a zero per (row,
+// group).
 //
 // Blob layout (little-endian, every section 64-byte aligned relative to the blob start):
 //   [0, 64)      header (PackedHeader below)
@@ -29,6 +31,16 @@
 // 4. k is padded to a multiple of 8 with code z (value 0). A group covers group_size k-values
 // (group_size = k: one scale per row) and must be a multiple of 8 unless it is the whole row; the
 // last group may be shorter (ragged).
+// Bit-plane containers keep the chunks of their base container (4 for 2..3 bits, 8 for 5..6) with
+// the always-zero bits left out: a base chunk B[0..63] is stored in 64 * bits / base bytes S,
+//   2 bits: S[i] = (B[i] & 0x33) | (B[i + 32] & 0x33) << 2                         (i < 32)
+//   3 bits: those 32 bytes, then S[32 + i] = sum_q ((B[i + 16q] >> 2) & 0x11) << q (i < 16, q < 4)
+//   5 bits: S[i] = (B[i] & 15) | (B[i + 32] & 15) << 4                            (i < 32),
+//           then S[32 + i] = sum_q ((B[i + 8q] >> 4) & 1) << q                    (i < 8, q < 8)
+//   6 bits: those 32 bytes, then S[32 + i] = sum_q ((B[i + 16q] >> 4) & 3) << 2q  (i < 16, q < 4)
+// Every plane is a byte-wise mask and shift of the base bytes, so expanding chunks back into the
+// base layout (expand_planar_chunks) takes a few vector instructions per 16 bytes; the products
+// run the base container's kernels on panels expanded just before use (qgemm.h).
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -44,8 +56,12 @@ inline constexpr size_t kPackKAlign = 8;       // k is padded to this
 // (|a| <= 128, |u - z| <= 255, and the VNNI int4 path accumulates 16 * u).
 inline constexpr size_t kMaxGroupSize = 65536;
 
+// The container a quantizer's codes of `code_bits` (2..8) are packed in: their own width, but 8
+// for 7 bits.
+int container_bits(int code_bits);
+
 struct PackedLayout {
-  int bits = 4;             // 4 or 8 (container width)
+  int bits = 4;             // container width: 4 or 8, or a bit-plane container 2, 3, 5, 6
   bool asymmetric = false;  // zero point per (row, group)
   int zero = 8;             // the shared zero point when symmetric
   size_t n = 0, k = 0;
@@ -54,13 +70,21 @@ struct PackedLayout {
 
   bool codebook() const { return codebook_rows > 0; }
 
-  size_t k_per_chunk() const { return bits == 4 ? 8 : 4; }
+  // The container the kernels multiply: 4 or 8 (equal to bits unless it is a bit-plane one).
+  int base_bits() const { return bits <= 4 ? 4 : 8; }
+  bool planar() const { return bits != base_bits(); }
+  // Stored bytes of one chunk (64 in the base containers, 64 * bits / base_bits in the others).
+  size_t chunk_bytes() const {
+    return kPackChunkBytes * static_cast<size_t>(bits) / static_cast<size_t>(base_bits());
+  }
+
+  size_t k_per_chunk() const { return base_bits() == 4 ? 8 : 4; }
   size_t k_padded() const { return (k + kPackKAlign - 1) / kPackKAlign * kPackKAlign; }
   size_t blocks() const { return (n + kPackRows - 1) / kPackRows; }
   size_t chunks() const { return k_padded() / k_per_chunk(); }  // per block
   size_t groups() const { return (k + group_size - 1) / group_size; }
   size_t chunks_per_group() const { return group_size / k_per_chunk(); }  // if groups() > 1
-  size_t block_bytes() const { return chunks() * kPackChunkBytes; }
+  size_t block_bytes() const { return chunks() * chunk_bytes(); }         // as stored
 
   size_t codes_offset() const { return 64; }
   size_t scales_offset() const;
@@ -125,10 +149,14 @@ class PackedWeights {
   PackedWeightsView view_;
 };
 
+// `chunks` stored chunks of a bit-plane container (bits 2, 3, 5 or 6) back into the base layout,
+// 64 bytes each, at `out`.
+void expand_planar_chunks(const uint8_t* in, size_t chunks, int bits, uint8_t* out);
+
 // Packs row-major codes [n, k] (u = q - qmin, each < 2^bits) with `scales` [n, groups] and, for
 // asymmetric weights, `zeros` [n, groups] (code units, < 2^bits); with `zeros` empty every group
 // uses `symmetric_zero` (-qmin: 8 for int4, 128 for int8, 2^(b-1) in general). group_size 0
-// means one group per row. bits is the container: 4 or 8.
+// means one group per row. bits is the container: 2, 3, 4, 5, 6 or 8.
 PackedWeights pack_weights(std::span<const uint8_t> codes, size_t n, size_t k, int bits,
                            size_t group_size, std::span<const float> scales,
                            std::span<const uint8_t> zeros, int symmetric_zero);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "core/error.h"
@@ -115,14 +116,47 @@ detail::PackedArgs packed_args(const PackedWeightsView& w) {
 using detail::check_output;
 using detail::kParallelMinMacs;
 
+// Blocks [b0, b1) through the kernel fn. Bit-plane containers (packed_weights.h) run the base
+// container's kernel on panels of blocks expanded just before use: a panel stays in L2 while the
+// kernel sweeps the rows over it (for a few rows, in L1), so the weights travel from memory at
+// their stored width and are widened in cache.
+template <class Args, class Fn>
+void run_block_range(const Args& args, Fn fn, size_t b0, size_t b1) {
+  const detail::PackedArgs& w = args.w;
+  if (w.bits == 4 || w.bits == 8) return fn(args, b0, b1);
+  const size_t base_block = w.chunks * kPackChunkBytes;
+  const size_t panel_bytes = args.m < 16 ? size_t{16} << 10 : size_t{128} << 10;
+  const size_t panel_blocks = std::max<size_t>(1, panel_bytes / base_block);
+  thread_local std::vector<uint8_t> panel;
+  panel.resize(std::min(panel_blocks, b1 - b0) * base_block);
+  const size_t side = w.groups * kPackRows;  // scales (and zeros, weight sums) per block
+  for (size_t pb = b0; pb < b1; pb += panel_blocks) {
+    const size_t pe = std::min(b1, pb + panel_blocks);
+    expand_planar_chunks(w.codes + pb * w.block_bytes, (pe - pb) * w.chunks, w.bits, panel.data());
+    Args part = args;
+    part.w.codes = panel.data();
+    part.w.bits = w.bits <= 4 ? 4 : 8;
+    part.w.block_bytes = base_block;
+    part.w.scales = w.scales + pb * side;
+    if (w.zeros != nullptr) part.w.zeros = w.zeros + pb * side;
+    part.w.n = std::min(w.n, pe * kPackRows) - pb * kPackRows;
+    if constexpr (std::is_same_v<Args, detail::QgemmArgs>)
+      if (args.w_sums != nullptr) part.w_sums = args.w_sums + pb * side;
+    if (args.bias != nullptr) part.bias = args.bias + pb * kPackRows;
+    part.y = args.y + pb * kPackRows;
+    fn(part, 0, pe - pb);
+  }
+}
+
 template <class Args, class Fn>
 void run_blocks(const Args& args, Fn fn, size_t m, size_t n, size_t k, bool parallel) {
   const size_t blocks = (n + kPackRows - 1) / kPackRows;
   if (!parallel || m * n * k < kParallelMinMacs || thread_pool().size() == 1) {
-    fn(args, 0, blocks);
+    run_block_range(args, fn, 0, blocks);
     return;
   }
-  thread_pool().parallel_for(blocks, 1, [&](size_t b0, size_t b1) { fn(args, b0, b1); });
+  thread_pool().parallel_for(blocks, 1,
+                             [&](size_t b0, size_t b1) { run_block_range(args, fn, b0, b1); });
 }
 
 // The largest |u - z| of the weights' format (the container's codes against its zero points).
@@ -138,8 +172,13 @@ void weight_sums_into(const PackedWeightsView& w, std::span<int32_t> out) {
   const size_t cpg = groups == 1 ? chunks : l.chunks_per_group();
   const uint8_t* zeros = w.zeros();
   std::fill(out.begin(), out.end(), 0);
+  std::vector<uint8_t> expanded(l.planar() ? chunks * kPackChunkBytes : 0);
   for (size_t b = 0; b < l.blocks(); ++b) {
     const uint8_t* block = w.codes() + b * l.block_bytes();
+    if (l.planar()) {
+      expand_planar_chunks(block, chunks, l.bits, expanded.data());
+      block = expanded.data();
+    }
     for (size_t c = 0; c < chunks; ++c) {
       const size_t g = c / cpg;
       int32_t* sums = out.data() + (b * groups + g) * kPackRows;
@@ -148,7 +187,7 @@ void weight_sums_into(const PackedWeightsView& w, std::span<int32_t> out) {
         const int z = zeros ? zeros[(b * groups + g) * kPackRows + r] : l.zero;
         int32_t s = 0;
         for (size_t j = 0; j < 4; ++j)
-          s += l.bits == 8 ? q[j] - z : (q[j] & 15) - z + (q[j] >> 4) - z;
+          s += l.base_bits() == 8 ? q[j] - z : (q[j] & 15) - z + (q[j] >> 4) - z;
         sums[r] += s;
       }
     }
@@ -330,7 +369,7 @@ void qgemm_group(const QuantizedRowsView& a, std::span<const QgemmProduct> produ
   const auto run_range = [&](size_t b0, size_t b1) {
     for (size_t i = 0; i < count; ++i) {
       const size_t lo = std::max(b0, first_block[i]), hi = std::min(b1, first_block[i + 1]);
-      if (lo < hi) fn(args[i], lo - first_block[i], hi - first_block[i]);
+      if (lo < hi) run_block_range(args[i], fn, lo - first_block[i], hi - first_block[i]);
     }
   };
   if (macs < kParallelMinMacs || thread_pool().size() == 1) return run_range(0, first_block[count]);

@@ -280,7 +280,7 @@ kernels::PackedWeights pack_quantized(const QuantizedMatrix& q) {
     for (size_t i = 0; i < q.params.size(); ++i)
       zeros[i] = static_cast<uint8_t>(std::clamp(round_half_even(q.params[i].zero), 0.0f, top));
   }
-  return kernels::pack_weights(q.codes, q.rows, q.cols, q.spec.bits <= 4 ? 4 : 8,
+  return kernels::pack_weights(q.codes, q.rows, q.cols, kernels::container_bits(q.spec.bits),
                                q.spec.group_size > 0 ? q.group_size() : 0, scales, zeros,
                                -q.spec.qmin());
 }

@@ -142,9 +142,10 @@ std::vector<BitCandidate> parse_bit_candidates(const std::string& text) {
   return out;
 }
 
-std::vector<BitCandidate> default_bit_candidates(BitsCost cost) {
-  if (cost == BitsCost::kNominal) return parse_bit_candidates("2,3,4,5,6,8");
-  return parse_bit_candidates("4g0,4,4g64,4g32,8g0,8");
+std::vector<BitCandidate> default_bit_candidates() {
+  // Every width but 7 has a container of its own, so stored and nominal counts differ only by the
+  // headers and alignment, and both choose among the same widths.
+  return parse_bit_candidates("2,3,4,5,6,8");
 }
 
 BitsCost parse_bits_cost(const std::string& text) {
@@ -161,10 +162,11 @@ double nominal_bits_per_weight(const QuantSpec& w, size_t in) {
 
 double stored_bits_per_weight(const QuantSpec& w, size_t out, size_t in) {
   if (!w.enabled()) return 32.0;  // full-precision projections are stored as fp32
-  // The packed blob itself (kernels/packed_weights.h): header, codes in their container, fp32
-  // scales and 8-bit zero points, each section 64-byte aligned; what `lowbit inspect` adds up.
+  // The packed blob itself (kernels/packed_weights.h): header, codes in their container (their
+  // own width, 7 bits in 8), fp32 scales and 8-bit zero points, each section 64-byte aligned;
+  // what `lowbit inspect` adds up.
   kernels::PackedLayout l;
-  l.bits = w.bits <= 4 ? 4 : 8;
+  l.bits = kernels::container_bits(w.bits);
   l.asymmetric = !w.symmetric;
   l.n = out;
   l.k = in;

@@ -12,12 +12,12 @@
 // well as more bits.
 // Bits per weight are counted one of two ways:
 //   stored   (the default) what the .lowbit file holds, as `lowbit inspect` reports it: the
-//            packed blob with its codes in their container (2..4 bits in 4, 5..8 in 8), fp32
-//            scales and 8-bit zero points per group, header and alignment; full precision as fp32.
-//            With it, 2..3 bits cost what 4 do and 5..6 what 8 do, so the choices worth having
-//            differ in group size: the default candidates are 4g0, 4, 4g64, 4g32, 8g0 and 8.
+//            packed blob with its codes in their container (their own width, bit-plane packed
+//            for 2, 3, 5 and 6; 7 bits in 8), fp32 scales and 8-bit zero points per group, header
+//            and alignment; full precision as fp32.
 //   nominal  codes at their nominal width plus the scales and zero points, the uniform formats'
-//            usual count (the papers'); default candidates 2, 3, 4, 5, 6, 8.
+//            usual count (the papers').
+// The default candidates are 2, 3, 4, 5, 6 and 8 with the run's group either way.
 // Candidates that another candidate beats on both cost and KL for a projection are dropped for it.
 // Cost: (projections x candidates) passes over the calibration windows, each re-running the
 // layers from the measured one on and the head; memory: the full-precision model's probabilities
@@ -45,7 +45,7 @@ enum class BitsCost { kStored, kNominal };
 
 // "--bits-candidates" text: comma-separated BITS['g'GROUP]; fails naming the flag and item.
 std::vector<BitCandidate> parse_bit_candidates(const std::string& text);
-std::vector<BitCandidate> default_bit_candidates(BitsCost cost);
+std::vector<BitCandidate> default_bit_candidates();  // 2, 3, 4, 5, 6, 8
 BitsCost parse_bits_cost(const std::string& text);  // "stored" or "nominal"
 
 struct BitAllocation {

@@ -18,7 +18,7 @@ TEST(KernelPackedWeights, RoundTrip) {
   };
   for (const Case c : {Case{1, 8, 0}, Case{16, 64, 32}, Case{37, 100, 32}, Case{33, 97, 0},
                        Case{50, 256, 128}, Case{17, 24, 8}})
-    for (int bits : {4, 8})
+    for (int bits : {2, 3, 4, 5, 6, 8})
       for (bool asym : {false, true}) {
         if (bits == 8 && c.k == 97 && asym) continue;  // covered by the symmetric case
         const auto w = testing::random_weights(rng, c.n, c.k, c.group, bits, asym);
@@ -97,6 +97,54 @@ TEST(KernelPackedWeights, DocumentedLayout) {
   EXPECT_EQ(s, 1.0f);
 }
 
+// The bit-plane containers' bytes as packed_weights.h writes them, from the same codes packed in
+// the base container; and expand_planar_chunks gives the base bytes back.
+TEST(KernelPackedWeights, DocumentedBitPlanes) {
+  std::mt19937 rng(5);
+  for (int bits : {2, 3, 5, 6}) {
+    const int base = bits <= 4 ? 4 : 8;
+    const auto w = testing::random_weights(rng, 21, 40, 8, bits, true);
+    const PackedWeights planar = w.pack();
+    const PackedWeights wide = pack_weights(w.codes, w.n, w.k, base, w.group, w.scales, w.zeros, 0);
+    const PackedLayout& l = planar.layout();
+    ASSERT_TRUE(l.planar());
+    ASSERT_EQ(l.chunk_bytes(), size_t{64} * static_cast<size_t>(bits) / static_cast<size_t>(base));
+    ASSERT_EQ(l.chunks(), wide.layout().chunks());
+    const size_t chunks = l.blocks() * l.chunks();
+    const auto* s_all = reinterpret_cast<const uint8_t*>(planar.bytes().data()) + l.codes_offset();
+    const auto* b_all = reinterpret_cast<const uint8_t*>(wide.bytes().data()) + 64;
+    for (size_t c = 0; c < chunks; ++c) {
+      const uint8_t* s = s_all + c * l.chunk_bytes();
+      const uint8_t* b = b_all + c * 64;
+      for (size_t i = 0; i < 32; ++i)
+        ASSERT_EQ(s[i], base == 4 ? ((b[i] & 0x33) | (b[i + 32] & 0x33) << 2)
+                                  : ((b[i] & 15) | (b[i + 32] & 15) << 4))
+            << bits << " chunk " << c << " byte " << i;
+      for (size_t i = 0; i < l.chunk_bytes() - 32; ++i) {
+        unsigned v = 0;
+        if (bits == 3)
+          for (unsigned q = 0; q < 4; ++q) v |= ((b[i + 16 * q] >> 2) & 0x11u) << q;
+        if (bits == 5)
+          for (unsigned q = 0; q < 8; ++q) v |= ((b[i + 8 * q] >> 4) & 1u) << q;
+        if (bits == 6)
+          for (unsigned q = 0; q < 4; ++q) v |= ((b[i + 16 * q] >> 4) & 3u) << (2 * q);
+        ASSERT_EQ(s[32 + i], v) << bits << " chunk " << c << " plane byte " << i;
+      }
+    }
+    std::vector<uint8_t> expanded(chunks * 64);
+    expand_planar_chunks(s_all, chunks, bits, expanded.data());
+    EXPECT_EQ(std::memcmp(expanded.data(), b_all, expanded.size()), 0) << bits;
+    // The stored size is bits per code (plus padding and side data).
+    EXPECT_EQ(l.block_bytes() * l.blocks(), chunks * 64 * static_cast<size_t>(bits) / base);
+  }
+  EXPECT_EQ(container_bits(3), 3);
+  EXPECT_EQ(container_bits(7), 8);
+  EXPECT_THROW(container_bits(1), Error);
+  EXPECT_THROW(container_bits(9), Error);
+  uint8_t out[64];
+  EXPECT_THROW(expand_planar_chunks(out, 1, 4, out), Error);
+}
+
 TEST(KernelPackedWeights, PaddingDequantizesToZero) {
   std::mt19937 rng(2);
   const auto w = testing::random_weights(rng, 5, 13, 0, 4, true);
@@ -109,7 +157,8 @@ TEST(KernelPackedWeights, PaddingDequantizesToZero) {
 TEST(KernelPackedWeights, RejectsBadInput) {
   const std::vector<uint8_t> codes(4 * 16, 3);
   const std::vector<float> scales(4, 1.0f);
-  EXPECT_THROW(pack_weights(codes, 4, 16, 3, 0, scales, {}, 4), Error);   // container
+  EXPECT_THROW(pack_weights(codes, 4, 16, 7, 0, scales, {}, 4), Error);  // container
+  EXPECT_THROW(pack_weights(std::vector<uint8_t>(64, 8), 4, 16, 3, 0, scales, {}, 4), Error);
   EXPECT_THROW(pack_weights(codes, 4, 16, 4, 12, scales, {}, 8), Error);  // group % 8
   EXPECT_THROW(pack_weights(codes, 4, 16, 4, 0, {scales.data(), 3}, {}, 8), Error);
   EXPECT_THROW(pack_weights(std::vector<uint8_t>(64, 16), 4, 16, 4, 0, scales, {}, 8), Error);
@@ -125,7 +174,7 @@ TEST(KernelPackedWeights, RejectsBadInput) {
   corrupt[0] = std::byte{'X'};
   EXPECT_THROW(PackedWeightsView::parse(corrupt), Error);
   corrupt = blob;
-  corrupt[8] = std::byte{5};  // bits
+  corrupt[8] = std::byte{7};  // bits
   EXPECT_THROW(PackedWeightsView::parse(corrupt), Error);
   corrupt = blob;
   corrupt[24] = std::byte{40};  // n = 40: three blocks, the sizes no longer match

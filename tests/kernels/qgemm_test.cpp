@@ -29,6 +29,8 @@ constexpr Shape kShapes[] = {{16, 64, 0},   {37, 100, 0},    {100, 96, 32}, {40,
                              {33, 256, 64}, {130, 384, 128}, {5, 8, 0},     {17, 200, 8},
                              {24, 97, 0},   {48, 104, 8},    {70, 4100, 0}, {70, 4100, 512}};
 constexpr size_t kRows[] = {1, 2, 3, 7, 17, 50, 64};
+// The kernels' own containers and the bit-plane ones, which run them on expanded panels.
+constexpr int kContainers[] = {4, 8, 2, 3, 5, 6};
 
 class QgemmIsaTest : public ::testing::TestWithParam<Isa> {
  protected:
@@ -45,7 +47,7 @@ TEST_P(QgemmIsaTest, IntegerGemmBitExact) {
   std::mt19937 rng(42);
   size_t cases = 0;
   for (const Shape& s : kShapes)
-    for (int bits : {4, 8})
+    for (int bits : kContainers)
       for (bool asym : {false, true}) {
         const WeightCase w = testing::random_weights(rng, s.n, s.k, s.group, bits, asym);
         const PackedWeights packed = w.pack();
@@ -113,7 +115,7 @@ TEST_P(QgemmIsaTest, IntegerGemmActivationOffsetsBitExact) {
   std::mt19937 rng(21);
   size_t cases = 0;
   for (const Shape& s : kShapes)
-    for (int bits : {4, 8})
+    for (int bits : kContainers)
       for (bool asym : {false, true}) {
         const WeightCase w = testing::random_weights(rng, s.n, s.k, s.group, bits, asym);
         const PackedWeights packed = w.pack();
@@ -203,7 +205,7 @@ TEST_P(QgemmIsaTest, F32GemmBitExact) {
   std::mt19937 rng(7);
   size_t cases = 0;
   for (const Shape& s : kShapes)
-    for (int bits : {4, 8})
+    for (int bits : kContainers)
       for (bool asym : {false, true}) {
         const WeightCase w = testing::random_weights(rng, s.n, s.k, s.group, bits, asym);
         const PackedWeights packed = w.pack();
@@ -235,18 +237,18 @@ TEST_P(QgemmIsaTest, F32GemmBitExact) {
 // compares against the reference.
 TEST_P(QgemmIsaTest, ParallelMatchesReference) {
   std::mt19937 rng(3);
-  for (size_t m : {9, 1}) {
-    const WeightCase w = testing::random_weights(rng, 3000 - 8 * m, 384, 128, 4, m == 1);
+  for (const auto& [m, bits] : {std::pair<size_t, int>{9, 4}, {1, 4}, {9, 3}, {1, 3}, {2, 6}}) {
+    const WeightCase w = testing::random_weights(rng, 3000 - 8 * m, 384, 128, bits, m == 1);
     const PackedWeights packed = w.pack();
     const ActCase a = testing::random_acts(rng, m, w.k, 8);
     std::vector<float> y(m * w.n);
     qgemm(a.view(), packed.view(), {}, y, w.n);
     expect_bit_exact(testing::reference_qgemm(a, w, {}), y, m, w.n, w.n,
-                     "int m=" + std::to_string(m));
+                     "int m=" + std::to_string(m) + " W" + std::to_string(bits));
     const std::vector<float> x = testing::random_floats(rng, m * w.k);
     qgemm_f32(x, m, w.k, packed.view(), {}, y, w.n);
     expect_bit_exact(testing::reference_qgemm_f32(x, m, w, {}), y, m, w.n, w.n,
-                     "f32 m=" + std::to_string(m));
+                     "f32 m=" + std::to_string(m) + " W" + std::to_string(bits));
   }
 }
 
@@ -261,7 +263,7 @@ TEST_P(QgemmIsaTest, GroupedProductsMatchTheirReferences) {
       const size_t k = 96 * scale;
       const WeightCase ws[] = {testing::random_weights(rng, 40 * scale, k, 32, 4, false),
                                testing::random_weights(rng, 17, k, 0, 8, true),
-                               testing::random_weights(rng, 33 * scale, k, 96, 4, true)};
+                               testing::random_weights(rng, 33 * scale, k, 96, 3, true)};
       for (const bool offsets : {false, true}) {
         const ActCase a = offsets ? testing::random_acts_with_offsets(rng, m, k)
                                   : testing::random_acts(rng, m, k, 8);
