@@ -245,6 +245,11 @@ void register_all() {
             [=](benchmark::State& st) { bench_int(st, isa, m, s, 4, 0, false); });
       reg(name("W4A8", isa_name(best), m, s, 128),
           [=](benchmark::State& st) { bench_int(st, best, m, s, 4, 128, false); });
+      // Bit-plane containers: the 4/8-bit kernels on panels expanded in cache.
+      for (const auto& [path, bits] :
+           {std::pair<const char*, int>{"W2A8", 2}, {"W3A8", 3}, {"W5A8", 5}, {"W6A8", 6}})
+        reg(name(path, isa_name(best), m, s),
+            [=](benchmark::State& st) { bench_int(st, best, m, s, bits, 0, false); });
       reg(name("W4A8+quant", isa_name(best), m, s),
           [=](benchmark::State& st) { bench_int(st, best, m, s, 4, 0, true); });
       const ActivationFormat a8asym{8, false, 0.9f}, a4sym{4, true, 1.0f}, a4asym{4, false, 0.9f};
@@ -271,9 +276,12 @@ void register_all() {
       for (Isa isa : f32_isas)
         reg(name("W4A16", isa_name(isa), m, s),
             [=](benchmark::State& st) { bench_f32(st, isa, m, s, 4, 0); });
-      if (!f32_isas.empty())
+      if (!f32_isas.empty()) {
         reg(name("W4A16", isa_name(f32_isas.back()), m, s, 128),
             [=](benchmark::State& st) { bench_f32(st, f32_isas.back(), m, s, 4, 128); });
+        reg(name("W3A16", isa_name(f32_isas.back()), m, s, 128),
+            [=](benchmark::State& st) { bench_f32(st, f32_isas.back(), m, s, 3, 128); });
+      }
       for (Isa isa : int_isas)
         reg(name("W4A8lut-shared", isa_name(isa), m, s, 64),
             [=](benchmark::State& st) { bench_lut8(st, isa, m, s); });

@@ -119,13 +119,15 @@ using detail::kParallelMinMacs;
 // Blocks [b0, b1) through the kernel fn. Bit-plane containers (packed_weights.h) run the base
 // container's kernel on panels of blocks expanded just before use: a panel stays in L2 while the
 // kernel sweeps the rows over it (for a few rows, in L1), so the weights travel from memory at
-// their stored width and are widened in cache.
+// their stored width and are widened in cache. For many rows the expansion is noise; for a GEMV
+// on cache-resident weights it costs 3-4x the int4 kernel's time (docs/kernels.md): the price of
+// a separate pass, which a kernel decoding the planes in registers would not pay.
 template <class Args, class Fn>
 void run_block_range(const Args& args, Fn fn, size_t b0, size_t b1) {
   const detail::PackedArgs& w = args.w;
   if (w.bits == 4 || w.bits == 8) return fn(args, b0, b1);
   const size_t base_block = w.chunks * kPackChunkBytes;
-  const size_t panel_bytes = args.m < 16 ? size_t{16} << 10 : size_t{128} << 10;
+  const size_t panel_bytes = args.m < 16 ? size_t{32} << 10 : size_t{128} << 10;
   const size_t panel_blocks = std::max<size_t>(1, panel_bytes / base_block);
   thread_local std::vector<uint8_t> panel;
   panel.resize(std::min(panel_blocks, b1 - b0) * base_block);

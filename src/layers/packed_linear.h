@@ -100,7 +100,7 @@ class PackedLinear final : public Linear {
   mutable std::vector<int32_t> wsums_;
 };
 
-// Packs a quantized matrix into the kernels' layout (int4 container for <= 4 bits, else int8;
+// Packs a quantized matrix into the kernels' layout (the codes' own width: kernels::container_bits;
 // codebooks in the int4 container with their tables). Fractional zero points are rounded (and
 // clamped to the code range) into the packed integer zero; zero_fractions gives the remainders.
 kernels::PackedWeights pack_quantized(const QuantizedMatrix& q);
