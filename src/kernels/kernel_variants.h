@@ -267,6 +267,13 @@ void qgemm_lut8_avx512vnni(const QgemmArgs& p, size_t block_begin, size_t block_
 #endif
 QgemmFn selected_qgemm_lut8_fused();  // nullptr where the ISA has no fused variant
 
+// Bit-plane containers (p.w.bits 2, 3, 5 or 6) read directly, each chunk decoded to its base
+// layout in registers; QgemmFn's result. Where no variant exists (and for 16 rows or more, where
+// a separate expansion pass is amortized) the driver expands panels for the base QgemmFn.
+#if defined(__x86_64__)
+void qgemm_planar_avx512vnni(const QgemmArgs& p, size_t block_begin, size_t block_end);
+#endif
+
 // The variants qgemm and qgemm_lut8 use now (for drivers that build their own arguments).
 QgemmFn selected_qgemm();
 Lut8UnpackFn selected_lut8_unpack();
@@ -293,6 +300,10 @@ void qgemm_f32_avx512(const QgemmF32Args& p, size_t block_begin, size_t block_en
 #endif
 #if defined(__aarch64__)
 void qgemm_f32_neon(const QgemmF32Args& p, size_t block_begin, size_t block_end);
+#endif
+// qgemm_f32 on bit-plane containers read directly (as qgemm_planar_avx512vnni above).
+#if defined(__x86_64__)
+void qgemm_f32_planar_avx512(const QgemmF32Args& p, size_t block_begin, size_t block_end);
 #endif
 
 // ---- codebook (look-up table) GEMM against fp32 activations ------------------------------------

@@ -78,6 +78,21 @@ constexpr std::array kLut8Fused = {
     Variant<detail::QgemmFn>{Isa::kScalar, nullptr},
 };
 
+// Bit-plane containers read directly by the kernel (nullptr: expand panels for the base kernel).
+constexpr std::array kQgemmPlanar = {
+#if defined(__x86_64__)
+    Variant<detail::QgemmFn>{Isa::kAvx512Vnni, detail::qgemm_planar_avx512vnni},
+#endif
+    Variant<detail::QgemmFn>{Isa::kScalar, nullptr},
+};
+
+constexpr std::array kQgemmF32Planar = {
+#if defined(__x86_64__)
+    Variant<detail::QgemmF32Fn>{Isa::kAvx512, detail::qgemm_f32_planar_avx512},
+#endif
+    Variant<detail::QgemmF32Fn>{Isa::kScalar, nullptr},
+};
+
 constexpr std::array kLut8Unpack = {
 #if defined(__x86_64__)
     Variant<detail::Lut8UnpackFn>{Isa::kAvx512, detail::lut8_unpack_avx512},
@@ -126,6 +141,18 @@ template <class Args, class Fn>
 void run_block_range(const Args& args, Fn fn, size_t b0, size_t b1) {
   const detail::PackedArgs& w = args.w;
   if (w.bits == 4 || w.bits == 8) return fn(args, b0, b1);
+  // Few rows: a kernel that decodes the planes in registers, where the ISA has one. (fn is the
+  // integer or the fp32 kernel of the same selection: packed16 and the look-up kernels take no
+  // bit-plane weights.)
+  if (args.m < 16) {
+    if constexpr (std::is_same_v<Args, detail::QgemmArgs>) {
+      if (const detail::QgemmFn direct = select_variant(kQgemmPlanar).fn)
+        return direct(args, b0, b1);
+    } else {
+      if (const detail::QgemmF32Fn direct = select_variant(kQgemmF32Planar).fn)
+        return direct(args, b0, b1);
+    }
+  }
   const size_t base_block = w.chunks * kPackChunkBytes;
   const size_t panel_bytes = args.m < 16 ? size_t{32} << 10 : size_t{128} << 10;
   const size_t panel_blocks = std::max<size_t>(1, panel_bytes / base_block);

@@ -26,6 +26,22 @@ inline void with_format(const PackedArgs& w, F&& f) {
     asym ? f.template operator()<8, true>() : f.template operator()<8, false>();
 }
 
+// Calls f.template operator()<kBits>() for a bit-plane container's width (2, 3, 5 or 6; the
+// drivers send no other).
+template <class F>
+inline void with_planar_bits(int bits, F&& f) {
+  switch (bits) {
+    case 2:
+      return f.template operator()<2>();
+    case 3:
+      return f.template operator()<3>();
+    case 5:
+      return f.template operator()<5>();
+    default:
+      return f.template operator()<6>();
+  }
+}
+
 // Calls f.template operator()<N>() with N = min(count, kMax), count >= 1: the size (rows, or
 // output blocks) of the last, partial register tile of a GEMM.
 template <int kMax, class F>

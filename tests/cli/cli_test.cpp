@@ -290,15 +290,17 @@ TEST(CliBench, BandwidthProbeReportsDecodeAgainstTheBound) {
   testing::TempDir dir;
   testing::write_tiny_checkpoint(dir / "m", {});
   const auto m = q(dir / "m");
+  // One pass: the bound is the median of per-pass ratios, which over several passes of a loaded
+  // machine can sit far from the ratio of the medians; over one it is that ratio.
   auto r = testing::run_lowbit("bench -m " + m +
-                               " --single --prompt 16 --decode 2 --reps 2 --bandwidth-mib 16");
+                               " --single --prompt 16 --decode 2 --reps 1 --bandwidth-mib 16");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::istringstream row(r.out.substr(r.out.find("bench-row ") + 10));
   double prefill = 0, decode = 0, file = 0, weights = 0, peak = 0, gbs = 0, bound = 0;
   row >> prefill >> decode >> file >> weights >> peak >> gbs >> bound;
   ASSERT_TRUE(row) << r.out;
   EXPECT_GT(gbs, 0.0) << r.out;
-  EXPECT_NEAR(bound, decode * weights * 1e-9 / gbs, 0.5 * bound + 1e-4) << r.out;  // medians
+  EXPECT_NEAR(bound, decode * weights * 1e-9 / gbs, 0.01 * bound + 1e-4) << r.out;  // as printed
   r = testing::run_lowbit("bench -m " + m +
                           " --formats W4A8 --prompt 16 --decode 2 --reps 1 --bandwidth-mib 16");
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -12,6 +12,10 @@
 //
 // Register tiles: GEMM 8 rows x 16 outputs (8 int32 accumulators, 8 fp32 ones), GEMV (m = 1)
 // 1 row x 64 outputs (four independent weight streams, two accumulators each).
+//
+// Bit-plane containers (2, 3, 5, 6 bits: qgemm_planar_avx512vnni, for fewer than 16 rows) run the
+// same tiles with each chunk decoded to its base layout in registers (planar_chunk_avx512.h).
+#include "kernels/x86/planar_chunk_avx512.h"
 #include "kernels/x86/qgemm_x86_common.h"
 
 namespace lowbit::kernels::detail {
@@ -32,6 +36,8 @@ template <int kBits, bool kAsym, int MR, int NB, bool kLut = false>
   // Decode batches prefetch the next tile's weights (tile_dispatch.h: ahead_block); one row
   // (the GEMV) is faster without, and bigger tiles sweep cache-resident panels.
   constexpr bool kPrefetch = MR >= 2 && MR <= 4;
+  constexpr int kBase = kBits <= 4 ? 4 : 8;  // the layout the products read
+  constexpr size_t kChunk = kChunkStored<kBits>;
   const int8_t* a[MR];
   LOWBIT_UNROLL for (int r = 0; r < MR; ++r) a[r] = p.a + (row0 + r) * p.lda;
   const uint8_t* wb[NB];
@@ -58,13 +64,13 @@ template <int kBits, bool kAsym, int MR, int NB, bool kLut = false>
       acc0[r][b] = _mm512_setzero_si512();
       if constexpr (kSplit) acc1[r][b] = _mm512_setzero_si512();
     }
-    if constexpr (kBits == 4) {
+    if constexpr (kBase == 4) {
       for (size_t c = c0; c < c1; ++c) {
         __m512i lo[NB], hi[NB];
         LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
-          const __m512i v = _mm512_loadu_si512(wb[b] + c * 64);
+          const __m512i v = load_chunk_zmm<kBits>(wb[b] + c * kChunk);
           if constexpr (kPrefetch)
-            _mm_prefetch(reinterpret_cast<const char*>(pf[b] + c * 64), _MM_HINT_T1);
+            _mm_prefetch(reinterpret_cast<const char*>(pf[b] + c * kChunk), _MM_HINT_T1);
           if constexpr (kLut) {
             lo[b] = _mm512_shuffle_epi8(lut, _mm512_and_si512(v, low4));
             hi[b] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4));
@@ -96,11 +102,11 @@ template <int kBits, bool kAsym, int MR, int NB, bool kLut = false>
         for (; c + 2 <= c1; c += 2) {
           __m512i v0[NB], v1[NB];
           LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
-            v0[b] = _mm512_loadu_si512(wb[b] + c * 64);
-            v1[b] = _mm512_loadu_si512(wb[b] + c * 64 + 64);
+            v0[b] = load_chunk_zmm<kBits>(wb[b] + c * kChunk);
+            v1[b] = load_chunk_zmm<kBits>(wb[b] + (c + 1) * kChunk);
             if constexpr (kPrefetch) {
-              _mm_prefetch(reinterpret_cast<const char*>(pf[b] + c * 64), _MM_HINT_T1);
-              _mm_prefetch(reinterpret_cast<const char*>(pf[b] + c * 64 + 64), _MM_HINT_T1);
+              _mm_prefetch(reinterpret_cast<const char*>(pf[b] + c * kChunk), _MM_HINT_T1);
+              _mm_prefetch(reinterpret_cast<const char*>(pf[b] + (c + 1) * kChunk), _MM_HINT_T1);
             }
           }
           LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
@@ -117,9 +123,9 @@ template <int kBits, bool kAsym, int MR, int NB, bool kLut = false>
       for (; c < c1; ++c) {
         __m512i v0[NB];
         LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
-          v0[b] = _mm512_loadu_si512(wb[b] + c * 64);
+          v0[b] = load_chunk_zmm<kBits>(wb[b] + c * kChunk);
           if constexpr (kPrefetch)
-            _mm_prefetch(reinterpret_cast<const char*>(pf[b] + c * 64), _MM_HINT_T1);
+            _mm_prefetch(reinterpret_cast<const char*>(pf[b] + c * kChunk), _MM_HINT_T1);
         }
         LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
           const __m512i x0 = broadcast4_zmm(a[r] + c * 4);
@@ -238,6 +244,14 @@ void qgemm_lut8_avx512vnni(const QgemmArgs& p, size_t block_begin, size_t block_
 
 void qgemm_avx512vnni(const QgemmArgs& p, size_t block_begin, size_t block_end) {
   with_format(p.w, [&]<int kBits, bool kAsym>() { run<kBits, kAsym>(p, block_begin, block_end); });
+}
+
+void qgemm_planar_avx512vnni(const QgemmArgs& p, size_t block_begin, size_t block_end) {
+  const bool asym = p.w.zeros != nullptr;
+  with_planar_bits(p.w.bits, [&]<int kBits>() {
+    asym ? run<kBits, true>(p, block_begin, block_end)
+         : run<kBits, false>(p, block_begin, block_end);
+  });
 }
 
 }  // namespace lowbit::kernels::detail

@@ -9,7 +9,9 @@
 // group, then one fma by the group scale), so the results match it bit for bit.
 //
 // Register tiles: 8 rows x 16 outputs for m > 1 (the code expansion is shared by 8 rows), 1 row x
-// 128 outputs for m = 1.
+// 128 outputs for m = 1. Bit-plane containers (2, 3, 5, 6 bits: qgemm_f32_planar_avx512, for fewer
+// than 16 rows) run the same tiles with each chunk decoded to its base layout in registers.
+#include "kernels/x86/planar_chunk_avx512.h"
 #include "kernels/x86/qgemm_x86_common.h"
 
 namespace lowbit::kernels::detail {
@@ -48,7 +50,8 @@ inline void step4(const float* const* x, size_t kidx, __m512i v, __m512 table, c
 template <int kBits, bool kAsym, int MR, int NB>
 [[gnu::noinline]] void tile(const QgemmF32Args& p, size_t row0, size_t blk0) {
   const PackedArgs& w = p.w;
-  constexpr size_t kc = kBits == 4 ? 8 : 4;
+  constexpr int kBase = kBits <= 4 ? 4 : 8;  // the layout the products read
+  constexpr size_t kc = kBase == 4 ? 8 : 4;
   const float* x[MR];
   LOWBIT_UNROLL for (int r = 0; r < MR; ++r) x[r] = p.x + (row0 + r) * p.ldx;
   const uint8_t* wb[NB];
@@ -81,8 +84,8 @@ template <int kBits, bool kAsym, int MR, int NB>
       // padding has no activations to meet.
       const size_t kn = k0 >= w.k ? 0 : min_size(kc, w.k - k0);
       LOWBIT_UNROLL for (int b = 0; b < NB; ++b) {
-        const __m512i v = _mm512_loadu_si512(wb[b] + c * 64);
-        if constexpr (kBits == 4) {
+        const __m512i v = load_chunk_zmm<kBits>(wb[b] + c * kChunkStored<kBits>);
+        if constexpr (kBase == 4) {
           // k 0..3 are the low nibbles of bytes 0..3 (bit 8j), k 4..7 the high ones (8j + 4).
           if (kn == 8) {
             step4<kAsym, MR, NB, 0>(x, k0 + 0, v, table, zf, acc, b);
@@ -146,6 +149,14 @@ void run(const QgemmF32Args& p, size_t b0, size_t b1) {
 
 void qgemm_f32_avx512(const QgemmF32Args& p, size_t block_begin, size_t block_end) {
   with_format(p.w, [&]<int kBits, bool kAsym>() { run<kBits, kAsym>(p, block_begin, block_end); });
+}
+
+void qgemm_f32_planar_avx512(const QgemmF32Args& p, size_t block_begin, size_t block_end) {
+  const bool asym = p.w.zeros != nullptr;
+  with_planar_bits(p.w.bits, [&]<int kBits>() {
+    asym ? run<kBits, true>(p, block_begin, block_end)
+         : run<kBits, false>(p, block_begin, block_end);
+  });
 }
 
 }  // namespace lowbit::kernels::detail
