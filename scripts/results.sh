@@ -753,8 +753,8 @@ section_weights() {
   echo "tokens, all cores). Bits per weight are the decoder projections' as stored: codes at their"
   echo "width (3-bit codes in a bit-plane container; codebook codes, NF4's and SqueezeLLM's, in the"
   echo "4-bit one), fp32 scales, zero points, codebooks and side data (fp16 outlier columns, sparse"
-  echo "part, low-rank factors). Quantize time includes calibration. Decode of the 3-bit rows pays"
-  echo "for expanding the planes in a separate pass (docs/kernels.md)."
+  echo "part, low-rank factors). Quantize time includes calibration. The 3-bit rows' decode pays"
+  echo "for unpacking the bit planes (docs/kernels.md)."
   echo "The --bits-budget rows count the budget's bits nominally (code width plus scales) or as"
   echo "stored (what this column shows; docs/quantization.md)."
   echo
