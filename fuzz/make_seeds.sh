@@ -147,6 +147,21 @@ for name, t in header["tensors"].items():
         blob = b[start + t["offset"]: start + t["offset"] + t["bytes"]]
         open(f"{sys.argv[2]}/{name.replace('/', '_')}", "wb").write(blob)
 PY
+# Bit-plane containers (3-bit symmetric, 6-bit asymmetric): one 16 x 8 block each, written from
+# the layout in packed_weights.h (header, codes, fp32 scales, u8 zero points; 64-byte sections).
+python3 - $C/packed_weights <<'PY'
+import struct, sys
+def blob(bits, asym, chunks, stored):
+    codes = (chunks * stored + 63) // 64 * 64
+    zeros = 64 if asym else 0
+    total = 64 + codes + 64 + zeros
+    head = b"LBWPACK1" + struct.pack("<IIiIQQQQII", bits, 1 if asym else 0, 0 if asym else 1 << (bits - 1),
+                                     16, 16, 8, 8, total, 64, 0)
+    body = bytes((7 * i) & 0xff for i in range(codes)) + struct.pack("<16f", *[0.5] * 16)
+    return head + body + bytes(zeros)
+open(f"{sys.argv[1]}/planar-w3", "wb").write(blob(3, False, 1, 48))
+open(f"{sys.argv[1]}/planar-w6-asym", "wb").write(blob(6, True, 2, 48))
+PY
 # Task files: the first few items of each shared task file, prefixed by the task's index.
 i=0
 for f in piqa arc_easy arc_challenge hellaswag winogrande boolq lambada; do
