@@ -272,6 +272,8 @@ QgemmFn selected_qgemm_lut8_fused();  // nullptr where the ISA has no fused vari
 // a separate expansion pass is amortized) the driver expands panels for the base QgemmFn.
 #if defined(__x86_64__)
 void qgemm_planar_avx512vnni(const QgemmArgs& p, size_t block_begin, size_t block_end);
+void qgemm_planar_avxvnni(const QgemmArgs& p, size_t block_begin, size_t block_end);
+void qgemm_planar_avx2(const QgemmArgs& p, size_t block_begin, size_t block_end);
 #endif
 
 // The variants qgemm and qgemm_lut8 use now (for drivers that build their own arguments).
@@ -304,6 +306,7 @@ void qgemm_f32_neon(const QgemmF32Args& p, size_t block_begin, size_t block_end)
 // qgemm_f32 on bit-plane containers read directly (as qgemm_planar_avx512vnni above).
 #if defined(__x86_64__)
 void qgemm_f32_planar_avx512(const QgemmF32Args& p, size_t block_begin, size_t block_end);
+void qgemm_f32_planar_avx2(const QgemmF32Args& p, size_t block_begin, size_t block_end);
 #endif
 
 // ---- codebook (look-up table) GEMM against fp32 activations ------------------------------------

@@ -82,6 +82,8 @@ constexpr std::array kLut8Fused = {
 constexpr std::array kQgemmPlanar = {
 #if defined(__x86_64__)
     Variant<detail::QgemmFn>{Isa::kAvx512Vnni, detail::qgemm_planar_avx512vnni},
+    Variant<detail::QgemmFn>{Isa::kAvxVnni, detail::qgemm_planar_avxvnni},
+    Variant<detail::QgemmFn>{Isa::kAvx2, detail::qgemm_planar_avx2},
 #endif
     Variant<detail::QgemmFn>{Isa::kScalar, nullptr},
 };
@@ -89,6 +91,7 @@ constexpr std::array kQgemmPlanar = {
 constexpr std::array kQgemmF32Planar = {
 #if defined(__x86_64__)
     Variant<detail::QgemmF32Fn>{Isa::kAvx512, detail::qgemm_f32_planar_avx512},
+    Variant<detail::QgemmF32Fn>{Isa::kAvx2, detail::qgemm_f32_planar_avx2},
 #endif
     Variant<detail::QgemmF32Fn>{Isa::kScalar, nullptr},
 };

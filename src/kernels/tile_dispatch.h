@@ -26,6 +26,10 @@ inline void with_format(const PackedArgs& w, F&& f) {
     asym ? f.template operator()<8, true>() : f.template operator()<8, false>();
 }
 
+// Stored bytes of one chunk of the kBits container (packed_weights.h: 64 for 4 and 8 bits).
+template <int kBits>
+inline constexpr size_t kChunkStored = 64 * kBits / (kBits <= 4 ? 4 : 8);
+
 // Calls f.template operator()<kBits>() for a bit-plane container's width (2, 3, 5 or 6; the
 // drivers send no other).
 template <class F>

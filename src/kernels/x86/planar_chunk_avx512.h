@@ -6,14 +6,11 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/tile_dispatch.h"
 #include "kernels/x86/avx512_intrinsics.h"
 
 namespace lowbit::kernels::detail {
 namespace {
-
-// Stored bytes of one chunk of the kBits container.
-template <int kBits>
-inline constexpr size_t kChunkStored = 64 * kBits / (kBits <= 4 ? 4 : 8);
 
 template <int kBits>
 inline __m512i load_chunk_zmm(const uint8_t* p) {

@@ -23,8 +23,13 @@ void Avx2::tile(const QgemmArgs& p, size_t row0, size_t unit0) {
   const PackedArgs& w = p.w;
   const int8_t* a[MR];
   LOWBIT_UNROLL for (int r = 0; r < MR; ++r) a[r] = p.a + (row0 + r) * p.lda;
+  constexpr int kBase = kBits <= 4 ? 4 : 8;  // the layout the products read
   const uint8_t* wb[NU];
-  LOWBIT_UNROLL for (int u = 0; u < NU; ++u) wb[u] = unit_codes(w, unit0 + u);
+  int half[NU];  // bit-plane containers: which half of the chunk the unit is
+  LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
+    wb[u] = unit_codes_of<kBits>(w, unit0 + u);
+    half[u] = static_cast<int>((unit0 + u) % 2);
+  }
 
   __m256 y[MR][NU];
   LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int u = 0; u < NU; ++u) y[r][u] =
@@ -37,7 +42,7 @@ void Avx2::tile(const QgemmArgs& p, size_t row0, size_t unit0) {
     __m256i acc[MR][NU];
     LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int u = 0; u < NU; ++u)
         acc[r][u] = _mm256_setzero_si256();
-    if constexpr (kBits == 4) {
+    if constexpr (kBase == 4) {
       for (size_t cb = c0; cb < c1; cb += 4) {
         const size_t ce = min_size(cb + 4, c1);
         __m256i acc16[MR][NU];
@@ -45,7 +50,7 @@ void Avx2::tile(const QgemmArgs& p, size_t row0, size_t unit0) {
             acc16[r][u] = _mm256_setzero_si256();
         for (size_t c = cb; c < ce; ++c) {
           __m256i lo[NU], hi[NU];
-          load_nibbles_ymm(wb, c, lo, hi);
+          load_nibbles_ymm<kBits>(wb, half, c, lo, hi);
           LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
             const __m256i al = broadcast4_ymm(a[r] + c * 8), ah = broadcast4_ymm(a[r] + c * 8 + 4);
             LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
@@ -61,7 +66,7 @@ void Avx2::tile(const QgemmArgs& p, size_t row0, size_t unit0) {
     } else {
       for (size_t c = c0; c < c1; ++c) {
         __m256i lo[NU], hi[NU];
-        load_nibbles_ymm(wb, c, lo, hi);
+        load_nibbles_ymm<kBits>(wb, half, c, lo, hi);
         LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
           const __m256i x = broadcast4_ymm(a[r] + c * 4);
           LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
@@ -81,6 +86,10 @@ void Avx2::tile(const QgemmArgs& p, size_t row0, size_t unit0) {
 
 void qgemm_avx2(const QgemmArgs& p, size_t block_begin, size_t block_end) {
   run_ymm_gemm<Avx2>(p, block_begin, block_end);
+}
+
+void qgemm_planar_avx2(const QgemmArgs& p, size_t block_begin, size_t block_end) {
+  run_ymm_gemm_planar<Avx2>(p, block_begin, block_end);
 }
 
 }  // namespace lowbit::kernels::detail

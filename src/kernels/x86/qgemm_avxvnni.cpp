@@ -22,8 +22,13 @@ void AvxVnni::tile(const QgemmArgs& p, size_t row0, size_t unit0) {
   const PackedArgs& w = p.w;
   const int8_t* a[MR];
   LOWBIT_UNROLL for (int r = 0; r < MR; ++r) a[r] = p.a + (row0 + r) * p.lda;
+  constexpr int kBase = kBits <= 4 ? 4 : 8;  // the layout the products read
   const uint8_t* wb[NU];
-  LOWBIT_UNROLL for (int u = 0; u < NU; ++u) wb[u] = unit_codes(w, unit0 + u);
+  int half[NU];  // bit-plane containers: which half of the chunk the unit is
+  LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
+    wb[u] = unit_codes_of<kBits>(w, unit0 + u);
+    half[u] = static_cast<int>((unit0 + u) % 2);
+  }
 
   __m256 y[MR][NU];
   LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int u = 0; u < NU; ++u) y[r][u] =
@@ -39,11 +44,11 @@ void AvxVnni::tile(const QgemmArgs& p, size_t row0, size_t unit0) {
       acc0[r][u] = _mm256_setzero_si256();
       if constexpr (kSplit) acc1[r][u] = _mm256_setzero_si256();
     }
-    if constexpr (kBits == 4) {
+    if constexpr (kBase == 4) {
       for (size_t c = c0; c < c1; ++c) {
         __m256i lo[NU], hi[NU];
         LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
-          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb[u] + c * 64));
+          const __m256i v = load_unit_ymm<kBits>(wb[u], c, half[u]);
           lo[u] = _mm256_and_si256(v, low4);
           hi[u] = kSplit ? _mm256_and_si256(v, high4)  // 16 u: rescaled once per group
                          : _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
@@ -68,8 +73,8 @@ void AvxVnni::tile(const QgemmArgs& p, size_t row0, size_t unit0) {
         for (; c + 2 <= c1; c += 2) {
           __m256i v0[NU], v1[NU];
           LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
-            v0[u] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb[u] + c * 64));
-            v1[u] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb[u] + c * 64 + 64));
+            v0[u] = load_unit_ymm<kBits>(wb[u], c, half[u]);
+            v1[u] = load_unit_ymm<kBits>(wb[u], c + 1, half[u]);
           }
           LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
             const __m256i x0 = broadcast4_ymm(a[r] + c * 4), x1 = broadcast4_ymm(a[r] + c * 4 + 4);
@@ -84,8 +89,7 @@ void AvxVnni::tile(const QgemmArgs& p, size_t row0, size_t unit0) {
       }
       for (; c < c1; ++c) {
         __m256i v0[NU];
-        LOWBIT_UNROLL for (int u = 0; u < NU; ++u) v0[u] =
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb[u] + c * 64));
+        LOWBIT_UNROLL for (int u = 0; u < NU; ++u) v0[u] = load_unit_ymm<kBits>(wb[u], c, half[u]);
         LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
           const __m256i x0 = broadcast4_ymm(a[r] + c * 4);
           LOWBIT_UNROLL for (int u = 0; u < NU; ++u) acc0[r][u] =
@@ -102,6 +106,10 @@ void AvxVnni::tile(const QgemmArgs& p, size_t row0, size_t unit0) {
 
 void qgemm_avxvnni(const QgemmArgs& p, size_t block_begin, size_t block_end) {
   run_ymm_gemm<AvxVnni>(p, block_begin, block_end);
+}
+
+void qgemm_planar_avxvnni(const QgemmArgs& p, size_t block_begin, size_t block_end) {
+  run_ymm_gemm_planar<AvxVnni>(p, block_begin, block_end);
 }
 
 }  // namespace lowbit::kernels::detail

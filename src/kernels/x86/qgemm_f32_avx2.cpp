@@ -36,11 +36,16 @@ struct F32Avx2 {
 template <int kBits, bool kAsym, int MR, int NU>
 void F32Avx2::tile(const QgemmF32Args& p, size_t row0, size_t unit0) {
   const PackedArgs& w = p.w;
-  constexpr size_t kc = kBits == 4 ? 8 : 4;
+  constexpr int kBase = kBits <= 4 ? 4 : 8;  // the layout the products read
+  constexpr size_t kc = kBase == 4 ? 8 : 4;
   const float* x[MR];
   LOWBIT_UNROLL for (int r = 0; r < MR; ++r) x[r] = p.x + (row0 + r) * p.ldx;
   const uint8_t* wb[NU];
-  LOWBIT_UNROLL for (int u = 0; u < NU; ++u) wb[u] = unit_codes(w, unit0 + u);
+  int half[NU];  // bit-plane containers: which half of the chunk the unit is
+  LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
+    wb[u] = unit_codes_of<kBits>(w, unit0 + u);
+    half[u] = static_cast<int>((unit0 + u) % 2);
+  }
 
   __m256 y[MR][NU];
   LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int u = 0; u < NU; ++u) y[r][u] =
@@ -62,8 +67,8 @@ void F32Avx2::tile(const QgemmF32Args& p, size_t row0, size_t unit0) {
       const size_t k0 = c * kc;
       const size_t kn = k0 >= w.k ? 0 : min_size(kc, w.k - k0);
       LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
-        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb[u] + c * 64));
-        if constexpr (kBits == 4) {
+        const __m256i v = load_unit_ymm<kBits>(wb[u], c, half[u]);
+        if constexpr (kBase == 4) {
           const __m256i lo = _mm256_and_si256(v, low4);
           const __m256i hi = _mm256_and_si256(_mm256_srli_epi32(v, 4), low4);
           if (kn == 8) {
@@ -111,6 +116,10 @@ void F32Avx2::tile(const QgemmF32Args& p, size_t row0, size_t unit0) {
 
 void qgemm_f32_avx2(const QgemmF32Args& p, size_t block_begin, size_t block_end) {
   run_ymm_gemm<F32Avx2>(p, block_begin, block_end);
+}
+
+void qgemm_f32_planar_avx2(const QgemmF32Args& p, size_t block_begin, size_t block_end) {
+  run_ymm_gemm_planar<F32Avx2>(p, block_begin, block_end);
 }
 
 }  // namespace lowbit::kernels::detail

@@ -78,7 +78,7 @@ void Packed16::tile(const QgemmArgs& p, size_t row0, size_t unit0) {
         }
         for (size_t c = cb; c < ce; ++c) {
           __m256i lo[NU], hi[NU];
-          load_nibbles_ymm(wb, c, lo, hi);
+          load_nibbles_ymm<4>(wb, kNoHalves<NU>, c, lo, hi);
           LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
             lo[u] = pair_rows(lo[u]);
             hi[u] = pair_rows(hi[u]);

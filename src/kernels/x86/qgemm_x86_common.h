@@ -52,14 +52,73 @@ inline size_t unit_params(const PackedArgs& w, size_t unit, size_t g) {
   return ((unit / 2) * w.groups + g) * 16 + (unit % 2) * 8;
 }
 
+// Where a tile's unit reads its codes from: for the base containers its half of the first chunk
+// (chunk c at + c * 64); for the bit-plane ones its block's first chunk (chunk c at
+// + c * kChunkStored, the half given apart to load_unit_ymm).
+template <int kBits>
+inline const uint8_t* unit_codes_of(const PackedArgs& w, size_t unit) {
+  if constexpr (kBits == 4 || kBits == 8)
+    return unit_codes(w, unit);
+  else
+    return w.codes + (unit / 2) * w.block_bytes;
+}
+
+// Chunk c of a unit in the base layout (8 rows x 4 bytes): one load for the base containers; a
+// bit-plane chunk decoded in registers (packed_weights.h's planes), `half` 0 for rows 0-7 (base
+// bytes 0..31) and 1 for rows 8-15 (base bytes 32..63).
+template <int kBits>
+inline __m256i load_unit_ymm(const uint8_t* wb, size_t c, int half) {
+  if constexpr (kBits == 4 || kBits == 8) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + c * 64));
+  } else {
+    const uint8_t* s = wb + c * kChunkStored<kBits>;
+    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s));
+    constexpr int kShift = kBits <= 3 ? 2 : 4;
+    const __m256i h = _mm256_set1_epi64x(half);
+    // Base bytes 32 half + j from S[j]: shifted by kShift for the upper half, then masked.
+    __m256i v = _mm256_srlv_epi64(lo, _mm256_slli_epi64(h, kShift == 2 ? 1 : 2));
+    v = _mm256_and_si256(v, _mm256_set1_epi8(kBits <= 3 ? 0x33 : 0x0f));
+    if constexpr (kBits == 3) {
+      // Base byte p = 16q + i takes bit q of each nibble of S[32 + i]: q = 2 half + j / 16.
+      const __m256i t =
+          _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 32)));
+      const __m256i q = _mm256_add_epi64(_mm256_setr_epi64x(0, 0, 1, 1), _mm256_slli_epi64(h, 1));
+      const __m256i bit = _mm256_and_si256(_mm256_srlv_epi64(t, q), _mm256_set1_epi8(0x11));
+      v = _mm256_or_si256(v, _mm256_slli_epi64(bit, 2));
+    } else if constexpr (kBits == 5) {
+      // Base byte p = 8q + i takes bit q of S[32 + i]: q = 4 half + j / 8.
+      uint64_t o;
+      __builtin_memcpy(&o, s + 32, sizeof o);
+      const __m256i q = _mm256_add_epi64(_mm256_setr_epi64x(0, 1, 2, 3), _mm256_slli_epi64(h, 2));
+      const __m256i bit =
+          _mm256_and_si256(_mm256_srlv_epi64(_mm256_set1_epi64x(static_cast<long long>(o)), q),
+                           _mm256_set1_epi8(0x01));
+      v = _mm256_or_si256(v, _mm256_slli_epi64(bit, 4));
+    } else if constexpr (kBits == 6) {
+      // Base byte p = 16q + i takes bits 2q, 2q + 1 of S[32 + i]: q = 2 half + j / 16.
+      const __m256i t =
+          _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 32)));
+      const __m256i q = _mm256_add_epi64(_mm256_setr_epi64x(0, 0, 2, 2), _mm256_slli_epi64(h, 2));
+      const __m256i bits = _mm256_and_si256(_mm256_srlv_epi64(t, q), _mm256_set1_epi8(0x03));
+      v = _mm256_or_si256(v, _mm256_slli_epi64(bits, 4));
+    }
+    return v;
+  }
+}
+
+// The halves argument of load_nibbles_ymm for the base containers (their units' pointers already
+// carry the half).
+template <int NU>
+inline constexpr int kNoHalves[NU] = {};
+
 // Chunk c of NU units split into nibbles: lo = k 0..3 of an int4 chunk (or the low halves of int8
 // codes), hi = k 4..7 (the high halves), each in 0..15.
-template <int NU>
-inline void load_nibbles_ymm(const uint8_t* const (&wb)[NU], size_t c, __m256i (&lo)[NU],
-                             __m256i (&hi)[NU]) {
+template <int kBits, int NU>
+inline void load_nibbles_ymm(const uint8_t* const (&wb)[NU], const int (&half)[NU], size_t c,
+                             __m256i (&lo)[NU], __m256i (&hi)[NU]) {
   const __m256i low4 = _mm256_set1_epi8(0x0f);
   LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
-    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb[u] + c * 64));
+    const __m256i v = load_unit_ymm<kBits>(wb[u], c, half[u]);
     lo[u] = _mm256_and_si256(v, low4);
     hi[u] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
   }
@@ -139,6 +198,21 @@ inline void run_ymm_gemm(const Args& p, size_t b0, size_t b1) {
     run_units_ymm(p, b0, b1, [&]<int MR, int NU>(size_t row0, size_t unit0) {
       Kernel::template tile<kBits, kAsym, MR, NU>(p, row0, unit0);
     });
+  });
+}
+
+// The same for a bit-plane container (p.w.bits 2, 3, 5 or 6), whose chunks the tiles decode in
+// registers (load_unit_ymm).
+template <class Kernel, class Args>
+inline void run_ymm_gemm_planar(const Args& p, size_t b0, size_t b1) {
+  const bool asym = p.w.zeros != nullptr;
+  with_planar_bits(p.w.bits, [&]<int kBits>() {
+    const auto run = [&]<bool kAsym>() {
+      run_units_ymm(p, b0, b1, [&]<int MR, int NU>(size_t row0, size_t unit0) {
+        Kernel::template tile<kBits, kAsym, MR, NU>(p, row0, unit0);
+      });
+    };
+    asym ? run.template operator()<true>() : run.template operator()<false>();
   });
 }
 
