@@ -134,12 +134,12 @@ detail::PackedArgs packed_args(const PackedWeightsView& w) {
 using detail::check_output;
 using detail::kParallelMinMacs;
 
-// Blocks [b0, b1) through the kernel fn. Bit-plane containers (packed_weights.h) run the base
-// container's kernel on panels of blocks expanded just before use: a panel stays in L2 while the
-// kernel sweeps the rows over it (for a few rows, in L1), so the weights travel from memory at
-// their stored width and are widened in cache. For many rows the expansion is noise; for a GEMV
-// on cache-resident weights it costs 3-4x the int4 kernel's time (docs/kernels.md): the price of
-// a separate pass, which a kernel decoding the planes in registers would not pay.
+// Blocks [b0, b1) through the kernel fn. Bit-plane containers (packed_weights.h): for fewer than
+// 16 rows, a variant that decodes the planes in registers where the ISA has one (x86); otherwise
+// the base container's kernel on panels of blocks expanded just before use. A panel stays in L2
+// while the kernel sweeps the rows over it, so the weights still travel from memory at their
+// stored width. For many rows the expansion is noise; for a GEMV it costs 3-4x the int4 kernel's
+// time (docs/kernels.md), which is why the register variants exist.
 template <class Args, class Fn>
 void run_block_range(const Args& args, Fn fn, size_t b0, size_t b1) {
   const detail::PackedArgs& w = args.w;
