@@ -161,6 +161,14 @@ def blob(bits, asym, chunks, stored):
     return head + body + bytes(zeros)
 open(f"{sys.argv[1]}/planar-w3", "wb").write(blob(3, False, 1, 48))
 open(f"{sys.argv[1]}/planar-w6-asym", "wb").write(blob(6, True, 2, 48))
+# SqueezeLLM's form: 3-bit codebook codes, a table of 8 fp16 entries per row (flags: codebook,
+# fp16 tables).
+codes = 64
+total = 64 + codes + 64 + 16 * 8 * 2
+head = b"LBWPACK1" + struct.pack("<IIiIQQQQII", 3, 6, 0, 16, 16, 8, 8, total, 64, 16)
+tables = struct.pack("<128e", *[(i % 8 - 3.5) / 4 for i in range(128)])
+body = bytes((5 * i) & 0xff for i in range(codes)) + struct.pack("<16f", *[1.0] * 16) + tables
+open(f"{sys.argv[1]}/codebook-w3-fp16", "wb").write(head + body)
 PY
 # Task files: the first few items of each shared task file, prefixed by the task's index.
 i=0

@@ -46,7 +46,7 @@ size_t round_up(size_t n) {
 
 LowbitDType dtype_from_name(const std::string& s, const std::string& where) {
   for (auto t : {LowbitDType::kF32, LowbitDType::kI32, LowbitDType::kU8, LowbitDType::kI8,
-                 LowbitDType::kPacked, LowbitDType::kF16})
+                 LowbitDType::kPacked, LowbitDType::kF16, LowbitDType::kU16})
     if (s == lowbit_dtype_name(t)) return t;
   fail("{}: unknown dtype \"{}\"", where, s);
 }
@@ -67,6 +67,8 @@ const char* lowbit_dtype_name(LowbitDType t) {
       return "PACKED";
     case LowbitDType::kF16:
       return "F16";
+    case LowbitDType::kU16:
+      return "U16";
   }
   return "?";
 }
@@ -77,6 +79,7 @@ size_t lowbit_dtype_size(LowbitDType t) {
     case LowbitDType::kI32:
       return 4;
     case LowbitDType::kF16:
+    case LowbitDType::kU16:
       return 2;
     default:
       return 1;
@@ -97,6 +100,11 @@ std::span<const float> LowbitTensorView::f32() const {
 std::span<const int32_t> LowbitTensorView::i32() const {
   if (dtype != LowbitDType::kI32) fail("tensor is {}, not I32", lowbit_dtype_name(dtype));
   return {reinterpret_cast<const int32_t*>(data.data()), data.size() / 4};
+}
+
+std::span<const uint16_t> LowbitTensorView::u16() const {
+  if (dtype != LowbitDType::kU16) fail("tensor is {}, not U16", lowbit_dtype_name(dtype));
+  return {reinterpret_cast<const uint16_t*>(data.data()), data.size() / 2};
 }
 
 std::vector<float> LowbitTensorView::f16_as_f32() const {
@@ -174,6 +182,11 @@ void LowbitFileWriter::add_f32(const std::string& name, std::vector<int64_t> sha
 void LowbitFileWriter::add_i32(const std::string& name, std::vector<int64_t> shape,
                                std::span<const int32_t> v) {
   add(name, LowbitDType::kI32, std::move(shape), std::as_bytes(v));
+}
+
+void LowbitFileWriter::add_u16(const std::string& name, std::vector<int64_t> shape,
+                               std::span<const uint16_t> v) {
+  add(name, LowbitDType::kU16, std::move(shape), std::as_bytes(v));
 }
 
 void LowbitFileWriter::add_u8(const std::string& name, std::vector<int64_t> shape,

@@ -33,7 +33,7 @@ inline constexpr uint32_t kLowbitFileVersion = 1;
 
 // Element types of .lowbit tensors. kPacked is an opaque kernel blob (its layout is described by
 // the tensor's owner in the metadata); its shape is its byte count.
-enum class LowbitDType { kF32, kI32, kU8, kI8, kPacked, kF16 };
+enum class LowbitDType { kF32, kI32, kU8, kI8, kPacked, kF16, kU16 };
 
 const char* lowbit_dtype_name(LowbitDType t);
 size_t lowbit_dtype_size(LowbitDType t);
@@ -46,6 +46,7 @@ struct LowbitTensorView {
   size_t elements() const;
   std::span<const float> f32() const;
   std::span<const int32_t> i32() const;
+  std::span<const uint16_t> u16() const;
   std::span<const uint8_t> u8() const;
   // F16 values widened to fp32.
   std::vector<float> f16_as_f32() const;
@@ -69,6 +70,7 @@ class LowbitFileWriter {
   void add_f32(const std::string& name, std::vector<int64_t> shape, std::span<const float> v);
   void add_i32(const std::string& name, std::vector<int64_t> shape, std::span<const int32_t> v);
   void add_u8(const std::string& name, std::vector<int64_t> shape, std::span<const uint8_t> v);
+  void add_u16(const std::string& name, std::vector<int64_t> shape, std::span<const uint16_t> v);
   // Stored as F16 (round to nearest even).
   void add_f16(const std::string& name, std::vector<int64_t> shape, std::span<const float> v);
   nlohmann::json& metadata() { return metadata_; }

@@ -131,7 +131,8 @@ std::vector<int32_t> as_i32(std::span<const uint32_t> v) {
   return {v.begin(), v.end()};
 }
 
-// Side data (layers/weight_extras.h): fp16 values, int32 indices, listed in the entry.
+// Side data (layers/weight_extras.h): fp16 values, int32 indices (the sparse part's columns in
+// uint16 when they fit: WeightExtras::bytes), listed in the entry.
 void write_extras(LowbitFileWriter& w, const std::string& name, const WeightExtras& ex,
                   json& entry) {
   json parts = json::array();
@@ -146,7 +147,12 @@ void write_extras(LowbitFileWriter& w, const std::string& name, const WeightExtr
   if (!ex.sparse.empty()) {
     w.add_i32(name + ".sparse.row_ptr", {static_cast<int64_t>(ex.sparse.row_ptr.size())},
               as_i32(ex.sparse.row_ptr));
-    w.add_i32(name + ".sparse.col", {static_cast<int64_t>(ex.sparse.nnz())}, as_i32(ex.sparse.col));
+    const auto nnz = static_cast<int64_t>(ex.sparse.nnz());
+    if (ex.sparse.narrow_columns())
+      w.add_u16(name + ".sparse.col", {nnz},
+                std::vector<uint16_t>(ex.sparse.col.begin(), ex.sparse.col.end()));
+    else
+      w.add_i32(name + ".sparse.col", {nnz}, as_i32(ex.sparse.col));
     w.add_f16(name + ".sparse.value", {static_cast<int64_t>(ex.sparse.nnz())}, ex.sparse.value);
     parts.push_back("sparse");
   }
@@ -195,8 +201,11 @@ std::shared_ptr<const WeightExtras> read_extras(const LowbitFile& f, const std::
     } else if (part == "sparse") {
       ex->sparse.row_ptr =
           as_u32(f.tensor(name + ".sparse.row_ptr").i32(), where + ": " + name + ".sparse.row_ptr");
-      ex->sparse.col =
-          as_u32(f.tensor(name + ".sparse.col").i32(), where + ": " + name + ".sparse.col");
+      const auto& col = f.tensor(name + ".sparse.col");
+      if (col.dtype == LowbitDType::kU16)
+        ex->sparse.col.assign(col.u16().begin(), col.u16().end());
+      else
+        ex->sparse.col = as_u32(col.i32(), where + ": " + name + ".sparse.col");
       ex->sparse.value = f16_tensor(f, name + ".sparse.value",
                                     {static_cast<int64_t>(ex->sparse.col.size())}, where);
     } else if (part == "low_rank") {

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "core/error.h"
+#include "core/float16.h"
 #include "core/thread_pool.h"
 
 namespace lowbit::kernels {
@@ -14,7 +15,7 @@ namespace {
 
 // Header of the blob (64 bytes, little-endian):
 //   0  char[8] magic "LBWPACK1" (the layout version: change it when the layout changes)
-//   8  u32 bits            12 u32 flags (bit 0: asymmetric, bit 1: codebook)
+//   8  u32 bits            12 u32 flags (bit 0: asymmetric, bit 1: codebook, bit 2: fp16 tables)
 //   16 i32 symmetric zero  20 u32 rows per block (16)
 //   24 u64 n               32 u64 k
 //   40 u64 group_size      48 u64 total bytes
@@ -190,10 +191,13 @@ void validate_layout(const PackedLayout& l) {
   if (l.group_size > kMaxGroupSize)
     fail("packed weights: group of {} values exceeds the int32 accumulation bound {}", l.group_size,
          kMaxGroupSize);
+  if (l.table_fp16 && !l.codebook()) fail("packed weights: fp16 tables without a codebook");
   if (l.codebook()) {
-    if (l.bits != 4 || l.asymmetric || l.zero != 0)
-      fail("packed weights: a codebook needs the int4 container without zero points (bits {})",
-           l.bits);
+    if (l.bits > 4 || l.asymmetric || l.zero != 0)
+      fail(
+          "packed weights: a codebook needs a 2-, 3- or 4-bit container without zero points (bits "
+          "{})",
+          l.bits);
     if (l.codebook_rows != 1 && l.codebook_rows != l.n)
       fail("packed weights: {} codebook tables for {} rows (1 or one per row)", l.codebook_rows,
            l.n);
@@ -244,7 +248,7 @@ size_t PackedLayout::codebook_offset() const {
 size_t PackedLayout::total_bytes() const {
   const size_t after_scales =
       scales_offset() + align64(blocks() * groups() * kPackRows * sizeof(float));
-  if (codebook()) return codebook_offset() + align64(codebook_rows * 16 * sizeof(float));
+  if (codebook()) return codebook_offset() + align64(table_bytes());
   return asymmetric ? zeros_offset() + align64(blocks() * groups() * kPackRows) : after_scales;
 }
 
@@ -257,6 +261,7 @@ PackedWeightsView PackedWeightsView::parse(std::span<const std::byte> blob) {
   l.bits = static_cast<int>(get<uint32_t>(blob, 8));
   const uint32_t flags = get<uint32_t>(blob, 12);
   l.asymmetric = (flags & 1u) != 0;
+  l.table_fp16 = (flags & 4u) != 0;
   if ((flags & 2u) != 0) {
     l.codebook_rows = get<uint32_t>(blob, 60);
     if (l.codebook_rows == 0) fail("packed weights: codebook flag without tables");
@@ -268,7 +273,7 @@ PackedWeightsView PackedWeightsView::parse(std::span<const std::byte> blob) {
   l.group_size = get<uint64_t>(blob, 40);
   const uint64_t total = get<uint64_t>(blob, 48);
   const uint32_t chunk_bytes = get<uint32_t>(blob, 56);
-  if (rows_per_block != kPackRows || chunk_bytes != kPackChunkBytes || (flags & ~3u) != 0)
+  if (rows_per_block != kPackRows || chunk_bytes != kPackChunkBytes || (flags & ~7u) != 0)
     fail("packed weights: unsupported layout (rows per block {}, chunk bytes {}, flags {:#x})",
          rows_per_block, chunk_bytes, flags);
   // Bound the sizes before multiplying them, so a corrupt header cannot overflow size_t.
@@ -281,18 +286,27 @@ PackedWeightsView PackedWeightsView::parse(std::span<const std::byte> blob) {
   PackedWeightsView v;
   v.layout_ = l;
   v.blob_ = blob.first(total);
+  // Tables stored as the kernels read them (16 fp32 entries) stay in the blob; the others are
+  // widened once here.
+  const size_t entries = l.table_entries();
+  const bool widen = l.codebook() && (l.table_fp16 || entries != 16);
+  std::vector<float> wide(widen ? l.codebook_rows * 16 : 0, 0.0f);
   for (size_t t = 0; t < l.codebook_rows; ++t)
-    for (size_t e = 0; e < 16; ++e) {
-      const float x = get<float>(blob, l.codebook_offset() + (t * 16 + e) * sizeof(float));
+    for (size_t e = 0; e < entries; ++e) {
+      const size_t i = t * entries + e;
+      const float x = l.table_fp16 ? f16_to_f32(get<uint16_t>(blob, l.codebook_offset() + i * 2))
+                                   : get<float>(blob, l.codebook_offset() + i * sizeof(float));
       if (!std::isfinite(x)) fail("packed weights: codebook table {} entry {} is {}", t, e, x);
+      if (widen) wide[t * 16 + e] = x;
     }
+  if (widen) v.tables_ = std::make_shared<const std::vector<float>>(std::move(wide));
   return v;
 }
 
 const float* PackedWeightsView::codebook() const {
-  return layout_.codebook()
-             ? reinterpret_cast<const float*>(blob_.data() + layout_.codebook_offset())
-             : nullptr;
+  if (!layout_.codebook()) return nullptr;
+  if (tables_) return tables_->data();
+  return reinterpret_cast<const float*>(blob_.data() + layout_.codebook_offset());
 }
 
 std::span<const float> PackedWeightsView::table(size_t row) const {
@@ -466,30 +480,48 @@ PackedWeights pack_weights(std::span<const uint8_t> codes, size_t n, size_t k, i
 
 PackedWeights pack_codebook_weights(std::span<const uint8_t> codes, size_t n, size_t k,
                                     size_t group_size, std::span<const float> scales,
-                                    std::span<const float> codebook, size_t codebook_rows) {
+                                    std::span<const float> codebook, size_t codebook_rows, int bits,
+                                    bool fp16_tables) {
+  if (bits < 2 || bits > 4)
+    fail("pack_codebook_weights: {}-bit codes (codebook containers hold 2, 3 or 4 bits)", bits);
   if (codebook_rows != 1 && codebook_rows != n)
     fail("pack_codebook_weights: {} tables for {} rows (1 or one per row)", codebook_rows, n);
   if (codebook.size() != codebook_rows * 16)
     fail("pack_codebook_weights: {} table values for {} tables of 16", codebook.size(),
          codebook_rows);
-  for (size_t i = 0; i < codebook.size(); ++i)
-    if (!std::isfinite(codebook[i]))
-      fail("pack_codebook_weights: table {} entry {} is {}", i / 16, i % 16, codebook[i]);
-  // The codes and scales as a symmetric int4 matrix with zero point 0 (the padding codes are 0:
-  // the kernels never read past k), then the header's codebook fields and the tables.
-  const PackedWeights grid = pack_weights(codes, n, k, 4, group_size, scales, {}, 0);
+  const size_t entries = size_t{1} << bits;
+  for (size_t t = 0; t < codebook_rows; ++t)
+    for (size_t e = 0; e < entries; ++e) {
+      const float x = codebook[t * 16 + e];
+      if (!std::isfinite(x) || (fp16_tables && !std::isfinite(f16_to_f32(f32_to_f16(x)))))
+        fail("pack_codebook_weights: table {} entry {} is {}{}", t, e, x,
+             fp16_tables ? " (fp16 tables)" : "");
+    }
+  // The codes and scales as a symmetric matrix with zero point 0 in the bits-wide container (the
+  // padding codes are 0: the kernels never read past k), then the header's codebook fields and
+  // the tables.
+  const PackedWeights grid = pack_weights(codes, n, k, bits, group_size, scales, {}, 0);
   PackedLayout l = grid.layout();
   l.codebook_rows = codebook_rows;
+  l.table_fp16 = fp16_tables;
   validate_layout(l);
   PackedWeights w;
   const size_t total = l.total_bytes();
   w.allocate(total);
   std::span<std::byte> out(w.storage_.get(), total);
   std::memcpy(out.data(), grid.bytes().data(), grid.bytes().size());
-  put<uint32_t>(out, 12, 2u);
+  put<uint32_t>(out, 12, fp16_tables ? 6u : 2u);
   put<uint64_t>(out, 48, total);
   put<uint32_t>(out, 60, static_cast<uint32_t>(codebook_rows));
-  std::memcpy(out.data() + l.codebook_offset(), codebook.data(), codebook.size() * sizeof(float));
+  for (size_t t = 0; t < codebook_rows; ++t)
+    for (size_t e = 0; e < entries; ++e) {
+      const size_t at = l.codebook_offset() + (t * entries + e) * (fp16_tables ? 2 : 4);
+      const float x = codebook[t * 16 + e];
+      if (fp16_tables)
+        put<uint16_t>(out, at, f32_to_f16(x));
+      else
+        put<float>(out, at, x);
+    }
   w.view_ = PackedWeightsView::parse(out);
   return w;
 }

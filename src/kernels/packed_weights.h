@@ -16,11 +16,13 @@
 //   codes        n_blocks x chunks x 64 bytes
 //   scales       n_blocks x groups x 16 fp32
 //   zeros        n_blocks x groups x 16 uint8 (asymmetric only)
-//   codebook     codebook_rows x 16 fp32 (codebook weights only)
-// Codebook weights (NF4, SqueezeLLM: layers/codebook.h) use the int4 container without zero
-// points: the value is table[u] * s, with one 16-entry table shared by every row
-// (codebook_rows 1) or one per row (codebook_rows n). qgemm_f32 runs them on the look-up-table
-// kernels (qgemm.h).
+//   codebook     codebook_rows x 2^bits table entries, fp32 or fp16 (codebook weights only)
+// Codebook weights (NF4, SqueezeLLM: layers/codebook.h) use a container of 2, 3 or 4 bits without
+// zero points: the value is table[u] * s, with one table of 2^bits entries shared by every row
+// (codebook_rows 1) or one per row (codebook_rows n), stored in fp32 or (header flag) fp16 -
+// SqueezeLLM's own look-up tables are fp16, and at 3 bits an fp32 table of 16 entries per row
+// cost more than a bit per weight on 384-wide rows. The view widens them to 16-entry fp32 tables
+// (unused entries 0) for the kernels; qgemm_f32 runs them on the look-up-table kernels (qgemm.h).
 // Rows are taken 16 at a time ("block"; the last one padded). Along k a block is cut into chunks
 // of 64 bytes; a chunk holds kc k-values of all 16 rows, row-major by row:
 //   bits 8 (kc = 4): byte 4*r + j        = u[row 16b + r][4c + j]                  (j < 4)
@@ -66,9 +68,13 @@ struct PackedLayout {
   int zero = 8;             // the shared zero point when symmetric
   size_t n = 0, k = 0;
   size_t group_size = 0;     // k-values per scale; equals k for one scale per row
-  size_t codebook_rows = 0;  // 0: the integer grid; 1 or n: codebook tables of 16 fp32
+  size_t codebook_rows = 0;  // 0: the integer grid; 1 or n: codebook tables
+  bool table_fp16 = false;   // codebook tables stored in fp16 (else fp32)
 
   bool codebook() const { return codebook_rows > 0; }
+  // Stored entries per codebook table (2^bits), and their bytes in all.
+  size_t table_entries() const { return codebook() ? size_t{1} << bits : 0; }
+  size_t table_bytes() const { return codebook_rows * table_entries() * (table_fp16 ? 2 : 4); }
 
   // The container the kernels multiply: 4 or 8 (equal to bits unless it is a bit-plane one).
   int base_bits() const { return bits <= 4 ? 4 : 8; }
@@ -107,10 +113,11 @@ class PackedWeightsView {
   const uint8_t* codes() const;     // codes section
   const std::byte* scales() const;  // fp32, possibly unaligned (read with memcpy / loadu)
   const uint8_t* zeros() const;     // nullptr when symmetric
-  // The 16 table entries row `row` uses (empty for the integer grid); possibly unaligned bytes
-  // of a mapping are copied: use table(row) for values.
-  const float* codebook() const;  // codebook_rows x 16, nullptr without a codebook
-  std::span<const float> table(size_t row) const;
+  // The tables as 16-entry fp32 rows (entries past 2^bits are 0): the blob's own bytes when they
+  // are stored that way (4-bit fp32), else a copy widened once by parse and shared by the views'
+  // copies. codebook_rows x 16, nullptr without a codebook.
+  const float* codebook() const;
+  std::span<const float> table(size_t row) const;  // the 16 entries row `row` uses
 
   float scale(size_t row, size_t group) const;
   int zero(size_t row, size_t group) const;
@@ -122,6 +129,7 @@ class PackedWeightsView {
  private:
   PackedLayout layout_;
   std::span<const std::byte> blob_;
+  std::shared_ptr<const std::vector<float>> tables_;  // widened tables (see codebook())
 };
 
 // A packed matrix that owns its bytes (64-byte aligned).
@@ -139,8 +147,8 @@ class PackedWeights {
   friend PackedWeights pack_weights(std::span<const uint8_t>, size_t, size_t, int, size_t,
                                     std::span<const float>, std::span<const uint8_t>, int);
   friend PackedWeights pack_codebook_weights(std::span<const uint8_t>, size_t, size_t, size_t,
-                                             std::span<const float>, std::span<const float>,
-                                             size_t);
+                                             std::span<const float>, std::span<const float>, size_t,
+                                             int, bool);
   struct Free {
     void operator()(std::byte* p) const;
   };
@@ -161,18 +169,21 @@ PackedWeights pack_weights(std::span<const uint8_t> codes, size_t n, size_t k, i
                            size_t group_size, std::span<const float> scales,
                            std::span<const uint8_t> zeros, int symmetric_zero);
 
-// Codebook weights: codes [n, k] (< 16), scales [n, groups], `codebook` codebook_rows (1 or n)
-// tables of 16 finite fp32 values (a 2- or 3-bit codebook fills the rest with anything finite).
+// Codebook weights: codes [n, k] (< 2^bits), scales [n, groups], `codebook` codebook_rows (1 or n)
+// tables of 16 fp32 values of which the first 2^bits are stored (finite; the rest is ignored).
+// bits is the container: 2, 3 or 4. With fp16_tables the entries are stored rounded to fp16
+// (round them first to make the packed weights equal the caller's; beyond fp16's range fails).
 PackedWeights pack_codebook_weights(std::span<const uint8_t> codes, size_t n, size_t k,
                                     size_t group_size, std::span<const float> scales,
-                                    std::span<const float> codebook, size_t codebook_rows);
+                                    std::span<const float> codebook, size_t codebook_rows,
+                                    int bits = 4, bool fp16_tables = false);
 
 // The inverse of pack_weights (tests, inspection): codes [n, k], scales and zeros [n, groups].
 struct UnpackedWeights {
   std::vector<uint8_t> codes;
   std::vector<float> scales;
   std::vector<uint8_t> zeros;   // filled with the shared zero when symmetric (0 for codebooks)
-  std::vector<float> codebook;  // codebook_rows x 16, empty for the integer grid
+  std::vector<float> codebook;  // codebook_rows x 16 (past 2^bits: 0), empty for the integer grid
   size_t codebook_rows = 0;
 };
 UnpackedWeights unpack_weights(const PackedWeightsView& w);

@@ -145,9 +145,9 @@ void run_block_range(const Args& args, Fn fn, size_t b0, size_t b1) {
   const detail::PackedArgs& w = args.w;
   if (w.bits == 4 || w.bits == 8) return fn(args, b0, b1);
   // Few rows: a kernel that decodes the planes in registers, where the ISA has one. (fn is the
-  // integer or the fp32 kernel of the same selection: packed16 and the look-up kernels take no
-  // bit-plane weights.)
-  if (args.m < 16) {
+  // integer or the fp32 kernel of the same selection, or a look-up kernel: codebook weights in a
+  // bit-plane container take the expansion below; packed16 takes no bit-plane weights.)
+  if (args.m < 16 && w.codebook == nullptr) {
     if constexpr (std::is_same_v<Args, detail::QgemmArgs>) {
       if (const detail::QgemmFn direct = select_variant(kQgemmPlanar).fn)
         return direct(args, b0, b1);

@@ -74,15 +74,15 @@ void LutRowsWeights::Free::operator()(uint8_t* p) const {
 
 bool LutRowsWeights::applies(const PackedWeightsView& w) {
   const PackedLayout& l = w.layout();
-  return l.codebook() && l.bits == 4 && l.codebook_rows == l.n && l.n > 1 && l.groups() == 1;
+  return l.codebook() && l.codebook_rows == l.n && l.n > 1 && l.groups() == 1;
 }
 
 LutRowsWeights LutRowsWeights::from_packed(const PackedWeightsView& w) {
   const PackedLayout& l = w.layout();
   if (!applies(w))
     fail(
-        "LutRowsWeights: the row layout is for 4-bit codebook weights with a table and one scale "
-        "per row, not {} rows with {} tables and {} groups",
+        "LutRowsWeights: the row layout is for codebook weights with a table and one scale per "
+        "row, not {} rows with {} tables and {} groups",
         l.n, l.codebook_rows, l.groups());
   LutRowsWeights out;
   out.n_ = l.n;
@@ -91,11 +91,16 @@ LutRowsWeights LutRowsWeights::from_packed(const PackedWeightsView& w) {
   out.codes_.reset(static_cast<uint8_t*>(::operator new[](total, std::align_val_t{64})));
   std::memset(out.codes_.get(), 0, total);
   const size_t chunks = l.chunks();
+  // A bit-plane container's (2- or 3-bit codes) block is read in the int4 layout it expands to.
+  std::vector<uint8_t> expanded(l.planar() ? chunks * kPackChunkBytes : 0);
   for (size_t j = 0; j < l.n; ++j) {
     uint8_t* row = out.codes_.get() + j * row_bytes;
     // The packed layout's row j: chunk c, lane j % 16, bytes 0..3, low nibbles k 8c + 0..3 and
     // high nibbles k 8c + 4..7.
-    const uint8_t* block = w.codes() + (j / kPackRows) * l.block_bytes() + 4 * (j % kPackRows);
+    const uint8_t* stored = w.codes() + (j / kPackRows) * l.block_bytes();
+    if (l.planar() && j % kPackRows == 0)
+      expand_planar_chunks(stored, chunks, l.bits, expanded.data());
+    const uint8_t* block = (l.planar() ? expanded.data() : stored) + 4 * (j % kPackRows);
     for (size_t c = 0; c < chunks; ++c)
       for (size_t q = 0; q < 4; ++q) {
         const uint8_t byte = block[c * kPackChunkBytes + q];

@@ -26,8 +26,9 @@
 //
 // Only per-row tables with one scale per row (SqueezeLLM's format) take this layout; other
 // codebook weights stay on qgemm_f32. The codes here are a second copy of the packed blob's
-// (the same size): PackedLinear builds them once per layer, after which the products never read
-// the blob's codes section.
+// (the same size, or for 2- and 3-bit codes, stored in a bit-plane container, their 4-bit
+// widening): PackedLinear builds them once per layer, after which the products never read the
+// blob's codes section.
 #include <cstddef>
 #include <cstdint>
 #include <memory>

@@ -90,7 +90,9 @@ size_t FakeQuantLinear::weight_bytes() const {
   const size_t groups = n / group;
   const bool zeros = !wspec_.symmetric && !wspec_.uses_codebook();
   size_t table = 0;
-  if (qweight_.rows != 0) table = qweight_.codebook.size() * sizeof(float);
+  // Per-row tables (SqueezeLLM) are stored in fp16, a shared one (NF4) in fp32 (pack_quantized).
+  if (qweight_.rows != 0)
+    table = qweight_.codebook.size() * (wspec_.codebook == Codebook::kPerRow ? 2 : sizeof(float));
   return (n * static_cast<size_t>(wspec_.bits) + 7) / 8 + groups * sizeof(float) * (zeros ? 2 : 1) +
          table + (extras_ ? extras_->bytes() : 0);
 }

@@ -257,8 +257,10 @@ void PackedLinear::weight_row(size_t row, std::span<float> out) const {
 
 kernels::PackedWeights pack_quantized(const QuantizedMatrix& q) {
   if (q.spec.uses_codebook()) {
-    // 16-entry tables for the kernels; a 2- or 3-bit codebook's unused entries are 0 (no code
-    // points at them).
+    // 16-entry tables for the packer, which stores the first 2^bits of each: a 2- or 3-bit
+    // codebook's codes go in their own width (a bit-plane container). Per-row tables
+    // (SqueezeLLM's) are stored in fp16, as that method keeps them; its quantizer rounds them
+    // first, so the packed layer equals the simulated one.
     const size_t levels = size_t{1} << q.spec.bits;
     if (q.codebook_rows != 1 && q.codebook_rows != q.rows)
       fail("packed weights: {} codebook tables for {} rows", q.codebook_rows, q.rows);
@@ -267,9 +269,10 @@ kernels::PackedWeights pack_quantized(const QuantizedMatrix& q) {
       for (size_t e = 0; e < levels; ++e) tables[t * 16 + e] = q.codebook[t * levels + e];
     std::vector<float> scales(q.params.size());
     for (size_t i = 0; i < q.params.size(); ++i) scales[i] = q.params[i].scale;
-    return kernels::pack_codebook_weights(q.codes, q.rows, q.cols,
-                                          q.spec.group_size > 0 ? q.group_size() : 0, scales,
-                                          tables, q.codebook_rows);
+    return kernels::pack_codebook_weights(
+        q.codes, q.rows, q.cols, q.spec.group_size > 0 ? q.group_size() : 0, scales, tables,
+        q.codebook_rows, kernels::container_bits(q.spec.bits),
+        q.spec.codebook == Codebook::kPerRow);
   }
   std::vector<float> scales(q.params.size());
   std::vector<uint8_t> zeros;

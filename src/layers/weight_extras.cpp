@@ -66,10 +66,16 @@ void WeightExtras::validate(size_t out, size_t in, const std::string& where) con
   }
 }
 
+bool SparseWeights::narrow_columns() const {
+  return std::all_of(col.begin(), col.end(), [](uint32_t c) { return c <= 0xffffu; });
+}
+
 size_t WeightExtras::bytes() const {
   size_t b = 0;
   if (!outliers.empty()) b += outliers.cols.size() * 4 + outliers.weight.size() * 2;
-  if (!sparse.empty()) b += sparse.row_ptr.size() * 4 + sparse.col.size() * 4 + sparse.nnz() * 2;
+  if (!sparse.empty())
+    b += sparse.row_ptr.size() * 4 + sparse.col.size() * (sparse.narrow_columns() ? 2 : 4) +
+         sparse.nnz() * 2;
   if (!low_rank.empty()) b += (low_rank.u.size() + low_rank.v.size()) * 2;
   return b;
 }

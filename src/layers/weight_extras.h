@@ -37,6 +37,9 @@ struct SparseWeights {
 
   bool empty() const { return value.empty(); }
   size_t nnz() const { return value.size(); }
+  // Whether every column index fits 16 bits (any layer up to 65536 inputs): then the file stores
+  // them as uint16.
+  bool narrow_columns() const;
 };
 
 struct LowRank {
@@ -56,7 +59,7 @@ struct WeightExtras {
   // Throws lowbit::Error naming `where` unless every part fits an [out, in] weight (indices in
   // range and ascending, sizes consistent, values finite).
   void validate(size_t out, size_t in, const std::string& where) const;
-  // Bytes as stored: fp16 values, 32-bit indices.
+  // Bytes as stored: fp16 values, 32-bit indices (16-bit sparse columns when they fit).
   size_t bytes() const;
   // "+sparse 0.45% +lorc r8 +int8-outliers 12": appended to a layer's format name.
   std::string describe(size_t out, size_t in) const;

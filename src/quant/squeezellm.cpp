@@ -12,6 +12,20 @@
 
 namespace lowbit {
 
+bool assign_nearest(std::span<const float> w, std::span<const double> c, std::span<uint8_t> codes) {
+  // Centroids sorted: a binary search, then the nearer of the two neighbours (ties go down).
+  bool changed = false;
+  const size_t k = c.size();
+  for (size_t i = 0; i < w.size(); ++i) {
+    const auto up = std::lower_bound(c.begin(), c.end(), static_cast<double>(w[i]));
+    size_t j = static_cast<size_t>(up - c.begin());
+    if (j == k || (j > 0 && w[i] - c[j - 1] <= c[j] - w[i])) j = j == 0 ? 0 : j - 1;
+    if (codes[i] != j) changed = true;
+    codes[i] = static_cast<uint8_t>(j);
+  }
+  return changed;
+}
+
 std::vector<float> weighted_kmeans(std::span<const float> w, std::span<const float> f, int bits,
                                    int iters, uint64_t seed, std::span<uint8_t> codes) {
   const size_t n = w.size(), k = size_t{1} << bits;
@@ -43,19 +57,12 @@ std::vector<float> weighted_kmeans(std::span<const float> w, std::span<const flo
     c.push_back(w[draw(p)]);
   }
   std::sort(c.begin(), c.end());
-  // Lloyd: assign to the nearest centroid (centroids sorted: a binary search on midpoints), then
-  // move each to the weighted mean of its points; stop when no assignment changes.
+  // Lloyd: assign to the nearest centroid, then move each to the weighted mean of its points; stop
+  // when no assignment changes.
   std::vector<uint8_t> a(n, 0);
   std::vector<double> sw(k), swx(k);
   for (int it = 0; it <= iters; ++it) {
-    bool changed = it == 0;
-    for (size_t i = 0; i < n; ++i) {
-      const auto up = std::lower_bound(c.begin(), c.end(), static_cast<double>(w[i]));
-      size_t j = static_cast<size_t>(up - c.begin());
-      if (j == k || (j > 0 && w[i] - c[j - 1] <= c[j] - w[i])) j = j == 0 ? 0 : j - 1;
-      if (a[i] != j) changed = true;
-      a[i] = static_cast<uint8_t>(j);
-    }
+    const bool changed = assign_nearest(w, c, a) || it == 0;
     if (!changed || it == iters) break;
     std::fill(sw.begin(), sw.end(), 0.0);
     std::fill(swx.begin(), swx.end(), 0.0);
@@ -135,9 +142,14 @@ class SqueezeLlmPass final : public QuantPass {
     for (auto& prm : q.params) prm = {1.0f, 0.0f};
     thread_pool().parallel_for(out, 1, [&](size_t r0, size_t r1) {
       for (size_t r = r0; r < r1; ++r) {
-        const auto c = weighted_kmeans(
-            std::span(p.w).subspan(r * in, in), std::span(f).subspan(r * in, in), bits, iters_,
-            seed_ * 1000003 + salt * 65537 + r, std::span(q.codes).subspan(r * in, in));
+        const auto row = std::span<const float>(p.w).subspan(r * in, in);
+        const auto codes = std::span(q.codes).subspan(r * in, in);
+        auto c = weighted_kmeans(row, std::span(f).subspan(r * in, in), bits, iters_,
+                                 seed_ * 1000003 + salt * 65537 + r, codes);
+        // The table is stored in fp16 (SqueezeLLM's own look-up tables are fp16): the codes are
+        // re-assigned to the rounded centroids, which keep their order.
+        round_to_f16(c);
+        assign_nearest(row, std::vector<double>(c.begin(), c.end()), codes);
         std::copy(c.begin(), c.end(), q.codebook.begin() + static_cast<std::ptrdiff_t>(r * levels));
       }
     });

@@ -3,10 +3,12 @@
 // SqueezeLLM): non-uniform, per output channel. Each row's weights are clustered into 2^bits
 // values by k-means weighted by the diagonal Fisher information (sensitivity-weighted k-means:
 // the centroids sit where a weight's error costs the most loss); the row's table is its codebook
-// (layers/codebook.h, per-row tables run on the look-up-table kernels). Dense-and-sparse keeps a
+// (layers/codebook.h, per-row tables run on the look-up-table kernels), stored in fp16 as the
+// reference stores its look-up tables. Dense-and-sparse keeps a
 // small fraction of weights out of the clustering, in fp16 in a compressed-sparse-row side matrix
 // (layers/weight_extras.h): the largest-magnitude ones (outliers) and the ones with the largest
 // Fisher values (sensitive).
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <vector>
@@ -24,6 +26,10 @@ class QuantPass;
 // weights are all 0 is clustered unweighted. codes[i] is the nearest centroid of w[i].
 std::vector<float> weighted_kmeans(std::span<const float> w, std::span<const float> f, int bits,
                                    int iters, uint64_t seed, std::span<uint8_t> codes);
+
+// codes[i] = the index of w[i]'s nearest centroid in `c` (ascending; a tie goes to the lower
+// one). Returns whether any code changed.
+bool assign_nearest(std::span<const float> w, std::span<const double> c, std::span<uint8_t> codes);
 
 // The positions (row-major indices) kept in the sparse part: the `outlier_fraction` of weights
 // with the largest |w| and the `sensitive_fraction` with the largest Fisher values (the union).

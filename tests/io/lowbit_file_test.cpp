@@ -85,6 +85,21 @@ TEST(LowbitFile, RoundTripsTensorsAndMetadata) {
   EXPECT_EQ(files, 1u);
 }
 
+TEST(LowbitFile, RoundTripsU16AndRefusesTheWrongView) {
+  TempDir dir;
+  LowbitFileWriter w;
+  const std::vector<uint16_t> v = {0, 1, 65535, 300};
+  w.add_u16("cols", {4}, v);
+  w.write(dir / "u16.lowbit");
+  LowbitFile f(dir / "u16.lowbit");
+  const auto& t = f.tensor("cols");
+  EXPECT_EQ(t.dtype, LowbitDType::kU16);
+  EXPECT_EQ(std::vector<uint16_t>(t.u16().begin(), t.u16().end()), v);
+  EXPECT_THROW((void)t.i32(), Error);
+  EXPECT_THROW((void)t.f16_as_f32(), Error);
+  EXPECT_THROW((void)f.tensor("a").u16(), Error);
+}
+
 TEST(LowbitFile, RejectsBadMagicAndVersion) {
   TempDir dir;
   const std::string ok = valid_file_bytes(dir);

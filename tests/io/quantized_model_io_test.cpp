@@ -196,6 +196,28 @@ TEST_F(QuantizedIoTest, RoundTripsSideData) {
   round_trip("gptq+lorc", 3, 16, 16, 32);
   EXPECT_NE(format_of("lorc").find("+low-rank r4"), std::string::npos) << format_of("lorc");
   round_trip("hqq+lorc", 4, 8, 16, 0);
+  // SqueezeLLM: 3-bit codebook codes, fp16 tables, a sparse part whose columns are stored in 16
+  // bits; a file from before 16-bit columns (int32) still loads to the same logits.
+  round_trip("squeezellm", 3, 16, 16, 0);
+  EXPECT_NE(format_of("squeezellm").find("+sparse"), std::string::npos) << format_of("squeezellm");
+  const std::string q = "model.layers.0.self_attn.q_proj";
+  {
+    const LowbitFile file(out());
+    EXPECT_EQ(file.tensor(q + ".sparse.col").dtype, LowbitDType::kU16);
+    LowbitFileWriter w;
+    w.metadata() = file.metadata();
+    for (const auto& [name, t] : file.tensors()) {
+      if (name != q + ".sparse.col") {
+        w.add(name, t.dtype, t.shape, t.data);
+        continue;
+      }
+      const std::vector<int32_t> wide(t.u16().begin(), t.u16().end());
+      w.add_i32(name, t.shape, wide);
+    }
+    w.write(dir_ / "i32-cols.lowbit");
+  }
+  LoadedModel narrow = load_model(out()), wide = load_model(dir_ / "i32-cols.lowbit");
+  EXPECT_EQ(logits(wide), logits(narrow));
 }
 
 // Rewrites out() with its metadata edited by `edit` (tensors unchanged) into `path`.

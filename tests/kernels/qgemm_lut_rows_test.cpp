@@ -18,13 +18,14 @@ namespace {
 
 struct RowsCase {
   size_t n, k;
+  int bits;  // the container: 2, 3 (bit-plane, widened to 4 bits by the re-layout) or 4
   std::vector<uint8_t> codes;  // [n, k]
   std::vector<float> scales, tables;
 };
 
-RowsCase make_case(std::mt19937& rng, size_t n, size_t k) {
-  RowsCase c{n, k, {}, {}, {}};
-  std::uniform_int_distribution<int> code(0, 15);
+RowsCase make_case(std::mt19937& rng, size_t n, size_t k, int bits = 4) {
+  RowsCase c{n, k, bits, {}, {}, {}};
+  std::uniform_int_distribution<int> code(0, (1 << bits) - 1);
   std::normal_distribution<float> normal;
   std::uniform_real_distribution<float> scale(0.5f, 2.0f);
   c.codes.resize(n * k);
@@ -32,12 +33,13 @@ RowsCase make_case(std::mt19937& rng, size_t n, size_t k) {
   c.scales.resize(n);
   for (auto& s : c.scales) s = scale(rng);
   c.tables.resize(n * 16);
-  for (auto& t : c.tables) t = normal(rng);
+  for (size_t i = 0; i < c.tables.size(); ++i)
+    c.tables[i] = i % 16 < (size_t{1} << bits) ? normal(rng) : 0.0f;
   return c;
 }
 
 PackedWeights pack(const RowsCase& c) {
-  return pack_codebook_weights(c.codes, c.n, c.k, 0, c.scales, c.tables, c.n);
+  return pack_codebook_weights(c.codes, c.n, c.k, 0, c.scales, c.tables, c.n, c.bits);
 }
 
 // The documented result, from the row-major codes (not the layout under test).
@@ -66,30 +68,31 @@ std::vector<float> reference(const RowsCase& c, const std::vector<float>& x, siz
 
 TEST(LutRowsWeights, KeepsEveryCodeTableAndScale) {
   std::mt19937 rng(1);
-  for (auto [n, k] : {std::pair<size_t, size_t>{21, 70}, {16, 128}, {3, 300}, {40, 8}}) {
-    const RowsCase c = make_case(rng, n, k);
-    const PackedWeights w = pack(c);
-    ASSERT_TRUE(LutRowsWeights::applies(w.view()));
-    const LutRowsWeights r = LutRowsWeights::from_packed(w.view());
-    EXPECT_EQ(r.n(), n);
-    EXPECT_EQ(r.k(), k);
-    EXPECT_EQ(r.row_bytes(), (k + 127) / 128 * 64);
-    EXPECT_EQ(reinterpret_cast<uintptr_t>(r.codes()) % 64, 0u);
-    for (size_t j = 0; j < n; ++j)
-      for (size_t col = 0; col < k; ++col)
-        ASSERT_EQ(r.code(j, col), c.codes[j * k + col]) << j << "," << col;
-    EXPECT_EQ(std::vector<float>(r.tables().begin(), r.tables().end()), c.tables);
-    EXPECT_EQ(std::vector<float>(r.scales().begin(), r.scales().end()), c.scales);
-    // Padding codes past k are 0 (a lane past k adds 0 * table[0]).
-    const size_t tiles = r.tiles();
-    for (size_t j = 0; j < n; ++j)
-      for (size_t col = k; col < tiles * 128; ++col) {
-        const size_t t = col / 128, s = col % 128 / 16, l = col % 16;
-        const uint8_t byte = r.codes()[j * r.row_bytes() + t * 64 + 4 * l + s / 2];
-        ASSERT_EQ((byte >> (4 * (s % 2))) & 15, 0) << j << "," << col;
-      }
-    EXPECT_THROW((void)r.code(n, 0), Error);
-  }
+  for (int bits : {4, 3, 2})
+    for (auto [n, k] : {std::pair<size_t, size_t>{21, 70}, {16, 128}, {3, 300}, {40, 8}}) {
+      const RowsCase c = make_case(rng, n, k, bits);
+      const PackedWeights w = pack(c);
+      ASSERT_TRUE(LutRowsWeights::applies(w.view()));
+      const LutRowsWeights r = LutRowsWeights::from_packed(w.view());
+      EXPECT_EQ(r.n(), n);
+      EXPECT_EQ(r.k(), k);
+      EXPECT_EQ(r.row_bytes(), (k + 127) / 128 * 64);
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(r.codes()) % 64, 0u);
+      for (size_t j = 0; j < n; ++j)
+        for (size_t col = 0; col < k; ++col)
+          ASSERT_EQ(r.code(j, col), c.codes[j * k + col]) << j << "," << col;
+      EXPECT_EQ(std::vector<float>(r.tables().begin(), r.tables().end()), c.tables);
+      EXPECT_EQ(std::vector<float>(r.scales().begin(), r.scales().end()), c.scales);
+      // Padding codes past k are 0 (a lane past k adds 0 * table[0]).
+      const size_t tiles = r.tiles();
+      for (size_t j = 0; j < n; ++j)
+        for (size_t col = k; col < tiles * 128; ++col) {
+          const size_t t = col / 128, s = col % 128 / 16, l = col % 16;
+          const uint8_t byte = r.codes()[j * r.row_bytes() + t * 64 + 4 * l + s / 2];
+          ASSERT_EQ((byte >> (4 * (s % 2))) & 15, 0) << j << "," << col;
+        }
+      EXPECT_THROW((void)r.code(n, 0), Error);
+    }
 }
 
 TEST(LutRowsWeights, RefusesOtherFormats) {

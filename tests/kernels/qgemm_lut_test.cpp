@@ -7,6 +7,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "core/float16.h"
 #include "kernels/kernel_test_util.h"
 #include "kernels/qgemm.h"
 
@@ -16,14 +17,19 @@ namespace {
 struct LutCase {
   size_t n, k, group;  // group 0: one per row
   size_t tables;       // 1 or n
+  int bits;            // the container: 2, 3 or 4
+  bool fp16;           // tables stored in fp16
   std::vector<uint8_t> codes;
   std::vector<float> scales, codebook;
 };
 
-LutCase make_case(std::mt19937& rng, size_t n, size_t k, size_t group, bool per_row) {
-  LutCase c{n, k, group, per_row ? n : 1, {}, {}, {}};
+// Codes below 2^bits; table entries past 2^bits are 0 (what the packed view reads back for them),
+// and fp16-exact values when the tables are stored in fp16.
+LutCase make_case(std::mt19937& rng, size_t n, size_t k, size_t group, bool per_row, int bits = 4,
+                  bool fp16 = false) {
+  LutCase c{n, k, group, per_row ? n : 1, bits, fp16, {}, {}, {}};
   const size_t gs = group == 0 ? k : group, groups = (k + gs - 1) / gs;
-  std::uniform_int_distribution<int> code(0, 15);
+  std::uniform_int_distribution<int> code(0, (1 << bits) - 1);
   std::normal_distribution<float> normal;
   std::uniform_real_distribution<float> scale(0.5f, 2.0f);
   c.codes.resize(n * k);
@@ -31,35 +37,75 @@ LutCase make_case(std::mt19937& rng, size_t n, size_t k, size_t group, bool per_
   c.scales.resize(n * groups);
   for (auto& s : c.scales) s = scale(rng);
   c.codebook.resize(c.tables * 16);
-  for (auto& t : c.codebook) t = normal(rng);
+  for (size_t i = 0; i < c.codebook.size(); ++i)
+    c.codebook[i] = i % 16 < (size_t{1} << bits) ? normal(rng) : 0.0f;
+  if (fp16)
+    for (auto& t : c.codebook) t = f16_to_f32(f32_to_f16(t));
   return c;
 }
 
 PackedWeights pack(const LutCase& c) {
-  return pack_codebook_weights(c.codes, c.n, c.k, c.group, c.scales, c.codebook, c.tables);
+  return pack_codebook_weights(c.codes, c.n, c.k, c.group, c.scales, c.codebook, c.tables, c.bits,
+                               c.fp16);
 }
 
 TEST(PackedCodebook, RoundTripsAndDequantizes) {
   std::mt19937 rng(1);
-  for (bool per_row : {false, true}) {
-    const LutCase c = make_case(rng, 21, 70, 32, per_row);
-    const PackedWeights w = pack(c);
-    EXPECT_TRUE(w.layout().codebook());
-    const UnpackedWeights u = unpack_weights(w.view());
-    EXPECT_EQ(u.codes, c.codes);
-    EXPECT_EQ(u.scales, c.scales);
-    EXPECT_EQ(u.codebook, c.codebook);
-    EXPECT_EQ(u.codebook_rows, c.tables);
-    const auto d = dequantize_weights(w.view());
-    for (size_t j = 0; j < c.n; ++j)
-      for (size_t k = 0; k < c.k; ++k) {
-        const float t = c.codebook[(per_row ? j : 0) * 16 + c.codes[j * c.k + k]];
-        ASSERT_EQ(d[j * c.k + k], t * c.scales[j * 3 + k / 32]) << j << " " << k;
+  for (int bits : {4, 3, 2})
+    for (bool fp16 : {false, true})
+      for (bool per_row : {false, true}) {
+        SCOPED_TRACE(::testing::Message()
+                     << bits << "-bit codes, fp16 tables " << fp16 << ", per row " << per_row);
+        const LutCase c = make_case(rng, 21, 70, 32, per_row, bits, fp16);
+        const PackedWeights w = pack(c);
+        EXPECT_TRUE(w.layout().codebook());
+        // Codes at their own width (bit-plane containers below 4) and 2^bits entries per table.
+        EXPECT_EQ(w.layout().bits, bits);
+        EXPECT_EQ(w.layout().table_entries(), size_t{1} << bits);
+        EXPECT_EQ(w.layout().table_bytes(), c.tables * (size_t{1} << bits) * (fp16 ? 2 : 4));
+        EXPECT_EQ(w.layout().block_bytes(),
+                  w.layout().chunks() * 64 * static_cast<size_t>(bits) / 4);
+        const UnpackedWeights u = unpack_weights(w.view());
+        EXPECT_EQ(u.codes, c.codes);
+        EXPECT_EQ(u.scales, c.scales);
+        EXPECT_EQ(u.codebook, c.codebook);
+        EXPECT_EQ(u.codebook_rows, c.tables);
+        const auto d = dequantize_weights(w.view());
+        for (size_t j = 0; j < c.n; ++j)
+          for (size_t k = 0; k < c.k; ++k) {
+            const float t = c.codebook[(per_row ? j : 0) * 16 + c.codes[j * c.k + k]];
+            ASSERT_EQ(d[j * c.k + k], t * c.scales[j * 3 + k / 32]) << j << " " << k;
+          }
+        // From bytes (as a mapped file gives them).
+        const PackedWeights copy = PackedWeights::from_bytes(w.bytes());
+        EXPECT_EQ(dequantize_weights(copy.view()), d);
+        std::vector<float> row(c.k);
+        copy.view().dequantize_row(c.n - 1, row);
+        EXPECT_EQ(row, std::vector<float>(d.end() - static_cast<std::ptrdiff_t>(c.k), d.end()));
       }
-    // From bytes (as a mapped file gives them).
-    const PackedWeights copy = PackedWeights::from_bytes(w.bytes());
-    EXPECT_EQ(dequantize_weights(copy.view()), d);
-  }
+}
+
+// The same codes and tables in a narrower container (and fp16 tables) multiply to the same bits:
+// the bit-plane chunks expand to the int4 layout, the tables widen to 16 fp32 entries.
+TEST(PackedCodebook, NarrowContainersMultiplyLikeTheInt4One) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal;
+  for (int bits : {3, 2})
+    for (bool per_row : {false, true})
+      for (size_t m : {1, 5, 20}) {
+        const LutCase c = make_case(rng, 40, 136, 0, per_row, bits, true);
+        LutCase wide = c;
+        wide.bits = 4;
+        wide.fp16 = false;
+        const PackedWeights narrow_w = pack(c), wide_w = pack(wide);
+        EXPECT_LT(narrow_w.bytes().size(), wide_w.bytes().size());
+        std::vector<float> x(m * c.k);
+        for (auto& v : x) v = normal(rng);
+        std::vector<float> y0(m * c.n), y1(m * c.n);
+        qgemm_f32(x, m, c.k, narrow_w.view(), {}, y0, c.n);
+        qgemm_f32(x, m, c.k, wide_w.view(), {}, y1, c.n);
+        ASSERT_EQ(y0, y1) << bits << " bits, per row " << per_row << ", m " << m;
+      }
 }
 
 TEST(PackedCodebook, MalformedBlobsFail) {
@@ -95,6 +141,37 @@ TEST(PackedCodebook, MalformedBlobsFail) {
   const uint32_t bits = 8;
   std::memcpy(bad.data() + 8, &bits, 4);
   expect_error(bad, "");  // an int8 container with a codebook (sizes or the container check)
+  bad = b;
+  const uint32_t five = 5;  // codebooks take 2-, 3- and 4-bit containers
+  std::memcpy(bad.data() + 8, &five, 4);
+  expect_error(bad, "");
+  bad = b;
+  const uint32_t fp16_only = 4;  // fp16 tables without the codebook flag
+  std::memcpy(bad.data() + 12, &fp16_only, 4);
+  expect_error(bad, "fp16 tables without a codebook");
+  {
+    // An fp16 table entry that is not finite.
+    const LutCase h = make_case(rng, 20, 64, 0, true, 3, true);
+    const PackedWeights hw = pack(h);
+    std::vector<std::byte> hb(hw.bytes().begin(), hw.bytes().end());
+    const uint16_t inf16 = 0x7c00;
+    std::memcpy(hb.data() + hw.layout().codebook_offset() + (2 * 8 + 7) * 2, &inf16, 2);
+    expect_error(hb, "codebook table 2 entry 7 is inf");
+    auto big = h.codebook;
+    big[16 + 3] = 1e6f;  // past fp16's range
+    EXPECT_THROW(pack_codebook_weights(h.codes, h.n, h.k, 0, h.scales, big, h.n, 3, true), Error);
+    big[16 + 3] = 1.0f;
+    big[16 + 9] = 1e6f;  // an entry past 2^bits is not stored
+    EXPECT_NO_THROW(pack_codebook_weights(h.codes, h.n, h.k, 0, h.scales, big, h.n, 3, true));
+    auto wide_codes = h.codes;
+    wide_codes[5] = 8;  // does not fit 3 bits
+    EXPECT_THROW(pack_codebook_weights(wide_codes, h.n, h.k, 0, h.scales, h.codebook, h.n, 3, true),
+                 Error);
+    for (int wrong : {1, 5, 8})
+      EXPECT_THROW(
+          pack_codebook_weights(h.codes, h.n, h.k, 0, h.scales, h.codebook, h.n, wrong, false),
+          Error);
+  }
   EXPECT_THROW(pack_codebook_weights(c.codes, c.n, c.k, 0, c.scales, c.codebook, 3), Error);
   auto inf = c.codebook;
   inf[9] = INFINITY;
@@ -139,7 +216,10 @@ TEST_P(QgemmLutIsaTest, BitExactAgainstTheReference) {
         for (bool per_row : {false, true})
           for (bool with_bias : {false, true}) {
             if (group >= k) continue;
-            const LutCase c = make_case(rng, n, k, group, per_row);
+            // Each container and table precision in turn (bit-plane codes are expanded to the
+            // int4 layout before the kernel reads them).
+            const int bits = 4 - static_cast<int>(cases % 3);
+            const LutCase c = make_case(rng, n, k, group, per_row, bits, cases % 2 == 1);
             const PackedWeights w = pack(c);
             std::vector<float> x(m * k), bias;
             for (auto& v : x) v = normal(rng);
