@@ -23,14 +23,18 @@ int32_t Sampler::sample(std::span<const float> logits) {
   if (options_.temperature == 0.0f) return argmax(logits);
   // Probabilities through the vectorised softmax (std::exp per vocabulary entry was a tenth of a
   // batched server step).
-  std::vector<float> p(logits.begin(), logits.end());
+  // Scratch per thread (a server samples its rows on the pool's threads): a fresh 128 KB vector per
+  // token went through malloc and, at the top of the heap, back to the kernel on every free.
+  thread_local std::vector<float> p;
+  thread_local std::vector<double> block_sum;
+  p.assign(logits.begin(), logits.end());
   kernels::softmax(p, 1.0f / options_.temperature);
   // Sums of blocks of kBlock entries, each with kLanes independent accumulators so the compiler
   // vectorises it: one serial add chain over the vocabulary, for the total and again for the
   // draw's walk, was the next largest serial cost of a server step after the sort.
   constexpr size_t kBlock = 64, kLanes = 8;
   const size_t n = p.size(), blocks = (n + kBlock - 1) / kBlock;
-  std::vector<double> block_sum(blocks);
+  block_sum.resize(blocks);
   double sum = 0.0;
   for (size_t b = 0; b < blocks; ++b) {
     const size_t begin = b * kBlock, end = std::min(n, begin + kBlock);
@@ -66,7 +70,8 @@ int32_t Sampler::sample(std::span<const float> logits) {
   // An empty candidate set (top_p below 1/n on a flat distribution) means the top token alone.
   if (p.size() < 2) return 0;
   const double cutoff = (1.0 - options_.top_p) * sum / static_cast<double>(p.size() - 1);
-  std::vector<int32_t> order;
+  thread_local std::vector<int32_t> order;
+  order.clear();
   for (size_t i = 0; i < p.size(); ++i)
     if (p[i] >= cutoff) order.push_back(static_cast<int32_t>(i));
   if (order.empty()) return argmax(logits);

@@ -116,12 +116,14 @@ bool BatchEngine::emit(Slot& slot, std::span<const float> logits, int32_t id) {
   }
   TokenEvent e;
   e.id = id;
+  // A token's own text is for logprobs only (the response text comes from the streamer): two
+  // detokenizations per token that a request without logprobs does not pay for.
   if (slot.request.top_logprobs >= 0) {
     const auto lp = token_logprobs(logits, id, static_cast<size_t>(slot.request.top_logprobs));
     e.logprob = lp.chosen;
     for (const auto& [alt, logp] : lp.top) e.top.emplace_back(token_text(slot, alt), logp);
+    e.token_text = token_text(slot, id);
   }
-  e.token_text = token_text(slot, id);
   e.text = slot.stops->push(slot.streamer->push(id));
   slot.ids.push_back(id);
   slot.next = id;

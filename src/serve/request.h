@@ -32,7 +32,8 @@ struct GenerationRequest {
 // One generated token.
 struct TokenEvent {
   int32_t id = 0;
-  std::string token_text;  // this token's own text (may be part of a UTF-8 character)
+  std::string token_text;  // this token's own text (may be part of a UTF-8 character); only
+                           // filled when the request asks for logprobs
   std::string text;        // the completion text released with it (held back text comes later)
   float logprob = 0.0f;
   std::vector<std::pair<std::string, float>> top;  // alternatives' text and log p
