@@ -787,16 +787,33 @@ section_serve() {
   echo
   echo "Measured $(machine). \`scripts/bench_serve.sh\`: \`lowbit serve --parallel 4\` on ref-llama-s"
   echo "RTN W4A8, requests of 128 sampled tokens (ignore_eos), one at a time and then 4 at once (sent"
-  echo "by one \`curl -Z\` process), in 3 interleaved rounds. Throughput is decode rows over the time"
+  echo "by one \`curl -Z\` process), in 8 interleaved rounds. Throughput is decode rows over the time"
   echo "spent in decode steps, as the server's /metrics counts them (lowbit_decode_rows_total /"
   echo "lowbit_decode_seconds_total);"
   echo "\"rows per step\" is how many sequences each batched forward carried. First with every core"
   echo "(the default), then with one thread (\`-t 1\`), where a step's cost is the kernels' and not"
   echo "the split of a one-row product over the cores."
   echo
-  bash scripts/bench_serve.sh "$q" 4 128
+  ROUNDS=8 bash scripts/bench_serve.sh "$q" 4 128
   echo
-  THREADS=1 bash scripts/bench_serve.sh "$q" 4 128
+  ROUNDS=8 THREADS=1 bash scripts/bench_serve.sh "$q" 4 128
+  echo
+  echo "Why the cores cut the ratio: batching turns decode's weight streaming into arithmetic, and"
+  echo "on this machine arithmetic gains less from the other cores than a one-row decode does."
+  echo "\`lowbit bench --single\` on the same file (a 512-token prefill, compute-bound; 16 decoded"
+  echo "tokens, one row), same run:"
+  echo
+  echo "| threads | prefill tok/s | decode tok/s |"
+  echo "| ---: | ---: | ---: |"
+  local p1 d1 p2 d2 cores
+  cores=$(nproc)
+  read -r p1 d1 _ < <(./build/lowbit bench -m "$q" --single --prompt 512 --decode 16 --reps 3 -t 1 |
+    sed -n 's/^bench-row //p')
+  read -r p2 d2 _ < <(./build/lowbit bench -m "$q" --single --prompt 512 --decode 16 --reps 3 -t "$cores" |
+    sed -n 's/^bench-row //p')
+  printf '| 1 | %.0f | %.0f |\n' "$p1" "$d1"
+  awk -v c="$cores" -v p1="$p1" -v d1="$d1" -v p2="$p2" -v d2="$d2" \
+    'BEGIN { printf "| %d | %.0f (%.2fx) | %.0f (%.2fx) |\n", c, p2, p2 / p1, d2, d2 / d1 }'
 }
 
 # The current text of section $1 in $OUT (nothing if absent).

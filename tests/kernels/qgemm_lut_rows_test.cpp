@@ -134,6 +134,7 @@ TEST_P(QgemmLutRowsIsaTest, BitExactAgainstTheFormula) {
                         {70, 256},
                         {9, 15},
                         {130, 1000},
+                        {300, 1000},  // with 17 rows, over the parallel threshold
                         {5, 384}})
       for (bool with_bias : {false, true}) {
         const RowsCase c = make_case(rng, n, k);
@@ -159,7 +160,7 @@ TEST_P(QgemmLutRowsIsaTest, BitExactAgainstTheFormula) {
         ASSERT_EQ(ys, y);
         ++cases;
       }
-  EXPECT_EQ(cases, 98u);
+  EXPECT_EQ(cases, 112u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Isas, QgemmLutRowsIsaTest, ::testing::ValuesIn(testing::arch_isas()),

@@ -238,7 +238,8 @@ TEST_P(QgemmIsaTest, F32GemmBitExact) {
 TEST_P(QgemmIsaTest, ParallelMatchesReference) {
   std::mt19937 rng(3);
   for (const auto& [m, bits] : {std::pair<size_t, int>{9, 4}, {1, 4}, {9, 3}, {1, 3}, {2, 6}}) {
-    const WeightCase w = testing::random_weights(rng, 3000 - 8 * m, 384, 128, bits, m == 1);
+    // Over kParallelMinMacs (4 M) even for one row.
+    const WeightCase w = testing::random_weights(rng, 12000 - 8 * m, 384, 128, bits, m == 1);
     const PackedWeights packed = w.pack();
     const ActCase a = testing::random_acts(rng, m, w.k, 8);
     std::vector<float> y(m * w.n);
@@ -259,7 +260,7 @@ TEST_P(QgemmIsaTest, GroupedProductsMatchTheirReferences) {
   if (qgemm_isa() != GetParam()) GTEST_SKIP() << "no integer GEMM variant for this ISA";
   std::mt19937 rng(17);
   for (const size_t m : {1, 4, 9})
-    for (const size_t scale : {1, 8}) {  // 8: over the parallel threshold
+    for (const size_t scale : {1, 16}) {  // 16: over the parallel threshold from 4 rows
       const size_t k = 96 * scale;
       const WeightCase ws[] = {testing::random_weights(rng, 40 * scale, k, 32, 4, false),
                                testing::random_weights(rng, 17, k, 0, 8, true),
