@@ -798,10 +798,10 @@ section_serve() {
   echo
   ROUNDS=8 THREADS=1 bash scripts/bench_serve.sh "$q" 4 128
   echo
-  echo "Why the cores cut the ratio: batching turns decode's weight streaming into arithmetic, and"
-  echo "on this machine arithmetic gains less from the other cores than a one-row decode does."
-  echo "\`lowbit bench --single\` on the same file (a 512-token prefill, compute-bound; 16 decoded"
-  echo "tokens, one row), same run:"
+  echo "The ratio is the 4-stream step's gain from the other cores against the 1-stream step's (the"
+  echo "two tables' throughputs, row by row). For reference, how the same file's prefill (a 512-token"
+  echo "window: large, compute-bound products) and one-row decode (16 tokens) scale with the cores,"
+  echo "\`lowbit bench --single\`, same run:"
   echo
   echo "| threads | prefill tok/s | decode tok/s |"
   echo "| ---: | ---: | ---: |"
