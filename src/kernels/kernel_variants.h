@@ -275,6 +275,10 @@ void qgemm_planar_avx512vnni(const QgemmArgs& p, size_t block_begin, size_t bloc
 void qgemm_planar_avxvnni(const QgemmArgs& p, size_t block_begin, size_t block_end);
 void qgemm_planar_avx2(const QgemmArgs& p, size_t block_begin, size_t block_end);
 #endif
+#if defined(__aarch64__)
+void qgemm_planar_neondot(const QgemmArgs& p, size_t block_begin, size_t block_end);
+void qgemm_planar_neon(const QgemmArgs& p, size_t block_begin, size_t block_end);
+#endif
 
 // The variants qgemm and qgemm_lut8 use now (for drivers that build their own arguments).
 QgemmFn selected_qgemm();
@@ -307,6 +311,9 @@ void qgemm_f32_neon(const QgemmF32Args& p, size_t block_begin, size_t block_end)
 #if defined(__x86_64__)
 void qgemm_f32_planar_avx512(const QgemmF32Args& p, size_t block_begin, size_t block_end);
 void qgemm_f32_planar_avx2(const QgemmF32Args& p, size_t block_begin, size_t block_end);
+#endif
+#if defined(__aarch64__)
+void qgemm_f32_planar_neon(const QgemmF32Args& p, size_t block_begin, size_t block_end);
 #endif
 
 // ---- codebook (look-up table) GEMM against fp32 activations ------------------------------------

@@ -85,6 +85,10 @@ constexpr std::array kQgemmPlanar = {
     Variant<detail::QgemmFn>{Isa::kAvxVnni, detail::qgemm_planar_avxvnni},
     Variant<detail::QgemmFn>{Isa::kAvx2, detail::qgemm_planar_avx2},
 #endif
+#if defined(__aarch64__)
+    Variant<detail::QgemmFn>{Isa::kNeonDot, detail::qgemm_planar_neondot},
+    Variant<detail::QgemmFn>{Isa::kNeon, detail::qgemm_planar_neon},
+#endif
     Variant<detail::QgemmFn>{Isa::kScalar, nullptr},
 };
 
@@ -92,6 +96,9 @@ constexpr std::array kQgemmF32Planar = {
 #if defined(__x86_64__)
     Variant<detail::QgemmF32Fn>{Isa::kAvx512, detail::qgemm_f32_planar_avx512},
     Variant<detail::QgemmF32Fn>{Isa::kAvx2, detail::qgemm_f32_planar_avx2},
+#endif
+#if defined(__aarch64__)
+    Variant<detail::QgemmF32Fn>{Isa::kNeon, detail::qgemm_f32_planar_neon},
 #endif
     Variant<detail::QgemmF32Fn>{Isa::kScalar, nullptr},
 };
@@ -135,9 +142,9 @@ using detail::check_output;
 using detail::kParallelMinMacs;
 
 // Blocks [b0, b1) through the kernel fn. Bit-plane containers (packed_weights.h): for fewer than
-// 16 rows, a variant that decodes the planes in registers where the ISA has one (x86); otherwise
-// the base container's kernel on panels of blocks expanded just before use. A panel stays in L2
-// while the kernel sweeps the rows over it, so the weights still travel from memory at their
+// 16 rows, a variant that decodes the planes in registers where the ISA has one (x86, NEON);
+// otherwise the base container's kernel on panels of blocks expanded just before use. A panel stays
+// in L2 while the kernel sweeps the rows over it, so the weights still travel from memory at their
 // stored width. For many rows the expansion is noise; for a GEMV it costs 3-4x the int4 kernel's
 // time (docs/kernels.md), which is why the register variants exist.
 template <class Args, class Fn>

@@ -2,8 +2,11 @@
 // (a q-register's 32-bit lane r holds row r's 4 consecutive k codes: shift, mask, subtract the
 // zero point, convert - all exact), multiplied by broadcast fp32 activations with the scalar
 // reference's per-output operation order, so the results match it bit for bit.
+// The bit-plane containers (2, 3, 5, 6 bits) run the same tiles with each unit decoded to its
+// base layout in registers (planar_unit_neon.h).
 #include <arm_neon.h>
 
+#include "kernels/arm/planar_unit_neon.h"
 #include "kernels/isa_common.h"
 #include "kernels/kernel_variants.h"
 #include "kernels/tile_dispatch.h"
@@ -31,13 +34,18 @@ inline void step(const float* const* x, size_t kidx, uint32x4_t v, const int32x4
 template <int kBits, bool kAsym, int MR, int NU>
 void tile(const QgemmF32Args& p, size_t row0, size_t unit0) {
   const PackedArgs& w = p.w;
-  constexpr size_t kc = kBits == 4 ? 8 : 4;
-  constexpr uint32_t kMask = kBits == 4 ? 0xf : 0xff;
+  constexpr int kBase = kBits <= 4 ? 4 : 8;  // the container a unit is decoded to
+  constexpr size_t kc = kBase == 4 ? 8 : 4;
+  constexpr uint32_t kMask = kBase == 4 ? 0xf : 0xff;
   const float* x[MR];
   LOWBIT_UNROLL for (int r = 0; r < MR; ++r) x[r] = p.x + (row0 + r) * p.ldx;
+  // Unit u: quarter (unit0 + u) % 4 of each chunk of block (unit0 + u) / 4.
   const uint8_t* wb[NU];
-  LOWBIT_UNROLL for (int u = 0; u < NU; ++u) wb[u] =
-      w.codes + ((unit0 + u) / 4) * w.block_bytes + ((unit0 + u) % 4) * 16;
+  int quarter[NU];
+  LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
+    wb[u] = w.codes + ((unit0 + u) / 4) * w.block_bytes;
+    quarter[u] = static_cast<int>((unit0 + u) % 4);
+  }
 
   float32x4_t y[MR][NU];
   LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int u = 0; u < NU; ++u) y[r][u] =
@@ -61,8 +69,9 @@ void tile(const QgemmF32Args& p, size_t row0, size_t unit0) {
       const size_t k0 = c * kc;
       const size_t kn = k0 >= w.k ? 0 : min_size(kc, w.k - k0);
       LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
-        const uint32x4_t v = vreinterpretq_u32_u8(vld1q_u8(wb[u] + c * 64));
-        if constexpr (kBits == 4) {
+        const uint32x4_t v = vreinterpretq_u32_u8(
+            load_unit_neon<kBits>(wb[u] + c * kChunkStored<kBits>, quarter[u]));
+        if constexpr (kBase == 4) {
           // k 0..3: low nibbles of bytes 0..3 (bit 8j); k 4..7: high nibbles (bit 8j + 4).
           if (kn > 0) step<MR, NU, 0, kMask>(x, k0 + 0, v, z, acc, u);
           if (kn > 1) step<MR, NU, 8, kMask>(x, k0 + 1, v, z, acc, u);
@@ -118,6 +127,14 @@ void run(const QgemmF32Args& p, size_t b0, size_t b1) {
 
 void qgemm_f32_neon(const QgemmF32Args& p, size_t block_begin, size_t block_end) {
   with_format(p.w, [&]<int kBits, bool kAsym>() { run<kBits, kAsym>(p, block_begin, block_end); });
+}
+
+void qgemm_f32_planar_neon(const QgemmF32Args& p, size_t block_begin, size_t block_end) {
+  const bool asym = p.w.zeros != nullptr;
+  with_planar_bits(p.w.bits, [&]<int kBits>() {
+    asym ? run<kBits, true>(p, block_begin, block_end)
+         : run<kBits, false>(p, block_begin, block_end);
+  });
 }
 
 }  // namespace lowbit::kernels::detail

@@ -3,6 +3,9 @@
 // folds each row's two half-sums. int4 codes (0..15) are used as s8 directly, adding the high
 // nibbles' products with vmlal (|2 * 15 * 128| fits int16); int8 codes are flipped to u - 128 so
 // they fit s8 (|128 * 128| fits int16), each product pair going straight to int32.
+// The bit-plane containers (2, 3, 5, 6 bits) run the same tiles with each unit decoded to its
+// base layout in registers (planar_unit_neon.h).
+#include "kernels/arm/planar_unit_neon.h"
 #include "kernels/arm/qgemm_neon_common.h"
 #include "kernels/tile_dispatch.h"
 
@@ -15,10 +18,15 @@ void tile(const QgemmArgs& p, size_t row0, size_t unit0) {
   const PackedArgs& w = p.w;
   const int8_t* a[MR];
   LOWBIT_UNROLL for (int r = 0; r < MR; ++r) a[r] = p.a + (row0 + r) * p.lda;
+  // Unit u: quarter (unit0 + u) % 4 of each chunk of block (unit0 + u) / 4.
   const uint8_t* wb[NU];
-  LOWBIT_UNROLL for (int u = 0; u < NU; ++u) wb[u] =
-      w.codes + ((unit0 + u) / 4) * w.block_bytes + ((unit0 + u) % 4) * 16;
-  constexpr int kOff = kBits == 4 ? 0 : 128;
+  int quarter[NU];
+  LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
+    wb[u] = w.codes + ((unit0 + u) / 4) * w.block_bytes;
+    quarter[u] = static_cast<int>((unit0 + u) % 4);
+  }
+  constexpr int kBase = kBits <= 4 ? 4 : 8;  // the container a unit is decoded to
+  constexpr int kOff = kBase == 4 ? 0 : 128;
 
   float32x4_t y[MR][NU];
   LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int u = 0; u < NU; ++u) y[r][u] =
@@ -32,10 +40,10 @@ void tile(const QgemmArgs& p, size_t row0, size_t unit0) {
       acc23[r][u] = vdupq_n_s32(0);
     }
     for (size_t c = c0; c < c1; ++c) {
-      if constexpr (kBits == 4) {
+      if constexpr (kBase == 4) {
         int8x16_t lo[NU], hi[NU];
         LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
-          const uint8x16_t v = vld1q_u8(wb[u] + c * 64);
+          const uint8x16_t v = load_unit_neon<kBits>(wb[u] + c * kChunkStored<kBits>, quarter[u]);
           lo[u] = vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0f)));
           hi[u] = vreinterpretq_s8_u8(vshrq_n_u8(v, 4));
         }
@@ -52,8 +60,8 @@ void tile(const QgemmArgs& p, size_t row0, size_t unit0) {
         }
       } else {
         int8x16_t ws[NU];
-        LOWBIT_UNROLL for (int u = 0; u < NU; ++u) ws[u] =
-            vreinterpretq_s8_u8(veorq_u8(vld1q_u8(wb[u] + c * 64), vdupq_n_u8(0x80)));
+        LOWBIT_UNROLL for (int u = 0; u < NU; ++u) ws[u] = vreinterpretq_s8_u8(veorq_u8(
+            load_unit_neon<kBits>(wb[u] + c * kChunkStored<kBits>, quarter[u]), vdupq_n_u8(0x80)));
         LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
           const int8x8_t x = load4x2(a[r] + c * 4);
           LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
@@ -106,6 +114,14 @@ void run(const QgemmArgs& p, size_t b0, size_t b1) {
 
 void qgemm_neon(const QgemmArgs& p, size_t block_begin, size_t block_end) {
   with_format(p.w, [&]<int kBits, bool kAsym>() { run<kBits, kAsym>(p, block_begin, block_end); });
+}
+
+void qgemm_planar_neon(const QgemmArgs& p, size_t block_begin, size_t block_end) {
+  const bool asym = p.w.zeros != nullptr;
+  with_planar_bits(p.w.bits, [&]<int kBits>() {
+    asym ? run<kBits, true>(p, block_begin, block_end)
+         : run<kBits, false>(p, block_begin, block_end);
+  });
 }
 
 }  // namespace lowbit::kernels::detail

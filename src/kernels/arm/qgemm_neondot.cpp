@@ -3,6 +3,9 @@
 // output row's 4 k bytes of a packed chunk. int4 codes (0..15) are valid s8 as they are; int8
 // codes are flipped to u - 128 (there is no mixed-sign dot before Armv8.6 i8mm), and the zero
 // point is corrected per group by (z - offset) * sum(a).
+// The bit-plane containers (2, 3, 5, 6 bits) run the same tiles with each unit decoded to its
+// base layout in registers (planar_unit_neon.h).
+#include "kernels/arm/planar_unit_neon.h"
 #include "kernels/arm/qgemm_neon_common.h"
 #include "kernels/tile_dispatch.h"
 
@@ -15,10 +18,15 @@ void tile(const QgemmArgs& p, size_t row0, size_t unit0) {
   const PackedArgs& w = p.w;
   const int8_t* a[MR];
   LOWBIT_UNROLL for (int r = 0; r < MR; ++r) a[r] = p.a + (row0 + r) * p.lda;
+  // Unit u: quarter (unit0 + u) % 4 of each chunk of block (unit0 + u) / 4.
   const uint8_t* wb[NU];
-  LOWBIT_UNROLL for (int u = 0; u < NU; ++u) wb[u] =
-      w.codes + ((unit0 + u) / 4) * w.block_bytes + ((unit0 + u) % 4) * 16;
-  constexpr int kOff = kBits == 4 ? 0 : 128;
+  int quarter[NU];
+  LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
+    wb[u] = w.codes + ((unit0 + u) / 4) * w.block_bytes;
+    quarter[u] = static_cast<int>((unit0 + u) % 4);
+  }
+  constexpr int kBase = kBits <= 4 ? 4 : 8;  // the container a unit is decoded to
+  constexpr int kOff = kBase == 4 ? 0 : 128;
 
   float32x4_t y[MR][NU];
   LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int u = 0; u < NU; ++u) y[r][u] =
@@ -30,10 +38,10 @@ void tile(const QgemmArgs& p, size_t row0, size_t unit0) {
     LOWBIT_UNROLL for (int r = 0; r < MR; ++r) LOWBIT_UNROLL for (int u = 0; u < NU; ++u)
         acc[r][u] = vdupq_n_s32(0);
     for (size_t c = c0; c < c1; ++c) {
-      if constexpr (kBits == 4) {
+      if constexpr (kBase == 4) {
         int8x16_t lo[NU], hi[NU];
         LOWBIT_UNROLL for (int u = 0; u < NU; ++u) {
-          const uint8x16_t v = vld1q_u8(wb[u] + c * 64);
+          const uint8x16_t v = load_unit_neon<kBits>(wb[u] + c * kChunkStored<kBits>, quarter[u]);
           lo[u] = vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0f)));
           hi[u] = vreinterpretq_s8_u8(vshrq_n_u8(v, 4));
         }
@@ -46,8 +54,8 @@ void tile(const QgemmArgs& p, size_t row0, size_t unit0) {
         }
       } else {
         int8x16_t ws[NU];
-        LOWBIT_UNROLL for (int u = 0; u < NU; ++u) ws[u] =
-            vreinterpretq_s8_u8(veorq_u8(vld1q_u8(wb[u] + c * 64), vdupq_n_u8(0x80)));
+        LOWBIT_UNROLL for (int u = 0; u < NU; ++u) ws[u] = vreinterpretq_s8_u8(veorq_u8(
+            load_unit_neon<kBits>(wb[u] + c * kChunkStored<kBits>, quarter[u]), vdupq_n_u8(0x80)));
         LOWBIT_UNROLL for (int r = 0; r < MR; ++r) {
           const int8x8_t x = load4x2(a[r] + c * 4);
           LOWBIT_UNROLL for (int u = 0; u < NU; ++u) acc[r][u] =
@@ -100,6 +108,14 @@ void run(const QgemmArgs& p, size_t b0, size_t b1) {
 
 void qgemm_neondot(const QgemmArgs& p, size_t block_begin, size_t block_end) {
   with_format(p.w, [&]<int kBits, bool kAsym>() { run<kBits, kAsym>(p, block_begin, block_end); });
+}
+
+void qgemm_planar_neondot(const QgemmArgs& p, size_t block_begin, size_t block_end) {
+  const bool asym = p.w.zeros != nullptr;
+  with_planar_bits(p.w.bits, [&]<int kBits>() {
+    asym ? run<kBits, true>(p, block_begin, block_end)
+         : run<kBits, false>(p, block_begin, block_end);
+  });
 }
 
 }  // namespace lowbit::kernels::detail
