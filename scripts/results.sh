@@ -40,7 +40,7 @@
 #           (`lowbit perplexity --kl-divergence`), first KLD_WINDOWS (40) windows of 512 (~15 min)
 #   weights the survey's weight quantizers (HQQ, NF4, SqueezeLLM, LLM.int8(), LoRC) next to RTN
 #           and GPTQ: bits per weight, quantize time, perplexity, kernel speed
-#           (scripts/results_weights.sh, 40 windows)   (~20 min)
+#           (scripts/results_weights.sh, the whole test file)   (~50 min)
 #   lut     the look-up-table kernels of codebook weights (NF4's shared table, SqueezeLLM's table
 #           per row) against the integer grid's W4A16 kernel, per ISA, one thread   (~2 min)
 #   serve   `lowbit serve` continuous batching: aggregate decode throughput at 4 concurrent
@@ -748,8 +748,8 @@ section_weights() {
   echo
   echo "Measured $(machine). \`scripts/results_weights.sh\`: each row is one \`lowbit quantize\`"
   echo "(128 x 512 calibration tokens of \`corpus/calib.txt\` for the methods that calibrate; the"
-  echo "output head in full precision), then WikiText-2 perplexity on the integer kernels (first 40"
-  echo "windows of 512 tokens) and \`lowbit bench --single\` (a 128-token prefill, 64 decoded"
+  echo "output head in full precision), then WikiText-2 perplexity on the integer kernels (the whole"
+  echo "test file, in windows of 512 tokens) and \`lowbit bench --single\` (a 128-token prefill, 64 decoded"
   echo "tokens, all cores). Bits per weight are the decoder projections' as stored: codes at their"
   echo "width (3-bit codes in a bit-plane container, codebook codes too), fp32 scales, zero points,"
   echo "codebooks (NF4's shared fp32 table, SqueezeLLM's fp16 table per row) and side data (fp16"

@@ -3,12 +3,12 @@
 # (RTN, GPTQ, HQQ, NF4, SqueezeLLM, LLM.int8(), LoRC) at W3/W4/W8 with the bits per weight of the
 # decoder projections as stored (codes, scales, zero points, codebooks and side data:
 # `lowbit inspect`), the time `lowbit quantize` took (calibration + quantization, + bit
-# allocation for --bits-budget rows), WikiText-2
-# perplexity on the integer kernels (first WINDOWS windows of 512 tokens, default 40) and prefill
-# / decode speed of the real kernels (`lowbit bench --single`: a 128-token prefill, 64 decoded
-# tokens). Called by scripts/results.sh; prints Markdown rows on stdout.
+# allocation for --bits-budget rows), WikiText-2 perplexity on the integer kernels (every window
+# of 512 tokens of the test file, or the first WINDOWS) and prefill / decode speed of the real
+# kernels (`lowbit bench --single`: a 128-token prefill, 64 decoded tokens). Called by
+# scripts/results.sh; prints Markdown rows on stdout.
 #
-# Environment: LOWBIT_BIN (build/lowbit), LOWBIT_SHARED (../shared), WINDOWS (40), ROW_FILTER (a
+# Environment: LOWBIT_BIN (build/lowbit), LOWBIT_SHARED (../shared), WINDOWS (0: all), ROW_FILTER (a
 # bash regex on the row labels: which rows to measure).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +17,7 @@ SHARED=${LOWBIT_SHARED:-../shared}
 MODEL=$SHARED/models/ref-llama-s
 WIKI=$SHARED/data/wikitext-2/wiki.test.raw
 CALIB=$SHARED/data/corpus/calib.txt
-WINDOWS=${WINDOWS:-40}
+WINDOWS=${WINDOWS:-0}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
