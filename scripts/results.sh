@@ -40,7 +40,7 @@
 #           (`lowbit perplexity --kl-divergence`), first KLD_WINDOWS (40) windows of 512 (~15 min)
 #   weights the survey's weight quantizers (HQQ, NF4, SqueezeLLM, LLM.int8(), LoRC) next to RTN
 #           and GPTQ: bits per weight, quantize time, perplexity, kernel speed
-#           (scripts/results_weights.sh, the whole test file)   (~50 min)
+#           (scripts/results_weights.sh, the whole test file)   (~70 min)
 #   lut     the look-up-table kernels of codebook weights (NF4's shared table, SqueezeLLM's table
 #           per row) against the integer grid's W4A16 kernel, per ISA, one thread   (~2 min)
 #   serve   `lowbit serve` continuous batching: aggregate decode throughput at 4 concurrent
