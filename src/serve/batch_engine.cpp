@@ -63,8 +63,7 @@ std::shared_ptr<RequestState> BatchEngine::submit(GenerationRequest request) {
   {
     const std::lock_guard lock(m_);
     if (stopping_) return nullptr;
-    const int active = static_cast<int>(
-        std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return s.state; }));
+    const int active = static_cast<int>(busy_.load());
     // Waiting is allowed up to max_queue beyond the free slots.
     if (static_cast<int>(queue_.size()) >= options_.max_queue + (parallel() - active))
       return nullptr;
@@ -102,8 +101,7 @@ void BatchEngine::release(Slot& slot, FinishReason reason, std::string error) {
   slot.ids.clear();
   // The gauge drops before the client is woken: a client that reads /metrics right after its
   // response must not see its own sequence still active. Only this thread writes the slots.
-  metrics_.set_active(std::count_if(slots_.begin(), slots_.end(),
-                                    [](const Slot& s) { return s.state != nullptr; }));
+  slots_changed();
   state->finish(reason, std::move(tail), std::move(error));
 }
 
@@ -145,6 +143,9 @@ bool BatchEngine::emit(Slot& slot, std::span<const float> logits, int32_t id) {
 bool BatchEngine::admit(Job job, Slot& slot) {
   slot.state = std::move(job.state);
   slot.request = std::move(job.request);
+  // The gauge rises before the prefill can hand the client its first token, as it drops before
+  // release() wakes it: a client that has a token must see its sequence holding a slot.
+  slots_changed();
   const auto& prompt = slot.request.prompt_ids;
   slot.sampler.emplace(slot.request.sampler);
   slot.streamer.emplace(tokenizer_, prompt);
@@ -246,9 +247,13 @@ void BatchEngine::loop() {
 
 void BatchEngine::publish_queue() {
   const std::lock_guard lock(m_);
-  metrics_.set_queue(static_cast<int64_t>(queue_.size()),
-                     std::count_if(slots_.begin(), slots_.end(),
-                                   [](const Slot& s) { return s.state != nullptr; }));
+  metrics_.set_queue(static_cast<int64_t>(queue_.size()), busy_.load());
+}
+
+void BatchEngine::slots_changed() {
+  busy_ =
+      std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return s.state != nullptr; });
+  metrics_.set_active(busy_.load());
 }
 
 }  // namespace lowbit::serve

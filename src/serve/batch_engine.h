@@ -6,6 +6,7 @@
 // (LlamaModel::forward_batch: the rows share the projections' integer GEMMs). New requests join
 // between steps; a finished sequence frees its slot at once. The caches are allocated once, at
 // start-up, so memory does not grow with traffic.
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -72,13 +73,15 @@ class BatchEngine {
 
   void loop();
   bool admit(Job job, Slot& slot);
-  // Samples from `logits` for the slot, reports the token; false when the sequence has ended.
   // Hands the slot's next token `id` (sampled from `logits`) to its client; false when the
   // sequence ended (and its slot was released).
   bool emit(Slot& slot, std::span<const float> logits, int32_t id);
   void release(Slot& slot, FinishReason reason, std::string error = {});
   // The queue length and active sequences, for /metrics.
   void publish_queue();
+  // Recounts the slots holding a sequence after the engine thread took or freed one; other
+  // threads read the count, never the slots.
+  void slots_changed();
   std::string token_text(const Slot& slot, int32_t id) const;
 
   LlamaModel& model_;
@@ -87,6 +90,7 @@ class BatchEngine {
   Metrics& metrics_;
   int context_;
   std::vector<Slot> slots_;
+  std::atomic<int64_t> busy_{0};  // slots holding a sequence, as of the last slots_changed()
   mutable std::mutex m_;
   std::condition_variable cv_;
   std::deque<Job> queue_;
