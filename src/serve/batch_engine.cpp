@@ -173,10 +173,7 @@ void BatchEngine::loop() {
     Slot* free_slot = nullptr;
     {
       std::unique_lock lock(m_);
-      const auto busy = [&] {
-        return std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.state; });
-      };
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || busy(); });
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || busy_ > 0; });
       if (stopping_) {
         for (auto& j : queue_) j.state->finish(FinishReason::kCancelled);
         queue_.clear();
